@@ -1,0 +1,23 @@
+// GEMM over row-major float matrices, through cblas_sgemm (OpenBLAS).
+#pragma once
+
+#include <cstdint>
+
+#include "core/tensor.hpp"
+
+namespace proact::core {
+
+// C (M,N) = alpha * op(A) (M,K) * op(B) (K,N) + beta * C
+// op(X) is X or its transpose. Row-major: lda is the row stride of A as stored
+// (A stored (M,K) if !trans_a, (K,M) if trans_a), likewise ldb and ldc.
+void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+          const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
+
+// Matrix product of tensors.
+//   a (M,K) x b (K,N)            -> (M,N)
+//   a (...,M,K) x b (...,K,N)    -> (...,M,N)   batch axes equal, or b 2-D (shared by every batch)
+// trans_a / trans_b use the transpose of the last two axes of a / b instead. Inputs whose last two
+// axes are a transposed view are passed to BLAS as such, without a copy.
+Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a = false, bool trans_b = false);
+
+}  // namespace proact::core
