@@ -1,0 +1,146 @@
+#include "datasets/image_folder.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <limits>
+#include <memory>
+#include <string>
+
+#include "core/error.hpp"
+#include "datasets/file_bytes.hpp"
+#include "datasets/resize.hpp"
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+#pragma GCC diagnostic ignored "-Wunused-parameter"
+#pragma GCC diagnostic ignored "-Wsign-compare"
+#pragma GCC diagnostic ignored "-Wunused-function"
+#pragma GCC diagnostic ignored "-Wimplicit-fallthrough"
+#pragma GCC diagnostic ignored "-Wpedantic"
+#define STB_IMAGE_IMPLEMENTATION
+#define STBI_ONLY_PNG
+#define STBI_ONLY_JPEG
+#define STBI_ONLY_BMP
+#define STBI_NO_STDIO  // files are read by read_raw_file_bytes, so I/O and decode errors stay apart
+#include <stb_image.h>
+#pragma GCC diagnostic pop
+
+namespace proact::datasets {
+
+namespace {
+
+struct StbImageDeleter {
+    void operator()(stbi_uc* pixels) const { stbi_image_free(pixels); }
+};
+
+void check_options(const ImageFolderOptions& options, const std::filesystem::path& path) {
+    if (options.channels != 1 && options.channels != 3)
+        core::fail<core::ValueError>("image folder '", path.string(), "': channels must be 1 or 3, got ",
+                                     options.channels);
+    if (options.height < 1 || options.width < 1)
+        core::fail<core::ValueError>("image folder '", path.string(), "': output size must be at least 1x1, got ",
+                                     options.height, "x", options.width);
+}
+
+// Decodes `path` into destination, which is (channels, height, width).
+void decode_into(const std::filesystem::path& path, const ImageFolderOptions& options, float* destination) {
+    const std::vector<uint8_t> file_bytes = read_raw_file_bytes(path);
+    if (file_bytes.size() > static_cast<size_t>(std::numeric_limits<int>::max()))
+        core::fail<core::FormatError>("image '", path.string(), "' is too large to decode (", file_bytes.size(),
+                                      " bytes)");
+    int source_width = 0;
+    int source_height = 0;
+    int channels_in_file = 0;
+    std::unique_ptr<stbi_uc, StbImageDeleter> pixels(
+        stbi_load_from_memory(file_bytes.data(), static_cast<int>(file_bytes.size()), &source_width, &source_height,
+                              &channels_in_file, options.channels));
+    if (!pixels)
+        core::fail<core::FormatError>("image '", path.string(), "' cannot be decoded: ", stbi_failure_reason());
+
+    // stb gives (height, width, channels) interleaved; samples are planar (channels, height, width).
+    const int64_t channels = options.channels;
+    const int64_t plane = int64_t(source_height) * source_width;
+    const bool same_size = source_height == options.height && source_width == options.width;
+    std::vector<float> planar;
+    float* planar_out = destination;
+    if (!same_size) {
+        planar.resize(static_cast<size_t>(channels * plane));
+        planar_out = planar.data();
+    }
+    const stbi_uc* in = pixels.get();
+    for (int64_t pixel = 0; pixel < plane; ++pixel)
+        for (int64_t channel = 0; channel < channels; ++channel)
+            planar_out[channel * plane + pixel] = static_cast<float>(in[pixel * channels + channel]) / 255.0f;
+    if (!same_size)
+        resize_bilinear(planar, channels, source_height, source_width,
+                        std::span<float>(destination, static_cast<size_t>(channels * options.height * options.width)),
+                        options.height, options.width);
+}
+
+std::vector<std::filesystem::path> sorted_entries(const std::filesystem::path& directory, bool want_directories) {
+    std::vector<std::filesystem::path> entries;
+    std::error_code error;
+    for (const auto& entry : std::filesystem::directory_iterator(directory, error)) {
+        std::error_code type_error;
+        const bool is_directory = entry.is_directory(type_error);
+        if (want_directories ? is_directory : (!is_directory && is_image_file_name(entry.path())))
+            entries.push_back(entry.path());
+    }
+    if (error) core::fail<core::IoError>("image folder: cannot list '", directory.string(), "': ", error.message());
+    std::sort(entries.begin(), entries.end(),
+              [](const auto& a, const auto& b) { return a.filename().string() < b.filename().string(); });
+    return entries;
+}
+
+}  // namespace
+
+bool is_image_file_name(const std::filesystem::path& path) {
+    std::string extension = path.extension().string();
+    std::transform(extension.begin(), extension.end(), extension.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    return extension == ".png" || extension == ".jpg" || extension == ".jpeg" || extension == ".bmp";
+}
+
+core::Tensor load_image(const std::filesystem::path& path, const ImageFolderOptions& options) {
+    check_options(options, path);
+    core::Tensor image = core::Tensor::empty({options.channels, options.height, options.width});
+    decode_into(path, options, image.data());
+    return image;
+}
+
+Dataset load_image_folder(const std::filesystem::path& root, const ImageFolderOptions& options) {
+    check_options(options, root);
+    std::error_code error;
+    if (!std::filesystem::is_directory(root, error))
+        core::fail<core::IoError>("image folder: '", root.string(), "' is not a directory");
+
+    const std::vector<std::filesystem::path> class_directories = sorted_entries(root, true);
+    if (class_directories.empty())
+        core::fail<core::ValueError>("image folder '", root.string(),
+                                     "' has no class sub-folders (expected root/<class>/<image>)");
+
+    Dataset dataset;
+    dataset.name = root.filename().empty() ? root.parent_path().filename().string() : root.filename().string();
+    std::vector<std::filesystem::path> files;
+    for (size_t label = 0; label < class_directories.size(); ++label) {
+        dataset.class_names.push_back(class_directories[label].filename().string());
+        for (auto& file : sorted_entries(class_directories[label], false)) {
+            files.push_back(std::move(file));
+            dataset.labels.push_back(static_cast<int32_t>(label));
+        }
+    }
+    if (files.empty())
+        core::fail<core::ValueError>("image folder '", root.string(), "' has ", class_directories.size(),
+                                     " class folders but no .png/.jpg/.jpeg/.bmp file in them");
+    dataset.num_classes = static_cast<int>(class_directories.size());
+
+    const int64_t sample_elements = options.channels * options.height * options.width;
+    dataset.images =
+        core::Tensor::empty({static_cast<int64_t>(files.size()), options.channels, options.height, options.width});
+    float* out = dataset.images.data();
+    for (size_t index = 0; index < files.size(); ++index)
+        decode_into(files[index], options, out + static_cast<int64_t>(index) * sample_elements);
+    return dataset;
+}
+
+}  // namespace proact::datasets

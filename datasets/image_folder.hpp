@@ -1,0 +1,37 @@
+// A folder of images, one sub-folder per class (torchvision's ImageFolder layout):
+//
+//   root/cat/001.png  root/cat/002.jpg  root/dog/a.bmp ...
+//
+// Classes are the sub-folders sorted by name (label k = k-th name); within a class, files are
+// sorted by name. Files ending in .png .jpg .jpeg .bmp (any case) are read, others are skipped.
+// Every image is decoded by stb_image, converted to `channels` (1: stb's luma of RGB; 3: grey
+// replicated; alpha dropped) and resized to height x width by bilinear interpolation
+// (see resize.hpp). The dataset's images are [N, channels, height, width] with values byte/255.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <vector>
+
+#include "core/tensor.hpp"
+#include "datasets/dataset.hpp"
+
+namespace proact::datasets {
+
+struct ImageFolderOptions {
+    int channels = 3;  // 1 or 3
+    int64_t height = 32;
+    int64_t width = 32;
+};
+
+// IoError when `root` is not a directory or a file cannot be read; ValueError when it holds no
+// class folder or no image; FormatError naming the file when an image cannot be decoded.
+Dataset load_image_folder(const std::filesystem::path& root, const ImageFolderOptions& options = {});
+
+// One image as a [channels, height, width] tensor of byte/255 values (errors as above).
+core::Tensor load_image(const std::filesystem::path& path, const ImageFolderOptions& options);
+
+// True for the extensions load_image_folder reads.
+bool is_image_file_name(const std::filesystem::path& path);
+
+}  // namespace proact::datasets
