@@ -1,0 +1,77 @@
+#include "layers/checkpoint.hpp"
+
+#include "core/safetensors.hpp"
+#include "layers/zoo.hpp"
+
+namespace proact::layers {
+
+using core::fail;
+
+namespace {
+
+constexpr const char* kBufferAllowedMissing = "num_batches_tracked";
+
+bool is_batches_tracked(const std::string& name) {
+    const std::string suffix = std::string(".") + kBufferAllowedMissing;
+    return name == kBufferAllowedMissing ||
+           (name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0);
+}
+
+}  // namespace
+
+void save_checkpoint(const std::string& path, const Module& model, const std::map<std::string, std::string>& metadata) {
+    core::TensorFile file;
+    file.tensors = model.state_dict();
+    file.metadata = {{"format", "proact-checkpoint"}, {"format_version", "1"}};
+    if (const ModelInfo* info = model_info(model))
+        for (const auto& [key, value] : model_metadata(*info)) file.metadata[key] = value;
+    for (const auto& [key, value] : metadata) {
+        auto [it, inserted] = file.metadata.emplace(key, value);
+        if (!inserted && it->second != value)
+            fail<core::ValueError>("save_checkpoint: metadata '", key, "' is '", value, "' but the model's is '",
+                                   it->second, "'");
+    }
+    core::save_safetensors(path, file);
+}
+
+Checkpoint load_checkpoint(const std::string& path) {
+    core::TensorFile file = core::load_safetensors(path);
+    return Checkpoint{std::move(file.tensors), std::move(file.metadata)};
+}
+
+void load_weights(Module& model, const std::map<std::string, Tensor>& tensors, const std::string& source) {
+    const std::map<std::string, Tensor> current = model.state_dict();
+    // Only num_batches_tracked may be absent: fill it with the model's own value, then load
+    // strictly, so every other missing or unexpected name is still an error.
+    const std::map<std::string, Tensor>* state = &tensors;
+    std::map<std::string, Tensor> completed;
+    for (const auto& [name, value] : current)
+        if (is_batches_tracked(name) && !tensors.count(name)) {
+            if (completed.empty()) completed = tensors;
+            completed[name] = value.clone();
+            state = &completed;
+        }
+    try {
+        model.load_state_dict(*state, /*strict=*/true);
+    } catch (const core::ShapeError& error) {
+        fail<core::ShapeError>(source, " does not fit the model (", model.type_name(), "): ", error.what());
+    } catch (const core::ValueError& error) {
+        fail<core::ValueError>(source, " does not fit the model (", model.type_name(), "): ", error.what());
+    }
+}
+
+ModulePtr load_model(const std::string& path) {
+    Checkpoint checkpoint = load_checkpoint(path);
+    const ModelInfo info = model_info_from_metadata(checkpoint.metadata, "load_model: '" + path + "'");
+    ModulePtr model;
+    try {
+        model = make_model(info);
+    } catch (const core::ValueError& error) {
+        fail<core::FormatError>("load_model: '", path, "': metadata does not describe a known model: ", error.what());
+    }
+    load_weights(*model, checkpoint.tensors, "load_model: '" + path + "'");
+    model->eval();
+    return model;
+}
+
+}  // namespace proact::layers

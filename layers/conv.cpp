@@ -1,0 +1,46 @@
+#include "layers/conv.hpp"
+
+#include <cmath>
+#include <sstream>
+
+#include "autograd/ops.hpp"
+
+namespace proact::layers {
+
+using core::fail;
+
+Conv2d::Conv2d(int64_t in_channels, int64_t out_channels, int64_t kernel, core::Rng& rng, int64_t stride,
+               int64_t padding, bool bias)
+    : in_channels_(in_channels), out_channels_(out_channels), kernel_(kernel), stride_(stride), padding_(padding) {
+    if (in_channels <= 0 || out_channels <= 0)
+        fail<core::ValueError>("Conv2d: channels must be positive, got in_channels=", in_channels,
+                               ", out_channels=", out_channels);
+    if (kernel <= 0) fail<core::ValueError>("Conv2d: kernel must be positive, got ", kernel);
+    if (stride <= 0) fail<core::ValueError>("Conv2d: stride must be positive, got ", stride);
+    if (padding < 0) fail<core::ValueError>("Conv2d: padding must be >= 0, got ", padding);
+    const float bound = 1.0f / std::sqrt(static_cast<float>(in_channels * kernel * kernel));
+    weight_ = register_parameter(
+        "weight", Tensor::uniform({out_channels, in_channels, kernel, kernel}, -bound, bound, rng));
+    if (bias) bias_ = register_parameter("bias", Tensor::uniform({out_channels}, -bound, bound, rng));
+}
+
+Variable Conv2d::forward(const Variable& input) {
+    if (input.dim() != 4)
+        fail<core::ShapeError>("conv2d: input must be (batch, channels, height, width), got shape ",
+                               core::shape_str(input.shape()));
+    if (input.size(1) != in_channels_)
+        fail<core::ShapeError>("conv2d: input has ", input.size(1), " channels, layer expects ", in_channels_);
+    if (output_size(input.size(2)) <= 0 || output_size(input.size(3)) <= 0)
+        fail<core::ShapeError>("conv2d: input of ", input.size(2), "x", input.size(3), " pixels is smaller than the ",
+                               kernel_, "x", kernel_, " kernel with padding ", padding_);
+    return autograd::conv2d(input, weight_, bias_, stride_, padding_);
+}
+
+std::string Conv2d::describe() const {
+    std::ostringstream out;
+    out << "Conv2d(" << in_channels_ << ", " << out_channels_ << ", kernel_size=" << kernel_ << ", stride=" << stride_
+        << ", padding=" << padding_ << ", bias=" << (bias_.defined() ? "true" : "false") << ")";
+    return out.str();
+}
+
+}  // namespace proact::layers

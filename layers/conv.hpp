@@ -1,0 +1,39 @@
+// Conv2d: 2-d cross-correlation over NCHW tensors, square kernels, equal stride and padding on
+// both axes.
+#pragma once
+
+#include "core/rng.hpp"
+#include "layers/module.hpp"
+
+namespace proact::layers {
+
+class Conv2d : public Module {
+public:
+    // weight (out_channels, in_channels, kernel, kernel) (PyTorch's OIHW) and bias (out_channels),
+    // drawn from U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with fan_in = in_channels * kernel * kernel,
+    // like PyTorch's default initialisation.
+    Conv2d(int64_t in_channels, int64_t out_channels, int64_t kernel, core::Rng& rng, int64_t stride = 1,
+           int64_t padding = 0, bool bias = true);
+
+    // x (B, in_channels, H, W) -> (B, out_channels, OH, OW), OH = (H + 2*padding - kernel) / stride + 1.
+    Variable forward(const Variable& input) override;
+    std::string type_name() const override { return "Conv2d"; }
+    std::string describe() const override;
+
+    // The output size along one spatial axis for an input size along it (may be <= 0: too small).
+    int64_t output_size(int64_t input_size) const { return (input_size + 2 * padding_ - kernel_) / stride_ + 1; }
+
+    int64_t in_channels() const { return in_channels_; }
+    int64_t out_channels() const { return out_channels_; }
+    int64_t kernel() const { return kernel_; }
+    int64_t stride() const { return stride_; }
+    int64_t padding() const { return padding_; }
+    const Variable& weight() const { return weight_; }
+    const Variable& bias() const { return bias_; }  // undefined without bias
+
+private:
+    int64_t in_channels_, out_channels_, kernel_, stride_, padding_;
+    Variable weight_, bias_;
+};
+
+}  // namespace proact::layers
