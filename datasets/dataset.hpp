@@ -17,11 +17,11 @@
 namespace proact::datasets {
 
 struct Dataset {
-    core::Tensor images;
-    std::vector<int32_t> labels;
+    core::Tensor images{};
+    std::vector<int32_t> labels{};
     int num_classes = 0;
-    std::string name;
-    std::vector<std::string> class_names;  // empty, or one name per class
+    std::string name{};
+    std::vector<std::string> class_names{};  // empty, or one name per class
 
     // Number of samples (rows of axis 0 of `images`; 0 for an undefined tensor).
     int64_t size() const;

@@ -30,12 +30,13 @@ std::string hex32(uint32_t value) {
 // Parses the header of an IDX file of unsigned bytes with `expected_dims` dimensions and checks the
 // payload length. Returns the dimension sizes; the payload starts at 4 + 4 * expected_dims.
 std::vector<uint64_t> parse_idx_header(const std::vector<uint8_t>& bytes, const std::filesystem::path& path,
-                                       uint32_t expected_magic, const char* what) {
+                                       bool was_gzip, uint32_t expected_magic, const char* what) {
+    const char* counted = was_gzip ? " bytes after decompression" : " bytes";
     const size_t expected_dims = expected_magic & 0xFF;
     const size_t header_bytes = 4 + 4 * expected_dims;
     if (bytes.size() < 4)
-        core::fail<core::FormatError>("idx: '", path.string(), "' is truncated: ", bytes.size(),
-                                      " bytes, too short for the 4-byte magic number");
+        core::fail<core::FormatError>("idx: '", path.string(), "' is truncated: it holds ", bytes.size(), counted,
+                                      ", too few for the 4-byte magic number");
     const uint32_t magic = read_big_endian_u32(bytes.data());
     if (magic != expected_magic)
         core::fail<core::FormatError>("idx: '", path.string(), "' has magic number ", hex32(magic), ", expected ",
@@ -43,7 +44,7 @@ std::vector<uint64_t> parse_idx_header(const std::vector<uint8_t>& bytes, const 
                                       " dimension", expected_dims == 1 ? "" : "s", ")");
     if (bytes.size() < header_bytes)
         core::fail<core::FormatError>("idx: '", path.string(), "' is truncated: expected a ", header_bytes,
-                                      "-byte header, file holds ", bytes.size(), " bytes");
+                                      "-byte header, the file holds ", bytes.size(), counted);
     std::vector<uint64_t> dims(expected_dims);
     uint64_t payload = 1;
     for (size_t axis = 0; axis < expected_dims; ++axis) {
@@ -55,10 +56,10 @@ std::vector<uint64_t> parse_idx_header(const std::vector<uint8_t>& bytes, const 
     const uint64_t expected_bytes = header_bytes + payload;
     if (bytes.size() < expected_bytes)
         core::fail<core::FormatError>("idx: '", path.string(), "' is truncated: its header promises ", expected_bytes,
-                                      " bytes (decompressed), the file holds ", bytes.size());
+                                      " bytes, the file holds ", bytes.size(), counted);
     if (bytes.size() > expected_bytes)
         core::fail<core::FormatError>("idx: '", path.string(), "' is longer than its header says: expected ",
-                                      expected_bytes, " bytes (decompressed), the file holds ", bytes.size());
+                                      expected_bytes, " bytes, the file holds ", bytes.size(), counted);
     return dims;
 }
 
@@ -87,11 +88,19 @@ Dataset load_idx_split(const std::filesystem::path& directory, std::string_view 
     return load_idx_dataset(images_path, labels_path, name + "-" + std::string(split), class_names);
 }
 
+// The file's bytes, gunzipped if needed; `was_gzip` says which, for error messages.
+std::vector<uint8_t> read_idx_bytes(const std::filesystem::path& path, bool& was_gzip) {
+    std::vector<uint8_t> bytes = read_raw_file_bytes(path);
+    was_gzip = is_gzip(bytes);
+    return was_gzip ? gunzip(bytes, path.string()) : bytes;
+}
+
 }  // namespace
 
 IdxImages read_idx_images(const std::filesystem::path& path) {
-    std::vector<uint8_t> bytes = read_file_bytes(path);
-    const std::vector<uint64_t> dims = parse_idx_header(bytes, path, kIdxImagesMagic, "images");
+    bool was_gzip = false;
+    std::vector<uint8_t> bytes = read_idx_bytes(path, was_gzip);
+    const std::vector<uint64_t> dims = parse_idx_header(bytes, path, was_gzip, kIdxImagesMagic, "images");
     IdxImages images;
     images.count = static_cast<int64_t>(dims[0]);
     images.rows = static_cast<int64_t>(dims[1]);
@@ -102,8 +111,9 @@ IdxImages read_idx_images(const std::filesystem::path& path) {
 }
 
 std::vector<uint8_t> read_idx_labels(const std::filesystem::path& path) {
-    std::vector<uint8_t> bytes = read_file_bytes(path);
-    parse_idx_header(bytes, path, kIdxLabelsMagic, "labels");
+    bool was_gzip = false;
+    std::vector<uint8_t> bytes = read_idx_bytes(path, was_gzip);
+    parse_idx_header(bytes, path, was_gzip, kIdxLabelsMagic, "labels");
     bytes.erase(bytes.begin(), bytes.begin() + 8);
     return bytes;
 }

@@ -30,7 +30,7 @@ struct IdxImages {
     int64_t count = 0;
     int64_t rows = 0;
     int64_t cols = 0;
-    std::vector<uint8_t> pixels;
+    std::vector<uint8_t> pixels{};
 };
 
 // Readers. IoError when the file cannot be read; FormatError naming the file for a wrong magic,

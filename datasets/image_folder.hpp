@@ -3,7 +3,8 @@
 //   root/cat/001.png  root/cat/002.jpg  root/dog/a.bmp ...
 //
 // Classes are the sub-folders sorted by name (label k = k-th name); within a class, files are
-// sorted by name. Files ending in .png .jpg .jpeg .bmp (any case) are read, others are skipped.
+// sorted by name. Files ending in .png .jpg .jpeg .bmp (any case) are read, others are skipped;
+// a class folder without images still counts as a class (a label with no samples).
 // Every image is decoded by stb_image, converted to `channels` (1: stb's luma of RGB; 3: grey
 // replicated; alpha dropped) and resized to height x width by bilinear interpolation
 // (see resize.hpp). The dataset's images are [N, channels, height, width] with values byte/255.

@@ -162,15 +162,13 @@ DataLoader::DataLoader(const Dataset& dataset, LoaderOptions options) {
         core::fail<core::ValueError>("DataLoader over '", own.name, "': batch_size must be >= 1, got ",
                                      settings.batch_size);
     if (settings.normalize.enabled()) check_normalization(settings.normalize, own.images.size(1), "DataLoader");
-    if (settings.augment.enabled()) {
-        if (own.images.dim() != 4)
-            core::fail<core::ValueError>("DataLoader over '", own.name,
-                                         "': augmentation needs [N, C, H, W] images, got shape ",
-                                         core::shape_str(own.images.shape()));
-        if (settings.augment.crop_padding < 0)
-            core::fail<core::ValueError>("DataLoader over '", own.name, "': crop_padding must be >= 0, got ",
-                                         settings.augment.crop_padding);
-    }
+    if (settings.augment.crop_padding < 0)
+        core::fail<core::ValueError>("DataLoader over '", own.name, "': crop_padding must be >= 0, got ",
+                                     settings.augment.crop_padding);
+    if (settings.augment.enabled() && own.images.dim() != 4)
+        core::fail<core::ValueError>("DataLoader over '", own.name,
+                                     "': augmentation needs [N, C, H, W] images, got shape ",
+                                     core::shape_str(own.images.shape()));
     builder_ = std::move(builder);
 }
 

@@ -35,15 +35,15 @@ struct LoaderOptions {
     bool shuffle = true;     // false: dataset order every epoch
     bool drop_last = false;  // true: skip a final batch smaller than batch_size
     uint64_t seed = 0;
-    Normalization normalize;  // empty: values unchanged
-    Augmentation augment;     // needs [N, C, H, W] images
+    Normalization normalize{};  // empty: values unchanged
+    Augmentation augment{};     // needs [N, C, H, W] images
     bool prefetch = true;     // build the next batch on a background thread
 };
 
 struct Batch {
-    core::Tensor images;           // [B, C, H, W] (tabular: [B, F]), contiguous
-    std::vector<int32_t> labels;   // B
-    std::vector<int64_t> indices;  // B: index in the dataset of each sample
+    core::Tensor images{};         // [B, C, H, W] (tabular: [B, F]), contiguous
+    std::vector<int32_t> labels{};   // B
+    std::vector<int64_t> indices{};  // B: index in the dataset of each sample
     int64_t epoch = 0;
     int64_t batch_index = 0;       // position of this batch in the epoch
 };

@@ -11,8 +11,8 @@
 namespace proact::datasets {
 
 struct Normalization {
-    std::vector<float> mean;  // one per channel; both empty: no normalisation
-    std::vector<float> std;   // one per channel, each > 0
+    std::vector<float> mean{};  // one per channel; both empty: no normalisation
+    std::vector<float> std{};   // one per channel, each > 0
     bool enabled() const { return !mean.empty() || !std.empty(); }
 };
 

@@ -172,6 +172,7 @@ TEST_CASE("idx: a truncated file names the file, the expected and the actual byt
     write_file_bytes(short_gz, short_file, true);
     message = message_of<core::FormatError>([&] { read_idx_images(short_gz); });
     CHECK(contains(message, short_gz.string()));
+    CHECK(contains(message, "after decompression"));
     CHECK(contains(message, "64"));
     CHECK(contains(message, "56"));
 
