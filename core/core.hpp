@@ -15,6 +15,7 @@
 #include "core/elementwise.hpp"
 #include "core/error.hpp"
 #include "core/gemm.hpp"
+#include "core/progress.hpp"
 #include "core/reduce.hpp"
 #include "core/rng.hpp"
 #include "core/tensor.hpp"

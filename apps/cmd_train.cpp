@@ -1,0 +1,110 @@
+// proact train: train a zoo model on a data set, save it as a safetensors checkpoint.
+#include <cstdio>
+#include <iostream>
+#include <memory>
+#include <sstream>
+
+#include "apps/commands.hpp"
+#include "apps/common.hpp"
+#include "datasets/split.hpp"
+#include "layers/checkpoint.hpp"
+#include "layers/zoo.hpp"
+
+namespace proact::apps {
+
+namespace {
+
+struct TrainCommand {
+    CommonOptions common;
+    method::TrainOptions train;
+    std::string model = "lenet5";
+    std::string dataset = "fashion-mnist";
+    std::string image_shape = "3,32,32";
+    double validation_fraction = 0.1;
+    std::string out = "model.safetensors";
+    std::string log_csv;
+    bool skip_test = false;
+};
+
+std::map<std::string, std::string> training_metadata(const TrainCommand& command, int epochs_done) {
+    std::ostringstream lr, momentum, weight_decay, fraction;
+    lr << command.train.lr;
+    momentum << command.train.momentum;
+    weight_decay << command.train.weight_decay;
+    fraction << command.validation_fraction;
+    return {{"dataset", command.dataset},
+            {"epochs", std::to_string(epochs_done)},
+            {"batch_size", std::to_string(command.train.batch_size)},
+            {"optimizer", command.train.optimizer},
+            {"lr", lr.str()},
+            {"momentum", momentum.str()},
+            {"weight_decay", weight_decay.str()},
+            {"schedule", command.train.schedule},
+            {"augment", command.train.augment ? "true" : "false"},
+            {"seed", std::to_string(command.common.seed)},
+            {"validation_fraction", fraction.str()}};
+}
+
+void run_train(TrainCommand& command) {
+    apply_common_options(command.common);
+    command.train.seed = command.common.seed;
+    command.train.progress = !command.common.quiet;
+    const core::Shape image_shape = layers::parse_shape(command.image_shape);
+    const datasets::Dataset full = load_split(command.dataset, "train", command.common, image_shape);
+    auto [train, validation] = datasets::split(full, command.validation_fraction, command.common.seed);
+    layers::ModulePtr model =
+        layers::make_model(command.model, full.sample_shape(), full.num_classes, command.common.seed);
+    std::fprintf(stderr, "model %s: %lld parameters; training on %lld samples, validating on %lld\n",
+                 command.model.c_str(), static_cast<long long>(model->parameter_count()),
+                 static_cast<long long>(train.size()), static_cast<long long>(validation.size()));
+    const std::string log_path = command.log_csv.empty() ? command.out + ".log.csv" : command.log_csv;
+    std::vector<method::EpochLog> history;
+    // After every epoch: the CSV log and the checkpoint, both written atomically, so an interrupted
+    // run keeps its last finished epoch.
+    method::train_classifier(*model, train, &validation, command.train, [&](const method::EpochLog& epoch) {
+        history.push_back(epoch);
+        write_epoch_csv(log_path, history);
+        layers::save_checkpoint(command.out, *model, training_metadata(command, epoch.epoch));
+    });
+    if (command.train.epochs == 0) layers::save_checkpoint(command.out, *model, training_metadata(command, 0));
+    std::printf("saved %s (log %s)\n", command.out.c_str(), log_path.c_str());
+    if (!history.empty()) {
+        const method::EpochLog& last = history.back();
+        std::printf("epoch %d: train loss %.4f, train accuracy %.2f%%, validation accuracy %.2f%%, %.2f s/epoch, %.0f img/s\n",
+                    last.epoch, last.train_loss, 100 * last.train_accuracy, 100 * last.validation_accuracy,
+                    last.seconds, last.images_per_second);
+    }
+    if (!command.skip_test) {
+        const datasets::Dataset test = load_split(command.dataset, "test", command.common, image_shape);
+        const layers::EvalResult result = layers::evaluate(*model, test.images, test.labels);
+        std::printf("test accuracy %.2f%% (%lld/%lld)\n", 100 * result.accuracy(), static_cast<long long>(result.correct),
+                    static_cast<long long>(result.total));
+    }
+}
+
+}  // namespace
+
+void register_train(CLI::App& app) {
+    auto command = std::make_shared<TrainCommand>();
+    CLI::App* sub = app.add_subcommand("train", "Train a model and save it as a safetensors checkpoint");
+    sub->add_option("--model", command->model, "Model: lenet5, alexnet, vgg11, vgg11_bn, vgg16, vgg16_bn, resnet20")
+        ->check(CLI::IsMember(layers::model_names()))
+        ->capture_default_str();
+    sub->add_option("--dataset", command->dataset, "Data set: fashion-mnist, mnist, cifar10, cifar100, folder")
+        ->capture_default_str();
+    sub->add_option("--image-shape", command->image_shape, "C,H,W images are decoded to (folder data sets)")
+        ->capture_default_str();
+    sub->add_option("--val-fraction", command->validation_fraction,
+                    "Share of the training set held out for validation")
+        ->check(CLI::Range(0.0, 0.9))
+        ->capture_default_str();
+    sub->add_option("--out", command->out, "Checkpoint to write (safetensors)")->capture_default_str();
+    sub->add_option("--log", command->log_csv, "CSV of the per-epoch curves (default: OUT.log.csv)");
+    sub->add_flag("--no-test", command->skip_test, "Skip the final test-set evaluation");
+    command->train.epochs = 10;
+    add_train_options(*sub, command->train);
+    add_common_options(*sub, command->common);
+    sub->callback([command] { run_train(*command); });
+}
+
+}  // namespace proact::apps

@@ -1,0 +1,12 @@
+// Subcommands of the `proact` command line, one file each; common.hpp holds what they share.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace proact::apps {
+
+void register_train(CLI::App& app);
+void register_eval(CLI::App& app);
+void register_demo(CLI::App& app);
+
+}  // namespace proact::apps

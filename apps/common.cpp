@@ -1,0 +1,141 @@
+#include "apps/common.hpp"
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "core/error.hpp"
+#include "core/progress.hpp"
+#include "core/threads.hpp"
+#include "datasets/registry.hpp"
+
+namespace proact::apps {
+
+void add_common_options(CLI::App& command, CommonOptions& options) {
+    command.add_option("--seed", options.seed, "Seed for every random choice (init, shuffling, dropout, faults)")
+        ->capture_default_str();
+    command.add_option("--threads", options.threads, "Threads for kernels and BLAS (0: all cores)")
+        ->check(CLI::NonNegativeNumber)
+        ->capture_default_str();
+    command.add_option("--data-dir", options.data_dir,
+                       "Folder holding the data set's files (default: the data set's standard location)");
+    command.add_flag("--quiet", options.quiet, "No progress bars");
+}
+
+void apply_common_options(const CommonOptions& options) {
+    core::set_num_threads(options.threads);
+    core::ProgressBar::set_enabled(!options.quiet);
+}
+
+void add_train_options(CLI::App& command, method::TrainOptions& options) {
+    command.add_option("--epochs", options.epochs, "Training epochs")->check(CLI::NonNegativeNumber)->capture_default_str();
+    command.add_option("--batch-size", options.batch_size, "Training batch size")->check(CLI::PositiveNumber)->capture_default_str();
+    command.add_option("--optimizer", options.optimizer, "sgd | adam | adamw")
+        ->check(CLI::IsMember({"sgd", "adam", "adamw"}))
+        ->capture_default_str();
+    command.add_option("--lr", options.lr, "Learning rate")->check(CLI::PositiveNumber)->capture_default_str();
+    command.add_option("--momentum", options.momentum, "SGD momentum")->check(CLI::Range(0.0, 1.0))->capture_default_str();
+    command.add_flag("--nesterov", options.nesterov, "Nesterov momentum (SGD)");
+    command.add_option("--weight-decay", options.weight_decay, "Weight decay")->check(CLI::NonNegativeNumber)->capture_default_str();
+    command.add_option("--schedule", options.schedule, "Learning-rate schedule: constant | step | cosine")
+        ->check(CLI::IsMember({"constant", "step", "cosine"}))
+        ->capture_default_str();
+    command.add_option("--warmup-epochs", options.warmup_epochs, "Linear warm-up epochs")->check(CLI::NonNegativeNumber);
+    command.add_flag("--augment", options.augment, "Random crop with padding and horizontal flips");
+}
+
+datasets::Dataset load_split(const std::string& dataset, const std::string& split, const CommonOptions& options,
+                             const core::Shape& image_shape) {
+    datasets::Dataset data = datasets::load_dataset(dataset, split, options.data_dir, image_shape);
+    if (!options.quiet)
+        std::fprintf(stderr, "loaded %s %s: %lld samples of %s, %d classes\n", dataset.c_str(), split.c_str(),
+                     static_cast<long long>(data.size()), core::shape_str(data.sample_shape()).c_str(),
+                     data.num_classes);
+    return data;
+}
+
+void write_text_file(const std::string& path, const std::string& text) {
+    const std::filesystem::path target(path);
+    if (target.has_parent_path()) std::filesystem::create_directories(target.parent_path());
+    const std::string temporary = path + ".tmp";
+    {
+        std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
+        if (!out) core::fail<core::IoError>("cannot write '", temporary, "'");
+        out << text;
+        out.flush();
+        if (!out) {
+            std::filesystem::remove(temporary);
+            core::fail<core::IoError>("cannot write '", temporary, "'");
+        }
+    }
+    std::error_code error;
+    std::filesystem::rename(temporary, target, error);
+    if (error) {
+        std::filesystem::remove(temporary);
+        core::fail<core::IoError>("cannot rename '", temporary, "' to '", path, "': ", error.message());
+    }
+}
+
+void write_epoch_csv(const std::string& path, const std::vector<method::EpochLog>& log) {
+    std::ostringstream csv;
+    csv << "epoch,lr,train_loss,train_accuracy,validation_loss,validation_accuracy,seconds,images_per_second\n";
+    csv << std::setprecision(6);
+    for (const method::EpochLog& e : log)
+        csv << e.epoch << ',' << e.lr << ',' << e.train_loss << ',' << e.train_accuracy << ',' << e.validation_loss
+            << ',' << e.validation_accuracy << ',' << e.seconds << ',' << e.images_per_second << '\n';
+    write_text_file(path, csv.str());
+}
+
+std::string format_confusion(const layers::EvalResult& result, const std::vector<std::string>& class_names) {
+    std::ostringstream out;
+    out << std::fixed << std::setprecision(2);
+    out << "accuracy " << 100.0 * result.accuracy() << "% (" << result.correct << "/" << result.total
+        << "), mean cross-entropy " << std::setprecision(4) << result.loss << "\n";
+    const int classes = result.num_classes;
+    out << "confusion matrix (rows: true class, columns: predicted)\n";
+    size_t name_width = 5;
+    for (int k = 0; k < classes; ++k)
+        name_width = std::max(name_width, k < static_cast<int>(class_names.size()) ? class_names[k].size() : size_t(2));
+    out << std::setw(static_cast<int>(name_width)) << "" << " ";
+    for (int k = 0; k < classes; ++k) out << std::setw(6) << k;
+    out << "  recall\n";
+    for (int t = 0; t < classes; ++t) {
+        const std::string name = t < static_cast<int>(class_names.size()) ? class_names[t] : std::to_string(t);
+        out << std::setw(static_cast<int>(name_width)) << name << " ";
+        int64_t row_total = 0;
+        for (int p = 0; p < classes; ++p) {
+            const int64_t count = result.confusion[static_cast<size_t>(t) * classes + p];
+            row_total += count;
+            out << std::setw(6) << count;
+        }
+        const int64_t hits = result.confusion[static_cast<size_t>(t) * classes + t];
+        out << "  " << std::setw(5) << std::setprecision(1)
+            << (row_total ? 100.0 * double(hits) / double(row_total) : 0.0) << "%\n";
+    }
+    return out.str();
+}
+
+std::string eval_json(const layers::EvalResult& result, const std::vector<std::string>& class_names,
+                      const std::map<std::string, std::string>& context) {
+    nlohmann::json json;
+    for (const auto& [key, value] : context) json[key] = value;
+    json["accuracy"] = result.accuracy();
+    json["correct"] = result.correct;
+    json["total"] = result.total;
+    json["loss"] = result.loss;
+    json["class_names"] = class_names;
+    nlohmann::json matrix = nlohmann::json::array();
+    for (int t = 0; t < result.num_classes; ++t) {
+        nlohmann::json row = nlohmann::json::array();
+        for (int p = 0; p < result.num_classes; ++p) row.push_back(result.confusion[static_cast<size_t>(t) * result.num_classes + p]);
+        matrix.push_back(row);
+    }
+    json["confusion"] = matrix;
+    return json.dump(2) + "\n";
+}
+
+}  // namespace proact::apps

@@ -1,0 +1,36 @@
+// The `proact` command line.
+//
+//   proact train --model lenet5 --dataset fashion-mnist --epochs 10 --seed 0 --out model.safetensors
+//   proact eval  --model-file model.safetensors --dataset fashion-mnist
+//   proact demo                                  # what ./run demo runs
+//
+// Every command takes --seed (one seed decides every random choice), --threads and --data-dir.
+// Bad input ends with a message naming what was wrong and exit code 1 (2 for command-line errors).
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <exception>
+#include <iostream>
+
+#include "apps/commands.hpp"
+#include "core/error.hpp"
+
+int main(int argc, char** argv) {
+    CLI::App app{"proact: resilient neural networks against bit flips (ProAct), from scratch in C++"};
+    app.require_subcommand(1);
+    proact::apps::register_train(app);
+    proact::apps::register_eval(app);
+    proact::apps::register_demo(app);
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        return app.exit(e);
+    } catch (const proact::core::Error& e) {
+        std::cerr << "error: " << e.what() << "\n";
+        return 1;
+    } catch (const std::exception& e) {
+        std::cerr << "error: " << e.what() << "\n";
+        return 1;
+    }
+    return 0;
+}

@@ -1,0 +1,23 @@
+// Data sets by name, as the command line names them:
+//   fashion-mnist (default dir /usr/share/datasets/fashion-mnist, Debian's dataset-fashion-mnist)
+//   mnist, cifar10, cifar100 (need a directory), folder (an image folder: DIR/train/<class>/...,
+//   DIR/test/<class>/...)
+// `data_dir` empty means the default directory of that data set (only fashion-mnist has one).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "datasets/dataset.hpp"
+
+namespace proact::datasets {
+
+const std::vector<std::string>& dataset_names();
+
+// split: "train" or "test". ValueError for an unknown name (listing the known ones) or a data set
+// without a default directory when data_dir is empty; IoError / FormatError from the readers.
+// `image_shape` (C,H,W) is used by "folder" to decode and resize; ignored otherwise.
+Dataset load_dataset(const std::string& name, const std::string& split, const std::string& data_dir = "",
+                     const core::Shape& image_shape = {3, 32, 32});
+
+}  // namespace proact::datasets

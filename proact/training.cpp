@@ -1,0 +1,137 @@
+#include "proact/training.hpp"
+
+#include <cmath>
+#include <limits>
+#include <sstream>
+
+#include "autograd/ops.hpp"
+#include "core/progress.hpp"
+#include "datasets/loader.hpp"
+#include "layers/evaluate.hpp"
+#include "optim/adam.hpp"
+#include "optim/sgd.hpp"
+
+namespace proact::method {
+
+using autograd::Variable;
+
+std::unique_ptr<optim::Optimizer> make_optimizer(layers::Module& model, const TrainOptions& options) {
+    const auto params = model.named_parameters();
+    if (options.optimizer == "sgd")
+        return std::make_unique<optim::SGD>(
+            params, optim::SgdOptions{.lr = options.lr, .momentum = options.momentum,
+                                      .weight_decay = options.weight_decay, .nesterov = options.nesterov});
+    if (options.optimizer == "adam")
+        return std::make_unique<optim::Adam>(params,
+                                             optim::AdamOptions{.lr = options.lr, .weight_decay = options.weight_decay});
+    if (options.optimizer == "adamw")
+        return std::make_unique<optim::AdamW>(
+            params, optim::AdamWOptions{.lr = options.lr, .weight_decay = options.weight_decay});
+    core::fail<core::ValueError>("unknown optimizer '", options.optimizer, "' (known: sgd, adam, adamw)");
+}
+
+namespace {
+
+// Learning rate of (0-based) epoch under the options' warm-up and schedule.
+float lr_for_epoch(const TrainOptions& options, int epoch) {
+    if (epoch < options.warmup_epochs) return options.lr * float(epoch + 1) / float(options.warmup_epochs + 1);
+    const int after = epoch - options.warmup_epochs;
+    const int span = std::max(1, options.epochs - options.warmup_epochs);
+    if (options.schedule == "constant") return options.lr;
+    if (options.schedule == "step") return options.lr * std::pow(options.gamma, float(after / std::max(1, options.step_size)));
+    if (options.schedule == "cosine")
+        return options.lr * 0.5f * (1.0f + std::cos(3.14159265358979f * float(after) / float(span)));
+    core::fail<core::ValueError>("unknown schedule '", options.schedule, "' (known: constant, step, cosine)");
+}
+
+datasets::Augmentation augmentation_for(const datasets::Dataset& data, bool enabled) {
+    datasets::Augmentation augment;
+    if (!enabled || data.images.dim() != 4) return augment;
+    augment.crop_padding = data.images.size(2) >= 32 ? 4 : 2;
+    augment.horizontal_flip = true;
+    return augment;
+}
+
+}  // namespace
+
+std::vector<EpochLog> train_classifier(layers::Module& model, const datasets::Dataset& train,
+                                       const datasets::Dataset* validation, const TrainOptions& options,
+                                       const std::function<void(const EpochLog&)>& on_epoch) {
+    if (options.epochs < 0) core::fail<core::ValueError>("train: epochs must be >= 0, got ", options.epochs);
+    if (options.batch_size <= 0) core::fail<core::ValueError>("train: batch size must be positive, got ", options.batch_size);
+    lr_for_epoch(options, 0);  // validates the schedule name before any work
+    std::unique_ptr<optim::Optimizer> optimizer = make_optimizer(model, options);
+    datasets::DataLoader loader(train, {.batch_size = options.batch_size,
+                                        .shuffle = true,
+                                        .drop_last = false,
+                                        .seed = options.seed,
+                                        .augment = augmentation_for(train, options.augment)});
+    std::vector<EpochLog> history;
+    for (int epoch = 0; epoch < options.epochs; ++epoch) {
+        EpochLog log;
+        log.epoch = epoch + 1;
+        log.lr = lr_for_epoch(options, epoch);
+        optimizer->set_lr(log.lr);
+        model.train();
+        loader.start_epoch(epoch);
+        std::ostringstream label;
+        label << "train epoch " << epoch + 1 << "/" << options.epochs;
+        core::ProgressBar bar(label.str(), loader.num_batches(), options.progress);
+        bar.set_unit("img/s");
+        double loss_total = 0.0;
+        int64_t seen = 0, correct = 0, batches = 0;
+        while (auto batch = loader.next()) {
+            const int64_t size = batch->images.size(0);
+            Variable logits = model(Variable(batch->images));
+            Variable loss = autograd::cross_entropy(logits, batch->labels);
+            const float loss_value = loss.item();
+            if (!std::isfinite(loss_value)) {
+                core::fail<core::NumericError>("train: loss is ", loss_value, " at epoch ", epoch + 1, ", batch ",
+                                               batches + 1, " (lr ", log.lr,
+                                               "); training stopped, nothing was saved for this run");
+            }
+            optimizer->zero_grad();
+            loss.backward();
+            optimizer->step();
+            // accuracy of this batch from the logits already computed
+            const core::Tensor values = logits.value();
+            const int64_t classes = values.size(1);
+            for (int64_t i = 0; i < size; ++i) {
+                const float* row = values.data() + i * classes;
+                int64_t best = 0;
+                for (int64_t k = 1; k < classes; ++k)
+                    if (row[k] > row[best]) best = k;
+                correct += best == batch->labels[static_cast<size_t>(i)];
+            }
+            loss_total += double(loss_value) * double(size);
+            seen += size;
+            ++batches;
+            std::ostringstream status;
+            status.precision(3);
+            status << "loss " << loss_total / double(seen) << " acc " << 100.0 * double(correct) / double(seen) << "%";
+            bar.update(batches, seen, status.str());
+        }
+        log.seconds = bar.elapsed_seconds();
+        log.train_loss = seen ? loss_total / double(seen) : 0.0;
+        log.train_accuracy = seen ? double(correct) / double(seen) : 0.0;
+        log.images_per_second = log.seconds > 0 ? double(seen) / log.seconds : 0.0;
+        log.validation_loss = log.validation_accuracy = std::numeric_limits<double>::quiet_NaN();
+        std::ostringstream final_status;
+        final_status.precision(4);
+        final_status << "loss " << log.train_loss << " acc " << 100.0 * log.train_accuracy << "%";
+        if (validation && validation->size() > 0) {
+            const layers::EvalResult result =
+                layers::evaluate(model, validation->images, validation->labels, options.eval_batch_size);
+            log.validation_loss = result.loss;
+            log.validation_accuracy = result.accuracy();
+            final_status << "  val loss " << log.validation_loss << " val acc " << 100.0 * log.validation_accuracy << "%";
+        }
+        bar.finish(final_status.str());
+        history.push_back(log);
+        if (on_epoch) on_epoch(log);
+    }
+    model.eval();
+    return history;
+}
+
+}  // namespace proact::method

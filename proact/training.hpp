@@ -1,0 +1,64 @@
+// Supervised training of a classifier: the loop every experiment starts from.
+//
+//   TrainOptions options;  options.epochs = 10;  options.seed = 0;
+//   auto log = train_classifier(*model, train_set, &validation_set, options,
+//                               [](const EpochLog& e) { /* append a CSV row */ });
+//
+// Per epoch: the DataLoader's seeded order (and augmentation), forward, cross-entropy, backward,
+// optimizer step, a progress bar with loss, accuracy, images/s and ETA; then validation. A loss
+// that is not finite stops training with core::NumericError naming the epoch and batch: nothing the
+// caller saved before is touched.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "datasets/dataset.hpp"
+#include "layers/module.hpp"
+#include "optim/optimizer.hpp"
+
+namespace proact::method {
+
+struct TrainOptions {
+    int epochs = 10;
+    int64_t batch_size = 64;
+    std::string optimizer = "sgd";    // sgd | adam | adamw
+    float lr = 0.05f;
+    float momentum = 0.9f;            // sgd
+    bool nesterov = false;            // sgd
+    float weight_decay = 0.0f;
+    std::string schedule = "constant";  // constant | step | cosine
+    int step_size = 5;                // step schedule: epochs between decays
+    float gamma = 0.1f;               // step schedule: decay factor
+    int warmup_epochs = 0;            // linear warm-up before the schedule
+    bool augment = false;             // random crop (padding 4 for 32x32, 2 for 28x28) + horizontal flip
+    uint64_t seed = 0;
+    int64_t eval_batch_size = 1000;
+    bool progress = true;
+};
+
+struct EpochLog {
+    int epoch = 0;                    // 1-based
+    float lr = 0.0f;
+    double train_loss = 0.0;          // mean over the epoch's batches, weighted by batch size
+    double train_accuracy = 0.0;      // on the training batches as seen (train mode)
+    double validation_loss = 0.0;     // NaN without a validation set
+    double validation_accuracy = 0.0; // NaN without a validation set
+    double seconds = 0.0;             // training part of the epoch only
+    double images_per_second = 0.0;
+};
+
+// The optimizer named in options over the model's trainable parameters. ValueError for an
+// unknown name.
+std::unique_ptr<optim::Optimizer> make_optimizer(layers::Module& model, const TrainOptions& options);
+
+// Trains `model` in place. validation may be null. on_epoch runs after each epoch (logging,
+// checkpointing). Returns one log entry per epoch.
+std::vector<EpochLog> train_classifier(layers::Module& model, const datasets::Dataset& train,
+                                       const datasets::Dataset* validation, const TrainOptions& options,
+                                       const std::function<void(const EpochLog&)>& on_epoch = {});
+
+}  // namespace proact::method
