@@ -73,7 +73,7 @@ void append_le(std::vector<unsigned char>& buffer, T value) {
 bool bitwise_equal(const Tensor& a, const Tensor& b) {
     if (a.shape() != b.shape()) return false;
     const std::vector<float> va = a.to_vector(), vb = b.to_vector();
-    return std::memcmp(va.data(), vb.data(), va.size() * sizeof(float)) == 0;
+    return va.empty() || std::memcmp(va.data(), vb.data(), va.size() * sizeof(float)) == 0;
 }
 
 int temporary_files_in(const fs::path& directory) {
@@ -432,4 +432,39 @@ TEST_CASE("F16 NaN keeps its payload bits and negative zero keeps its sign") {
     CHECK(std::bit_cast<uint32_t>(values[0]) == (0x7F800000u | (0x201u << 13)));
     CHECK(std::bit_cast<uint32_t>(values[1]) == 0x80000000u);
     CHECK(values[2] == -std::ldexp(1023.0f, -24));  // largest negative subnormal
+}
+
+TEST_CASE("random corruption never crashes: the load succeeds or throws FormatError") {
+    ScratchDirectory dir;
+    const std::string valid_path = dir.file("valid.safetensors");
+    const std::string path = dir.file("fuzzed.safetensors");
+    save_safetensors(valid_path, sample_file(8));
+    const std::vector<unsigned char> valid = read_bytes(valid_path);
+    uint64_t header_bytes = 0;
+    for (int i = 7; i >= 0; --i) header_bytes = (header_bytes << 8) | valid[i];
+    Rng rng(9, "fuzz");
+    int format_errors = 0;
+    for (int trial = 0; trial < 1500; ++trial) {
+        std::vector<unsigned char> bytes = valid;
+        switch (trial % 3) {
+            case 0:  // overwrite a few bytes of the length field or header with random bytes
+                for (int k = 0; k < 1 + trial % 4; ++k)
+                    bytes[rng.below(8 + header_bytes)] = static_cast<unsigned char>(rng.below(256));
+                break;
+            case 1:  // replace a header byte by a character that JSON cares about
+                bytes[8 + rng.below(header_bytes)] = static_cast<unsigned char>("0123456789-,:[]{}\" "[rng.below(19)]);
+                break;
+            case 2:  // truncate anywhere
+                bytes.resize(rng.below(bytes.size()));
+                break;
+        }
+        write_bytes(path, bytes);
+        try {
+            const TensorFile file = load_safetensors(path);
+            for (const auto& [name, tensor] : file.tensors) CHECK(tensor.numel() >= 0);
+        } catch (const FormatError&) {
+            ++format_errors;
+        }
+    }
+    CHECK(format_errors > 500);
 }
