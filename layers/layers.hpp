@@ -22,6 +22,7 @@
 //   model->freeze("*");  model->unfreeze("linear.*");                     // glob patterns on names
 //   layers::save_checkpoint("r20.safetensors", *model, {{"epochs", "200"}});
 //   auto again = layers::load_model("r20.safetensors");
+//   double accuracy = layers::evaluate(*again, test_images, test_labels).accuracy();
 //
 // Every activation is a ReLU child module, so hardening can find it (named_modules), watch it
 // (add_forward_hook) and swap it for a clipped activation (replace_child).
@@ -32,6 +33,7 @@
 #include "layers/checkpoint.hpp"
 #include "layers/conv.hpp"
 #include "layers/dropout.hpp"
+#include "layers/evaluate.hpp"
 #include "layers/linear.hpp"
 #include "layers/module.hpp"
 #include "layers/pooling.hpp"

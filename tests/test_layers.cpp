@@ -149,8 +149,21 @@ TEST_CASE("BatchNorm: parameters, buffers, training updates running statistics, 
     CHECK(y.shape() == x.shape());
     CHECK(std::abs(autograd::mean(y).item()) < 1e-5f);
     CHECK(bn.batches_tracked() == 1);
+    // PyTorch's update: new = 0.9 * old + 0.1 * batch statistic, with the unbiased batch variance.
+    const std::vector<float> values = x.value().to_vector();  // (4, 3, 5, 5)
+    double total = 0.0, squares = 0.0;
+    for (int64_t b = 0; b < 4; ++b)
+        for (int64_t i = 0; i < 25; ++i) total += values[static_cast<size_t>(b * 75 + i)];
+    const double batch_mean = total / 100.0;
+    for (int64_t b = 0; b < 4; ++b)
+        for (int64_t i = 0; i < 25; ++i) {
+            const double centred = values[static_cast<size_t>(b * 75 + i)] - batch_mean;
+            squares += centred * centred;
+        }
     const float running_mean = bn.state_dict().at("running_mean").to_vector()[0];
-    CHECK(running_mean == doctest::Approx(0.3f).epsilon(0.1));  // 0.9 * 0 + 0.1 * ~3
+    const float running_var = bn.state_dict().at("running_var").to_vector()[0];
+    CHECK(running_mean == doctest::Approx(0.1 * batch_mean).epsilon(1e-5));
+    CHECK(running_var == doctest::Approx(0.9 + 0.1 * squares / 99.0).epsilon(1e-5));
 
     // Eval: running statistics, no update of them.
     bn.eval();
