@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# ./run bench: every benchmark, PyTorch side by side where a peer exists. Threads: $BENCH_THREADS (2).
+set -euo pipefail
+cd "$(dirname "$(readlink -f "$0")")/.."
+threads=${BENCH_THREADS:-2}
+echo "== GEMM =="
+build/bench_gemm "$threads"
+echo
+echo "== conv2d forward+backward =="
+build/bench_conv
+echo
+echo "== LeNet-5 / Fashion-MNIST against PyTorch =="
+bench/compare_lenet.py build "$threads" 1
