@@ -9,6 +9,7 @@
 #include "datasets/loader.hpp"
 #include "layers/evaluate.hpp"
 #include "optim/adam.hpp"
+#include "optim/schedule.hpp"
 #include "optim/sgd.hpp"
 
 namespace proact::method {
@@ -32,16 +33,20 @@ std::unique_ptr<optim::Optimizer> make_optimizer(layers::Module& model, const Tr
 
 namespace {
 
-// Learning rate of (0-based) epoch under the options' warm-up and schedule.
-float lr_for_epoch(const TrainOptions& options, int epoch) {
-    if (epoch < options.warmup_epochs) return options.lr * float(epoch + 1) / float(options.warmup_epochs + 1);
-    const int after = epoch - options.warmup_epochs;
-    const int span = std::max(1, options.epochs - options.warmup_epochs);
-    if (options.schedule == "constant") return options.lr;
-    if (options.schedule == "step") return options.lr * std::pow(options.gamma, float(after / std::max(1, options.step_size)));
-    if (options.schedule == "cosine")
-        return options.lr * 0.5f * (1.0f + std::cos(3.14159265358979f * float(after) / float(span)));
-    core::fail<core::ValueError>("unknown schedule '", options.schedule, "' (known: constant, step, cosine)");
+// The options' schedule (per epoch), wrapped in a linear warm-up when asked for.
+std::shared_ptr<const optim::Schedule> make_schedule(const TrainOptions& options) {
+    std::shared_ptr<const optim::Schedule> schedule;
+    if (options.schedule == "constant") {
+        schedule = std::make_shared<optim::Constant>(options.lr);
+    } else if (options.schedule == "step") {
+        schedule = std::make_shared<optim::StepLR>(options.lr, options.step_size, options.gamma);
+    } else if (options.schedule == "cosine") {
+        schedule = std::make_shared<optim::CosineAnnealing>(options.lr, std::max(1, options.epochs));
+    } else {
+        core::fail<core::ValueError>("unknown schedule '", options.schedule, "' (known: constant, step, cosine)");
+    }
+    if (options.warmup_epochs > 0) schedule = std::make_shared<optim::LinearWarmup>(schedule, options.warmup_epochs);
+    return schedule;
 }
 
 datasets::Augmentation augmentation_for(const datasets::Dataset& data, bool enabled) {
@@ -59,7 +64,7 @@ std::vector<EpochLog> train_classifier(layers::Module& model, const datasets::Da
                                        const std::function<void(const EpochLog&)>& on_epoch) {
     if (options.epochs < 0) core::fail<core::ValueError>("train: epochs must be >= 0, got ", options.epochs);
     if (options.batch_size <= 0) core::fail<core::ValueError>("train: batch size must be positive, got ", options.batch_size);
-    lr_for_epoch(options, 0);  // validates the schedule name before any work
+    const std::shared_ptr<const optim::Schedule> schedule = make_schedule(options);
     std::unique_ptr<optim::Optimizer> optimizer = make_optimizer(model, options);
     datasets::DataLoader loader(train, {.batch_size = options.batch_size,
                                         .shuffle = true,
@@ -70,7 +75,7 @@ std::vector<EpochLog> train_classifier(layers::Module& model, const datasets::Da
     for (int epoch = 0; epoch < options.epochs; ++epoch) {
         EpochLog log;
         log.epoch = epoch + 1;
-        log.lr = lr_for_epoch(options, epoch);
+        log.lr = schedule->lr_at(epoch);
         optimizer->set_lr(log.lr);
         model.train();
         loader.start_epoch(epoch);
