@@ -1,0 +1,115 @@
+#include "core/im2col.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+#include <omp.h>
+
+#include "core/threads.hpp"
+
+namespace proact::core {
+
+namespace {
+
+// The output positions o in [0, out_size) whose input coordinate o*stride + offset lies inside
+// [0, in_size); offset = kernel tap - padding. Computing this range once per kernel tap replaces a
+// bounds test per element: outside it im2col writes zeros and col2im has nothing to add.
+struct ValidRange {
+    int64_t begin;
+    int64_t end;
+};
+
+int64_t ceil_div(int64_t numerator, int64_t denominator) { return (numerator + denominator - 1) / denominator; }
+
+ValidRange valid_outputs(int64_t in_size, int64_t out_size, int64_t offset, int64_t stride) {
+    int64_t begin = offset >= 0 ? 0 : ceil_div(-offset, stride);
+    int64_t end = in_size - offset <= 0 ? 0 : ceil_div(in_size - offset, stride);
+    begin = std::min(begin, out_size);
+    end = std::clamp(end, begin, out_size);
+    return {begin, end};
+}
+
+void zero(float* dst, int64_t count) {
+    if (count > 0) std::memset(dst, 0, sizeof(float) * static_cast<size_t>(count));
+}
+
+}  // namespace
+
+void im2col(const float* image, const Im2colShape& shape, float* cols) {
+    const int64_t B = shape.batch, C = shape.channels, H = shape.height, W = shape.width;
+    const int64_t KH = shape.kernel_h, KW = shape.kernel_w, stride = shape.stride, padding = shape.padding;
+    const int64_t OH = shape.out_h(), OW = shape.out_w();
+    const int64_t plane_out = OH * OW;
+    const int64_t col_cols = B * plane_out;  // row length of cols
+
+#pragma omp parallel for collapse(2) schedule(static) if (shape.col_rows() * col_cols > kParallelGrain && !omp_in_parallel())
+    for (int64_t b = 0; b < B; ++b) {
+        for (int64_t c = 0; c < C; ++c) {
+            const float* plane = image + (b * C + c) * H * W;  // (H,W)
+            for (int64_t kh = 0; kh < KH; ++kh) {
+                const ValidRange rows = valid_outputs(H, OH, kh - padding, stride);
+                for (int64_t kw = 0; kw < KW; ++kw) {
+                    const ValidRange columns = valid_outputs(W, OW, kw - padding, stride);
+                    // this tap's row of cols, restricted to image b: (OH,OW)
+                    float* dst = cols + ((c * KH + kh) * KW + kw) * col_cols + b * plane_out;
+                    zero(dst, rows.begin * OW);
+                    for (int64_t oh = rows.begin; oh < rows.end; ++oh) {
+                        float* dst_row = dst + oh * OW;
+                        // input row ih, read at iw = ow*stride + kw - padding
+                        const float* src_row = plane + (oh * stride + kh - padding) * W;
+                        zero(dst_row, columns.begin);
+                        if (stride == 1) {
+                            if (columns.end > columns.begin)
+                                std::memcpy(dst_row + columns.begin, src_row + (columns.begin + kw - padding),
+                                            sizeof(float) * static_cast<size_t>(columns.end - columns.begin));
+                        } else {
+                            for (int64_t ow = columns.begin; ow < columns.end; ++ow)
+                                dst_row[ow] = src_row[ow * stride + kw - padding];
+                        }
+                        zero(dst_row + columns.end, OW - columns.end);
+                    }
+                    zero(dst + rows.end * OW, (OH - rows.end) * OW);
+                }
+            }
+        }
+    }
+}
+
+void col2im(const float* cols, const Im2colShape& shape, float* image) {
+    const int64_t B = shape.batch, C = shape.channels, H = shape.height, W = shape.width;
+    const int64_t KH = shape.kernel_h, KW = shape.kernel_w, stride = shape.stride, padding = shape.padding;
+    const int64_t OH = shape.out_h(), OW = shape.out_w();
+    const int64_t plane_out = OH * OW;
+    const int64_t col_cols = B * plane_out;
+
+#pragma omp parallel for collapse(2) schedule(static) if (shape.col_rows() * col_cols > kParallelGrain && !omp_in_parallel())
+    for (int64_t b = 0; b < B; ++b) {
+        for (int64_t c = 0; c < C; ++c) {
+            float* plane = image + (b * C + c) * H * W;  // (H,W), owned by this iteration alone
+            zero(plane, H * W);
+            for (int64_t kh = 0; kh < KH; ++kh) {
+                const ValidRange rows = valid_outputs(H, OH, kh - padding, stride);
+                for (int64_t kw = 0; kw < KW; ++kw) {
+                    const ValidRange columns = valid_outputs(W, OW, kw - padding, stride);
+                    const float* src = cols + ((c * KH + kh) * KW + kw) * col_cols + b * plane_out;  // (OH,OW)
+                    for (int64_t oh = rows.begin; oh < rows.end; ++oh) {
+                        const float* src_row = src + oh * OW;
+                        float* dst_row = plane + (oh * stride + kh - padding) * W;
+                        if (stride == 1) {
+                            const int64_t count = columns.end - columns.begin;
+                            if (count <= 0) continue;
+                            float* dst_shifted = dst_row + (columns.begin + kw - padding);
+                            const float* src_shifted = src_row + columns.begin;
+                            for (int64_t i = 0; i < count; ++i) dst_shifted[i] += src_shifted[i];
+                        } else {
+                            for (int64_t ow = columns.begin; ow < columns.end; ++ow)
+                                dst_row[ow * stride + kw - padding] += src_row[ow];
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+}  // namespace proact::core

@@ -1,0 +1,329 @@
+// conv2d and its kernels: im2col/col2im, forward values (hand-computed and against a direct
+// double-precision convolution), gradients (gradcheck on every input), saved-vs-recomputed columns,
+// NoGradGuard, thread-count independence and the error messages.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "autograd/gradcheck.hpp"
+#include "autograd/ops.hpp"
+#include "core/im2col.hpp"
+#include "core/tensor.hpp"
+#include "core/threads.hpp"
+
+using namespace proact;
+using autograd::Variable;
+using core::Shape;
+using core::Tensor;
+
+namespace {
+
+Tensor random_tensor(const Shape& shape, uint64_t index) {
+    core::Rng rng(7, "test_ops_conv", index);
+    return Tensor::normal(shape, 0.0f, 1.0f, rng);
+}
+
+// Direct convolution in double: x (B,C,H,W), weight (O,C,KH,KW), bias (O) or undefined.
+Tensor reference_conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t stride, int64_t padding) {
+    const int64_t B = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
+    const int64_t O = weight.size(0), KH = weight.size(2), KW = weight.size(3);
+    const int64_t OH = (H + 2 * padding - KH) / stride + 1, OW = (W + 2 * padding - KW) / stride + 1;
+    Tensor out = Tensor::empty({B, O, OH, OW});
+    for (int64_t b = 0; b < B; ++b)
+        for (int64_t o = 0; o < O; ++o)
+            for (int64_t oh = 0; oh < OH; ++oh)
+                for (int64_t ow = 0; ow < OW; ++ow) {
+                    double total = bias.defined() ? bias.at({o}) : 0.0;
+                    for (int64_t c = 0; c < C; ++c)
+                        for (int64_t kh = 0; kh < KH; ++kh)
+                            for (int64_t kw = 0; kw < KW; ++kw) {
+                                const int64_t ih = oh * stride - padding + kh, iw = ow * stride - padding + kw;
+                                if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
+                                total += double(x.at({b, c, ih, iw})) * double(weight.at({o, c, kh, kw}));
+                            }
+                    out.at({b, o, oh, ow}) = static_cast<float>(total);
+                }
+    return out;
+}
+
+struct ConvCase {
+    Shape x_shape;
+    Shape weight_shape;
+    bool with_bias;
+    int64_t stride;
+    int64_t padding;
+};
+
+std::string describe(const ConvCase& c) {
+    return "x " + core::shape_str(c.x_shape) + " w " + core::shape_str(c.weight_shape) +
+           (c.with_bias ? " bias" : " no bias") + " stride " + std::to_string(c.stride) + " padding " +
+           std::to_string(c.padding);
+}
+
+core::Im2colShape im2col_shape(const Shape& x_shape, int64_t kernel_h, int64_t kernel_w, int64_t stride,
+                               int64_t padding) {
+    core::Im2colShape s;
+    s.batch = x_shape[0];
+    s.channels = x_shape[1];
+    s.height = x_shape[2];
+    s.width = x_shape[3];
+    s.kernel_h = kernel_h;
+    s.kernel_w = kernel_w;
+    s.stride = stride;
+    s.padding = padding;
+    return s;
+}
+
+}  // namespace
+
+TEST_CASE("conv2d: hand-computed 1-channel 3x3 input, 2x2 kernel, stride 2, padding 1") {
+    // padded input            windows (top-left at rows/cols 0 and 2)
+    //   0 0 0 0 0             [0 0; 0 1] . [1 2; 3 4] = 4      [0 0; 2 3] . k = 6 + 12 = 18
+    //   0 1 2 3 0             [0 4; 0 7] . k = 8 + 28 = 36     [5 6; 8 9] . k = 5+12+24+36 = 77
+    //   0 4 5 6 0
+    //   0 7 8 9 0
+    //   0 0 0 0 0
+    Variable x(Tensor::from_vector({1, 1, 3, 3}, {1, 2, 3, 4, 5, 6, 7, 8, 9}));
+    Variable weight(Tensor::from_vector({1, 1, 2, 2}, {1, 2, 3, 4}));
+    Variable bias(Tensor::from_vector({1}, {0.5f}));
+    const Variable y = autograd::conv2d(x, weight, bias, 2, 1);
+    CHECK(y.shape() == Shape{1, 1, 2, 2});
+    CHECK(y.value().to_vector() == std::vector<float>{4.5f, 18.5f, 36.5f, 77.5f});
+
+    const Variable no_bias = autograd::conv2d(x, weight, Variable(), 2, 1);
+    CHECK(no_bias.value().to_vector() == std::vector<float>{4, 18, 36, 77});
+}
+
+TEST_CASE("conv2d: matches a direct convolution, including edge cases") {
+    const std::vector<ConvCase> cases = {
+        {{2, 3, 5, 5}, {4, 3, 3, 3}, true, 1, 1},     // the common 3x3 "same" conv
+        {{2, 3, 7, 6}, {2, 3, 3, 2}, false, 2, 0},    // non-square kernel and input, stride 2
+        {{2, 4, 5, 5}, {3, 4, 1, 1}, true, 1, 0},     // 1x1 conv
+        {{1, 2, 4, 4}, {2, 2, 2, 2}, true, 1, 3},     // padding larger than the kernel: all-padding windows
+        {{2, 2, 9, 9}, {3, 2, 2, 2}, true, 3, 1},     // stride larger than the kernel: skipped pixels
+        {{3, 1, 12, 12}, {2, 1, 5, 5}, true, 1, 2},   // LeNet conv1-like
+        {{1, 1, 1, 1}, {1, 1, 3, 3}, false, 1, 1},    // one pixel, kernel all around it
+    };
+    uint64_t seed = 0;
+    for (const ConvCase& c : cases) {
+        CAPTURE(describe(c));
+        const Tensor x = random_tensor(c.x_shape, seed++);
+        const Tensor weight = random_tensor(c.weight_shape, seed++);
+        const Tensor bias = c.with_bias ? random_tensor({c.weight_shape[0]}, seed++) : Tensor();
+        const Variable y = autograd::conv2d(Variable(x), Variable(weight), c.with_bias ? Variable(bias) : Variable(),
+                                            c.stride, c.padding);
+        const Tensor expected = reference_conv2d(x, weight, bias, c.stride, c.padding);
+        REQUIRE(y.shape() == expected.shape());
+        CHECK(core::max_abs_diff(y.value(), expected) < 1e-5f);
+    }
+}
+
+TEST_CASE("conv2d: non-contiguous input and weight views give the same result") {
+    const Tensor x = random_tensor({2, 3, 5, 4}, 100);
+    const Tensor weight = random_tensor({4, 3, 3, 3}, 101);
+    const Tensor x_view = x.transpose(2, 3).contiguous().transpose(2, 3);  // same values, strided
+    REQUIRE_FALSE(x_view.is_contiguous());
+    const Variable a = autograd::conv2d(Variable(x), Variable(weight), Variable(), 1, 1);
+    const Variable b = autograd::conv2d(Variable(x_view), Variable(weight), Variable(), 1, 1);
+    CHECK(core::equal(a.value(), b.value()));
+}
+
+TEST_CASE("im2col and col2im are adjoint: <im2col(x), y> == <x, col2im(y)>") {
+    struct Case {
+        Shape x_shape;
+        int64_t kernel_h, kernel_w, stride, padding;
+    };
+    const std::vector<Case> cases = {
+        {{2, 3, 5, 5}, 3, 3, 1, 1}, {{2, 2, 7, 6}, 3, 2, 2, 0}, {{1, 2, 4, 4}, 2, 2, 1, 3},
+        {{2, 2, 9, 9}, 2, 2, 3, 1}, {{3, 1, 6, 5}, 5, 5, 2, 2},
+    };
+    uint64_t seed = 200;
+    for (const Case& c : cases) {
+        const core::Im2colShape s = im2col_shape(c.x_shape, c.kernel_h, c.kernel_w, c.stride, c.padding);
+        CAPTURE(core::shape_str(c.x_shape));
+        CAPTURE(c.stride);
+        CAPTURE(c.padding);
+        const Tensor x = random_tensor(c.x_shape, seed++);
+        const Tensor y = random_tensor({s.col_rows(), s.col_cols()}, seed++);
+        Tensor cols = Tensor::empty({s.col_rows(), s.col_cols()});
+        core::im2col(x.data(), s, cols.data());
+        Tensor image = Tensor::empty(c.x_shape);
+        core::col2im(y.data(), s, image.data());
+        double lhs = 0.0, rhs = 0.0;
+        for (int64_t i = 0; i < cols.numel(); ++i) lhs += double(cols.data()[i]) * double(y.data()[i]);
+        for (int64_t i = 0; i < x.numel(); ++i) rhs += double(x.data()[i]) * double(image.data()[i]);
+        CHECK(lhs == doctest::Approx(rhs).epsilon(1e-5));
+    }
+}
+
+TEST_CASE("im2col: column layout with the batch folded into columns") {
+    // x (2,1,2,2) = images [1 2; 3 4] and [5 6; 7 8]; 1x1 kernel, padding 1, stride 2 -> OH = OW = 2,
+    // reading padded positions (0,0), (0,2), (2,0), (2,2) = original (-1,-1), (-1,1), (1,-1), (1,1).
+    const Tensor x = Tensor::from_vector({2, 1, 2, 2}, {1, 2, 3, 4, 5, 6, 7, 8});
+    const core::Im2colShape s = im2col_shape(x.shape(), 1, 1, 2, 1);
+    Tensor cols = Tensor::empty({s.col_rows(), s.col_cols()});
+    core::im2col(x.data(), s, cols.data());
+    CHECK(cols.shape() == Shape{1, 8});
+    CHECK(cols.to_vector() == std::vector<float>{0, 0, 0, 4, 0, 0, 0, 8});
+}
+
+TEST_CASE("conv2d: gradcheck on x, weight and bias") {
+    const std::vector<ConvCase> cases = {
+        {{2, 3, 5, 5}, {4, 3, 3, 3}, true, 1, 1},
+        {{2, 3, 6, 6}, {4, 3, 3, 3}, false, 2, 0},
+        {{1, 2, 5, 5}, {3, 2, 2, 2}, true, 3, 2},   // stride and padding both larger than the kernel
+        {{2, 2, 4, 3}, {3, 2, 1, 1}, true, 1, 0},   // 1x1
+    };
+    uint64_t seed = 300;
+    for (const ConvCase& c : cases) {
+        CAPTURE(describe(c));
+        std::vector<Tensor> inputs{random_tensor(c.x_shape, seed++), random_tensor(c.weight_shape, seed++)};
+        if (c.with_bias) inputs.push_back(random_tensor({c.weight_shape[0]}, seed++));
+        const auto result = autograd::gradcheck(
+            [&c](const std::vector<Variable>& in) {
+                return autograd::conv2d(in[0], in[1], c.with_bias ? in[2] : Variable(), c.stride, c.padding);
+            },
+            inputs);
+        CHECK_MESSAGE(result.ok, result.message);
+    }
+}
+
+TEST_CASE("conv2d: gradients only for the inputs that require them") {
+    const Tensor x = random_tensor({2, 3, 6, 5}, 400);
+    const Tensor weight = random_tensor({4, 3, 3, 3}, 401);
+    const Tensor bias = random_tensor({4}, 402);
+    const Tensor dout = random_tensor({2, 4, 3, 3}, 403);
+
+    Variable x_all(x, true), weight_all(weight, true), bias_all(bias, true);
+    autograd::conv2d(x_all, weight_all, bias_all, 2, 1).backward(dout);
+
+    Variable x_only(x, true), weight_fixed(weight, false), bias_fixed(bias, false);
+    autograd::conv2d(x_only, weight_fixed, bias_fixed, 2, 1).backward(dout);
+    CHECK_FALSE(weight_fixed.has_grad());
+    CHECK_FALSE(bias_fixed.has_grad());
+    REQUIRE(x_only.has_grad());
+    CHECK(core::equal(x_only.grad(), x_all.grad()));
+
+    Variable x_fixed(x, false), weight_only(weight, true);
+    autograd::conv2d(x_fixed, weight_only, Variable(), 2, 1).backward(dout);
+    CHECK_FALSE(x_fixed.has_grad());
+    REQUIRE(weight_only.has_grad());
+    CHECK(core::equal(weight_only.grad(), weight_all.grad()));
+
+    // dbias is the sum of dout over B, OH, OW
+    for (int64_t o = 0; o < 4; ++o) {
+        double expected = 0.0;
+        for (int64_t b = 0; b < 2; ++b)
+            for (int64_t i = 0; i < 3; ++i)
+                for (int64_t j = 0; j < 3; ++j) expected += dout.at({b, o, i, j});
+        CHECK(bias_all.grad().at({o}) == doctest::Approx(expected).epsilon(1e-6));
+    }
+}
+
+TEST_CASE("conv2d: large inputs rebuild the columns in backward and get the same gradients") {
+    // cols (16*3*3, 64*32*32) floats = 37.7 MB > 32 MiB: backward recomputes them from x. The same
+    // batch in four chunks of 16 keeps its columns; dweight is the sum over chunks.
+    const Tensor x = random_tensor({64, 16, 32, 32}, 500);
+    const Tensor weight = random_tensor({4, 16, 3, 3}, 501);
+    const Tensor dout = random_tensor({64, 4, 32, 32}, 502);
+    Variable x_var(x, true), weight_var(weight, true);
+    autograd::conv2d(x_var, weight_var, Variable(), 1, 1).backward(dout);
+
+    Tensor dweight_chunks = Tensor::zeros(weight.shape());
+    for (int64_t start = 0; start < 64; start += 16) {
+        Variable x_chunk(x.slice(start, start + 16).contiguous(), true);
+        Variable weight_chunk(weight, true);
+        autograd::conv2d(x_chunk, weight_chunk, Variable(), 1, 1).backward(dout.slice(start, start + 16).contiguous());
+        for (int64_t i = 0; i < weight.numel(); ++i) dweight_chunks.data()[i] += weight_chunk.grad().data()[i];
+        // dx of a chunk is exactly the matching slice of dx: it does not depend on the columns
+        CHECK(core::equal(x_chunk.grad(), x_var.grad().slice(start, start + 16).contiguous()));
+    }
+    // |dweight| ~ sqrt(65536) ~ 256: a relative float tolerance
+    CHECK(core::max_abs_diff(weight_var.grad(), dweight_chunks) < 2e-2f);
+}
+
+TEST_CASE("conv2d: no graph under NoGradGuard or when nothing requires a gradient") {
+    Variable x(random_tensor({1, 2, 4, 4}, 600), true);
+    Variable weight(random_tensor({3, 2, 3, 3}, 601), true);
+    Variable bias(random_tensor({3}, 602), true);
+    {
+        autograd::NoGradGuard guard;
+        const Variable y = autograd::conv2d(x, weight, bias, 1, 1);
+        CHECK(y.node() == nullptr);
+        CHECK_FALSE(y.requires_grad());
+    }
+    const Variable y = autograd::conv2d(x.detach(), weight.detach(), bias.detach(), 1, 1);
+    CHECK(y.node() == nullptr);
+    const Variable z = autograd::conv2d(x, weight, bias, 1, 1);
+    CHECK(z.node() != nullptr);
+    CHECK(z.requires_grad());
+}
+
+TEST_CASE("conv2d: results do not depend on the thread count") {
+    struct Case {
+        Shape x_shape, weight_shape;
+        int64_t padding;
+    };
+    // several image groups per call; saved and rebuilt columns (the second case's cols are 37.7 MB)
+    const std::vector<Case> cases = {{{8, 6, 14, 14}, {16, 6, 5, 5}, 0}, {{64, 16, 32, 32}, {8, 16, 3, 3}, 1}};
+    uint64_t seed = 700;
+    for (const Case& c : cases) {
+        CAPTURE(core::shape_str(c.x_shape));
+        const Tensor x = random_tensor(c.x_shape, seed++);
+        const Tensor weight = random_tensor(c.weight_shape, seed++);
+        const Tensor bias = random_tensor({c.weight_shape[0]}, seed++);
+        const int64_t out_size = c.x_shape[2] + 2 * c.padding - c.weight_shape[2] + 1;
+        const Tensor dout = random_tensor({c.x_shape[0], c.weight_shape[0], out_size, out_size}, seed++);
+        const int threads_before = core::num_threads();
+        std::vector<Tensor> results[2];
+        for (int run = 0; run < 2; ++run) {
+            core::set_num_threads(run + 1);
+            Variable xv(x, true), wv(weight, true), bv(bias, true);
+            Variable y = autograd::conv2d(xv, wv, bv, 1, c.padding);
+            results[run] = {y.value()};
+            y.backward(dout);
+            results[run].push_back(xv.grad());
+            results[run].push_back(wv.grad());
+            results[run].push_back(bv.grad());
+        }
+        core::set_num_threads(threads_before);
+        for (size_t i = 0; i < results[0].size(); ++i) {
+            CAPTURE(i);
+            CHECK(core::equal(results[0][i], results[1][i]));
+        }
+    }
+}
+
+TEST_CASE("conv2d: invalid arguments throw typed errors naming the problem") {
+    Variable x(Tensor::zeros({2, 3, 8, 8}));
+    Variable weight(Tensor::zeros({4, 3, 3, 3}));
+    Variable bias(Tensor::zeros({4}));
+    auto message_of = [](auto&& call) -> std::string {
+        try {
+            call();
+        } catch (const core::Error& error) {
+            return error.what();
+        }
+        return "no error";
+    };
+
+    CHECK_THROWS_AS(autograd::conv2d(x, Variable(Tensor::zeros({4, 1, 3, 3})), bias), core::ShapeError);
+    CHECK(message_of([&] { autograd::conv2d(x, Variable(Tensor::zeros({4, 1, 3, 3})), bias); }) ==
+          "conv2d: input has 3 channels, weight expects 1");
+    CHECK_THROWS_AS(autograd::conv2d(Variable(Tensor::zeros({3, 8, 8})), weight, bias), core::ShapeError);
+    CHECK(message_of([&] { autograd::conv2d(Variable(Tensor::zeros({3, 8, 8})), weight, bias); })
+              .find("input must be 4-D") != std::string::npos);
+    CHECK_THROWS_AS(autograd::conv2d(x, Variable(Tensor::zeros({4, 3, 9})), bias), core::ShapeError);
+    CHECK_THROWS_AS(autograd::conv2d(x, weight, Variable(Tensor::zeros({5}))), core::ShapeError);
+    CHECK(message_of([&] { autograd::conv2d(x, weight, Variable(Tensor::zeros({5}))); }) ==
+          "conv2d: bias has shape [5], expected [4] (one per output channel)");
+    CHECK_THROWS_AS(autograd::conv2d(x, weight, bias, 0, 1), core::ValueError);
+    CHECK_THROWS_AS(autograd::conv2d(x, weight, bias, 1, -1), core::ValueError);
+    CHECK_THROWS_AS(autograd::conv2d(Variable(Tensor::zeros({1, 3, 2, 2})), weight, bias, 1, 0), core::ShapeError);
+    CHECK(message_of([&] { autograd::conv2d(Variable(Tensor::zeros({1, 3, 2, 2})), weight, bias, 1, 0); })
+              .find("kernel 3x3 is larger than the padded input 2x2") != std::string::npos);
+    // padding makes it fit
+    CHECK(autograd::conv2d(Variable(Tensor::zeros({1, 3, 2, 2})), weight, bias, 1, 1).shape() == Shape{1, 4, 2, 2});
+}
