@@ -1,6 +1,9 @@
-// GEMM: core::matmul (our wrapper, allocation of the result included) against cblas_sgemm called
-// directly on preallocated buffers, square sizes 256..2048. Prints GFLOP/s and the overhead ratio.
-// Usage: bench_gemm [threads]
+// GEMM: our core::sgemm against cblas_sgemm (OpenBLAS) called directly, on the same preallocated
+// buffers: square sizes 256..2048 and the shapes the models run (conv via im2col with the batch
+// folded into N, its weight and input gradients, linear layers). Prints GFLOP/s and ours / BLAS
+// for each thread count. Best of several timings, the two libraries interleaved so that load from
+// other processes on the machine affects both alike.
+// Usage: bench_gemm [threads...]        (default: 1 2)
 #include <cblas.h>
 
 #include <algorithm>
@@ -10,10 +13,38 @@
 #include <vector>
 
 #include "core/core.hpp"
+#include "core/sgemm.hpp"
 
 using namespace proact::core;
 
 namespace {
+
+struct GemmShape {
+    const char* name;
+    bool trans_a, trans_b;
+    int64_t M, N, K;
+};
+
+// LeNet-5 at batch 64 (28x28 input padded to 32x32 -> conv1 28x28 out, conv2 10x10 out), ResNet-20 at
+// batch 128 on 32x32 (stage 1: 16 channels at 32x32, stage 3: 64 channels at 8x8).
+const GemmShape kShapes[] = {
+    {"square", false, false, 256, 256, 256},
+    {"square", false, false, 512, 512, 512},
+    {"square", false, false, 1024, 1024, 1024},
+    {"square", false, false, 2048, 2048, 2048},
+    {"lenet.conv1.fwd", false, false, 6, 50176, 25},     // W (6,25) x cols (25, B*28*28)
+    {"lenet.conv2.fwd", false, false, 16, 6400, 150},    // W (16,150) x cols (150, B*10*10)
+    {"lenet.conv1.dW", false, true, 6, 25, 50176},       // dout (6, B*28*28) x cols^T
+    {"lenet.conv2.dW", false, true, 16, 150, 6400},      // dout (16, B*10*10) x cols^T
+    {"lenet.conv1.dcols", true, false, 25, 50176, 6},    // W^T (25,6) x dout (6, B*28*28)
+    {"lenet.conv2.dcols", true, false, 150, 6400, 16},   // W^T (150,16) x dout (16, B*10*10)
+    {"lenet.fc1.fwd", false, true, 64, 120, 400},        // x (64,400) x W (120,400)^T
+    {"lenet.fc1.dW", true, false, 120, 400, 64},         // dout^T (120,64) x x (64,400)
+    {"resnet.s1.fwd", false, false, 16, 131072, 144},    // W (16,16*3*3) x cols (144, B*32*32)
+    {"resnet.s3.fwd", false, false, 64, 8192, 576},      // W (64,64*3*3) x cols (576, B*8*8)
+    {"resnet.s1.dW", false, true, 16, 144, 131072},      // dout (16, B*32*32) x cols^T
+    {"resnet.s3.dcols", true, false, 576, 8192, 64},     // W^T (576,64) x dout (64, B*8*8)
+};
 
 // Best of `repeats` timings of fn(), in seconds, after one warm-up call.
 template <class Fn>
@@ -31,29 +62,44 @@ double best_seconds(int repeats, Fn fn) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    const int threads = argc > 1 ? std::atoi(argv[1]) : 2;
-    set_num_threads(threads);
-    std::printf("# GEMM, %d threads: core::matmul vs cblas_sgemm (best of N runs)\n", threads);
-    std::printf("%-6s %12s %12s %12s %12s %10s\n", "size", "ours_ms", "cblas_ms", "ours_GF/s", "cblas_GF/s",
-                "overhead");
-    for (int64_t n : {256, 512, 1024, 2048}) {
-        Rng rng(0, "bench-gemm", static_cast<uint64_t>(n));
-        const Tensor a = Tensor::uniform({n, n}, -1, 1, rng), b = Tensor::uniform({n, n}, -1, 1, rng);
-        std::vector<float> c(static_cast<size_t>(n * n));
-        const int repeats = n <= 512 ? 50 : (n <= 1024 ? 10 : 4);
-        const int N = static_cast<int>(n);
-        // interleave the two measurements so drift affects both alike
-        double ours = 1e30, direct = 1e30;
-        for (int round = 0; round < 3; ++round) {
-            ours = std::min(ours, best_seconds(repeats, [&] { volatile float sink = matmul(a, b).data()[0]; (void)sink; }));
-            direct = std::min(direct, best_seconds(repeats, [&] {
-                                  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, N, N, 1.0f, a.data(), N,
-                                              b.data(), N, 0.0f, c.data(), N);
-                              }));
+    std::vector<int> thread_counts;
+    for (int i = 1; i < argc; ++i) thread_counts.push_back(std::atoi(argv[i]));
+    if (thread_counts.empty()) thread_counts = {1, 2};
+    std::printf("# GEMM GFLOP/s: core::sgemm (kernel %s) vs cblas_sgemm (OpenBLAS core %s), best of N runs\n",
+                sgemm_kernel_name(), openblas_get_corename());
+    std::printf("%-18s %2s %6s %7s %7s %3s %10s %10s %7s\n", "shape", "op", "M", "N", "K", "thr", "ours", "blas",
+                "ratio");
+    for (const GemmShape& s : kShapes) {
+        Rng rng(0, "bench-gemm", static_cast<uint64_t>(s.M * 31 + s.N * 7 + s.K));
+        std::vector<float> a(static_cast<size_t>(s.M * s.K)), b(static_cast<size_t>(s.K * s.N)),
+            c(static_cast<size_t>(s.M * s.N));
+        for (float& x : a) x = rng.uniform(-1.0f, 1.0f);
+        for (float& x : b) x = rng.uniform(-1.0f, 1.0f);
+        const int64_t lda = s.trans_a ? s.M : s.K, ldb = s.trans_b ? s.K : s.N;
+        const double flops = 2.0 * double(s.M) * double(s.N) * double(s.K);
+        // ~0.1 s of work per timing round at ~100 GFLOP/s, at least 3 runs
+        const int repeats = std::max(3, static_cast<int>(1e10 / flops));
+        for (int threads : thread_counts) {
+            set_num_threads(threads);  // OpenMP and OpenBLAS alike
+            double ours = 1e30, blas = 1e30;
+            for (int round = 0; round < 3; ++round) {
+                ours = std::min(ours, best_seconds(repeats, [&] {
+                                    sgemm(s.trans_a, s.trans_b, s.M, s.N, s.K, 1.0f, a.data(), lda, b.data(), ldb,
+                                          0.0f, c.data(), s.N);
+                                }));
+                blas = std::min(blas, best_seconds(repeats, [&] {
+                                    cblas_sgemm(CblasRowMajor, s.trans_a ? CblasTrans : CblasNoTrans,
+                                                s.trans_b ? CblasTrans : CblasNoTrans, static_cast<int>(s.M),
+                                                static_cast<int>(s.N), static_cast<int>(s.K), 1.0f, a.data(),
+                                                static_cast<int>(lda), b.data(), static_cast<int>(ldb), 0.0f, c.data(),
+                                                static_cast<int>(s.N));
+                                }));
+            }
+            std::printf("%-18s %c%c %6lld %7lld %7lld %3d %10.1f %10.1f %6.2fx\n", s.name, s.trans_a ? 'T' : 'N',
+                        s.trans_b ? 'T' : 'N', static_cast<long long>(s.M), static_cast<long long>(s.N),
+                        static_cast<long long>(s.K), threads, flops / ours * 1e-9, flops / blas * 1e-9, blas / ours);
+            std::fflush(stdout);
         }
-        const double flops = 2.0 * double(n) * double(n) * double(n);
-        std::printf("%-6lld %12.3f %12.3f %12.1f %12.1f %9.2f%%\n", static_cast<long long>(n), ours * 1e3,
-                    direct * 1e3, flops / ours * 1e-9, flops / direct * 1e-9, (ours / direct - 1.0) * 100.0);
     }
     return 0;
 }

@@ -2,15 +2,47 @@
 
 #include <cblas.h>
 
+#include <algorithm>
 #include <climits>
+#include <cstdlib>
+#include <cstring>
+
+#include "core/sgemm.hpp"
 
 namespace proact::core {
 
-void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
-          const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
-    if (M < 0 || N < 0 || K < 0) fail<ValueError>("gemm: negative size M=", M, " N=", N, " K=", K);
+namespace {
+
+// Argument checks shared by both back ends. A leading dimension must be at least the stored row
+// length (BLAS's rule), so that a wrong stride fails here rather than reading out of bounds; only
+// operands that are read are checked (an empty product reads nothing, K == 0 reads only C).
+void check_gemm_args(const char* name, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, int64_t lda,
+                     int64_t ldb, int64_t ldc) {
+    if (M < 0 || N < 0 || K < 0) fail<ValueError>(name, ": negative size M=", M, " N=", N, " K=", K);
+    if (M == 0 || N == 0) return;
+    if (ldc < N) fail<ValueError>(name, ": ldc=", ldc, " is below N=", N);
+    if (K == 0) return;
+    const int64_t a_cols = trans_a ? M : K, b_cols = trans_b ? K : N;
+    if (lda < a_cols) fail<ValueError>(name, ": lda=", lda, " is below the row length ", a_cols, " of A");
+    if (ldb < b_cols) fail<ValueError>(name, ": ldb=", ldb, " is below the row length ", b_cols, " of B");
+}
+
+// PROACT_GEMM=blas routes gemm to cblas_sgemm; read once, at the first call.
+bool use_blas() {
+    static const bool blas = [] {
+        const char* choice = std::getenv("PROACT_GEMM");
+        return choice != nullptr && std::strcmp(choice, "blas") == 0;
+    }();
+    return blas;
+}
+
+}  // namespace
+
+void gemm_blas(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+               const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+    check_gemm_args("gemm_blas", trans_a, trans_b, M, N, K, lda, ldb, ldc);
     if (M > INT_MAX || N > INT_MAX || K > INT_MAX || lda > INT_MAX || ldb > INT_MAX || ldc > INT_MAX)
-        fail<ValueError>("gemm: sizes exceed the BLAS int range (M=", M, " N=", N, " K=", K, ")");
+        fail<ValueError>("gemm_blas: sizes exceed the BLAS int range (M=", M, " N=", N, " K=", K, ")");
     if (M == 0 || N == 0) return;
     if (K == 0) {
         // BLAS leaves C untouched for K=0 with beta=1 but some builds read A/B: do it by hand.
@@ -21,6 +53,16 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alp
     cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
                 static_cast<int>(M), static_cast<int>(N), static_cast<int>(K), alpha, A, static_cast<int>(lda), B,
                 static_cast<int>(ldb), beta, C, static_cast<int>(ldc));
+}
+
+void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+          const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+    if (use_blas()) {
+        gemm_blas(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+    check_gemm_args("gemm", trans_a, trans_b, M, N, K, lda, ldb, ldc);
+    sgemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 namespace {

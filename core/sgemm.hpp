@@ -1,0 +1,55 @@
+// Our own single-precision GEMM: blocked and packed in the GotoBLAS / BLIS style.
+//
+// Why: Debian's OpenBLAS 0.3.21 does not recognise this CPU and runs its SSE3 ("Prescott")
+// kernels (~33 GFLOP/s per core); an AVX-512 register-blocked kernel reaches several times that.
+//
+//   sgemm(false, true, M, N, K, 1.0f, A, K, B, K, 0.0f, C, N);   // C (M,N) = A (M,K) x B (N,K)^T
+//
+// Layout (row-major throughout): C (M,N) = alpha * op(A) (M,K) * op(B) (K,N) + beta * C.
+//   A is stored (M,K) with row stride lda if !trans_a, (K,M) if trans_a; likewise B is stored (K,N)
+//   if !trans_b, (N,K) if trans_b; C is stored (M,N) with row stride ldc.
+//
+// How it works:
+//   - op(A) is packed in panels of kSgemmMR rows and op(B) in panels of kSgemmNR columns, each
+//     k-major and contiguous, so one microkernel serves all four transpose combinations.
+//   - The microkernel keeps an MR x NR tile of C in registers (AVX-512: 8 x 48 = 24 zmm) and does
+//     rank-1 updates over a slice of K (<= 384). Edge tiles use the same kernel instantiated for
+//     fewer rows / vectors, with masked loads and stores: nothing outside the matrices is touched.
+//   - Cache blocking for L1 48 KB / L2 2 MB: the A micro-panel (KC x MR) in L1, the packed A block
+//     (MC x KC) and the B micro-panels in L2; constants and measurements in sgemm.cpp.
+//   - Shape-driven paths, chosen from (M, N, K) alone: with <= 48 rows of C and !trans_b (conv
+//     forward) the kernel reads B in place instead of packing it; A x B^T with M <= 16, N <= 256
+//     (conv dW) runs as dot products along K; a small C with a long K splits K into fixed chunks
+//     whose products are summed in chunk order.
+//   - Without AVX-512 a plain C kernel is used (and AVX2 transposes in the packing if available).
+//
+// Semantics are BLAS's: beta == 0 overwrites C without reading it (NaN in C does not propagate);
+// alpha == 0 or K == 0 only scales C by beta (A and B are not read).
+//
+// Threads: OpenMP with omp_get_max_threads() threads when 2*M*N*K is above kSgemmParallelFlops and
+// we are not already inside a parallel region, else one. Threads take blocks of whole MR x NR
+// tiles of C (or whole K chunks) dynamically, and how K is cut and summed depends only on
+// (M, N, K). So the result is bit-identical for any number of threads (tested).
+// Pack buffers are per thread and reused: no allocation per call once they have grown.
+#pragma once
+
+#include <cstdint>
+
+namespace proact::core {
+
+// Register tile of the microkernel: C rows x C columns (columns = 3 AVX-512 vectors of 16 floats).
+inline constexpr int64_t kSgemmMR = 8;
+inline constexpr int64_t kSgemmNR = 48;
+
+// Below this many flops (2*M*N*K) a call stays on one thread: waking the pool costs more.
+inline constexpr double kSgemmParallelFlops = 2e6;
+
+// C (M,N) = alpha * op(A) (M,K) * op(B) (K,N) + beta * C. Sizes must be >= 0 and
+// lda >= max(1, columns of A as stored), likewise ldb and ldc (checked by core::gemm, not here).
+void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+           const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
+
+// Which microkernel this build uses: "avx512" or "generic".
+const char* sgemm_kernel_name();
+
+}  // namespace proact::core
