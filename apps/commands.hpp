@@ -8,5 +8,7 @@ namespace proact::apps {
 void register_train(CLI::App& app);
 void register_eval(CLI::App& app);
 void register_demo(CLI::App& app);
+void register_inject(CLI::App& app);
+void register_merge(CLI::App& app);
 
 }  // namespace proact::apps

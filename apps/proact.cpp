@@ -21,6 +21,8 @@ int main(int argc, char** argv) {
     proact::apps::register_train(app);
     proact::apps::register_eval(app);
     proact::apps::register_demo(app);
+    proact::apps::register_inject(app);
+    proact::apps::register_merge(app);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

@@ -1,0 +1,187 @@
+// proact inject: a bit-flip fault campaign on a checkpoint, with statistics, CSV/JSON and a plot.
+//
+//   proact inject --model-file m.safetensors --dataset fashion-mnist --format q15.16
+//                 --ber 1e-6,1e-5 --trials 100 --seed 0 --csv out.csv --json out.json --plot out.svg
+//
+// A fixed-point format first quantises the fault targets to that format (once); faults then hit
+// the stored integer codes. --shard i/n runs trials i, i+n, ... for `proact merge`.
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <sstream>
+
+#include "apps/commands.hpp"
+#include "apps/common.hpp"
+#include "faults/campaign.hpp"
+#include "faults/injector.hpp"
+#include "faults/report.hpp"
+#include "layers/checkpoint.hpp"
+#include "layers/zoo.hpp"
+
+namespace proact::apps {
+
+namespace {
+
+struct InjectCommand {
+    CommonOptions common;
+    std::string model_file;
+    std::string dataset = "fashion-mnist";
+    std::string split = "test";
+    std::string format = "q15.16";
+    std::string bers = "1e-7,3e-7,1e-6,3e-6,1e-5,3e-5,1e-4";
+    std::string fault_model = "ber";
+    std::vector<int64_t> exact_counts = {1};
+    std::string bit_mask = "all";
+    std::vector<std::string> patterns;
+    int64_t trials = 100;
+    double ci_margin = 0.0;
+    std::string shard = "0/1";
+    int64_t batch_size = 0;
+    std::string label;
+    std::string csv_path, json_path, plot_path, fault_log_path;
+    std::vector<std::string> plot_with;
+    bool no_stage_cache = false;
+    bool no_reuse = false;
+};
+
+std::string read_text_file(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) core::fail<core::IoError>("cannot read '", path, "'");
+    std::ostringstream text;
+    text << in.rdbuf();
+    return text.str();
+}
+
+bool ends_with(const std::string& text, const std::string& suffix) {
+    return text.size() >= suffix.size() && text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+void run_inject(const InjectCommand& command) {
+    apply_common_options(command.common);
+    // Every setting is checked before the model and data are loaded.
+    faults::CampaignOptions options;
+    options.format = faults::StorageFormat::parse(command.format);
+    options.fault_kind = faults::parse_fault_kind(command.fault_model);
+    options.bers = faults::parse_ber_list(command.bers);
+    options.exact_counts = command.exact_counts;
+    options.bit_mask = command.bit_mask;
+    options.patterns = command.patterns;
+    options.trials = command.trials;
+    options.seed = command.common.seed;
+    options.ci_margin = command.ci_margin;
+    options.shard = faults::parse_shard(command.shard);
+    options.batch_size = command.batch_size;
+    options.stage_cache = !command.no_stage_cache;
+    options.reuse_fault_free = !command.no_reuse;
+    options.progress = !command.common.quiet;
+    options.log_faults = !command.fault_log_path.empty();
+    options.dataset_name = command.dataset;
+    options.label = command.label;
+    faults::validate_options(options);
+    std::vector<faults::CampaignResult> others;
+    for (const std::string& path : command.plot_with) others.push_back(faults::campaign_from_json(read_text_file(path), path));
+
+    const layers::Checkpoint checkpoint = layers::load_checkpoint(command.model_file);
+    layers::ModulePtr model = layers::load_model(command.model_file);
+    const auto model_entry = checkpoint.metadata.find("model");
+    options.model_name = model_entry != checkpoint.metadata.end() ? model_entry->second : command.model_file;
+    const auto shape_entry = checkpoint.metadata.find("input_shape");
+    const core::Shape image_shape =
+        shape_entry != checkpoint.metadata.end() ? layers::parse_shape(shape_entry->second) : core::Shape{3, 32, 32};
+    // Targets first: a pattern that matches nothing fails before the data set is read.
+    std::vector<faults::FaultTarget> targets = faults::select_targets(*model, options.patterns);
+    const datasets::Dataset data = load_split(command.dataset, command.split, command.common, image_shape);
+    if (data.sample_shape() != image_shape)
+        core::fail<core::ShapeError>("inject: ", command.model_file, " expects inputs of shape ",
+                                     core::shape_str(image_shape), ", data set ", command.dataset, " has ",
+                                     core::shape_str(data.sample_shape()));
+
+    if (options.format.is_fixed_point()) {
+        const faults::QuantizeReport report = faults::quantize_targets(targets, options.format);
+        std::printf("quantised %lld values in %zu target tensors to %s: %lld moved onto the grid, %lld saturated, "
+                    "max rounding error %.3g\n",
+                    static_cast<long long>(report.values), targets.size(), options.format.to_string().c_str(),
+                    static_cast<long long>(report.changed), static_cast<long long>(report.saturated),
+                    report.max_abs_error);
+    }
+    const faults::CampaignResult result = faults::run_campaign(*model, data.images, data.labels, options);
+    std::printf("%s", faults::campaign_table(result).c_str());
+    const int64_t trials_run = result.trials_evaluated + result.trials_reused;
+    std::printf("%lld trials in %.2f s (%.1f ms per trial; %lld evaluated, %lld changed no bit and reused the "
+                "fault-free result; stage cache %.1f MB)\n",
+                static_cast<long long>(trials_run), result.seconds,
+                trials_run ? 1000.0 * result.seconds / double(trials_run) : 0.0,
+                static_cast<long long>(result.trials_evaluated), static_cast<long long>(result.trials_reused),
+                double(result.cached_bytes) / 1e6);
+
+    std::vector<faults::CampaignResult> plotted = {result};
+    plotted.insert(plotted.end(), others.begin(), others.end());
+    if (!command.csv_path.empty()) {
+        write_text_file(command.csv_path, faults::campaign_csv({result}));
+        std::printf("wrote %s\n", command.csv_path.c_str());
+    }
+    if (!command.json_path.empty()) {
+        write_text_file(command.json_path, faults::campaign_json(result));
+        std::printf("wrote %s\n", command.json_path.c_str());
+    }
+    if (!command.plot_path.empty()) {
+        write_text_file(command.plot_path,
+                        faults::campaign_svg(plotted, "Accuracy under bit faults, " + result.dataset));
+        std::printf("wrote %s\n", command.plot_path.c_str());
+    }
+    if (!command.fault_log_path.empty()) {
+        write_text_file(command.fault_log_path, ends_with(command.fault_log_path, ".json")
+                                                    ? faults::fault_log_json(result.fault_log, options.format)
+                                                    : faults::fault_log_csv(result.fault_log));
+        std::printf("wrote %s (%zu faults)\n", command.fault_log_path.c_str(), result.fault_log.size());
+    }
+}
+
+}  // namespace
+
+void register_inject(CLI::App& app) {
+    auto command = std::make_shared<InjectCommand>();
+    CLI::App* sub = app.add_subcommand("inject", "Bit-flip fault campaign: accuracy against bit error rate");
+    sub->add_option("--model-file", command->model_file, "Checkpoint (safetensors) written by proact train")
+        ->required()
+        ->check(CLI::ExistingFile);
+    sub->add_option("--dataset", command->dataset, "Data set")->capture_default_str();
+    sub->add_option("--split", command->split, "train | test")->check(CLI::IsMember({"train", "test"}))->capture_default_str();
+    sub->add_option("--format", command->format, "Storage format: float32 or Qm.n (q15.16, q7.8, q3.4)")
+        ->capture_default_str();
+    sub->add_option("--ber", command->bers, "Comma-separated bit error rates in [0, 1]")->capture_default_str();
+    sub->add_option("--fault-model", command->fault_model, "ber | exact | stuck0 | stuck1")->capture_default_str();
+    sub->add_option("--k", command->exact_counts, "Faulty bits per tensor for --fault-model exact (comma-separated)")
+        ->delimiter(',')
+        ->capture_default_str();
+    sub->add_option("--bit-mask", command->bit_mask,
+                    "Bit positions that may be hit: all, sign, exponent, mantissa (float32), integer, fraction "
+                    "(Qm.n) or positions, comma-separated")
+        ->capture_default_str();
+    sub->add_option("--pattern", command->patterns,
+                    "Target parameters by glob (repeatable); default: conv/linear weights and biases and "
+                    "neuron-wise thresholds");
+    sub->add_option("--trials", command->trials, "Trials per rate (the most with --ci-margin)")->capture_default_str();
+    sub->add_option("--ci-margin", command->ci_margin,
+                    "Stop a rate once the 95% CI of the mean accuracy is within ± this many points (at least 10 "
+                    "trials)");
+    sub->add_option("--shard", command->shard, "Run trials i, i+n, ... of the campaign (i/n); join with proact merge")
+        ->capture_default_str();
+    sub->add_option("--batch-size", command->batch_size,
+                    "Inference batch size (0: automatic, the whole set in batches of at most 128 MB of activations)")
+        ->capture_default_str();
+    sub->add_option("--label", command->label, "Name of this campaign in plots (default: model and format)");
+    sub->add_option("--csv", command->csv_path, "Write the statistics as CSV");
+    sub->add_option("--json", command->json_path, "Write the full result (with per-trial accuracies) as JSON");
+    sub->add_option("--plot", command->plot_path, "Write an SVG plot of accuracy against BER");
+    sub->add_option("--plot-with", command->plot_with, "Campaign JSON files to draw in the same plot (repeatable)")
+        ->check(CLI::ExistingFile);
+    sub->add_option("--log-faults", command->fault_log_path, "Write every injected fault (CSV, or JSON if *.json)");
+    sub->add_flag("--no-stage-cache", command->no_stage_cache, "Run the whole model in every trial (for checking)")
+        ->group("");
+    sub->add_flag("--no-reuse", command->no_reuse, "Evaluate fault-free trials again (for checking)")->group("");
+    add_common_options(*sub, command->common);
+    sub->callback([command] { run_inject(*command); });
+}
+
+}  // namespace proact::apps

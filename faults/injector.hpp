@@ -1,0 +1,142 @@
+// The injector: puts a model's fault targets into a storage format once, draws a trial's fault map,
+// flips the bits in place and restores them bit-exactly.
+//
+//   auto targets = select_targets(model);                       // targets.hpp
+//   quantize_targets(targets, StorageFormat::parse("q15.16"));  // once: values onto the Q15.16 grid
+//   FaultMap map = draw_fault_map(targets, FaultModel::bit_error_rate(1e-5, mask), format, seed, trial);
+//   {
+//       ScopedFaults faults(targets, map, format);              // bits flipped in the model
+//       ... evaluate ...
+//   }                                                           // restored, bit for bit
+//
+// Reproducibility: the faults of target `name` in trial `trial` come from the stream
+// Rng(seed, "faults", trial).child(hash of name), and from nothing else: not the thread count, not
+// the other trials, not the other targets. A hardened model with extra threshold targets therefore
+// sees exactly the same weight faults as its baseline in every trial (paired comparison), and any
+// trial of a campaign can be replayed alone.
+//
+// No model copy is ever made: a fault log records each changed element's old value, and restore
+// writes those values back newest first.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "faults/bitflip.hpp"
+#include "faults/fault_model.hpp"
+#include "faults/storage_format.hpp"
+#include "faults/targets.hpp"
+
+namespace proact::faults {
+
+// ---------------------------------------------------------------------------------------------
+// Quantisation, once per model.
+
+struct QuantizeReport {
+    int64_t values = 0;        // elements visited
+    int64_t changed = 0;       // elements whose float changed (were not on the grid yet)
+    int64_t saturated = 0;     // elements outside the format's range, clamped to its ends
+    double max_abs_error = 0;  // largest |quantised - original| among the unsaturated elements
+};
+
+// Puts every target value on `format`'s grid, rounding to nearest (ties to even) and saturating.
+// Identity for float32. ValueError naming the parameter and element for a NaN.
+QuantizeReport quantize_targets(std::vector<FaultTarget>& targets, const StorageFormat& format);
+
+// ValueError naming the first target value that is not on `format`'s grid (a fixed-point campaign
+// on an unquantised model would silently round every faulted weight). Nothing for float32.
+void check_quantized(const std::vector<FaultTarget>& targets, const StorageFormat& format);
+
+// ---------------------------------------------------------------------------------------------
+// Fault maps.
+
+struct TensorFaults {
+    size_t target = 0;              // index into the targets
+    std::vector<BitFault> faults;   // ascending by element, then bit
+};
+
+// The faults of one trial over all targets; targets without faults are left out.
+struct FaultMap {
+    std::vector<TensorFaults> tensors;
+    int64_t size() const;           // faulty bits in all
+    bool empty() const { return tensors.empty(); }
+};
+
+// The stream of target `name` in trial `trial`.
+core::Rng fault_stream(uint64_t seed, int64_t trial, const std::string& name);
+
+// Trial `trial`'s faults: draw_faults(model, numel, format, fault_stream(seed, trial, name)) for
+// each target. ValueError from draw_faults (BER outside [0, 1], mask outside the word, exact count
+// above a tensor's bits).
+FaultMap draw_fault_map(const std::vector<FaultTarget>& targets, const FaultModel& model, const StorageFormat& format,
+                        uint64_t seed, int64_t trial);
+
+// ---------------------------------------------------------------------------------------------
+// Injection and restore.
+
+struct TensorLog {
+    size_t target = 0;
+    std::vector<FaultRecord> records;  // apply_faults' log, one record per fault, in map order
+};
+
+// Applies `map` to the targets' values in place; returns the log restore_fault_map needs.
+std::vector<TensorLog> apply_fault_map(std::vector<FaultTarget>& targets, const FaultMap& map,
+                                       const StorageFormat& format);
+// Undoes apply_fault_map, last tensor first. ValueError if the values changed in between.
+void restore_fault_map(std::vector<FaultTarget>& targets, const std::vector<TensorLog>& log);
+
+// True when some record changed a value's bits (a stuck-at fault on a bit that already held its
+// value changes nothing; a map whose faults all change nothing leaves the model fault-free).
+bool log_changes_values(const std::vector<TensorLog>& log);
+
+// Applies a fault map for the lifetime of the object and restores it however the scope ends.
+class ScopedFaults {
+public:
+    ScopedFaults(std::vector<FaultTarget>& targets, const FaultMap& map, const StorageFormat& format);
+    ~ScopedFaults();
+    ScopedFaults(const ScopedFaults&) = delete;
+    ScopedFaults& operator=(const ScopedFaults&) = delete;
+
+    const std::vector<TensorLog>& log() const { return log_; }
+    bool changes_values() const { return log_changes_values(log_); }
+    void restore();  // early restore; the destructor then does nothing
+
+private:
+    std::vector<FaultTarget>& targets_;
+    std::vector<TensorLog> log_;
+    bool restored_ = false;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Checksums and fault logs.
+
+// FNV-1a over the names, shapes and bit patterns of every parameter and buffer of `model`: equal
+// checksums before and after a campaign show that it restored every bit.
+uint64_t model_checksum(const layers::Module& model);
+
+// One fault of one trial, as the log files show it.
+struct FaultLogEntry {
+    int64_t trial = 0;
+    double rate = 0.0;        // the BER, or the faults per tensor of an exact-k campaign
+    std::string parameter;    // "features.0.weight"
+    int64_t index = 0;        // element index in the parameter's contiguous values
+    int bit = 0;              // 0 = least significant bit of the stored word
+    BitAction action = BitAction::flip;
+    float old_value = 0.0f;
+    float new_value = 0.0f;
+    uint32_t old_word = 0;    // the stored words (float bits, or two's-complement fixed-point code)
+    uint32_t new_word = 0;
+};
+
+void append_fault_log(std::vector<FaultLogEntry>& entries, int64_t trial, double rate,
+                      const std::vector<FaultTarget>& targets, const std::vector<TensorLog>& log,
+                      const StorageFormat& format);
+
+// CSV: trial,rate,parameter,index,bit,action,old_value,new_value,old_word,new_word (values with 9
+// significant digits, enough to read the float back exactly; words in hex).
+std::string fault_log_csv(const std::vector<FaultLogEntry>& entries);
+// JSON: {"format": "...", "faults": [{"trial": 0, "rate": 1e-05, "parameter": ..., ...}, ...]}.
+std::string fault_log_json(const std::vector<FaultLogEntry>& entries, const StorageFormat& format);
+
+}  // namespace proact::faults

@@ -1,0 +1,356 @@
+#include "faults/report.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "core/error.hpp"
+
+namespace proact::faults {
+
+using Json = nlohmann::ordered_json;
+
+namespace {
+
+std::string printf_string(const char* format, double value) {
+    char text[64];
+    std::snprintf(text, sizeof text, format, value);
+    return text;
+}
+
+// "0,1,2,3,31" -> "0-3,31"
+std::string compress_positions(const std::string& positions) {
+    std::vector<int> bits;
+    std::stringstream in(positions);
+    std::string item;
+    while (std::getline(in, item, ','))
+        if (!item.empty()) bits.push_back(std::stoi(item));
+    std::string text;
+    for (size_t i = 0; i < bits.size();) {
+        size_t j = i;
+        while (j + 1 < bits.size() && bits[j + 1] == bits[j] + 1) ++j;
+        if (!text.empty()) text += ',';
+        text += std::to_string(bits[i]);
+        if (j > i) {
+            text += j == i + 1 ? ',' : '-';
+            text += std::to_string(bits[j]);
+        }
+        i = j + 1;
+    }
+    return text.empty() ? "none" : text;
+}
+
+std::string describe_kind(const std::string& kind) {
+    if (kind == "ber") return "bit flips at a bit error rate";
+    if (kind == "exact") return "exactly k bit flips per tensor";
+    if (kind == "stuck0") return "bits stuck at 0 at a bit error rate";
+    if (kind == "stuck1") return "bits stuck at 1 at a bit error rate";
+    return kind;
+}
+
+std::string shard_text(const ShardSpec& shard) {
+    return std::to_string(shard.index) + "/" + std::to_string(shard.count);
+}
+
+std::string xml_escape(const std::string& text) {
+    std::string out;
+    for (char c : text) {
+        switch (c) {
+            case '&': out += "&amp;"; break;
+            case '<': out += "&lt;"; break;
+            case '>': out += "&gt;"; break;
+            case '"': out += "&quot;"; break;
+            default: out += c;
+        }
+    }
+    return out;
+}
+
+std::string csv_field(const std::string& text) {
+    if (text.find_first_of(",\"\n") == std::string::npos) return text;
+    std::string quoted = "\"";
+    for (char c : text) quoted += c == '"' ? std::string("\"\"") : std::string(1, c);
+    return quoted + "\"";
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+
+std::string campaign_table(const CampaignResult& result) {
+    std::ostringstream out;
+    out << "fault campaign: " << (result.model.empty() ? "model" : result.model);
+    if (!result.dataset.empty()) out << " on " << result.dataset;
+    out << ", " << result.samples << " samples, seed " << result.seed;
+    if (result.shard.count > 1) out << ", shard " << shard_text(result.shard);
+    out << "\n";
+    out << "storage " << result.format << ", " << describe_kind(result.fault_kind) << ", bits "
+        << compress_positions(result.bit_mask) << ", " << result.targets.size() << " target tensors ("
+        << result.target_values << " values)\n";
+    out << "fault-free accuracy " << printf_string("%.2f", result.fault_free_accuracy()) << "%\n";
+    char line[256];
+    std::snprintf(line, sizeof line, "%10s %7s %8s %7s %8s %8s %9s %14s\n", result.is_exact() ? "k" : "BER", "trials",
+                  "mean %", "std", "min %", "max %", "95% CI", "faults/trial");
+    out << line;
+    for (const PointResult& point : result.points) {
+        const AccuracyStats& stats = point.stats;
+        const std::string ci =
+            std::isnan(stats.ci95_half_width) ? std::string("n/a") : "±" + printf_string("%.2f", stats.ci95_half_width);
+        std::snprintf(line, sizeof line, "%10g %7lld %8.2f %7.2f %8.2f %8.2f %*s %14.2f", point.rate,
+                      static_cast<long long>(stats.trials), stats.mean, stats.std, stats.min, stats.max,
+                      ci.rfind("±", 0) == 0 ? 10 : 9, ci.c_str(), point.mean_faults());
+        out << line;
+        if (result.ci_margin > 0.0)
+            out << (stats.ci95_half_width <= result.ci_margin ? "  (margin reached)" : "  (margin not reached)");
+        out << "\n";
+    }
+    return out.str();
+}
+
+std::string campaign_csv(const std::vector<CampaignResult>& results) {
+    std::string csv =
+        "label,model,dataset,format,fault_model,bit_mask,rate_name,rate,trials,mean_accuracy,std,min,max,"
+        "ci95_half_width,ci95_low,ci95_high,fault_free_accuracy,mean_faults,stopped_early\n";
+    for (const CampaignResult& result : results)
+        for (const PointResult& point : result.points) {
+            const AccuracyStats& stats = point.stats;
+            const bool has_ci = !std::isnan(stats.ci95_half_width);
+            csv += csv_field(result.label) + ',' + csv_field(result.model) + ',' + csv_field(result.dataset) + ',' +
+                   result.format + ',' + result.fault_kind + ',' + csv_field(compress_positions(result.bit_mask)) +
+                   ',' + (result.is_exact() ? "k" : "ber") + ',' + printf_string("%g", point.rate) + ',' +
+                   std::to_string(stats.trials) + ',' + printf_string("%.4f", stats.mean) + ',' +
+                   printf_string("%.4f", stats.std) + ',' + printf_string("%.4f", stats.min) + ',' +
+                   printf_string("%.4f", stats.max) + ',' +
+                   (has_ci ? printf_string("%.4f", stats.ci95_half_width) : "") + ',' +
+                   (has_ci ? printf_string("%.4f", stats.mean - stats.ci95_half_width) : "") + ',' +
+                   (has_ci ? printf_string("%.4f", stats.mean + stats.ci95_half_width) : "") + ',' +
+                   printf_string("%.4f", result.fault_free_accuracy()) + ',' +
+                   printf_string("%.4f", point.mean_faults()) + ',' + (point.stopped_early ? "true" : "false") + '\n';
+        }
+    return csv;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+std::string campaign_json(const CampaignResult& result) {
+    Json json;
+    json["proact_campaign"] = kCampaignJsonVersion;
+    json["label"] = result.label;
+    json["model"] = result.model;
+    json["dataset"] = result.dataset;
+    json["format"] = result.format;
+    json["fault_model"] = result.fault_kind;
+    json["bit_mask"] = result.bit_mask;
+    json["patterns"] = result.patterns;
+    json["targets"] = result.targets;
+    json["target_values"] = result.target_values;
+    json["seed"] = result.seed;
+    json["trials"] = result.trials;
+    json["ci_margin"] = result.ci_margin;
+    json["min_trials"] = result.min_trials;
+    json["shard"] = shard_text(result.shard);
+    json["samples"] = result.samples;
+    json["fault_free_correct"] = result.fault_free_correct;
+    json["fault_free_accuracy"] = result.fault_free_accuracy();
+    json["rate_name"] = result.is_exact() ? "k" : "ber";
+    json["points"] = Json::array();
+    for (const PointResult& point : result.points) {
+        Json row;
+        row["rate"] = point.rate;
+        row["trials"] = point.stats.trials;
+        row["mean"] = point.stats.mean;
+        row["std"] = point.stats.std;
+        row["min"] = point.stats.min;
+        row["max"] = point.stats.max;
+        row["ci95_half_width"] = std::isnan(point.stats.ci95_half_width) ? Json(nullptr) : Json(point.stats.ci95_half_width);
+        row["mean_faults"] = point.mean_faults();
+        row["stopped_early"] = point.stopped_early;
+        row["trial_ids"] = point.trial_ids;
+        row["correct"] = point.correct;
+        Json accuracies = Json::array();
+        for (int64_t correct : point.correct) accuracies.push_back(result.accuracy(correct));
+        row["accuracy"] = std::move(accuracies);
+        row["faults"] = point.faults;
+        json["points"].push_back(std::move(row));
+    }
+    return json.dump(2) + "\n";
+}
+
+CampaignResult campaign_from_json(const std::string& text, const std::string& source) {
+    Json json;
+    try {
+        json = Json::parse(text);
+    } catch (const std::exception& e) {
+        core::fail<core::FormatError>(source, ": not valid JSON (", e.what(), ")");
+    }
+    const auto field = [&](const Json& object, const char* key) -> const Json& {
+        if (!object.is_object() || !object.contains(key))
+            core::fail<core::FormatError>(source, ": field '", key, "' is missing; expected a campaign JSON written by "
+                                                                   "proact inject");
+        return object.at(key);
+    };
+    CampaignResult result;
+    try {
+        const int version = field(json, "proact_campaign").get<int>();
+        if (version != kCampaignJsonVersion)
+            core::fail<core::FormatError>(source, ": campaign JSON version ", version, ", expected ",
+                                          kCampaignJsonVersion);
+        result.label = field(json, "label").get<std::string>();
+        result.model = field(json, "model").get<std::string>();
+        result.dataset = field(json, "dataset").get<std::string>();
+        result.format = field(json, "format").get<std::string>();
+        result.fault_kind = field(json, "fault_model").get<std::string>();
+        result.bit_mask = field(json, "bit_mask").get<std::string>();
+        result.patterns = field(json, "patterns").get<std::vector<std::string>>();
+        result.targets = field(json, "targets").get<std::vector<std::string>>();
+        result.target_values = field(json, "target_values").get<int64_t>();
+        result.seed = field(json, "seed").get<uint64_t>();
+        result.trials = field(json, "trials").get<int64_t>();
+        result.ci_margin = field(json, "ci_margin").get<double>();
+        result.min_trials = field(json, "min_trials").get<int64_t>();
+        result.shard = parse_shard(field(json, "shard").get<std::string>());
+        result.samples = field(json, "samples").get<int64_t>();
+        result.fault_free_correct = field(json, "fault_free_correct").get<int64_t>();
+        for (const Json& row : field(json, "points")) {
+            PointResult point;
+            point.rate = field(row, "rate").get<double>();
+            point.stopped_early = field(row, "stopped_early").get<bool>();
+            point.trial_ids = field(row, "trial_ids").get<std::vector<int64_t>>();
+            point.correct = field(row, "correct").get<std::vector<int64_t>>();
+            point.faults = field(row, "faults").get<std::vector<int64_t>>();
+            if (point.correct.size() != point.trial_ids.size() || point.faults.size() != point.trial_ids.size())
+                core::fail<core::FormatError>(source, ": at rate ", point.rate, " there are ", point.trial_ids.size(),
+                                              " trial ids, ", point.correct.size(), " counts and ",
+                                              point.faults.size(), " fault counts; expected equal lengths");
+            for (int64_t correct : point.correct)
+                if (correct < 0 || correct > result.samples)
+                    core::fail<core::FormatError>(source, ": correct count ", correct, " outside [0, ",
+                                                  result.samples, "]");
+            result.points.push_back(std::move(point));
+        }
+    } catch (const nlohmann::json::exception& e) {
+        core::fail<core::FormatError>(source, ": malformed campaign JSON (", e.what(), ")");
+    } catch (const core::ValueError& e) {
+        core::fail<core::FormatError>(source, ": ", e.what());
+    }
+    recompute_stats(result);
+    return result;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+std::string campaign_svg(const std::vector<CampaignResult>& results, const std::string& title) {
+    constexpr double width = 780, height = 480;
+    constexpr double left = 70, right = 560, bottom = 420;
+    const double top = title.empty() ? 30 : 50;
+    static const char* const colors[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e",
+                                         "#9467bd", "#8c564b", "#e377c2", "#17becf"};
+    double low_rate = 0.0, high_rate = 0.0;
+    for (const CampaignResult& result : results)
+        for (const PointResult& point : result.points)
+            if (point.rate > 0.0) {
+                low_rate = low_rate == 0.0 ? point.rate : std::min(low_rate, point.rate);
+                high_rate = std::max(high_rate, point.rate);
+            }
+    int low_decade = low_rate > 0.0 ? static_cast<int>(std::floor(std::log10(low_rate) + 1e-9)) : -7;
+    int high_decade = high_rate > 0.0 ? static_cast<int>(std::ceil(std::log10(high_rate) - 1e-9)) : -4;
+    if (high_decade <= low_decade) high_decade = low_decade + 1;
+    // 15 px inside the frame at both ends, so that points on the first and last decade stay clear of it.
+    const auto x_of = [&](double rate) {
+        return left + 15 + (std::log10(rate) - low_decade) / double(high_decade - low_decade) * (right - left - 30);
+    };
+    const auto y_of = [&](double accuracy) {
+        return bottom - std::clamp(accuracy, 0.0, 100.0) / 100.0 * (bottom - top);
+    };
+    const auto number = [](double value) { return printf_string("%.2f", value); };
+    const bool exact = !results.empty() && results[0].is_exact();
+
+    std::ostringstream svg;
+    svg << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << width << "\" height=\"" << height
+        << "\" viewBox=\"0 0 " << width << ' ' << height << "\" font-family=\"sans-serif\" font-size=\"12\">\n";
+    svg << "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
+    if (!title.empty())
+        svg << "<text x=\"" << number((left + right) / 2) << "\" y=\"28\" text-anchor=\"middle\" font-size=\"15\">"
+            << xml_escape(title) << "</text>\n";
+    // Grid and ticks: accuracy every 10 points, the rate at every decade (minor lines at 2..9).
+    for (int accuracy = 0; accuracy <= 100; accuracy += 10) {
+        const double y = y_of(accuracy);
+        svg << "<line x1=\"" << left << "\" y1=\"" << number(y) << "\" x2=\"" << right << "\" y2=\"" << number(y)
+            << "\" stroke=\"#e0e0e0\"/>\n";
+        svg << "<text x=\"" << left - 6 << "\" y=\"" << number(y + 4) << "\" text-anchor=\"end\">" << accuracy
+            << "</text>\n";
+    }
+    for (int decade = low_decade; decade <= high_decade; ++decade) {
+        const double x = x_of(std::pow(10.0, decade));
+        svg << "<line x1=\"" << number(x) << "\" y1=\"" << top << "\" x2=\"" << number(x) << "\" y2=\"" << bottom
+            << "\" stroke=\"#d0d0d0\"/>\n";
+        svg << "<text x=\"" << number(x) << "\" y=\"" << bottom + 18 << "\" text-anchor=\"middle\">1e" << decade
+            << "</text>\n";
+        if (decade == high_decade) break;
+        for (int multiple = 2; multiple <= 9; ++multiple) {
+            const double minor = x_of(multiple * std::pow(10.0, decade));
+            svg << "<line x1=\"" << number(minor) << "\" y1=\"" << top << "\" x2=\"" << number(minor) << "\" y2=\""
+                << bottom << "\" stroke=\"#f0f0f0\"/>\n";
+        }
+    }
+    svg << "<rect x=\"" << left << "\" y=\"" << top << "\" width=\"" << right - left << "\" height=\"" << bottom - top
+        << "\" fill=\"none\" stroke=\"black\"/>\n";
+    svg << "<text x=\"" << number((left + right) / 2) << "\" y=\"" << bottom + 40 << "\" text-anchor=\"middle\">"
+        << (exact ? "bit faults per tensor (k), log scale" : "bit error rate (BER), log scale") << "</text>\n";
+    svg << "<text x=\"18\" y=\"" << number((top + bottom) / 2) << "\" text-anchor=\"middle\" transform=\"rotate(-90 18 "
+        << number((top + bottom) / 2) << ")\">top-1 accuracy (%)</text>\n";
+
+    // One line per result: fault-free accuracy dashed, mean accuracy with 95% CI error bars.
+    for (size_t i = 0; i < results.size(); ++i) {
+        const CampaignResult& result = results[i];
+        const char* color = colors[i % (sizeof colors / sizeof colors[0])];
+        const double clean_y = y_of(result.fault_free_accuracy());
+        svg << "<line x1=\"" << left << "\" y1=\"" << number(clean_y) << "\" x2=\"" << right << "\" y2=\""
+            << number(clean_y) << "\" stroke=\"" << color << "\" stroke-dasharray=\"6 4\" stroke-opacity=\"0.6\"/>\n";
+        std::string points;
+        for (const PointResult& point : result.points)
+            if (point.rate > 0.0 && point.stats.trials > 0)
+                points += number(x_of(point.rate)) + "," + number(y_of(point.stats.mean)) + " ";
+        if (!points.empty())
+            svg << "<polyline points=\"" << points << "\" fill=\"none\" stroke=\"" << color
+                << "\" stroke-width=\"2\"/>\n";
+        for (const PointResult& point : result.points) {
+            if (!(point.rate > 0.0) || point.stats.trials == 0) continue;
+            const double x = x_of(point.rate), y = y_of(point.stats.mean);
+            if (!std::isnan(point.stats.ci95_half_width)) {
+                const double y_low = y_of(point.stats.mean - point.stats.ci95_half_width);
+                const double y_high = y_of(point.stats.mean + point.stats.ci95_half_width);
+                svg << "<path d=\"M" << number(x) << ' ' << number(y_low) << "V" << number(y_high) << "M"
+                    << number(x - 4) << ' ' << number(y_low) << "H" << number(x + 4) << "M" << number(x - 4) << ' '
+                    << number(y_high) << "H" << number(x + 4) << "\" stroke=\"" << color << "\"/>\n";
+            }
+            svg << "<circle cx=\"" << number(x) << "\" cy=\"" << number(y) << "\" r=\"3.5\" fill=\"" << color
+                << "\"><title>" << xml_escape(result.label) << ": " << (exact ? "k " : "BER ")
+                << printf_string("%g", point.rate) << ", mean " << number(point.stats.mean) << "%, "
+                << point.stats.trials << " trials</title></circle>\n";
+        }
+    }
+    // Legend, right of the plot.
+    double legend_y = top + 10;
+    for (size_t i = 0; i < results.size(); ++i) {
+        const char* color = colors[i % (sizeof colors / sizeof colors[0])];
+        svg << "<line x1=\"" << right + 15 << "\" y1=\"" << number(legend_y) << "\" x2=\"" << right + 40 << "\" y2=\""
+            << number(legend_y) << "\" stroke=\"" << color << "\" stroke-width=\"2\"/>\n";
+        svg << "<circle cx=\"" << right + 27.5 << "\" cy=\"" << number(legend_y) << "\" r=\"3.5\" fill=\"" << color
+            << "\"/>\n";
+        svg << "<text x=\"" << right + 46 << "\" y=\"" << number(legend_y + 4) << "\">"
+            << xml_escape(results[i].label) << "</text>\n";
+        legend_y += 20;
+    }
+    svg << "<line x1=\"" << right + 15 << "\" y1=\"" << number(legend_y) << "\" x2=\"" << right + 40 << "\" y2=\""
+        << number(legend_y) << "\" stroke=\"gray\" stroke-dasharray=\"6 4\"/>\n";
+    svg << "<text x=\"" << right + 46 << "\" y=\"" << number(legend_y + 4) << "\">fault-free accuracy</text>\n";
+    svg << "<text x=\"" << right + 15 << "\" y=\"" << number(legend_y + 24)
+        << "\" font-size=\"11\" fill=\"#555\">error bars: 95% CI of the mean</text>\n";
+    svg << "</svg>\n";
+    return svg.str();
+}
+
+}  // namespace proact::faults

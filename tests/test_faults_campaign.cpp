@@ -1,0 +1,333 @@
+// Campaigns: statistics, replay of single trials, thread-count independence, the speed-ups giving
+// the same numbers as plain recomputation, --ci-margin stopping, shards merged byte for byte, and
+// bad input.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "core/threads.hpp"
+#include "faults/campaign.hpp"
+#include "faults/injector.hpp"
+#include "faults/report.hpp"
+#include "test_faults_fixture.hpp"
+
+using namespace proact;
+using namespace proact::faults;
+using faults_test::error_message;
+
+namespace {
+
+CampaignOptions quick_options() {
+    CampaignOptions options;
+    options.format = StorageFormat::float32();
+    options.bers = {1e-3, 1e-2, 5e-2};
+    options.trials = 30;
+    options.seed = 5;
+    options.progress = false;
+    options.model_name = "tiny-cnn";
+    options.dataset_name = "noise";
+    return options;
+}
+
+std::vector<std::vector<int64_t>> per_trial(const CampaignResult& result) {
+    std::vector<std::vector<int64_t>> correct;
+    for (const PointResult& point : result.points) correct.push_back(point.correct);
+    return correct;
+}
+
+std::string read_file(const std::filesystem::path& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::ostringstream text;
+    text << in.rdbuf();
+    return text.str();
+}
+
+void write_file(const std::filesystem::path& path, const std::string& text) {
+    std::ofstream out(path, std::ios::binary);
+    out << text;
+}
+
+}  // namespace
+
+TEST_CASE("statistics of a hand-made list") {
+    const AccuracyStats stats = accuracy_stats({90.0, 92.0, 94.0, 96.0, 98.0});
+    CHECK(stats.trials == 5);
+    CHECK(stats.mean == doctest::Approx(94.0));
+    CHECK(stats.std == doctest::Approx(std::sqrt(10.0)));  // sample std: 40 / (5 - 1)
+    CHECK(stats.min == 90.0);
+    CHECK(stats.max == 98.0);
+    CHECK(stats.ci95_half_width == doctest::Approx(2.776445 * std::sqrt(10.0) / std::sqrt(5.0)).epsilon(1e-6));
+
+    const AccuracyStats one = accuracy_stats({71.5});
+    CHECK(one.mean == 71.5);
+    CHECK(one.std == 0.0);
+    CHECK(std::isnan(one.ci95_half_width));
+    CHECK_THROWS_AS(accuracy_stats({}), core::ValueError);
+
+    // Student t quantiles against tables.
+    CHECK(student_t_quantile(0.975, 1) == doctest::Approx(12.706205).epsilon(1e-6));
+    CHECK(student_t_quantile(0.975, 9) == doctest::Approx(2.262157).epsilon(1e-6));
+    CHECK(student_t_quantile(0.975, 99) == doctest::Approx(1.984217).epsilon(1e-6));
+    CHECK(student_t_quantile(0.975, 1e7) == doctest::Approx(1.959964).epsilon(1e-5));
+    CHECK(student_t_quantile(0.025, 9) == doctest::Approx(-2.262157).epsilon(1e-6));
+    CHECK(student_t_quantile(0.5, 3) == 0.0);
+    CHECK(student_t_quantile(0.995, 4) == doctest::Approx(4.604095).epsilon(1e-6));
+}
+
+TEST_CASE("bad input: clear errors naming the input") {
+    CHECK(error_message<core::ValueError>([] { StorageFormat::parse("q99.1"); }).find("Q99.1") != std::string::npos);
+    CHECK(error_message<core::ValueError>([] { StorageFormat::parse("int8"); }).find("'int8'") != std::string::npos);
+    const std::string ber = error_message<core::ValueError>([] { parse_ber_list("1e-6,1.5"); });
+    CHECK(ber.find("1.5") != std::string::npos);
+    CHECK(ber.find("[0, 1]") != std::string::npos);
+    CHECK(error_message<core::ValueError>([] { parse_ber_list("1e-6,abc"); }).find("'abc'") != std::string::npos);
+    CHECK(error_message<core::ValueError>([] { parse_ber_list("-0.1"); }).find("outside [0, 1]") != std::string::npos);
+    CHECK(parse_ber_list("1e-6, 3e-6,1") == std::vector<double>{1e-6, 3e-6, 1.0});
+    const std::string shard = error_message<core::ValueError>([] { parse_shard("3/2"); });
+    CHECK(shard.find("'3/2'") != std::string::npos);
+    CHECK(shard.find("0..1") != std::string::npos);
+    CHECK_THROWS_AS(parse_shard("1/0"), core::ValueError);
+    CHECK_THROWS_AS(parse_shard("-1/2"), core::ValueError);
+    CHECK_THROWS_AS(parse_shard("1-2"), core::ValueError);
+    CHECK(parse_shard("2/3").index == 2);
+    CHECK(parse_shard("2/3").count == 3);
+    CHECK(error_message<core::ValueError>([] { parse_fault_kind("bitflip"); }).find("'bitflip'") != std::string::npos);
+    CHECK(parse_fault_kind("stuck1") == FaultKind::stuck_at_1);
+
+    CampaignOptions options = quick_options();
+    options.bers = {1e-5, 1.5};
+    CHECK(error_message<core::ValueError>([&] { validate_options(options); }).find("BER 1.5 outside [0, 1]") !=
+          std::string::npos);
+    options = quick_options();
+    options.ci_margin = 0.5;
+    options.shard = {1, 3};
+    CHECK(error_message<core::ValueError>([&] { validate_options(options); }).find("--ci-margin") != std::string::npos);
+    options = quick_options();
+    options.bit_mask = "exponent";
+    options.format = StorageFormat::fixed_point(15, 16);
+    CHECK(error_message<core::ValueError>([&] { validate_options(options); }).find("'exponent'") != std::string::npos);
+
+    layers::ModulePtr model = faults_test::tiny_cnn(1);
+    faults_test::TinyData data = faults_test::tiny_data(*model, 16, 1);
+    options = quick_options();
+    options.patterns = {"features.9.*"};
+    CHECK(error_message<core::ValueError>([&] { Campaign(*model, data.images, data.labels, options); })
+              .find("'features.9.*' matches no parameter") != std::string::npos);
+    // A fixed-point campaign on a model that was not quantised would silently round every weight.
+    options = quick_options();
+    options.format = StorageFormat::fixed_point(15, 16);
+    CHECK(error_message<core::ValueError>([&] { Campaign(*model, data.images, data.labels, options); })
+              .find("quantize") != std::string::npos);
+    options = quick_options();
+    options.fault_kind = FaultKind::exact;
+    options.exact_counts = {1000};  // features.0.bias has 4 x 32 bits
+    CHECK(error_message<core::ValueError>([&] { Campaign(*model, data.images, data.labels, options); })
+              .find("features.0.bias") != std::string::npos);
+    CHECK_THROWS_AS(Campaign(*model, data.images, std::vector<int32_t>(15, 0), quick_options()), core::ShapeError);
+}
+
+TEST_CASE("a trial replayed alone gives what it gave inside the campaign, in any order") {
+    layers::ModulePtr model = faults_test::tiny_cnn(2);
+    faults_test::TinyData data = faults_test::tiny_data(*model, 200, 2);
+    const CampaignOptions options = quick_options();
+    const CampaignResult result = run_campaign(*model, data.images, data.labels, options);
+    Campaign campaign(*model, data.images, data.labels, options);
+    for (int64_t trial : {29, 3, 17, 0, 3}) {
+        for (size_t point = 0; point < 3; ++point) {
+            const TrialOutcome outcome = campaign.run_trial(point, trial);
+            CHECK(outcome.correct == result.points[point].correct[static_cast<size_t>(trial)]);
+            CHECK(outcome.faults == result.points[point].faults[static_cast<size_t>(trial)]);
+        }
+    }
+    // The campaign found something to measure: faults, and accuracy that moves.
+    CHECK(result.points[2].stats.min < result.fault_free_accuracy());
+    CHECK(result.points[2].mean_faults() > 1.0);
+}
+
+TEST_CASE("the same numbers on 1 and 2 threads") {
+    layers::ModulePtr model = faults_test::tiny_cnn(3);
+    faults_test::TinyData data = faults_test::tiny_data(*model, 300, 3);
+    CampaignOptions options = quick_options();
+    options.batch_size = 128;
+    const int threads = core::num_threads();
+    core::set_num_threads(1);
+    const CampaignResult one = run_campaign(*model, data.images, data.labels, options);
+    core::set_num_threads(2);
+    const CampaignResult two = run_campaign(*model, data.images, data.labels, options);
+    core::set_num_threads(threads);
+    CHECK(per_trial(one) == per_trial(two));
+    CHECK(campaign_json(one) == campaign_json(two));
+}
+
+TEST_CASE("stage cache, channel-sparse restarts and fault-free reuse change no number") {
+    for (int64_t stride : {1, 2}) {
+        CAPTURE(stride);
+        layers::ModulePtr model = faults_test::tiny_cnn(4, stride);
+        faults_test::TinyData data = faults_test::tiny_data(*model, 150, 4);
+        for (const char* format_name : {"float32", "q7.8"}) {
+            CAPTURE(format_name);
+            CampaignOptions options = quick_options();
+            options.format = StorageFormat::parse(format_name);
+            options.bers = {1e-4, 3e-3, 3e-2};
+            options.batch_size = 64;  // several batches, the last one short
+            std::vector<FaultTarget> targets = select_targets(*model);
+            quantize_targets(targets, options.format);
+
+            options.stage_cache = false;
+            options.reuse_fault_free = false;
+            const CampaignResult plain = run_campaign(*model, data.images, data.labels, options);
+            CHECK(plain.trials_reused == 0);
+
+            options.stage_cache = true;
+            options.channel_sparse = false;
+            const CampaignResult cached = run_campaign(*model, data.images, data.labels, options);
+            CHECK(per_trial(cached) == per_trial(plain));
+
+            options.channel_sparse = true;
+            const CampaignResult sparse = run_campaign(*model, data.images, data.labels, options);
+            CHECK(per_trial(sparse) == per_trial(plain));
+
+            options.reuse_fault_free = true;
+            const CampaignResult fast = run_campaign(*model, data.images, data.labels, options);
+            CHECK(per_trial(fast) == per_trial(plain));
+            CHECK(fast.trials_reused > 0);  // BER 1e-4 leaves most trials fault-free
+            CHECK(fast.fault_free_correct == plain.fault_free_correct);
+            CHECK(campaign_json(fast) == campaign_json(plain));
+
+            // The start-up probe found the channel-subset arithmetic identical on every conv and
+            // linear stage, so the fast path is really in use.
+            Campaign campaign(*model, data.images, data.labels, options);
+            int sparse_stages = 0;
+            for (const Campaign::Stage& stage : campaign.stages()) {
+                CHECK((stage.channel_sparse ? stage.owns_targets : true));
+                sparse_stages += stage.channel_sparse;
+            }
+            CHECK(sparse_stages == 4);
+            CHECK(campaign.stages().size() == 9);  // 5 features + flatten + 3 classifier
+        }
+    }
+}
+
+TEST_CASE("the evaluation matches layers::evaluate and leaves the model's mode as it was") {
+    layers::ModulePtr model = faults_test::tiny_cnn(5);
+    faults_test::TinyData data = faults_test::tiny_data(*model, 100, 5);
+    model->train();
+    CampaignOptions options = quick_options();
+    options.trials = 3;
+    const CampaignResult result = run_campaign(*model, data.images, data.labels, options);
+    CHECK(model->is_training());
+    CHECK(result.fault_free_correct == layers::evaluate(*model, data.images, data.labels, 64).correct);
+    CHECK(result.samples == 100);
+}
+
+TEST_CASE("--ci-margin stops at the first trial count whose 95% CI is narrow enough") {
+    layers::ModulePtr model = faults_test::tiny_cnn(6);
+    faults_test::TinyData data = faults_test::tiny_data(*model, 200, 6);
+    CampaignOptions options = quick_options();
+    options.bers = {1e-2, 3e-2};
+    options.trials = 150;
+    const CampaignResult full = run_campaign(*model, data.images, data.labels, options);
+    options.ci_margin = 3.0;
+    const CampaignResult stopped = run_campaign(*model, data.images, data.labels, options);
+    for (size_t p = 0; p < full.points.size(); ++p) {
+        CAPTURE(p);
+        const PointResult& point = stopped.points[p];
+        const int64_t n = point.stats.trials;
+        CHECK(n >= 10);
+        // The stopping point: the first prefix of the full run (in trial order) with CI <= margin.
+        int64_t expected = options.trials;
+        std::vector<double> prefix;
+        for (size_t t = 0; t < full.points[p].correct.size(); ++t) {
+            prefix.push_back(full.accuracy(full.points[p].correct[t]));
+            if (prefix.size() >= 10 && accuracy_stats(prefix).ci95_half_width <= options.ci_margin) {
+                expected = static_cast<int64_t>(prefix.size());
+                break;
+            }
+        }
+        CHECK(n == expected);
+        CHECK(point.stopped_early == (n < options.trials));
+        CHECK(std::equal(point.correct.begin(), point.correct.end(), full.points[p].correct.begin()));
+        CHECK(point.stats.ci95_half_width <= options.ci_margin);
+    }
+    CHECK(stopped.points[0].stopped_early);  // this model and margin stop early at BER 1e-2
+    // The table reports the count and that the margin was reached.
+    const std::string table = campaign_table(stopped);
+    CHECK(table.find("(margin reached)") != std::string::npos);
+    CHECK(table.find(std::to_string(stopped.points[0].stats.trials)) != std::string::npos);
+}
+
+TEST_CASE("three shards merged give the bytes of one unsharded run") {
+    layers::ModulePtr model = faults_test::tiny_cnn(7);
+    faults_test::TinyData data = faults_test::tiny_data(*model, 120, 7);
+    CampaignOptions options = quick_options();
+    options.trials = 20;  // 20 = 7 + 7 + 6: unequal shards
+    const CampaignResult whole = run_campaign(*model, data.images, data.labels, options);
+
+    const std::filesystem::path folder = std::filesystem::temp_directory_path() / "proact_test_faults_shards";
+    std::filesystem::remove_all(folder);
+    std::filesystem::create_directories(folder);
+    write_file(folder / "whole.json", campaign_json(whole));
+    write_file(folder / "whole.csv", campaign_csv({whole}));
+    write_file(folder / "whole.svg", campaign_svg({whole}));
+
+    std::vector<CampaignResult> shards;
+    for (int index : {2, 0, 1}) {  // any order
+        options.shard = {index, 3};
+        const CampaignResult shard = run_campaign(*model, data.images, data.labels, options);
+        CHECK(shard.points[0].trial_ids.front() == index);
+        CHECK(shard.points[0].trial_ids.size() == (index == 2 ? 6u : 7u));
+        const std::filesystem::path path = folder / ("shard" + std::to_string(index) + ".json");
+        write_file(path, campaign_json(shard));
+        shards.push_back(campaign_from_json(read_file(path), path.string()));
+    }
+    const CampaignResult merged = merge_shards(shards);
+    write_file(folder / "merged.json", campaign_json(merged));
+    write_file(folder / "merged.csv", campaign_csv({merged}));
+    write_file(folder / "merged.svg", campaign_svg({merged}));
+    CHECK(read_file(folder / "merged.json") == read_file(folder / "whole.json"));
+    CHECK(read_file(folder / "merged.csv") == read_file(folder / "whole.csv"));
+    CHECK(read_file(folder / "merged.svg") == read_file(folder / "whole.svg"));
+    CHECK(read_file(folder / "whole.json").size() > 1000);
+
+    // Shards that do not make one campaign.
+    CHECK(error_message<core::ValueError>([&] { merge_shards({shards[0], shards[1]}); }).find("3 shards") !=
+          std::string::npos);
+    CHECK(error_message<core::ValueError>([&] { merge_shards({shards[0], shards[1], shards[1]}); })
+              .find("given twice") != std::string::npos);
+    CampaignResult other_seed = shards[2];
+    other_seed.seed = 99;
+    CHECK(error_message<core::ValueError>([&] { merge_shards({shards[0], shards[1], other_seed}); }).find("seed") !=
+          std::string::npos);
+    std::filesystem::remove_all(folder);
+}
+
+TEST_CASE("exact-k and stuck-at campaigns") {
+    layers::ModulePtr model = faults_test::tiny_cnn(8);
+    faults_test::TinyData data = faults_test::tiny_data(*model, 64, 8);
+    CampaignOptions options = quick_options();
+    options.fault_kind = FaultKind::exact;
+    options.exact_counts = {1, 3};
+    options.trials = 8;
+    const CampaignResult exact = run_campaign(*model, data.images, data.labels, options);
+    REQUIRE(exact.points.size() == 2);
+    CHECK(exact.is_exact());
+    CHECK(exact.points[1].rate == 3.0);
+    for (int64_t faults : exact.points[1].faults) CHECK(faults == 3 * 8);  // 8 target tensors
+    CHECK(campaign_table(exact).find("k") != std::string::npos);
+
+    // Stuck-at-0 on the sign bit only: a fault on a positive weight changes nothing, so many
+    // trials take the fault-free result without evaluating.
+    options = quick_options();
+    options.fault_kind = FaultKind::stuck_at_0;
+    options.bit_mask = "sign";
+    options.bers = {0.02};
+    const CampaignResult stuck = run_campaign(*model, data.images, data.labels, options);
+    CHECK(stuck.fault_kind == "stuck0");
+    CHECK(stuck.bit_mask == "31");
+    options.reuse_fault_free = false;
+    options.stage_cache = false;
+    CHECK(per_trial(run_campaign(*model, data.images, data.labels, options)) == per_trial(stuck));
+}

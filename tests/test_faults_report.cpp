@@ -1,0 +1,144 @@
+// Campaign reports: the table, CSV, JSON (written and read back) and the SVG plot.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "faults/campaign.hpp"
+#include "faults/report.hpp"
+
+using namespace proact;
+using namespace proact::faults;
+
+namespace {
+
+size_t count_of(const std::string& text, const std::string& piece) {
+    size_t count = 0;
+    for (size_t at = text.find(piece); at != std::string::npos; at = text.find(piece, at + piece.size())) ++count;
+    return count;
+}
+
+// A result as a campaign would give it, without running one.
+CampaignResult made_up_result(const std::string& label, int64_t offset) {
+    CampaignResult result;
+    result.label = label;
+    result.model = "lenet5";
+    result.dataset = "fashion-mnist";
+    result.format = "Q15.16";
+    result.fault_kind = "ber";
+    result.bit_mask = "0,1,2,3,31";
+    result.targets = {"features.0.weight", "features.0.bias"};
+    result.target_values = 156;
+    result.seed = 3;
+    result.trials = 4;
+    result.samples = 1000;
+    result.fault_free_correct = 900;
+    const double rates[] = {1e-6, 1e-5, 1e-4};
+    for (int p = 0; p < 3; ++p) {
+        PointResult point;
+        point.rate = rates[p];
+        for (int64_t t = 0; t < 4; ++t) {
+            point.trial_ids.push_back(t);
+            point.correct.push_back(900 - offset - 100 * p - 7 * t);
+            point.faults.push_back(p * 10 + t);
+        }
+        result.points.push_back(point);
+    }
+    recompute_stats(result);
+    return result;
+}
+
+}  // namespace
+
+TEST_CASE("JSON written and read back gives the same result and the same bytes") {
+    const CampaignResult result = made_up_result("baseline", 0);
+    const std::string json = campaign_json(result);
+    const CampaignResult back = campaign_from_json(json, "test");
+    CHECK(campaign_json(back) == json);
+    CHECK(back.points.size() == 3);
+    CHECK(back.points[1].correct == result.points[1].correct);
+    CHECK(back.points[1].stats.mean == result.points[1].stats.mean);
+    CHECK(back.bit_mask == result.bit_mask);
+
+    const nlohmann::json parsed = nlohmann::json::parse(json);
+    CHECK(parsed["proact_campaign"] == kCampaignJsonVersion);
+    CHECK(parsed["fault_free_accuracy"] == 90.0);
+    CHECK(parsed["points"][0]["accuracy"][1] == 89.3);
+    CHECK(parsed["points"][2]["rate"] == 1e-4);
+    CHECK(parsed["shard"] == "0/1");
+    CHECK(parsed["seed"] == 3);
+}
+
+TEST_CASE("JSON errors name the source and the field") {
+    CHECK_THROWS_WITH_AS(campaign_from_json("{not json", "a.json"), doctest::Contains("a.json: not valid JSON"),
+                         core::FormatError);
+    nlohmann::json json = nlohmann::json::parse(campaign_json(made_up_result("x", 0)));
+    json.erase("samples");
+    CHECK_THROWS_WITH_AS(campaign_from_json(json.dump(), "b.json"), doctest::Contains("'samples' is missing"),
+                         core::FormatError);
+    json = nlohmann::json::parse(campaign_json(made_up_result("x", 0)));
+    json["proact_campaign"] = 99;
+    CHECK_THROWS_WITH_AS(campaign_from_json(json.dump(), "c.json"), doctest::Contains("version 99"), core::FormatError);
+    json = nlohmann::json::parse(campaign_json(made_up_result("x", 0)));
+    json["points"][0]["correct"] = {1, 2};
+    CHECK_THROWS_AS(campaign_from_json(json.dump(), "d.json"), core::FormatError);
+    json = nlohmann::json::parse(campaign_json(made_up_result("x", 0)));
+    json["shard"] = "3/2";
+    CHECK_THROWS_WITH_AS(campaign_from_json(json.dump(), "e.json"), doctest::Contains("'3/2'"), core::FormatError);
+}
+
+TEST_CASE("CSV: one row per rate, CI empty when undefined") {
+    CampaignResult one_trial = made_up_result("one \"trial\", quoted", 0);
+    for (PointResult& point : one_trial.points) {
+        point.trial_ids.resize(1);
+        point.correct.resize(1);
+        point.faults.resize(1);
+    }
+    recompute_stats(one_trial);
+    const std::string csv = campaign_csv({made_up_result("baseline", 0), one_trial});
+    std::istringstream lines(csv);
+    std::string header, line;
+    std::getline(lines, header);
+    CHECK(header ==
+          "label,model,dataset,format,fault_model,bit_mask,rate_name,rate,trials,mean_accuracy,std,min,max,"
+          "ci95_half_width,ci95_low,ci95_high,fault_free_accuracy,mean_faults,stopped_early");
+    std::vector<std::string> rows;
+    while (std::getline(lines, line)) rows.push_back(line);
+    REQUIRE(rows.size() == 6);
+    CHECK(rows[0].rfind("baseline,lenet5,fashion-mnist,Q15.16,ber,\"0-3,31\",ber,1e-06,4,88.9500,", 0) == 0);
+    CHECK(rows[3].find("\"one \"\"trial\"\", quoted\"") == 0);
+    CHECK(rows[3].find(",1,90.0000,0.0000,90.0000,90.0000,,,,90.0000,") != std::string::npos);
+}
+
+TEST_CASE("the table shows the settings, the fault-free accuracy and one row per rate") {
+    const std::string table = campaign_table(made_up_result("baseline", 0));
+    CHECK(table.find("lenet5 on fashion-mnist, 1000 samples, seed 3") != std::string::npos);
+    CHECK(table.find("storage Q15.16") != std::string::npos);
+    CHECK(table.find("bits 0-3,31") != std::string::npos);
+    CHECK(table.find("fault-free accuracy 90.00%") != std::string::npos);
+    CHECK(table.find("0.0001") != std::string::npos);
+    CHECK(count_of(table, "\n") == 4 + 3);
+}
+
+TEST_CASE("SVG plot: one line per result, error bars, legend, log axis") {
+    CampaignResult second = made_up_result("proact <hybrid>", -50);
+    second.points[0].rate = 0.0;  // a rate of 0 has no place on a log axis: left out
+    const std::string svg = campaign_svg({made_up_result("baseline", 0), second}, "A & B");
+    CHECK(svg.rfind("<svg xmlns=\"http://www.w3.org/2000/svg\"", 0) == 0);
+    CHECK(svg.size() > 2000);
+    CHECK(svg.substr(svg.size() - 7) == "</svg>\n");
+    CHECK(count_of(svg, "<polyline") == 2);
+    CHECK(count_of(svg, "<title>") == 5);  // 3 + 2 points
+    CHECK(svg.find("proact &lt;hybrid&gt;") != std::string::npos);
+    CHECK(svg.find("A &amp; B") != std::string::npos);
+    CHECK(svg.find("bit error rate (BER), log scale") != std::string::npos);
+    CHECK(svg.find("top-1 accuracy (%)") != std::string::npos);
+    CHECK(svg.find(">1e-6<") != std::string::npos);
+    CHECK(svg.find(">1e-4<") != std::string::npos);
+    CHECK(count_of(svg, "stroke-dasharray") == 3);  // two fault-free lines and the legend's
+    CHECK(count_of(svg, "<path d=") == 5);           // an error bar per point
+    CHECK(svg.find("nan") == std::string::npos);
+    CHECK(svg.find("inf") == std::string::npos);
+    CHECK(count_of(svg, "<") == count_of(svg, ">"));
+}
