@@ -11,3 +11,6 @@ build/bench_conv
 echo
 echo "== LeNet-5 / Fashion-MNIST against PyTorch =="
 bench/compare_lenet.py build "$threads" 1
+echo
+echo "== Fault campaign (LeNet-5 / Fashion-MNIST, BER 1e-6..1e-4, 20 trials each) against PyTorch =="
+bench/compare_campaign.py build "$threads"

@@ -6,6 +6,8 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <exception>
+#include <functional>
 #include <set>
 #include <sstream>
 #include <tuple>
@@ -15,10 +17,12 @@
 #include <immintrin.h>
 #endif
 
+#include <omp.h>
+
+#include "autograd/ops.hpp"
 #include "autograd/variable.hpp"
 #include "core/error.hpp"
 #include "core/progress.hpp"
-#include "autograd/ops.hpp"
 #include "layers/activation.hpp"
 #include "layers/conv.hpp"
 #include "layers/dropout.hpp"
@@ -421,6 +425,54 @@ private:
     std::vector<float> saved_;
 };
 
+#if defined(__AVX512F__)
+// CH output channels of one image, stride 1, into total (CH, acc_size) at flat positions
+// oh*PW + ow: 64 positions x CH channels in 4*CH registers, all taps of a K slice, each loaded
+// input vector feeding CH FMAs. Per element the same operations in the same order as the
+// reference loop of conv2d_channels.
+template <int CH>
+void direct_conv_block(const float* padded, const int64_t* offsets, int64_t K, int64_t slice,
+                       const float* const* w_rows, int64_t acc_size, float* total) {
+    for (int64_t i0 = 0; i0 < acc_size; i0 += 64) {
+        const int64_t lanes = std::min<int64_t>(64, acc_size - i0);
+        __mmask16 mask[4];
+        for (int v = 0; v < 4; ++v) {
+            const int64_t left = std::clamp<int64_t>(lanes - 16 * v, 0, 16);
+            mask[v] = left == 16 ? __mmask16(0xFFFF) : __mmask16((1u << left) - 1u);
+        }
+        for (int64_t k0 = 0; k0 < K; k0 += slice) {
+            const int64_t k1 = std::min(K, k0 + slice);
+            __m512 acc[CH][4];
+            {
+                const float* src = padded + offsets[k0] + i0;
+                __m512 x[4];
+                for (int v = 0; v < 4; ++v) x[v] = _mm512_maskz_loadu_ps(mask[v], src + 16 * v);
+                for (int c = 0; c < CH; ++c) {
+                    const __m512 w = _mm512_set1_ps(w_rows[c][k0]);
+                    for (int v = 0; v < 4; ++v) acc[c][v] = _mm512_mul_ps(w, x[v]);
+                }
+            }
+            for (int64_t k = k0 + 1; k < k1; ++k) {
+                const float* src = padded + offsets[k] + i0;
+                __m512 x[4];
+                for (int v = 0; v < 4; ++v) x[v] = _mm512_maskz_loadu_ps(mask[v], src + 16 * v);
+                for (int c = 0; c < CH; ++c) {
+                    const __m512 w = _mm512_set1_ps(w_rows[c][k]);
+                    for (int v = 0; v < 4; ++v) acc[c][v] = _mm512_fmadd_ps(w, x[v], acc[c][v]);
+                }
+            }
+            for (int c = 0; c < CH; ++c)
+                for (int v = 0; v < 4; ++v) {
+                    float* at = total + c * acc_size + i0 + 16 * v;
+                    const __m512 sum =
+                        k0 == 0 ? acc[c][v] : _mm512_add_ps(_mm512_maskz_loadu_ps(mask[v], at), acc[c][v]);
+                    _mm512_mask_storeu_ps(at, mask[v], sum);
+                }
+        }
+    }
+}
+#endif
+
 // Output channels `channels` of a convolution, without im2col: what autograd::conv2d computes for
 // them, element for element. conv2d is im2col + GEMM + bias, and the GEMM forms each output as
 // one chain over k = (c*KH + kh)*KW + kw in slices of at most 384 k: a product for the first k of a
@@ -440,11 +492,16 @@ core::Tensor conv2d_channels(const core::Tensor& x, const core::Tensor& weight, 
     // The GEMM's K slices (core/sgemm.cpp slice_length): equal runs, multiples of 8, at most 384.
     const int64_t slices = (K + 383) / 384;
     const int64_t slice = std::min<int64_t>(384, ((K + slices - 1) / slices + 7) / 8 * 8);
-    // Stride 1: output (oh, ow) accumulates at oh*PW + ow, so tap (c, kh, kw) is one contiguous sweep
-    // over OH*PW positions of the padded plane shifted by (kh, kw); the columns ow >= OW are
-    // computed and dropped. Other strides: row by row.
-    // The sweep ends at the last real output, (OH-1)*PW + OW - 1, so it never reads past the plane.
+    // Stride 1: output (oh, ow) accumulates at oh*PW + ow, so tap (c, kh, kw) is one contiguous
+    // sweep of the padded planes shifted by (kh, kw); the columns ow >= OW are computed and
+    // dropped, and the sweep ends at the last real output, (OH-1)*PW + OW - 1, so it never reads
+    // past the planes. Other strides: row by row.
     const bool flat = stride == 1;
+#if defined(__AVX512F__)
+    const bool blocked = flat;  // the register-blocked kernel
+#else
+    const bool blocked = false;
+#endif
     const int64_t acc_size = flat ? (OH - 1) * PW + OW : OH * OW;
     const bool copy = padding > 0;  // without padding the input planes are read in place
     core::Tensor out = core::Tensor::empty({B, S, OH, OW});
@@ -460,7 +517,8 @@ core::Tensor conv2d_channels(const core::Tensor& x, const core::Tensor& weight, 
 #pragma omp parallel
     {
         std::vector<float> padded_planes(copy ? static_cast<size_t>(C * PH * PW) : 0, 0.0f);  // borders stay +0
-        std::vector<float> partial(static_cast<size_t>(acc_size)), total(static_cast<size_t>(acc_size));
+        std::vector<float> partial(static_cast<size_t>(acc_size));
+        std::vector<float> total(static_cast<size_t>(S * acc_size));  // (S, acc_size)
 #pragma omp for schedule(static)
         for (int64_t b = 0; b < B; ++b) {
             const float* image = x_data + b * C * H * W;
@@ -472,76 +530,59 @@ core::Tensor conv2d_channels(const core::Tensor& x, const core::Tensor& weight, 
                         for (int64_t w = 0; w < W; ++w) to[w] = from[w];
                     }
             const float* padded = copy ? padded_planes.data() : image;
-            for (int64_t j = 0; j < S; ++j) {
-                const float* w_row = w_data + channels[static_cast<size_t>(j)] * K;
 #if defined(__AVX512F__)
-                if (flat) {
-                    // 64 positions at a time in four registers, all taps of a slice, then the next 64.
-                    for (int64_t i0 = 0; i0 < acc_size; i0 += 64) {
-                        const int64_t lanes = std::min<int64_t>(64, acc_size - i0);
-                        __mmask16 mask[4];
-                        for (int v = 0; v < 4; ++v) {
-                            const int64_t left = std::clamp<int64_t>(lanes - 16 * v, 0, 16);
-                            mask[v] = left == 16 ? __mmask16(0xFFFF) : __mmask16((1u << left) - 1u);
-                        }
-                        __m512 sum[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(),
-                                         _mm512_setzero_ps()};
-                        for (int64_t k0 = 0; k0 < K; k0 += slice) {
-                            const int64_t k1 = std::min(K, k0 + slice);
-                            __m512 acc[4];
-                            {
-                                const __m512 w = _mm512_set1_ps(w_row[k0]);
-                                const float* src = padded + offsets[static_cast<size_t>(k0)] + i0;
-                                for (int v = 0; v < 4; ++v)
-                                    acc[v] = _mm512_mul_ps(w, _mm512_maskz_loadu_ps(mask[v], src + 16 * v));
-                            }
-                            for (int64_t k = k0 + 1; k < k1; ++k) {
-                                const __m512 w = _mm512_set1_ps(w_row[k]);
-                                const float* src = padded + offsets[static_cast<size_t>(k)] + i0;
-                                for (int v = 0; v < 4; ++v)
-                                    acc[v] = _mm512_fmadd_ps(w, _mm512_maskz_loadu_ps(mask[v], src + 16 * v), acc[v]);
-                            }
-                            for (int v = 0; v < 4; ++v) sum[v] = k0 == 0 ? acc[v] : _mm512_add_ps(sum[v], acc[v]);
-                        }
-                        for (int v = 0; v < 4; ++v) _mm512_mask_storeu_ps(total.data() + i0 + 16 * v, mask[v], sum[v]);
+            if (blocked)
+                for (int64_t j0 = 0; j0 < S; j0 += 4) {
+                    const int64_t group = std::min<int64_t>(4, S - j0);
+                    const float* w_rows[4] = {};
+                    for (int64_t c = 0; c < group; ++c) w_rows[c] = w_data + channels[static_cast<size_t>(j0 + c)] * K;
+                    float* block = total.data() + j0 * acc_size;
+                    switch (group) {
+                        case 4: direct_conv_block<4>(padded, offsets.data(), K, slice, w_rows, acc_size, block); break;
+                        case 3: direct_conv_block<3>(padded, offsets.data(), K, slice, w_rows, acc_size, block); break;
+                        case 2: direct_conv_block<2>(padded, offsets.data(), K, slice, w_rows, acc_size, block); break;
+                        default: direct_conv_block<1>(padded, offsets.data(), K, slice, w_rows, acc_size, block); break;
                     }
-                } else
-#endif
-                {
-                float* __restrict acc = partial.data();
-                for (int64_t k0 = 0; k0 < K; k0 += slice) {
-                    const int64_t k1 = std::min(K, k0 + slice);
-                    for (int64_t k = k0; k < k1; ++k) {
-                        const int64_t c = k / (KH * KW), kh = (k / KW) % KH, kw = k % KW;
-                        const float w = w_row[k];
-                        if (flat) {
-                            const float* __restrict src = padded + (c * PH + kh) * PW + kw;
-                            if (k == k0) {
-                                for (int64_t i = 0; i < acc_size; ++i) acc[i] = w * src[i];
-                            } else {
-                                for (int64_t i = 0; i < acc_size; ++i) acc[i] = std::fma(w, src[i], acc[i]);
-                            }
-                            continue;
-                        }
-                        for (int64_t oh = 0; oh < OH; ++oh) {
-                            const float* src = padded + (c * PH + oh * stride + kh) * PW + kw;
-                            float* dst = acc + oh * OW;
-                            for (int64_t ow = 0; ow < OW; ++ow)
-                                dst[ow] = k == k0 ? w * src[ow * stride] : std::fma(w, src[ow * stride], dst[ow]);
-                        }
-                    }
-                    if (k0 == 0)
-                        std::copy(acc, acc + acc_size, total.data());
-                    else
-                        for (int64_t i = 0; i < acc_size; ++i) total[static_cast<size_t>(i)] += acc[i];
                 }
+#endif
+            for (int64_t j = 0; j < S; ++j) {
+                float* channel_total = total.data() + j * acc_size;
+                if (!blocked) {
+                    // The reference loop: a product for the first tap of a slice, FMAs after it.
+                    const float* w_row = w_data + channels[static_cast<size_t>(j)] * K;
+                    float* __restrict acc = partial.data();
+                    for (int64_t k0 = 0; k0 < K; k0 += slice) {
+                        const int64_t k1 = std::min(K, k0 + slice);
+                        for (int64_t k = k0; k < k1; ++k) {
+                            const float w = w_row[k];
+                            if (flat) {
+                                const float* __restrict src = padded + offsets[static_cast<size_t>(k)];
+                                if (k == k0) {
+                                    for (int64_t i = 0; i < acc_size; ++i) acc[i] = w * src[i];
+                                } else {
+                                    for (int64_t i = 0; i < acc_size; ++i) acc[i] = std::fma(w, src[i], acc[i]);
+                                }
+                                continue;
+                            }
+                            const int64_t c = k / (KH * KW), kh = (k / KW) % KH, kw = k % KW;
+                            for (int64_t oh = 0; oh < OH; ++oh) {
+                                const float* src = padded + (c * PH + oh * stride + kh) * PW + kw;
+                                float* dst = acc + oh * OW;
+                                for (int64_t ow = 0; ow < OW; ++ow)
+                                    dst[ow] = k == k0 ? w * src[ow * stride] : std::fma(w, src[ow * stride], dst[ow]);
+                            }
+                        }
+                        if (k0 == 0)
+                            std::copy(acc, acc + acc_size, channel_total);
+                        else
+                            for (int64_t i = 0; i < acc_size; ++i) channel_total[i] += acc[i];
+                    }
                 }
                 const float shift = b_data ? b_data[channels[static_cast<size_t>(j)]] : 0.0f;
                 float* dst = out_data + (b * S + j) * OH * OW;
                 const int64_t row_step = flat ? PW : OW;
                 for (int64_t oh = 0; oh < OH; ++oh)
-                    for (int64_t ow = 0; ow < OW; ++ow)
-                        dst[oh * OW + ow] = total[static_cast<size_t>(oh * row_step + ow)] + shift;
+                    for (int64_t ow = 0; ow < OW; ++ow) dst[oh * OW + ow] = channel_total[oh * row_step + ow] + shift;
             }
         }
     }
@@ -594,15 +635,16 @@ Campaign::Campaign(layers::Module& model, const core::Tensor& images, const std:
     model_.eval();
     try {
         autograd::NoGradGuard no_grad;
-        // Floats per sample at the input of every stage (and of the logits), from one sample.
+        // The input shape of every stage (and of the logits), from one sample.
+        std::vector<core::Shape> sample_shapes(stages_.size() + 1);
         std::vector<int64_t> sample_values(stages_.size() + 1, 0);
         {
             autograd::Variable x(images_.slice(0, 1));
-            for (size_t s = 0; s < stages_.size(); ++s) {
+            for (size_t s = 0; s <= stages_.size(); ++s) {
+                sample_shapes[s] = x.shape();
                 sample_values[s] = x.numel();
-                x = (*stages_[s].module)(x);
+                if (s < stages_.size()) x = (*stages_[s].module)(x);
             }
-            sample_values[stages_.size()] = x.numel();
         }
         const int64_t count = images_.size(0);
         batch_size_ = options_.batch_size;
@@ -612,7 +654,7 @@ Campaign::Campaign(layers::Module& model, const core::Tensor& images, const std:
             const int64_t batches = (count + largest - 1) / largest;
             batch_size_ = (count + batches - 1) / batches;
         }
-        choose_cache(sample_values);
+        choose_cache(sample_shapes);
         fill_cache();
         if (options_.stage_cache && options_.channel_sparse) probe_channel_sparse();
     } catch (...) {
@@ -624,7 +666,7 @@ Campaign::Campaign(layers::Module& model, const core::Tensor& images, const std:
 
 Campaign::~Campaign() { model_.train(was_training_); }
 
-void Campaign::choose_cache(const std::vector<int64_t>& sample_values) {
+void Campaign::choose_cache(const std::vector<core::Shape>& sample_shapes) {
     stage_inputs_.assign(stages_.size() + 1, core::Tensor());
     if (!options_.stage_cache) return;
     // Worth keeping: the inputs of stages that own targets (restart points) and, for each Conv2d or
@@ -648,39 +690,61 @@ void Campaign::choose_cache(const std::vector<int64_t>& sample_values) {
     std::vector<bool> cached(end + 1, false);
     for (size_t s = end + 1; s-- > 1;) {
         if (!wanted[s]) continue;
-        const int64_t bytes = sample_values[s] * count * static_cast<int64_t>(sizeof(float));
+        const int64_t bytes = core::numel_of(sample_shapes[s]) * count * static_cast<int64_t>(sizeof(float));
         if (bytes > budget) continue;
         budget -= bytes;
         cached[s] = true;
     }
     for (size_t s = 0; s < end; ++s) stages_[s].cached = cached[s];
     logits_cached_ = cached[end];
+    for (size_t s = 1; s <= end; ++s)
+        if (cached[s]) {
+            core::Shape shape = sample_shapes[s];
+            shape[0] = count;
+            stage_inputs_[s] = core::Tensor::empty(shape);
+        }
     for (Stage& stage : stages_)
         if (stage.splice_stage != 0 && !cached[stage.splice_stage]) stage.splice_stage = 0;
 }
 
 void Campaign::fill_cache() {
     // The fault-free pass, with the same batches every trial uses.
-    const int64_t count = images_.size(0);
     const size_t end = stages_.size();
-    const auto keep = [&](size_t point, const autograd::Variable& x, int64_t start, int64_t stop) {
-        if (!stage_inputs_[point].defined()) {
-            core::Shape shape = x.shape();
-            shape[0] = count;
-            stage_inputs_[point] = core::Tensor::empty(shape);
-        }
-        stage_inputs_[point].slice(start, stop).copy_(x.value());
-    };
-    for (int64_t start = 0; start < count; start += batch_size_) {
-        const int64_t stop = std::min(count, start + batch_size_);
+    fault_free_correct_ = for_each_batch([&](int64_t start, int64_t stop) {
         autograd::Variable x(images_.slice(start, stop));
         for (size_t s = 0; s < end; ++s) {
-            if (stages_[s].cached) keep(s, x, start, stop);
+            if (stages_[s].cached) stage_inputs_[s].slice(start, stop).copy_(x.value());
             x = (*stages_[s].module)(x);
         }
-        if (logits_cached_) keep(end, x, start, stop);
-        fault_free_correct_ += tally(x.value(), start);
+        if (logits_cached_) stage_inputs_[end].slice(start, stop).copy_(x.value());
+        return tally(x.value(), start);
+    });
+}
+
+int64_t Campaign::for_each_batch(const std::function<int64_t(int64_t, int64_t)>& count_batch) {
+    // Batches are fixed by the batch size alone and each is computed whole by one thread, its
+    // kernels then single-threaded (they are thread-count invariant), so the sums do not depend on
+    // the number of threads. One parallel region per pass instead of one per kernel call.
+    const int64_t count = images_.size(0);
+    const int64_t batches = (count + batch_size_ - 1) / batch_size_;
+    std::vector<int64_t> correct(static_cast<size_t>(batches), 0);
+    std::exception_ptr error;
+    const int threads = static_cast<int>(std::min<int64_t>(batches, omp_get_max_threads()));
+#pragma omp parallel for schedule(dynamic) num_threads(threads) if (threads > 1)
+    for (int64_t batch = 0; batch < batches; ++batch) {
+        try {
+            autograd::NoGradGuard no_grad;  // per thread
+            const int64_t start = batch * batch_size_;
+            correct[static_cast<size_t>(batch)] = count_batch(start, std::min(count, start + batch_size_));
+        } catch (...) {
+#pragma omp critical(proact_faults_batch_error)
+            if (!error) error = std::current_exception();
+        }
     }
+    if (error) std::rethrow_exception(error);
+    int64_t total = 0;
+    for (int64_t value : correct) total += value;
+    return total;
 }
 
 void Campaign::probe_channel_sparse() {
@@ -730,8 +794,21 @@ autograd::Variable Campaign::stage_input(size_t stage, int64_t start, int64_t st
     size_t from = stage;
     while (from > 0 && !stages_[from].cached) --from;
     autograd::Variable x((from == 0 ? images_ : stage_inputs_[from]).slice(start, stop));
-    for (size_t s = from; s < stage; ++s) x = (*stages_[s].module)(x);
+    for (size_t s = from; s < stage; ++s) x = run_stage(s, x);
     return x;
+}
+
+autograd::Variable Campaign::run_stage(size_t stage, const autograd::Variable& x) {
+    const Stage& entry = stages_[stage];
+    if (entry.channel_sparse && x.dim() == 4)
+        if (auto* conv = dynamic_cast<layers::Conv2d*>(entry.module); conv && x.size(1) == conv->in_channels()) {
+            std::vector<int64_t> all(static_cast<size_t>(conv->out_channels()));
+            for (size_t c = 0; c < all.size(); ++c) all[c] = static_cast<int64_t>(c);
+            return autograd::Variable(conv2d_channels(x.value(), conv->weight().value(),
+                                                      conv->bias().defined() ? conv->bias().value() : core::Tensor(),
+                                                      conv->stride(), conv->padding(), all));
+        }
+    return (*entry.module)(x);
 }
 
 core::Tensor Campaign::channel_outputs(size_t stage, const autograd::Variable& input,
@@ -810,34 +887,25 @@ int64_t Campaign::tally(const core::Tensor& output, int64_t start) {
 
 int64_t Campaign::count_correct(size_t start_stage) {
     EvalModeGuard eval_mode(model_);
-    autograd::NoGradGuard no_grad;
     const size_t start = std::min(start_stage, stages_.size() - 1);
-    const int64_t count = images_.size(0);
-    int64_t correct = 0;
-    for (int64_t first = 0; first < count; first += batch_size_) {
-        const int64_t stop = std::min(count, first + batch_size_);
+    return for_each_batch([&](int64_t first, int64_t stop) {
         autograd::Variable x = stage_input(start, first, stop);
-        for (size_t s = start; s < stages_.size(); ++s) x = (*stages_[s].module)(x);
-        correct += tally(x.value(), first);
-    }
-    return correct;
+        for (size_t s = start; s < stages_.size(); ++s) x = run_stage(s, x);
+        return tally(x.value(), first);
+    });
 }
 
 int64_t Campaign::count_correct_sparse(size_t stage, const std::vector<int64_t>& channels) {
     EvalModeGuard eval_mode(model_);
-    autograd::NoGradGuard no_grad;
     const size_t splice = stages_[stage].splice_stage;
-    const int64_t count = images_.size(0);
-    int64_t correct = 0;
-    for (int64_t first = 0; first < count; first += batch_size_) {
-        const int64_t stop = std::min(count, first + batch_size_);
+    // Each batch writes its channels over its own rows of the cached input and puts them back.
+    return for_each_batch([&](int64_t first, int64_t stop) {
         const core::Tensor values = channel_outputs(stage, stage_input(stage, first, stop), channels);
         ChannelSplice splice_guard(stage_inputs_[splice].slice(first, stop), values, channels);
         autograd::Variable x(stage_inputs_[splice].slice(first, stop));
-        for (size_t s = splice; s < stages_.size(); ++s) x = (*stages_[s].module)(x);
-        correct += tally(x.value(), first);
-    }
-    return correct;
+        for (size_t s = splice; s < stages_.size(); ++s) x = run_stage(s, x);
+        return tally(x.value(), first);
+    });
 }
 
 TrialOutcome Campaign::run_trial(size_t point, int64_t trial, std::vector<FaultLogEntry>* log) {
@@ -861,6 +929,7 @@ TrialOutcome Campaign::run_trial(size_t point, int64_t trial, std::vector<FaultL
         return outcome;
     }
     if (!options_.stage_cache) {
+        // The reference: the whole model through its own modules (no stage is channel-sparse then).
         outcome.correct = count_correct(0);
         return outcome;
     }

@@ -26,7 +26,9 @@
 //    cached fault-free input of the next stage, from where the trial continues. Each output
 //    channel is a computation of its own (one FMA chain per element in the GEMM), so this is the
 //    full pass's arithmetic; a probe at start-up checks it bit for bit on this model and data and
-//    falls back to the full stage if it ever differs;
+//    falls back to the full stage if it ever differs. Convolutions are recomputed without im2col
+//    (a direct, register-blocked kernel doing the GEMM's operations in the GEMM's order), which
+//    the probe verifies too and which then also reruns whole Conv2d stages;
 //  - a trial whose faults change no stored bit (empty map, or stuck-at bits that already held their
 //    value) reuses the fault-free accuracy;
 //  - faults are flipped and restored in place, inference runs in large batches in eval mode without
@@ -35,6 +37,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <string>
 #include <string_view>
@@ -236,14 +239,19 @@ public:
     const std::vector<Stage>& stages() const { return stages_; }
 
 private:
-    void choose_cache(const std::vector<int64_t>& sample_values);
+    void choose_cache(const std::vector<core::Shape>& sample_shapes);
     void fill_cache();
     void probe_channel_sparse();
     // The input of `stage` for rows [start, stop): from the nearest cached input at or before it.
     autograd::Variable stage_input(size_t stage, int64_t start, int64_t stop);
+    // Stage `stage` on `x`: its module, or for a Conv2d whose channel arithmetic the probe verified,
+    // the same convolution without im2col (all channels; forward hooks of that stage are skipped).
+    autograd::Variable run_stage(size_t stage, const autograd::Variable& x);
     // `stage`'s output channels `channels` (ascending) for `input`, carried through the channel-wise
     // stages up to its splice stage: (rows, channels.size(), ...).
     core::Tensor channel_outputs(size_t stage, const autograd::Variable& input, const std::vector<int64_t>& channels);
+    // Sum over the batches of count_batch(start, stop), batches in parallel.
+    int64_t for_each_batch(const std::function<int64_t(int64_t, int64_t)>& count_batch);
     int64_t count_correct(size_t start_stage);
     int64_t count_correct_sparse(size_t stage, const std::vector<int64_t>& channels);
     int64_t tally(const core::Tensor& logits, int64_t start);
