@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include <omp.h>
 
@@ -53,20 +54,38 @@ void im2col(const float* image, const Im2colShape& shape, float* cols) {
                     // this tap's row of cols, restricted to image b: (OH,OW)
                     float* dst = cols + ((c * KH + kh) * KW + kw) * col_cols + b * plane_out;
                     zero(dst, rows.begin * OW);
-                    for (int64_t oh = rows.begin; oh < rows.end; ++oh) {
-                        float* dst_row = dst + oh * OW;
-                        // input row ih, read at iw = ow*stride + kw - padding
-                        const float* src_row = plane + (oh * stride + kh - padding) * W;
-                        zero(dst_row, columns.begin);
-                        if (stride == 1) {
-                            if (columns.end > columns.begin)
-                                std::memcpy(dst_row + columns.begin, src_row + (columns.begin + kw - padding),
-                                            sizeof(float) * static_cast<size_t>(columns.end - columns.begin));
-                        } else {
-                            for (int64_t ow = columns.begin; ow < columns.end; ++ow)
-                                dst_row[ow] = src_row[ow * stride + kw - padding];
+                    if (stride == 1 && OW == W) {
+                        // "Same" convolution: dst[oh*W + ow] = plane[oh*W + ow + shift] for every valid
+                        // (oh, ow), one constant shift for the whole block of valid rows. One copy of the
+                        // block (clipped to the plane) replaces a short copy per row; the few entries
+                        // that wrapped around a row edge are then reset to the zero padding.
+                        const int64_t shift = (kh - padding) * W + (kw - padding);
+                        const int64_t block_begin = std::max(rows.begin * W, -shift);
+                        const int64_t block_end = std::min(rows.end * W, H * W - shift);
+                        if (block_end > block_begin)
+                            std::memcpy(dst + block_begin, plane + (block_begin + shift),
+                                        sizeof(float) * static_cast<size_t>(block_end - block_begin));
+                        for (int64_t oh = rows.begin; oh < rows.end; ++oh) {
+                            float* dst_row = dst + oh * OW;
+                            for (int64_t ow = 0; ow < columns.begin; ++ow) dst_row[ow] = 0.0f;
+                            for (int64_t ow = columns.end; ow < OW; ++ow) dst_row[ow] = 0.0f;
                         }
-                        zero(dst_row + columns.end, OW - columns.end);
+                    } else {
+                        for (int64_t oh = rows.begin; oh < rows.end; ++oh) {
+                            float* dst_row = dst + oh * OW;
+                            // input row ih, read at iw = ow*stride + kw - padding
+                            const float* src_row = plane + (oh * stride + kh - padding) * W;
+                            zero(dst_row, columns.begin);
+                            if (stride == 1) {
+                                if (columns.end > columns.begin)
+                                    std::memcpy(dst_row + columns.begin, src_row + (columns.begin + kw - padding),
+                                                sizeof(float) * static_cast<size_t>(columns.end - columns.begin));
+                            } else {
+                                for (int64_t ow = columns.begin; ow < columns.end; ++ow)
+                                    dst_row[ow] = src_row[ow * stride + kw - padding];
+                            }
+                            zero(dst_row + columns.end, OW - columns.end);
+                        }
                     }
                     zero(dst + rows.end * OW, (OH - rows.end) * OW);
                 }
@@ -81,27 +100,45 @@ void col2im(const float* cols, const Im2colShape& shape, float* image) {
     const int64_t OH = shape.out_h(), OW = shape.out_w();
     const int64_t plane_out = OH * OW;
     const int64_t col_cols = B * plane_out;
+    // Stride 1 accumulates into a zero-padded plane (H + 2*padding, W + 2*padding): every column
+    // entry then has a place, so each tap adds whole rows of OW values, with no clipping at the
+    // borders and no short remainder loops; the padding is dropped when copying the plane out.
+    const int64_t padded_h = H + 2 * padding, padded_w = W + 2 * padding;
 
-#pragma omp parallel for collapse(2) schedule(static) if (shape.col_rows() * col_cols > kParallelGrain && !omp_in_parallel())
-    for (int64_t b = 0; b < B; ++b) {
-        for (int64_t c = 0; c < C; ++c) {
-            float* plane = image + (b * C + c) * H * W;  // (H,W), owned by this iteration alone
-            zero(plane, H * W);
-            for (int64_t kh = 0; kh < KH; ++kh) {
-                const ValidRange rows = valid_outputs(H, OH, kh - padding, stride);
-                for (int64_t kw = 0; kw < KW; ++kw) {
-                    const ValidRange columns = valid_outputs(W, OW, kw - padding, stride);
-                    const float* src = cols + ((c * KH + kh) * KW + kw) * col_cols + b * plane_out;  // (OH,OW)
-                    for (int64_t oh = rows.begin; oh < rows.end; ++oh) {
-                        const float* src_row = src + oh * OW;
-                        float* dst_row = plane + (oh * stride + kh - padding) * W;
-                        if (stride == 1) {
-                            const int64_t count = columns.end - columns.begin;
-                            if (count <= 0) continue;
-                            float* dst_shifted = dst_row + (columns.begin + kw - padding);
-                            const float* src_shifted = src_row + columns.begin;
-                            for (int64_t i = 0; i < count; ++i) dst_shifted[i] += src_shifted[i];
-                        } else {
+#pragma omp parallel if (shape.col_rows() * col_cols > kParallelGrain && !omp_in_parallel())
+    {
+        std::vector<float> padded_plane(stride == 1 ? static_cast<size_t>(padded_h * padded_w) : 0);
+#pragma omp for collapse(2) schedule(static)
+        for (int64_t b = 0; b < B; ++b) {
+            for (int64_t c = 0; c < C; ++c) {
+                float* plane = image + (b * C + c) * H * W;  // (H,W), owned by this iteration alone
+                const float* plane_cols = cols + c * KH * KW * col_cols + b * plane_out;
+                if (stride == 1) {
+                    float* padded = padded_plane.data();
+                    std::fill(padded_plane.begin(), padded_plane.end(), 0.0f);
+                    for (int64_t kh = 0; kh < KH; ++kh)
+                        for (int64_t kw = 0; kw < KW; ++kw) {
+                            const float* src = plane_cols + (kh * KW + kw) * col_cols;  // (OH,OW)
+                            for (int64_t oh = 0; oh < OH; ++oh) {
+                                float* __restrict dst_row = padded + (oh + kh) * padded_w + kw;
+                                const float* __restrict src_row = src + oh * OW;
+                                for (int64_t ow = 0; ow < OW; ++ow) dst_row[ow] += src_row[ow];
+                            }
+                        }
+                    for (int64_t h = 0; h < H; ++h)
+                        std::memcpy(plane + h * W, padded + (h + padding) * padded_w + padding,
+                                    sizeof(float) * static_cast<size_t>(W));
+                    continue;
+                }
+                zero(plane, H * W);
+                for (int64_t kh = 0; kh < KH; ++kh) {
+                    const ValidRange rows = valid_outputs(H, OH, kh - padding, stride);
+                    for (int64_t kw = 0; kw < KW; ++kw) {
+                        const ValidRange columns = valid_outputs(W, OW, kw - padding, stride);
+                        const float* src = plane_cols + (kh * KW + kw) * col_cols;  // (OH,OW)
+                        for (int64_t oh = rows.begin; oh < rows.end; ++oh) {
+                            const float* src_row = src + oh * OW;
+                            float* dst_row = plane + (oh * stride + kh - padding) * W;
                             for (int64_t ow = columns.begin; ow < columns.end; ++ow)
                                 dst_row[ow * stride + kw - padding] += src_row[ow];
                         }
