@@ -12,8 +12,8 @@
 // threads take whole groups: im2col, GEMM and scatter of one group run back to back on one thread
 // while its columns are still in cache, instead of streaming the whole batch's cols through memory
 // twice (75 MB for a ResNet-20 stage at batch 128). Measured on this 2-core machine against im2col
-// of the whole batch followed by one two-thread GEMM (bench_conv): the forward of ResNet-20's 16- and
-// 32-channel stages runs 2-3.5x faster, their backward 1.6-2x. Each GEMM runs on the calling
+// of the whole batch followed by one two-thread GEMM (bench_conv): the forward of ResNet-20's 32- and
+// 16-channel stages runs about 2x and 3x faster, their backward 1.6-1.9x. Each GEMM runs on the calling
 // thread (core::gemm stays single-threaded inside a parallel region). The cut depends on the shapes
 // alone, so every output element is computed by the same operations in the same order whatever the
 // thread count: results are bit-identical on 1 or 2 threads. dweight and dbias, sums over N, add
