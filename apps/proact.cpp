@@ -26,7 +26,8 @@ int main(int argc, char** argv) {
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
-        return app.exit(e);
+        // --help prints and succeeds; any other command-line error exits with 2.
+        return app.exit(e) == 0 ? 0 : 2;
     } catch (const proact::core::Error& e) {
         std::cerr << "error: " << e.what() << "\n";
         return 1;
