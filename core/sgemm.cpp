@@ -9,8 +9,8 @@
 //        microkernel: C tile (MR x NR) in registers += A micro-panel x B micro-panel
 //
 // Two shape-driven departures, both chosen from (M, N, K) alone:
-//   - few rows of C and !trans_b (conv forward: (6 x 25) x (25 x 50176)): B is not packed, the
-//     kernel reads it in place; packing would double the traffic of the dominant operand.
+//   - few rows of C, !trans_b and a B that fits in L3 (conv forward: (6 x 25) x (25 x 50176)): B
+//     is not packed, the kernel reads it in place; packing would double the dominant traffic.
 //   - A x B^T with a small C and long K (conv dW): dot products along K, in fixed K chunks.
 //
 // Thread-count invariance: threads own disjoint blocks of whole MR x NR tiles (or whole K chunks),
@@ -57,6 +57,10 @@ static_assert(kMc % MR == 0 && kNc % NR == 0, "blocks must be whole micro-panels
 // copy (see gemm_block). Measured: 1.3-2x faster up to 48 rows (conv forward, B from L3), neutral
 // at 64, slower from 128 (B then feeds many kernel calls and wants the contiguous packed panel).
 constexpr int64_t kDirectBMaxRows = 48;
+// ... and only while all of op(B) fits in about this many bytes, i.e. comes from L3. From DRAM
+// (ResNet stage 1 forward: 144 x 131072 floats = 75 MB) reading kc rows at once defeats the
+// prefetchers: the row-by-row packing pass was 1.2x faster single-threaded, 2-3x with 2 threads.
+constexpr double kDirectBMaxBytes = 16e6;
 
 // Dot-product path for A x B^T (both contiguous along K) with a small C: M <= kDotMaxM, N <=
 // kDotMaxN, K >= kDotMinK. Measured 1.1-2x faster than packing for conv dW shapes (M = 6, 16);
@@ -422,17 +426,18 @@ void dot_nt(int64_t, int64_t, int64_t, const float*, int64_t, const float*, int6
 
 // ---------------------------------------------------------------------------------------------
 // One thread's product, single-threaded: C (m,n) = alpha * op(A) (m,K) * op(B) (K,n) + beta * C.
-// A, B point at op(A)[0,0], op(B)[0,0] of this block. K >= 1, m, n >= 1.
+// A, B point at op(A)[0,0], op(B)[0,0] of this block. K >= 1, m, n >= 1. b_cacheable: the whole
+// call's op(B) (not just this block's) is small enough to be read in place (kDirectBMaxBytes).
 
 void gemm_block(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t K, float alpha, const float* A,
-                int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+                int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc, bool b_cacheable) {
     PackBuffers& buffers = pack_buffers();
     const int64_t kc_len = slice_length(K);
     // With few rows, each element of op(B) feeds at most a couple of kernel calls: packing it would
     // cost a full extra write and read of B, the dominant traffic here. The kernel reads B as is.
     // (m is this thread's share of rows, so this choice can depend on the thread count: harmless,
     // as the kernel sees the same values either way and does the same FMAs.)
-    const bool direct_b = !trans_b && m <= kDirectBMaxRows;
+    const bool direct_b = !trans_b && m <= kDirectBMaxRows && b_cacheable;
     float* a_pack = buffers.a.get(static_cast<size_t>(kMc * kc_len));
     float* b_pack = direct_b ? nullptr : buffers.b.get(static_cast<size_t>(kNc * kc_len));
     for (int64_t jc = 0; jc < n; jc += kNc) {
@@ -542,6 +547,7 @@ void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float al
     const double flops = 2.0 * double(M) * double(N) * double(K);
     const int threads = (flops > kSgemmParallelFlops && !omp_in_parallel()) ? omp_get_max_threads() : 1;
     const int64_t row_tiles = ceil_div(M, MR), col_tiles = ceil_div(N, NR);
+    const bool b_cacheable = double(K) * double(N) * sizeof(float) <= kDirectBMaxBytes;
 
     // Both depend on (M, N, K) only, never on the thread count.
     const bool dot = kHaveDotPath && !trans_a && trans_b && M <= kDotMaxM && N <= kDotMaxN && K >= kDotMinK;
@@ -561,7 +567,7 @@ void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float al
                 dot_nt(M, N, k1 - k0, A + k0, lda, B + k0, ldb, partial + p * M * N);
             else
                 gemm_block(trans_a, trans_b, M, N, k1 - k0, 1.0f, trans_a ? A + k0 * lda : A + k0, lda,
-                           trans_b ? B + k0 : B + k0 * ldb, ldb, 0.0f, partial + p * M * N, N);
+                           trans_b ? B + k0 : B + k0 * ldb, ldb, 0.0f, partial + p * M * N, N, b_cacheable);
         }
         for (int64_t i = 0; i < M; ++i) {
             float* row = C + i * ldc;
@@ -576,13 +582,13 @@ void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float al
     }
 
     if (threads <= 1) {
-        gemm_block(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        gemm_block(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, b_cacheable);
         return;
     }
     // Several blocks per thread, handed out dynamically: on a shared machine a thread that loses its
     // core for a while then delays the call by one block, not by half the product.
     int64_t row_parts = 1, col_parts = 1;
-    const bool b_packed = trans_b || M > kDirectBMaxRows;
+    const bool b_packed = trans_b || M > kDirectBMaxRows || !b_cacheable;
     plan_grid(row_tiles, col_tiles, M, N, b_packed, kBlocksPerThread * threads, row_parts, col_parts);
 #pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
     for (int64_t block = 0; block < row_parts * col_parts; ++block) {
@@ -591,7 +597,7 @@ void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float al
         part_range(col_tiles, col_parts, block % col_parts, NR, N, j0, j1);
         if (i0 < i1 && j0 < j1)
             gemm_block(trans_a, trans_b, i1 - i0, j1 - j0, K, alpha, trans_a ? A + i0 : A + i0 * lda, lda,
-                       trans_b ? B + j0 * ldb : B + j0, ldb, beta, C + i0 * ldc + j0, ldc);
+                       trans_b ? B + j0 * ldb : B + j0, ldb, beta, C + i0 * ldc + j0, ldc, b_cacheable);
     }
 }
 

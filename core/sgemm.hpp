@@ -17,8 +17,8 @@
 //     fewer rows / vectors, with masked loads and stores: nothing outside the matrices is touched.
 //   - Cache blocking for L1 48 KB / L2 2 MB: the A micro-panel (KC x MR) in L1, the packed A block
 //     (MC x KC) and the B micro-panels in L2; constants and measurements in sgemm.cpp.
-//   - Shape-driven paths, chosen from (M, N, K) alone: with <= 48 rows of C and !trans_b (conv
-//     forward) the kernel reads B in place instead of packing it; A x B^T with M <= 16, N <= 256
+//   - Shape-driven paths, chosen from (M, N, K) alone: with <= 48 rows of C, !trans_b and B under
+//     16 MB (conv forward) the kernel reads B in place instead of packing it; A x B^T with M <= 16, N <= 256
 //     (conv dW) runs as dot products along K; a small C with a long K splits K into fixed chunks
 //     whose products are summed in chunk order.
 //   - Without AVX-512 a plain C kernel is used (and AVX2 transposes in the packing if available).

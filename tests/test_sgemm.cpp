@@ -179,9 +179,10 @@ TEST_CASE("sgemm results are bit-identical for 1, 2 and 3 threads") {
         bool trans_a, trans_b;
         int64_t M, N, K;
     };
-    // large square-ish (multi-block, both splits), conv forward (small M, long N), conv dW (K split),
-    // conv dcols (A transposed), linear (M split wins)
+    // large square-ish (multi-block, both splits), conv forward (small M, long N; B read in place,
+    // then B over 16 MB and packed), conv dW (K split), conv dcols (A transposed), linear
     const Shape3 shapes[] = {{false, false, 301, 517, 700}, {true, true, 301, 517, 700}, {false, false, 6, 20000, 25},
+                             {false, false, 16, 40000, 120},
                              {false, true, 6, 25, 20000},    {false, true, 16, 150, 9000}, {true, false, 150, 3000, 16},
                              {false, true, 64, 120, 400}};
     uint64_t index = 0;
