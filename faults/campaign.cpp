@@ -425,44 +425,55 @@ private:
     std::vector<float> saved_;
 };
 
+// One step of the GEMM's per-element chain, as core/sgemm.cpp's microkernel does it: an FMA in its
+// AVX-512 kernel, `acc += a * b` in its plain C one (contracted or not, as the compiler does there).
+inline float multiply_add(float w, float x, float acc) {
+#if defined(__AVX512F__)
+    return std::fma(w, x, acc);
+#else
+    return acc + w * x;
+#endif
+}
+
 #if defined(__AVX512F__)
 // CH output channels of one image, stride 1, into total (CH, acc_size) at flat positions
-// oh*PW + ow: 64 positions x CH channels in 4*CH registers, all taps of a K slice, each loaded
+// oh*PW + ow: 16*NV positions x CH channels in NV*CH registers, all taps of a K slice, each loaded
 // input vector feeding CH FMAs. Per element the same operations in the same order as the
 // reference loop of conv2d_channels.
-template <int CH>
+template <int CH, int NV>
 void direct_conv_block(const float* padded, const int64_t* offsets, int64_t K, int64_t slice,
                        const float* const* w_rows, int64_t acc_size, float* total) {
-    for (int64_t i0 = 0; i0 < acc_size; i0 += 64) {
-        const int64_t lanes = std::min<int64_t>(64, acc_size - i0);
-        __mmask16 mask[4];
-        for (int v = 0; v < 4; ++v) {
+    constexpr int64_t width = 16 * NV;
+    for (int64_t i0 = 0; i0 < acc_size; i0 += width) {
+        const int64_t lanes = std::min<int64_t>(width, acc_size - i0);
+        __mmask16 mask[NV];
+        for (int v = 0; v < NV; ++v) {
             const int64_t left = std::clamp<int64_t>(lanes - 16 * v, 0, 16);
             mask[v] = left == 16 ? __mmask16(0xFFFF) : __mmask16((1u << left) - 1u);
         }
         for (int64_t k0 = 0; k0 < K; k0 += slice) {
             const int64_t k1 = std::min(K, k0 + slice);
-            __m512 acc[CH][4];
+            __m512 acc[CH][NV];
             {
                 const float* src = padded + offsets[k0] + i0;
-                __m512 x[4];
-                for (int v = 0; v < 4; ++v) x[v] = _mm512_maskz_loadu_ps(mask[v], src + 16 * v);
+                __m512 x[NV];
+                for (int v = 0; v < NV; ++v) x[v] = _mm512_maskz_loadu_ps(mask[v], src + 16 * v);
                 for (int c = 0; c < CH; ++c) {
                     const __m512 w = _mm512_set1_ps(w_rows[c][k0]);
-                    for (int v = 0; v < 4; ++v) acc[c][v] = _mm512_mul_ps(w, x[v]);
+                    for (int v = 0; v < NV; ++v) acc[c][v] = _mm512_mul_ps(w, x[v]);
                 }
             }
             for (int64_t k = k0 + 1; k < k1; ++k) {
                 const float* src = padded + offsets[k] + i0;
-                __m512 x[4];
-                for (int v = 0; v < 4; ++v) x[v] = _mm512_maskz_loadu_ps(mask[v], src + 16 * v);
+                __m512 x[NV];
+                for (int v = 0; v < NV; ++v) x[v] = _mm512_maskz_loadu_ps(mask[v], src + 16 * v);
                 for (int c = 0; c < CH; ++c) {
                     const __m512 w = _mm512_set1_ps(w_rows[c][k]);
-                    for (int v = 0; v < 4; ++v) acc[c][v] = _mm512_fmadd_ps(w, x[v], acc[c][v]);
+                    for (int v = 0; v < NV; ++v) acc[c][v] = _mm512_fmadd_ps(w, x[v], acc[c][v]);
                 }
             }
             for (int c = 0; c < CH; ++c)
-                for (int v = 0; v < 4; ++v) {
+                for (int v = 0; v < NV; ++v) {
                     float* at = total + c * acc_size + i0 + 16 * v;
                     const __m512 sum =
                         k0 == 0 ? acc[c][v] : _mm512_add_ps(_mm512_maskz_loadu_ps(mask[v], at), acc[c][v]);
@@ -470,6 +481,28 @@ void direct_conv_block(const float* padded, const int64_t* offsets, int64_t K, i
                 }
         }
     }
+}
+
+using DirectConvBlock = void (*)(const float*, const int64_t*, int64_t, int64_t, const float* const*, int64_t, float*);
+
+template <int CH>
+constexpr DirectConvBlock direct_blocks_for_channels[4] = {direct_conv_block<CH, 1>, direct_conv_block<CH, 2>,
+                                                           direct_conv_block<CH, 3>, direct_conv_block<CH, 4>};
+constexpr const DirectConvBlock* direct_blocks[4] = {direct_blocks_for_channels<1>, direct_blocks_for_channels<2>,
+                                                     direct_blocks_for_channels<3>, direct_blocks_for_channels<4>};
+
+// Vectors per block (1..4) that pad `positions` least; ties go to the wider block.
+int direct_block_vectors(int64_t positions) {
+    int best = 4;
+    int64_t best_cost = (positions + 63) / 64 * 4;
+    for (int vectors = 3; vectors >= 1; --vectors) {
+        const int64_t cost = (positions + 16 * vectors - 1) / (16 * vectors) * vectors;
+        if (cost < best_cost) {
+            best = vectors;
+            best_cost = cost;
+        }
+    }
+    return best;
 }
 #endif
 
@@ -499,6 +532,7 @@ core::Tensor conv2d_channels(const core::Tensor& x, const core::Tensor& weight, 
     const bool flat = stride == 1;
 #if defined(__AVX512F__)
     const bool blocked = flat;  // the register-blocked kernel
+    const int vectors = direct_block_vectors(flat ? (OH - 1) * PW + OW : 0);
 #else
     const bool blocked = false;
 #endif
@@ -536,13 +570,8 @@ core::Tensor conv2d_channels(const core::Tensor& x, const core::Tensor& weight, 
                     const int64_t group = std::min<int64_t>(4, S - j0);
                     const float* w_rows[4] = {};
                     for (int64_t c = 0; c < group; ++c) w_rows[c] = w_data + channels[static_cast<size_t>(j0 + c)] * K;
-                    float* block = total.data() + j0 * acc_size;
-                    switch (group) {
-                        case 4: direct_conv_block<4>(padded, offsets.data(), K, slice, w_rows, acc_size, block); break;
-                        case 3: direct_conv_block<3>(padded, offsets.data(), K, slice, w_rows, acc_size, block); break;
-                        case 2: direct_conv_block<2>(padded, offsets.data(), K, slice, w_rows, acc_size, block); break;
-                        default: direct_conv_block<1>(padded, offsets.data(), K, slice, w_rows, acc_size, block); break;
-                    }
+                    direct_blocks[group - 1][vectors - 1](padded, offsets.data(), K, slice, w_rows, acc_size,
+                                                          total.data() + j0 * acc_size);
                 }
 #endif
             for (int64_t j = 0; j < S; ++j) {
@@ -560,7 +589,7 @@ core::Tensor conv2d_channels(const core::Tensor& x, const core::Tensor& weight, 
                                 if (k == k0) {
                                     for (int64_t i = 0; i < acc_size; ++i) acc[i] = w * src[i];
                                 } else {
-                                    for (int64_t i = 0; i < acc_size; ++i) acc[i] = std::fma(w, src[i], acc[i]);
+                                    for (int64_t i = 0; i < acc_size; ++i) acc[i] = multiply_add(w, src[i], acc[i]);
                                 }
                                 continue;
                             }
@@ -569,7 +598,7 @@ core::Tensor conv2d_channels(const core::Tensor& x, const core::Tensor& weight, 
                                 const float* src = padded + (c * PH + oh * stride + kh) * PW + kw;
                                 float* dst = acc + oh * OW;
                                 for (int64_t ow = 0; ow < OW; ++ow)
-                                    dst[ow] = k == k0 ? w * src[ow * stride] : std::fma(w, src[ow * stride], dst[ow]);
+                                    dst[ow] = k == k0 ? w * src[ow * stride] : multiply_add(w, src[ow * stride], dst[ow]);
                             }
                         }
                         if (k0 == 0)
@@ -749,9 +778,9 @@ int64_t Campaign::for_each_batch(const std::function<int64_t(int64_t, int64_t)>&
 
 void Campaign::probe_channel_sparse() {
     // For every Conv2d / Linear stage with a cached splice point: recompute a few channel subsets
-    // (one channel, the last channel, a strided run of up to 9) for the first batch and compare
-    // them bit for bit with the fault-free pass. Any difference (a kernel whose arithmetic depends
-    // on the number of output channels) leaves the stage on full recomputation.
+    // for the first batch and compare them bit for bit with the fault-free pass. Any difference (a
+    // kernel whose arithmetic depends on the number of output channels) leaves the stage on full
+    // recomputation by its own module.
     const int64_t stop = std::min(images_.size(0), batch_size_);
     for (size_t s = 0; s < stages_.size(); ++s) {
         Stage& stage = stages_[s];
@@ -760,10 +789,14 @@ void Campaign::probe_channel_sparse() {
         const int64_t channels = reference.dim() >= 2 ? reference.size(1) : 0;
         const int64_t outputs = stage.module->named_parameters().front().second.size(0);
         if (channels != outputs || channels < 2) continue;
+        // One channel, the last one, a strided run of up to 9, and all of them (how run_stage reruns
+        // a whole Conv2d): every register-block width the kernels use.
         std::vector<std::vector<int64_t>> subsets = {{0}, {channels - 1}};
-        std::vector<int64_t> strided;
+        std::vector<int64_t> strided, all;
         for (int64_t c = 1; c < channels && strided.size() < 9; c += 2) strided.push_back(c);
+        for (int64_t c = 0; c < channels; ++c) all.push_back(c);
         subsets.push_back(strided);
+        subsets.push_back(all);
         const autograd::Variable input = stage_input(s, 0, stop);
         const core::Tensor expected = reference.slice(0, stop);
         const int64_t plane = expected.numel() / (stop * channels);

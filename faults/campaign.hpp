@@ -32,8 +32,10 @@
 //  - a trial whose faults change no stored bit (empty map, or stuck-at bits that already held their
 //    value) reuses the fault-free accuracy;
 //  - faults are flipped and restored in place, inference runs in large batches in eval mode without
-//    a graph.
-// Forward hooks of the Sequential containers themselves are not run (those of the stages are).
+//    a graph, the batches in parallel (one thread each, its kernels single-threaded: one parallel
+//    region per pass, and the same bits on any number of threads).
+// Forward hooks of the Sequential containers themselves are not run; those of the stages are, maybe
+// on several threads at once, except for a Conv2d rerun by the direct kernel.
 #pragma once
 
 #include <cstdint>
