@@ -13,6 +13,8 @@
 #include "core/safetensors.hpp"
 #include "layers/layers.hpp"
 
+#include "support/test_support.hpp"
+
 using namespace proact;
 using autograd::Variable;
 using core::Shape;
@@ -21,21 +23,11 @@ namespace fs = std::filesystem;
 
 namespace {
 
+using test::read_bytes;
+
 // A fresh directory per test case, removed afterwards.
-struct ScratchDirectory {
-    fs::path path;
-    ScratchDirectory() {
-        static int counter = 0;
-        path = fs::temp_directory_path() /
-               ("proact_test_checkpoint_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-        fs::remove_all(path);
-        fs::create_directories(path);
-    }
-    ~ScratchDirectory() {
-        std::error_code ignored;
-        fs::remove_all(path, ignored);
-    }
-    std::string file(const std::string& name) const { return (path / name).string(); }
+struct ScratchDirectory : test::TempDir {
+    ScratchDirectory() : test::TempDir("proact_test_checkpoint") {}
 };
 
 Variable random_batch(int64_t batch, const Shape& image_shape, uint64_t index = 0) {
@@ -51,23 +43,13 @@ Tensor eval_logits(layers::Module& model, const Variable& input) {
     return model(input).value().clone();
 }
 
+using test::contains;
+
 template <class E, class F>
 std::string error_message(F&& f) {
-    try {
-        f();
-    } catch (const E& error) {
-        return error.what();
-    }
-    FAIL("expected an exception");
-    return "";
+    return test::message_of<E>(std::forward<F>(f));
 }
 
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
-
-std::vector<unsigned char> read_bytes(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
 
 }  // namespace
 

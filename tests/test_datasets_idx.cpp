@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "datasets/datasets.hpp"
+#include "support/test_support.hpp"
 
 using namespace proact;
 using namespace proact::datasets;
@@ -18,37 +19,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// A fresh folder under the system temp directory, removed with everything in it.
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        static std::atomic<int> counter{0};
-        path = fs::temp_directory_path() /
-               ("proact-test-datasets-idx-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
-        fs::remove_all(path);
-        fs::create_directories(path);
-    }
-    ~TempDir() {
-        std::error_code error;
-        fs::remove_all(path, error);
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-};
-
-// The message of the ExpectedError that `action` throws; fails the test if it throws nothing.
-template <class ExpectedError, class Action>
-std::string message_of(Action&& action) {
-    try {
-        action();
-    } catch (const ExpectedError& error) {
-        return error.what();
-    }
-    FAIL("no exception thrown");
-    return {};
-}
-
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+using test::TempDir;
+using test::contains;
+using test::message_of;
 
 // count images of rows x cols whose bytes follow a pattern that covers 0..255.
 std::vector<uint8_t> pattern_pixels(int64_t count, int64_t rows, int64_t cols) {

@@ -13,6 +13,7 @@
 #include <stb/stb_image_write.h>
 
 #include "datasets/datasets.hpp"
+#include "support/test_support.hpp"
 
 using namespace proact;
 using namespace proact::datasets;
@@ -20,36 +21,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// A fresh folder under the system temp directory, removed with everything in it.
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        static std::atomic<int> counter{0};
-        path = fs::temp_directory_path() /
-               ("proact-test-datasets-image-folder-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
-        fs::remove_all(path);
-        fs::create_directories(path);
-    }
-    ~TempDir() {
-        std::error_code error;
-        fs::remove_all(path, error);
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-};
-
-template <class ExpectedError, class Action>
-std::string message_of(Action&& action) {
-    try {
-        action();
-    } catch (const ExpectedError& error) {
-        return error.what();
-    }
-    FAIL("no exception thrown");
-    return {};
-}
-
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+using test::TempDir;
+using test::contains;
+using test::message_of;
 
 // An interleaved (height, width, channels) image with a distinct value per byte, shifted by `salt`.
 std::vector<uint8_t> interleaved_pattern(int height, int width, int channels, int salt) {

@@ -20,33 +20,20 @@
 
 #include "core/safetensors.hpp"
 
+#include "support/test_support.hpp"
+
 using namespace proact::core;
 namespace fs = std::filesystem;
 
 namespace {
 
+using proact::test::read_bytes;
+
 // A fresh directory per test case, removed afterwards.
-struct ScratchDirectory {
-    fs::path path;
-    ScratchDirectory() {
-        static int counter = 0;
-        path = fs::temp_directory_path() /
-               ("proact_test_safetensors_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-        fs::remove_all(path);
-        fs::create_directories(path);
-    }
-    ~ScratchDirectory() {
-        std::error_code ignored;
-        fs::permissions(path, fs::perms::owner_all, fs::perm_options::add, ignored);
-        fs::remove_all(path, ignored);
-    }
-    std::string file(const std::string& name) const { return (path / name).string(); }
+struct ScratchDirectory : proact::test::TempDir {
+    ScratchDirectory() : proact::test::TempDir("proact_test_safetensors") {}
 };
 
-std::vector<unsigned char> read_bytes(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
 
 void write_bytes(const std::string& path, const std::vector<unsigned char>& bytes) {
     std::ofstream out(path, std::ios::binary | std::ios::trunc);
