@@ -6,6 +6,7 @@
 
 #include "autograd/ops.hpp"
 #include "core/progress.hpp"
+#include "core/reduce.hpp"
 #include "datasets/loader.hpp"
 #include "layers/evaluate.hpp"
 #include "optim/adam.hpp"
@@ -99,15 +100,8 @@ std::vector<EpochLog> train_classifier(layers::Module& model, const datasets::Da
             loss.backward();
             optimizer->step();
             // accuracy of this batch from the logits already computed
-            const core::Tensor values = logits.value();
-            const int64_t classes = values.size(1);
-            for (int64_t i = 0; i < size; ++i) {
-                const float* row = values.data() + i * classes;
-                int64_t best = 0;
-                for (int64_t k = 1; k < classes; ++k)
-                    if (row[k] > row[best]) best = k;
-                correct += best == batch->labels[static_cast<size_t>(i)];
-            }
+            const std::vector<int64_t> predicted = core::argmax(logits.value(), 1);
+            for (int64_t i = 0; i < size; ++i) correct += predicted[static_cast<size_t>(i)] == batch->labels[static_cast<size_t>(i)];
             loss_total += double(loss_value) * double(size);
             seen += size;
             ++batches;
