@@ -30,6 +30,15 @@ struct PoolShape {
     int64_t height, width;
     int64_t kernel, stride, padding;
     int64_t out_h, out_w;
+
+    // The input rows (or columns) [begin, end) under output position `out`, padding cut off.
+    struct Range {
+        int64_t begin, end;
+    };
+    Range window(int64_t out, int64_t limit) const {
+        const int64_t start = out * stride - padding;
+        return {std::max<int64_t>(start, 0), std::min(start + kernel, limit)};
+    }
 };
 
 PoolShape validate_pool(const char* op, const Variable& x, int64_t kernel, int64_t stride, int64_t padding) {
@@ -111,11 +120,9 @@ void max_pool_plane(const float* in, const PoolShape& s, float* out, int32_t* ar
         return;
     }
     for (int64_t oh = 0; oh < s.out_h; ++oh) {
-        const int64_t h_start = oh * s.stride - s.padding;
-        const int64_t h_begin = std::max<int64_t>(h_start, 0), h_end = std::min(h_start + s.kernel, H);
+        const auto [h_begin, h_end] = s.window(oh, H);
         for (int64_t ow = 0; ow < s.out_w; ++ow) {
-            const int64_t w_start = ow * s.stride - s.padding;
-            const int64_t w_begin = std::max<int64_t>(w_start, 0), w_end = std::min(w_start + s.kernel, W);
+            const auto [w_begin, w_end] = s.window(ow, W);
             // the padding is -inf, so only real pixels can win; validation guarantees there is one
             int64_t best_index = h_begin * W + w_begin;
             float best = in[best_index];
@@ -199,11 +206,9 @@ Variable avg_pool2d(const Variable& x, int64_t kernel, int64_t stride, int64_t p
                 continue;
             }
             for (int64_t oh = 0; oh < s.out_h; ++oh) {
-                const int64_t h_start = oh * s.stride - s.padding;
-                const int64_t h_begin = std::max<int64_t>(h_start, 0), h_end = std::min(h_start + s.kernel, H);
+                const auto [h_begin, h_end] = s.window(oh, H);
                 for (int64_t ow = 0; ow < s.out_w; ++ow) {
-                    const int64_t w_start = ow * s.stride - s.padding;
-                    const int64_t w_begin = std::max<int64_t>(w_start, 0), w_end = std::min(w_start + s.kernel, W);
+                    const auto [w_begin, w_end] = s.window(ow, W);
                     float total = 0.0f;
                     for (int64_t h = h_begin; h < h_end; ++h)
                         for (int64_t w = w_begin; w < w_end; ++w) total += in[h * W + w];
@@ -240,11 +245,9 @@ Variable avg_pool2d(const Variable& x, int64_t kernel, int64_t stride, int64_t p
                 continue;
             }
             for (int64_t oh = 0; oh < s.out_h; ++oh) {
-                const int64_t h_start = oh * s.stride - s.padding;
-                const int64_t h_begin = std::max<int64_t>(h_start, 0), h_end = std::min(h_start + s.kernel, H);
+                const auto [h_begin, h_end] = s.window(oh, H);
                 for (int64_t ow = 0; ow < s.out_w; ++ow) {
-                    const int64_t w_start = ow * s.stride - s.padding;
-                    const int64_t w_begin = std::max<int64_t>(w_start, 0), w_end = std::min(w_start + s.kernel, W);
+                    const auto [w_begin, w_end] = s.window(ow, W);
                     const float share = dout_plane[oh * s.out_w + ow] * scale;
                     for (int64_t h = h_begin; h < h_end; ++h)
                         for (int64_t w = w_begin; w < w_end; ++w) dx_plane[h * W + w] += share;
