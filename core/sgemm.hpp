@@ -12,8 +12,8 @@
 // How it works:
 //   - op(A) is packed in panels of kSgemmMR rows and op(B) in panels of kSgemmNR columns, each
 //     k-major and contiguous, so one microkernel serves all four transpose combinations.
-//   - The microkernel keeps an MR x NR tile of C in registers (AVX-512: 8 x 48 = 24 zmm) and does
-//     rank-1 updates over a slice of K (<= 384). Edge tiles use the same kernel instantiated for
+//   - The microkernel keeps an MR x NR tile of C in registers (AVX-512: 8 x 48 = 24 zmm; AVX2: in
+//     4 x 24 sub-tiles) and does rank-1 updates over a slice of K (<= 384, sgemm_k_slice). Edge tiles use the same kernel instantiated for
 //     fewer rows / vectors, with masked loads and stores: nothing outside the matrices is touched.
 //   - Cache blocking for L1 48 KB / L2 2 MB: the A micro-panel (KC x MR) in L1, the packed A block
 //     (MC x KC) and the B micro-panels in L2; constants and measurements in sgemm.cpp.
@@ -21,7 +21,12 @@
 //     16 MB (conv forward) the kernel reads B in place instead of packing it; A x B^T with M <= 16, N <= 256
 //     (conv dW) runs as dot products along K; a small C with a long K splits K into fixed chunks
 //     whose products are summed in chunk order.
-//   - Without AVX-512 a plain C kernel is used (and AVX2 transposes in the packing if available).
+//   - The microkernel is chosen at run time from what the CPU has (AVX-512, AVX2 + FMA, plain C),
+//     so a portable build (PROACT_NATIVE=OFF) still runs its best kernel. PROACT_GEMM_KERNEL=
+//     avx512|avx2|generic in the environment (read at the first call) or set_gemm_kernel() force
+//     one, for tests and benchmarks. avx512 and avx2 give the same bits (a product, then one FMA
+//     per k, in the same order), except that avx512 sums small A x B^T with long K (conv dW) as
+//     lane-wise dot products; generic rounds each multiply and add separately.
 //
 // Semantics are BLAS's: beta == 0 overwrites C without reading it (NaN in C does not propagate);
 // alpha == 0 or K == 0 only scales C by beta (A and B are not read).
@@ -33,7 +38,10 @@
 // Pack buffers are per thread and reused: no allocation per call once they have grown.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
+#include <string>
+#include <vector>
 
 namespace proact::core {
 
@@ -49,7 +57,44 @@ inline constexpr double kSgemmParallelFlops = 2e6;
 void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
            const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
 
-// Which microkernel this build uses: "avx512" or "generic".
+// The K-slice rule: a K-long product is cut into equal slices of at most kSgemmKcMax, a multiple
+// of 8 (the packing transposes 8 x 8 blocks), each summed as its own chain (a product, then
+// multiply-adds) and added to C in order. A function of K alone, for thread-count invariance.
+// Anything that must reproduce sgemm's bits (core/conv_channels.cpp) uses this one definition.
+inline constexpr int64_t kSgemmKcMax = 384;
+constexpr int64_t sgemm_k_slice(int64_t K) {
+    const int64_t slices = (K + kSgemmKcMax - 1) / kSgemmKcMax;
+    return std::min(kSgemmKcMax, ((K + slices - 1) / slices + 7) / 8 * 8);
+}
+
+// The microkernels, best last.
+enum class GemmKernel { generic, avx2, avx512 };
+
+const char* gemm_kernel_name(GemmKernel kernel);  // "generic", "avx2", "avx512"
+// Throws ValueError for a name that is none of those.
+GemmKernel parse_gemm_kernel(const std::string& name);
+bool gemm_kernel_supported(GemmKernel kernel);  // by this CPU (and OS)
+// The kernels this CPU can run, best first (generic always last).
+std::vector<GemmKernel> supported_gemm_kernels();
+
+// The kernel sgemm uses: PROACT_GEMM_KERNEL if set (ValueError if unknown or unsupported here),
+// else the best supported one.
+GemmKernel gemm_kernel();
+// Use `kernel` from now on, in every thread. Throws ValueError if this CPU cannot run it.
+void set_gemm_kernel(GemmKernel kernel);
+// Name of the kernel in use (gemm_kernel_name(gemm_kernel())).
 const char* sgemm_kernel_name();
+
+// Uses `kernel` for its lifetime, then restores the previous one (tests, benchmarks).
+class GemmKernelScope {
+public:
+    explicit GemmKernelScope(GemmKernel kernel) : saved_(gemm_kernel()) { set_gemm_kernel(kernel); }
+    ~GemmKernelScope() { set_gemm_kernel(saved_); }
+    GemmKernelScope(const GemmKernelScope&) = delete;
+    GemmKernelScope& operator=(const GemmKernelScope&) = delete;
+
+private:
+    GemmKernel saved_;
+};
 
 }  // namespace proact::core

@@ -1,6 +1,7 @@
 // core::sgemm against a naive double-precision product: every transpose combination, edge sizes
 // around the 8 x 48 register tile, padded leading dimensions, BLAS alpha/beta semantics (beta = 0
-// overwrites NaN), bit-identical results for 1, 2 and 3 threads, agreement with cblas_sgemm.
+// overwrites NaN), bit-identical results for 1, 2 and 3 threads, agreement with cblas_sgemm; each
+// on every kernel this CPU supports (avx512, avx2, generic), and the run-time kernel choice.
 //
 // Tolerance: a float sum of K products has a worst-case error of about K * 2^-24 relative to
 // sum |a*b|; we allow 1e-6 * (K + 4) * (|alpha| sum_k |a_ik b_kj| + |beta c_ij|), ~8x that bound.
@@ -117,6 +118,9 @@ TEST_CASE("sgemm matches a double-precision reference on edge sizes, all transpo
     const int64_t sizes[] = {1, 2, 3, 5, 7, 15, 16, 17, 31, 33, 64, 100, 257};
     const float alphas[] = {1.0f, 0.5f};
     const float betas[] = {0.0f, 1.0f, -2.0f};
+    for (GemmKernel kernel : supported_gemm_kernels()) {
+    const GemmKernelScope scope(kernel);
+    INFO("kernel ", gemm_kernel_name(kernel));
     int64_t index = 0, failures = 0;
     for (int t = 0; t < 4; ++t)
         for (int64_t M : sizes)
@@ -132,6 +136,7 @@ TEST_CASE("sgemm matches a double-precision reference on edge sizes, all transpo
                     ++index;
                 }
     CHECK(failures == 0);
+    }
 }
 
 TEST_CASE("sgemm: every alpha/beta combination on shapes straddling the tiles and the K slices") {
@@ -140,12 +145,14 @@ TEST_CASE("sgemm: every alpha/beta combination on shapes straddling the tiles an
     const Case shapes[] = {{false, false, 17, 100, 600, 1, 0, 3}, {true, true, 17, 100, 600, 1, 0, 3},
                            {false, true, 6, 25, 5000, 1, 0, 2},   {true, false, 9, 50, 4500, 1, 0, 0},
                            {false, false, 300, 97, 33, 1, 0, 5}};
+    for (GemmKernel kernel : supported_gemm_kernels())
     for (Case c : shapes)
         for (float alpha : {1.0f, 0.5f, -3.0f})
             for (float beta : {0.0f, 1.0f, -2.0f}) {
                 c.alpha = alpha;
                 c.beta = beta;
-                INFO(describe(c));
+                const GemmKernelScope scope(kernel);
+                INFO(gemm_kernel_name(kernel), " ", describe(c));
                 CHECK(check_case(c, 99, sgemm));
             }
 }
@@ -185,9 +192,11 @@ TEST_CASE("sgemm results are bit-identical for 1, 2 and 3 threads") {
                              {false, false, 16, 40000, 120},
                              {false, true, 6, 25, 20000},    {false, true, 16, 150, 9000}, {true, false, 150, 3000, 16},
                              {false, true, 64, 120, 400}};
+    for (GemmKernel kernel : supported_gemm_kernels()) {
+    const GemmKernelScope scope(kernel);
     uint64_t index = 0;
     for (const Shape3& s : shapes) {
-        INFO("trans_a=", s.trans_a, " trans_b=", s.trans_b, " M=", s.M, " N=", s.N, " K=", s.K);
+        INFO(gemm_kernel_name(kernel), " trans_a=", s.trans_a, " trans_b=", s.trans_b, " M=", s.M, " N=", s.N, " K=", s.K);
         REQUIRE(2.0 * double(s.M) * double(s.N) * double(s.K) > kSgemmParallelFlops);  // else threads unused
         const std::vector<float> a = random_vector(s.M * s.K, index++), b = random_vector(s.K * s.N, index++);
         for (float beta : {0.0f, 1.0f}) {
@@ -197,6 +206,7 @@ TEST_CASE("sgemm results are bit-identical for 1, 2 and 3 threads") {
             CHECK(std::memcmp(one.data(), two.data(), one.size() * sizeof(float)) == 0);
             CHECK(std::memcmp(one.data(), three.data(), one.size() * sizeof(float)) == 0);
         }
+    }
     }
 }
 
@@ -219,7 +229,11 @@ TEST_CASE("sgemm agrees with cblas_sgemm (gemm_blas) and core::gemm routes to it
     for (const Case& c : shapes) {
         INFO(describe(c));
         CHECK(check_case(c, 5, gemm_blas));
-        CHECK(check_case(c, 5, sgemm));
+        for (GemmKernel kernel : supported_gemm_kernels()) {
+            const GemmKernelScope scope(kernel);
+            INFO(gemm_kernel_name(kernel));
+            CHECK(check_case(c, 5, sgemm));
+        }
     }
     // core::gemm is sgemm unless the environment asks for BLAS
     const char* choice = std::getenv("PROACT_GEMM");
@@ -231,4 +245,56 @@ TEST_CASE("sgemm agrees with cblas_sgemm (gemm_blas) and core::gemm routes to it
         CHECK(via_gemm == via_sgemm);
     }
     MESSAGE("sgemm kernel: ", std::string(sgemm_kernel_name()));
+}
+
+TEST_CASE("sgemm kernel choice: names, the supported list, forcing one, refusing an unknown one") {
+    const std::vector<GemmKernel> kernels = supported_gemm_kernels();
+    REQUIRE(!kernels.empty());
+    CHECK(kernels.back() == GemmKernel::generic);
+    for (GemmKernel kernel : {GemmKernel::avx512, GemmKernel::avx2, GemmKernel::generic})
+        CHECK(parse_gemm_kernel(gemm_kernel_name(kernel)) == kernel);
+    CHECK_THROWS_AS(parse_gemm_kernel("sse3"), ValueError);
+    // without PROACT_GEMM_KERNEL the best supported kernel is the default
+    const char* forced = std::getenv("PROACT_GEMM_KERNEL");
+    if (forced == nullptr || *forced == '\0') CHECK(gemm_kernel() == kernels.front());
+    for (GemmKernel kernel : kernels) {
+        const GemmKernelScope scope(kernel);
+        CHECK(gemm_kernel() == kernel);
+        CHECK(std::string(sgemm_kernel_name()) == gemm_kernel_name(kernel));
+    }
+    for (GemmKernel kernel : {GemmKernel::avx512, GemmKernel::avx2})
+        if (!gemm_kernel_supported(kernel)) CHECK_THROWS_AS(set_gemm_kernel(kernel), ValueError);
+    std::string names;
+    for (GemmKernel kernel : kernels) names += std::string(" ") + gemm_kernel_name(kernel);
+    MESSAGE("kernels this CPU supports:", names);
+}
+
+TEST_CASE("sgemm: the avx512 and avx2 kernels give the same bits (one FMA per k, same order)") {
+    if (!gemm_kernel_supported(GemmKernel::avx512)) return;
+    struct Shape3 {
+        bool trans_a, trans_b;
+        int64_t M, N, K;
+    };
+    // tile edges, several K slices, B read in place and packed, the K split (small C, long K);
+    // not the avx512 dot-product path (A x B^T, M <= 16, N <= 256, K >= 256), which sums otherwise
+    const Shape3 shapes[] = {{false, false, 17, 100, 600}, {true, true, 33, 257, 1000}, {false, false, 6, 20000, 25},
+                             {true, false, 150, 3000, 16}, {false, false, 9, 50, 4500}, {false, true, 64, 120, 400},
+                             {false, false, 301, 517, 700}};
+    uint64_t index = 100;
+    for (const Shape3& s : shapes) {
+        INFO("trans_a=", s.trans_a, " trans_b=", s.trans_b, " M=", s.M, " N=", s.N, " K=", s.K);
+        const std::vector<float> a = random_vector(s.M * s.K, index++), b = random_vector(s.K * s.N, index++);
+        for (float beta : {0.0f, 1.0f}) {
+            std::vector<float> wide, narrow;
+            {
+                const GemmKernelScope scope(GemmKernel::avx512);
+                wide = run_with_threads(2, s.trans_a, s.trans_b, s.M, s.N, s.K, a, b, beta);
+            }
+            {
+                const GemmKernelScope scope(GemmKernel::avx2);
+                narrow = run_with_threads(2, s.trans_a, s.trans_b, s.M, s.N, s.K, a, b, beta);
+            }
+            CHECK(std::memcmp(wide.data(), narrow.data(), wide.size() * sizeof(float)) == 0);
+        }
+    }
 }
