@@ -1,15 +1,19 @@
 // GEMM: our core::sgemm against cblas_sgemm (OpenBLAS) called directly, on the same preallocated
 // buffers: square sizes 256..2048 and the shapes the models run (conv via im2col with the batch
 // folded into N, its weight and input gradients, linear layers). Prints GFLOP/s and ours / BLAS
-// for each thread count. Best of several timings, the two libraries interleaved so that load from
-// other processes on the machine affects both alike.
-// Usage: bench_gemm [threads...]        (default: 1 2)
+// for each thread count, for each of our kernels the CPU supports (or only the one named by
+// PROACT_GEMM_KERNEL). Best of several timings, ours and BLAS interleaved so that load from other
+// processes on the machine affects both alike. The ratio is BLAS time / our first kernel's time.
+// Usage: bench_gemm [squares] [threads...]        (default: 1 2; squares: the square sizes only)
+//   e.g. OPENBLAS_CORETYPE=Haswell PROACT_GEMM_KERNEL=avx2 bench_gemm squares   (AVX2 against AVX2)
 #include <cblas.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <string>
 #include <vector>
 
 #include "core/core.hpp"
@@ -63,13 +67,26 @@ double best_seconds(int repeats, Fn fn) {
 
 int main(int argc, char** argv) {
     std::vector<int> thread_counts;
-    for (int i = 1; i < argc; ++i) thread_counts.push_back(std::atoi(argv[i]));
+    bool squares_only = false;
+    for (int i = 1; i < argc; ++i) {
+        if (std::strcmp(argv[i], "squares") == 0)
+            squares_only = true;
+        else
+            thread_counts.push_back(std::atoi(argv[i]));
+    }
     if (thread_counts.empty()) thread_counts = {1, 2};
-    std::printf("# GEMM GFLOP/s: core::sgemm (kernel %s) vs cblas_sgemm (OpenBLAS core %s), best of N runs\n",
-                sgemm_kernel_name(), openblas_get_corename());
-    std::printf("%-18s %2s %6s %7s %7s %3s %10s %10s %7s\n", "shape", "op", "M", "N", "K", "thr", "ours", "blas",
-                "ratio");
+    const char* forced = std::getenv("PROACT_GEMM_KERNEL");
+    const std::vector<GemmKernel> kernels =
+        forced != nullptr && *forced != '\0' ? std::vector<GemmKernel>{gemm_kernel()} : supported_gemm_kernels();
+    std::string names;
+    for (GemmKernel kernel : kernels) names += std::string(names.empty() ? "" : ", ") + gemm_kernel_name(kernel);
+    std::printf("# GEMM GFLOP/s: core::sgemm (kernels %s) vs cblas_sgemm (OpenBLAS core %s), best of N runs\n",
+                names.c_str(), openblas_get_corename());
+    std::printf("%-18s %2s %6s %7s %7s %3s", "shape", "op", "M", "N", "K", "thr");
+    for (GemmKernel kernel : kernels) std::printf(" %9s", gemm_kernel_name(kernel));
+    std::printf(" %9s %7s\n", "blas", "ratio");
     for (const GemmShape& s : kShapes) {
+        if (squares_only && std::strcmp(s.name, "square") != 0) continue;
         Rng rng(0, "bench-gemm", static_cast<uint64_t>(s.M * 31 + s.N * 7 + s.K));
         std::vector<float> a(static_cast<size_t>(s.M * s.K)), b(static_cast<size_t>(s.K * s.N)),
             c(static_cast<size_t>(s.M * s.N));
@@ -81,12 +98,16 @@ int main(int argc, char** argv) {
         const int repeats = std::max(3, static_cast<int>(1e10 / flops));
         for (int threads : thread_counts) {
             set_num_threads(threads);  // OpenMP and OpenBLAS alike
-            double ours = 1e30, blas = 1e30;
+            std::vector<double> ours(kernels.size(), 1e30);
+            double blas = 1e30;
             for (int round = 0; round < 3; ++round) {
-                ours = std::min(ours, best_seconds(repeats, [&] {
-                                    sgemm(s.trans_a, s.trans_b, s.M, s.N, s.K, 1.0f, a.data(), lda, b.data(), ldb,
-                                          0.0f, c.data(), s.N);
-                                }));
+                for (size_t k = 0; k < kernels.size(); ++k) {
+                    const GemmKernelScope scope(kernels[k]);
+                    ours[k] = std::min(ours[k], best_seconds(repeats, [&] {
+                                           sgemm(s.trans_a, s.trans_b, s.M, s.N, s.K, 1.0f, a.data(), lda, b.data(),
+                                                 ldb, 0.0f, c.data(), s.N);
+                                       }));
+                }
                 blas = std::min(blas, best_seconds(repeats, [&] {
                                     cblas_sgemm(CblasRowMajor, s.trans_a ? CblasTrans : CblasNoTrans,
                                                 s.trans_b ? CblasTrans : CblasNoTrans, static_cast<int>(s.M),
@@ -95,9 +116,11 @@ int main(int argc, char** argv) {
                                                 static_cast<int>(s.N));
                                 }));
             }
-            std::printf("%-18s %c%c %6lld %7lld %7lld %3d %10.1f %10.1f %6.2fx\n", s.name, s.trans_a ? 'T' : 'N',
-                        s.trans_b ? 'T' : 'N', static_cast<long long>(s.M), static_cast<long long>(s.N),
-                        static_cast<long long>(s.K), threads, flops / ours * 1e-9, flops / blas * 1e-9, blas / ours);
+            std::printf("%-18s %c%c %6lld %7lld %7lld %3d", s.name, s.trans_a ? 'T' : 'N', s.trans_b ? 'T' : 'N',
+                        static_cast<long long>(s.M), static_cast<long long>(s.N), static_cast<long long>(s.K),
+                        threads);
+            for (double seconds : ours) std::printf(" %9.1f", flops / seconds * 1e-9);
+            std::printf(" %9.1f %6.2fx\n", flops / blas * 1e-9, blas / ours.front());
             std::fflush(stdout);
         }
     }

@@ -57,8 +57,11 @@ void subtile(int64_t kc, const float* __restrict a, const float* __restrict b, i
         b += b_stride;
         __m256 bv[V];
 #pragma GCC unroll 3
-        for (int v = 0; v < V; ++v)
+        for (int v = 0; v < V; ++v) {
             bv[v] = MASKED && v == V - 1 ? _mm256_maskload_ps(b + 8 * v, last) : _mm256_loadu_ps(b + 8 * v);
+            // in a register: left to itself GCC folds the load into each of the R FMAs (4x the loads)
+            __asm__("" : "+x"(bv[v]));
+        }
 #pragma GCC unroll 4
         for (int r = 0; r < R; ++r) {
             const __m256 av = _mm256_broadcast_ss(a + r);
