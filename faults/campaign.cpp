@@ -13,14 +13,11 @@
 #include <tuple>
 #include <typeinfo>
 
-#if defined(__AVX512F__)
-#include <immintrin.h>
-#endif
-
 #include <omp.h>
 
 #include "autograd/ops.hpp"
 #include "autograd/variable.hpp"
+#include "core/conv_channels.hpp"
 #include "core/error.hpp"
 #include "core/progress.hpp"
 #include "layers/activation.hpp"
@@ -364,20 +361,6 @@ struct EvalModeGuard {
     ~EvalModeGuard() { module.train(was_training); }
 };
 
-// Rows `rows` of `weight` (O, ...) as a new contiguous tensor (rows.size(), ...).
-core::Tensor gather_rows(const core::Tensor& weight, const std::vector<int64_t>& rows) {
-    core::Shape shape = weight.shape();
-    const int64_t row_size = weight.numel() / shape[0];
-    shape[0] = static_cast<int64_t>(rows.size());
-    core::Tensor gathered = core::Tensor::empty(shape);
-    const float* source = weight.data();
-    float* destination = gathered.data();
-    for (size_t i = 0; i < rows.size(); ++i)
-        std::copy(source + rows[i] * row_size, source + (rows[i] + 1) * row_size,
-                  destination + static_cast<int64_t>(i) * row_size);
-    return gathered;
-}
-
 // Overwrites channels `channels` of `destination` (rows, C, ...) with `values` (rows, channels.size(),
 // ...) and restores the old contents when it goes out of scope, however the scope ends.
 class ChannelSplice {
@@ -424,199 +407,6 @@ private:
     int64_t rows_ = 0, channel_count_ = 0, plane_ = 0;
     std::vector<float> saved_;
 };
-
-// One step of the GEMM's per-element chain, as core/sgemm.cpp's microkernel does it: an FMA in its
-// AVX-512 kernel, `acc += a * b` in its plain C one (contracted or not, as the compiler does there).
-inline float multiply_add(float w, float x, float acc) {
-#if defined(__AVX512F__)
-    return std::fma(w, x, acc);
-#else
-    return acc + w * x;
-#endif
-}
-
-#if defined(__AVX512F__)
-// CH output channels of one image, stride 1, into total (CH, acc_size) at flat positions
-// oh*PW + ow: 16*NV positions x CH channels in NV*CH registers, all taps of a K slice, each loaded
-// input vector feeding CH FMAs. Per element the same operations in the same order as the
-// reference loop of conv2d_channels.
-template <int CH, int NV>
-void direct_conv_block(const float* padded, const int64_t* offsets, int64_t K, int64_t slice,
-                       const float* const* w_rows, int64_t acc_size, float* total) {
-    constexpr int64_t width = 16 * NV;
-    for (int64_t i0 = 0; i0 < acc_size; i0 += width) {
-        const int64_t lanes = std::min<int64_t>(width, acc_size - i0);
-        __mmask16 mask[NV];
-        for (int v = 0; v < NV; ++v) {
-            const int64_t left = std::clamp<int64_t>(lanes - 16 * v, 0, 16);
-            mask[v] = left == 16 ? __mmask16(0xFFFF) : __mmask16((1u << left) - 1u);
-        }
-        for (int64_t k0 = 0; k0 < K; k0 += slice) {
-            const int64_t k1 = std::min(K, k0 + slice);
-            __m512 acc[CH][NV];
-            {
-                const float* src = padded + offsets[k0] + i0;
-                __m512 x[NV];
-                for (int v = 0; v < NV; ++v) x[v] = _mm512_maskz_loadu_ps(mask[v], src + 16 * v);
-                for (int c = 0; c < CH; ++c) {
-                    const __m512 w = _mm512_set1_ps(w_rows[c][k0]);
-                    for (int v = 0; v < NV; ++v) acc[c][v] = _mm512_mul_ps(w, x[v]);
-                }
-            }
-            for (int64_t k = k0 + 1; k < k1; ++k) {
-                const float* src = padded + offsets[k] + i0;
-                __m512 x[NV];
-                for (int v = 0; v < NV; ++v) x[v] = _mm512_maskz_loadu_ps(mask[v], src + 16 * v);
-                for (int c = 0; c < CH; ++c) {
-                    const __m512 w = _mm512_set1_ps(w_rows[c][k]);
-                    for (int v = 0; v < NV; ++v) acc[c][v] = _mm512_fmadd_ps(w, x[v], acc[c][v]);
-                }
-            }
-            for (int c = 0; c < CH; ++c)
-                for (int v = 0; v < NV; ++v) {
-                    float* at = total + c * acc_size + i0 + 16 * v;
-                    const __m512 sum =
-                        k0 == 0 ? acc[c][v] : _mm512_add_ps(_mm512_maskz_loadu_ps(mask[v], at), acc[c][v]);
-                    _mm512_mask_storeu_ps(at, mask[v], sum);
-                }
-        }
-    }
-}
-
-using DirectConvBlock = void (*)(const float*, const int64_t*, int64_t, int64_t, const float* const*, int64_t, float*);
-
-template <int CH>
-constexpr DirectConvBlock direct_blocks_for_channels[4] = {direct_conv_block<CH, 1>, direct_conv_block<CH, 2>,
-                                                           direct_conv_block<CH, 3>, direct_conv_block<CH, 4>};
-constexpr const DirectConvBlock* direct_blocks[4] = {direct_blocks_for_channels<1>, direct_blocks_for_channels<2>,
-                                                     direct_blocks_for_channels<3>, direct_blocks_for_channels<4>};
-
-// Vectors per block (1..4) that pad `positions` least; ties go to the wider block.
-int direct_block_vectors(int64_t positions) {
-    int best = 4;
-    int64_t best_cost = (positions + 63) / 64 * 4;
-    for (int vectors = 3; vectors >= 1; --vectors) {
-        const int64_t cost = (positions + 16 * vectors - 1) / (16 * vectors) * vectors;
-        if (cost < best_cost) {
-            best = vectors;
-            best_cost = cost;
-        }
-    }
-    return best;
-}
-#endif
-
-// Output channels `channels` of a convolution, without im2col: what autograd::conv2d computes for
-// them, element for element. conv2d is im2col + GEMM + bias, and the GEMM forms each output as
-// one chain over k = (c*KH + kh)*KW + kw in slices of at most 384 k: a product for the first k of a
-// slice, an FMA for each next one, slices added in order; conv2d then adds the bias (0 without).
-// Padding is read as +0, as im2col writes it. A subset of 1..few channels costs a fraction of the
-// whole layer, while im2col alone costs as much as the whole layer. The start-up probe compares
-// this with the fault-free pass bit for bit and turns channel-sparse recomputation off for the
-// stage if the GEMM ever sums differently.
-//   x (B, C, H, W) contiguous, weight (O, C, KH, KW), bias (O) or undefined -> (B, S, OH, OW)
-core::Tensor conv2d_channels(const core::Tensor& x, const core::Tensor& weight, const core::Tensor& bias,
-                             int64_t stride, int64_t padding, const std::vector<int64_t>& channels) {
-    const int64_t B = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
-    const int64_t KH = weight.size(2), KW = weight.size(3);
-    const int64_t OH = (H + 2 * padding - KH) / stride + 1, OW = (W + 2 * padding - KW) / stride + 1;
-    const int64_t PH = H + 2 * padding, PW = W + 2 * padding;
-    const int64_t K = C * KH * KW, S = static_cast<int64_t>(channels.size());
-    // The GEMM's K slices (core/sgemm.cpp slice_length): equal runs, multiples of 8, at most 384.
-    const int64_t slices = (K + 383) / 384;
-    const int64_t slice = std::min<int64_t>(384, ((K + slices - 1) / slices + 7) / 8 * 8);
-    // Stride 1: output (oh, ow) accumulates at oh*PW + ow, so tap (c, kh, kw) is one contiguous
-    // sweep of the padded planes shifted by (kh, kw); the columns ow >= OW are computed and
-    // dropped, and the sweep ends at the last real output, (OH-1)*PW + OW - 1, so it never reads
-    // past the planes. Other strides: row by row.
-    const bool flat = stride == 1;
-#if defined(__AVX512F__)
-    const bool blocked = flat;  // the register-blocked kernel
-    const int vectors = direct_block_vectors(flat ? (OH - 1) * PW + OW : 0);
-#else
-    const bool blocked = false;
-#endif
-    const int64_t acc_size = flat ? (OH - 1) * PW + OW : OH * OW;
-    const bool copy = padding > 0;  // without padding the input planes are read in place
-    core::Tensor out = core::Tensor::empty({B, S, OH, OW});
-    const core::Tensor input = x.contiguous(), filters = weight.contiguous();
-    const core::Tensor shifts = bias.defined() ? bias.contiguous() : core::Tensor();
-    const float* x_data = input.data();
-    const float* w_data = filters.data();
-    const float* b_data = shifts.defined() ? shifts.data() : nullptr;
-    float* out_data = out.data();
-    std::vector<int64_t> offsets(static_cast<size_t>(K));  // tap k's shift in the padded planes
-    for (int64_t k = 0; k < K; ++k)
-        offsets[static_cast<size_t>(k)] = ((k / (KH * KW)) * PH + (k / KW) % KH) * PW + k % KW;
-#pragma omp parallel
-    {
-        std::vector<float> padded_planes(copy ? static_cast<size_t>(C * PH * PW) : 0, 0.0f);  // borders stay +0
-        std::vector<float> partial(static_cast<size_t>(acc_size));
-        std::vector<float> total(static_cast<size_t>(S * acc_size));  // (S, acc_size)
-#pragma omp for schedule(static)
-        for (int64_t b = 0; b < B; ++b) {
-            const float* image = x_data + b * C * H * W;
-            if (copy)
-                for (int64_t c = 0; c < C; ++c)
-                    for (int64_t h = 0; h < H; ++h) {
-                        const float* from = image + (c * H + h) * W;
-                        float* to = padded_planes.data() + (c * PH + h + padding) * PW + padding;
-                        for (int64_t w = 0; w < W; ++w) to[w] = from[w];
-                    }
-            const float* padded = copy ? padded_planes.data() : image;
-#if defined(__AVX512F__)
-            if (blocked)
-                for (int64_t j0 = 0; j0 < S; j0 += 4) {
-                    const int64_t group = std::min<int64_t>(4, S - j0);
-                    const float* w_rows[4] = {};
-                    for (int64_t c = 0; c < group; ++c) w_rows[c] = w_data + channels[static_cast<size_t>(j0 + c)] * K;
-                    direct_blocks[group - 1][vectors - 1](padded, offsets.data(), K, slice, w_rows, acc_size,
-                                                          total.data() + j0 * acc_size);
-                }
-#endif
-            for (int64_t j = 0; j < S; ++j) {
-                float* channel_total = total.data() + j * acc_size;
-                if (!blocked) {
-                    // The reference loop: a product for the first tap of a slice, FMAs after it.
-                    const float* w_row = w_data + channels[static_cast<size_t>(j)] * K;
-                    float* __restrict acc = partial.data();
-                    for (int64_t k0 = 0; k0 < K; k0 += slice) {
-                        const int64_t k1 = std::min(K, k0 + slice);
-                        for (int64_t k = k0; k < k1; ++k) {
-                            const float w = w_row[k];
-                            if (flat) {
-                                const float* __restrict src = padded + offsets[static_cast<size_t>(k)];
-                                if (k == k0) {
-                                    for (int64_t i = 0; i < acc_size; ++i) acc[i] = w * src[i];
-                                } else {
-                                    for (int64_t i = 0; i < acc_size; ++i) acc[i] = multiply_add(w, src[i], acc[i]);
-                                }
-                                continue;
-                            }
-                            const int64_t c = k / (KH * KW), kh = (k / KW) % KH, kw = k % KW;
-                            for (int64_t oh = 0; oh < OH; ++oh) {
-                                const float* src = padded + (c * PH + oh * stride + kh) * PW + kw;
-                                float* dst = acc + oh * OW;
-                                for (int64_t ow = 0; ow < OW; ++ow)
-                                    dst[ow] = k == k0 ? w * src[ow * stride] : multiply_add(w, src[ow * stride], dst[ow]);
-                            }
-                        }
-                        if (k0 == 0)
-                            std::copy(acc, acc + acc_size, channel_total);
-                        else
-                            for (int64_t i = 0; i < acc_size; ++i) channel_total[i] += acc[i];
-                    }
-                }
-                const float shift = b_data ? b_data[channels[static_cast<size_t>(j)]] : 0.0f;
-                float* dst = out_data + (b * S + j) * OH * OW;
-                const int64_t row_step = flat ? PW : OW;
-                for (int64_t oh = 0; oh < OH; ++oh)
-                    for (int64_t ow = 0; ow < OW; ++ow) dst[oh * OW + ow] = channel_total[oh * row_step + ow] + shift;
-            }
-        }
-    }
-    return out;
-}
 
 bool same_bits(const float* a, const float* b, int64_t count) {
     return std::memcmp(a, b, static_cast<size_t>(count) * sizeof(float)) == 0;
@@ -837,7 +627,7 @@ autograd::Variable Campaign::run_stage(size_t stage, const autograd::Variable& x
         if (auto* conv = dynamic_cast<layers::Conv2d*>(entry.module); conv && x.size(1) == conv->in_channels()) {
             std::vector<int64_t> all(static_cast<size_t>(conv->out_channels()));
             for (size_t c = 0; c < all.size(); ++c) all[c] = static_cast<int64_t>(c);
-            return autograd::Variable(conv2d_channels(x.value(), conv->weight().value(),
+            return autograd::Variable(core::conv2d_channels(x.value(), conv->weight().value(),
                                                       conv->bias().defined() ? conv->bias().value() : core::Tensor(),
                                                       conv->stride(), conv->padding(), all));
         }
@@ -853,13 +643,13 @@ core::Tensor Campaign::channel_outputs(size_t stage, const autograd::Variable& i
             fail<core::ShapeError>("fault campaign: stage ", stages_[stage].path, " got input ",
                                    core::shape_str(input.shape()), ", expected (batch, ", conv->in_channels(),
                                    ", height, width)");
-        y = autograd::Variable(conv2d_channels(input.value(), conv->weight().value(),
+        y = autograd::Variable(core::conv2d_channels(input.value(), conv->weight().value(),
                                                conv->bias().defined() ? conv->bias().value() : core::Tensor(),
                                                conv->stride(), conv->padding(), channels));
     } else if (auto* linear = dynamic_cast<layers::Linear*>(&module)) {
-        const autograd::Variable weight(gather_rows(linear->weight().value(), channels));
+        const autograd::Variable weight(core::gather_rows(linear->weight().value(), channels));
         const autograd::Variable bias = linear->bias().defined()
-                                            ? autograd::Variable(gather_rows(linear->bias().value(), channels))
+                                            ? autograd::Variable(core::gather_rows(linear->bias().value(), channels))
                                             : autograd::Variable();
         y = autograd::linear(input, weight, bias);
     } else {

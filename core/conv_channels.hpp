@@ -1,0 +1,36 @@
+// The channel-subset convolution: a few output channels of a conv2d, computed without im2col and
+// bit-identical to what autograd::conv2d (im2col + core::sgemm + bias) gives for those channels,
+// on whichever GEMM kernel is in use (core::gemm_kernel()). Fault campaigns use it to recompute
+// only the channels a flipped weight touches:
+//
+//   core::Tensor y = core::conv2d_channels(x, weight, bias, stride, padding, {3, 7});  // (B, 2, OH, OW)
+//
+// It reproduces the GEMM's chain per output element: the taps k = (c*KH + kh)*KW + kw in the
+// GEMM's K slices (core::sgemm_k_slice), a product for the first tap of a slice and a multiply-add
+// for each next one (an FMA on the avx512 / avx2 kernels, a rounded product and a rounded sum on
+// the generic one), slices added in order, then the bias (+0 without). Padding reads as +0, as
+// im2col writes it. If the GEMM ever sums otherwise (PROACT_GEMM=blas, its K split for long K,
+// or a future kernel), the bits differ: callers that rely on equality check it once on real data
+// (faults/campaign.cpp's start-up probe) and tests/test_core_conv_channels.cpp checks it on every
+// kernel this CPU supports.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "core/tensor.hpp"
+
+namespace proact::core {
+
+// Output channels `channels` (each in [0, O), any order, repeats allowed) of the convolution.
+//   x (B, C, H, W), weight (O, C, KH, KW), bias (O) or undefined -> (B, channels.size(), OH, OW)
+//   OH = (H + 2*padding - KH) / stride + 1, likewise OW.
+// Throws ShapeError / ValueError / IndexError for inputs that do not fit.
+Tensor conv2d_channels(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t stride, int64_t padding,
+                       const std::vector<int64_t>& channels);
+
+// Rows `rows` of `weight` (O, ...) as a new contiguous tensor (rows.size(), ...): the weight (or
+// bias) of the output channels `rows` of a linear layer. Throws IndexError for a row outside [0, O).
+Tensor gather_rows(const Tensor& weight, const std::vector<int64_t>& rows);
+
+}  // namespace proact::core

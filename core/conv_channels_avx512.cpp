@@ -1,0 +1,102 @@
+// The channel-subset convolution's kernel for the avx512 GEMM kernel set (compiled with -mavx512f
+// -mavx2 -mfma; called only on a CPU that has them): stride 1 through a register-blocked kernel,
+// other strides through the reference loop with FMAs.
+#include <algorithm>
+#include <cstdint>
+
+#include <immintrin.h>
+
+#include "core/conv_channels_kernels.hpp"
+
+namespace proact::core::conv_channels_detail {
+
+namespace {
+
+// CH output channels of one image, stride 1, into total (CH, acc_size) at flat positions
+// oh*PW + ow: 16*NV positions x CH channels in NV*CH registers, all taps of a K slice, each loaded
+// input vector feeding CH FMAs. Per element the same operations in the same order as the
+// reference loop (conv_channels_kernels.hpp).
+template <int CH, int NV>
+void direct_conv_block(const float* padded, const int64_t* offsets, int64_t K, int64_t slice,
+                       const float* const* w_rows, int64_t acc_size, float* total) {
+    constexpr int64_t width = 16 * NV;
+    for (int64_t i0 = 0; i0 < acc_size; i0 += width) {
+        const int64_t lanes = std::min<int64_t>(width, acc_size - i0);
+        __mmask16 mask[NV];
+        for (int v = 0; v < NV; ++v) {
+            const int64_t left = std::clamp<int64_t>(lanes - 16 * v, 0, 16);
+            mask[v] = left == 16 ? __mmask16(0xFFFF) : __mmask16((1u << left) - 1u);
+        }
+        for (int64_t k0 = 0; k0 < K; k0 += slice) {
+            const int64_t k1 = std::min(K, k0 + slice);
+            __m512 acc[CH][NV];
+            {
+                const float* src = padded + offsets[k0] + i0;
+                __m512 x[NV];
+                for (int v = 0; v < NV; ++v) x[v] = _mm512_maskz_loadu_ps(mask[v], src + 16 * v);
+                for (int c = 0; c < CH; ++c) {
+                    const __m512 w = _mm512_set1_ps(w_rows[c][k0]);
+                    for (int v = 0; v < NV; ++v) acc[c][v] = _mm512_mul_ps(w, x[v]);
+                }
+            }
+            for (int64_t k = k0 + 1; k < k1; ++k) {
+                const float* src = padded + offsets[k] + i0;
+                __m512 x[NV];
+                for (int v = 0; v < NV; ++v) x[v] = _mm512_maskz_loadu_ps(mask[v], src + 16 * v);
+                for (int c = 0; c < CH; ++c) {
+                    const __m512 w = _mm512_set1_ps(w_rows[c][k]);
+                    for (int v = 0; v < NV; ++v) acc[c][v] = _mm512_fmadd_ps(w, x[v], acc[c][v]);
+                }
+            }
+            for (int c = 0; c < CH; ++c)
+                for (int v = 0; v < NV; ++v) {
+                    float* at = total + c * acc_size + i0 + 16 * v;
+                    const __m512 sum =
+                        k0 == 0 ? acc[c][v] : _mm512_add_ps(_mm512_maskz_loadu_ps(mask[v], at), acc[c][v]);
+                    _mm512_mask_storeu_ps(at, mask[v], sum);
+                }
+        }
+    }
+}
+
+using DirectConvBlock = void (*)(const float*, const int64_t*, int64_t, int64_t, const float* const*, int64_t, float*);
+
+template <int CH>
+constexpr DirectConvBlock direct_blocks_for_channels[4] = {direct_conv_block<CH, 1>, direct_conv_block<CH, 2>,
+                                                           direct_conv_block<CH, 3>, direct_conv_block<CH, 4>};
+constexpr const DirectConvBlock* direct_blocks[4] = {direct_blocks_for_channels<1>, direct_blocks_for_channels<2>,
+                                                     direct_blocks_for_channels<3>, direct_blocks_for_channels<4>};
+
+// Vectors per block (1..4) that pad `positions` least; ties go to the wider block.
+int direct_block_vectors(int64_t positions) {
+    int best = 4;
+    int64_t best_cost = (positions + 63) / 64 * 4;
+    for (int vectors = 3; vectors >= 1; --vectors) {
+        const int64_t cost = (positions + 16 * vectors - 1) / (16 * vectors) * vectors;
+        if (cost < best_cost) {
+            best = vectors;
+            best_cost = cost;
+        }
+    }
+    return best;
+}
+
+// Output channels `channels` of a convolution, without im2col: what autograd::conv2d computes for
+
+}  // namespace
+
+void channel_sums_avx512(const Geometry& g, const float* padded, const float* const* w_rows, int64_t count,
+                         float* total, float* partial) {
+    if (!g.flat) {
+        reference_channels<FusedMultiplyAdd>(g, padded, w_rows, count, total, partial);
+        return;
+    }
+    const int vectors = direct_block_vectors(g.acc_size);
+    for (int64_t j0 = 0; j0 < count; j0 += 4) {
+        const int64_t group = std::min<int64_t>(4, count - j0);
+        direct_blocks[group - 1][vectors - 1](padded, g.offsets, g.K, g.slice, w_rows + j0, g.acc_size,
+                                              total + j0 * g.acc_size);
+    }
+}
+
+}  // namespace proact::core::conv_channels_detail

@@ -1,0 +1,93 @@
+// Internal to core/conv_channels*.cpp: the per-image kernels of the channel-subset convolution,
+// one per GEMM kernel set, each in a file compiled for its ISA (see CMakeLists.txt), and the
+// reference loop they share. Nothing here is for use outside core/conv_channels*.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+
+namespace proact::core::conv_channels_detail {
+
+// One image's geometry. The input planes are padded (C, PH, PW). Stride 1 ("flat"): output
+// (oh, ow) accumulates at oh*PW + ow, so tap k is one contiguous sweep of the planes shifted by
+// offsets[k]; columns ow >= OW are computed and dropped, and the sweep ends at the last real
+// output, acc_size = (OH-1)*PW + OW, so it never reads past the planes. Other strides: row by row
+// into acc_size = OH*OW.
+struct Geometry {
+    int64_t K = 0;                    // taps, C*KH*KW
+    int64_t slice = 0;                // core::sgemm_k_slice(K)
+    const int64_t* offsets = nullptr;  // (K): tap k = (c, kh, kw) at (c*PH + kh)*PW + kw
+    bool flat = false;
+    int64_t acc_size = 0;
+    int64_t KH = 0, KW = 0, PH = 0, PW = 0, OH = 0, OW = 0, stride = 1;
+};
+
+// total (count, acc_size) = for each j the GEMM's chain over the taps of w_rows[j] (K floats),
+// slices added in order; partial holds acc_size floats of scratch.
+using ChannelSums = void (*)(const Geometry& g, const float* padded, const float* const* w_rows, int64_t count,
+                             float* total, float* partial);
+
+void channel_sums_generic(const Geometry& g, const float* padded, const float* const* w_rows, int64_t count,
+                          float* total, float* partial);
+void channel_sums_avx2(const Geometry& g, const float* padded, const float* const* w_rows, int64_t count,
+                       float* total, float* partial);
+void channel_sums_avx512(const Geometry& g, const float* padded, const float* const* w_rows, int64_t count,
+                         float* total, float* partial);
+
+namespace {
+
+// One step of an element's chain on the avx512 / avx2 GEMM kernels: an FMA (an instruction in
+// files compiled with -mfma).
+struct FusedMultiplyAdd {
+    static float apply(float w, float x, float acc) { return std::fma(w, x, acc); }
+};
+// ... and on the generic kernel: a rounded product, then a rounded sum (its file is compiled with
+// -ffp-contract=off, as core/sgemm_generic.cpp is).
+struct SeparateMultiplyAdd {
+    static float apply(float w, float x, float acc) { return acc + w * x; }
+};
+
+// The reference loop, one output channel: a product for the first tap of a slice, MultiplyAdd
+// (w, x, acc) for each next one, slices added in order. Instantiated once per ISA file, under
+// that file's flags (anonymous namespace: no copy built for one ISA links in place of another).
+template <class MultiplyAdd>
+void reference_channel(const Geometry& g, const float* padded, const float* w_row, float* channel_total,
+                       float* partial) {
+    float* __restrict acc = partial;
+    for (int64_t k0 = 0; k0 < g.K; k0 += g.slice) {
+        const int64_t k1 = k0 + g.slice < g.K ? k0 + g.slice : g.K;
+        for (int64_t k = k0; k < k1; ++k) {
+            const float w = w_row[k];
+            if (g.flat) {
+                const float* __restrict src = padded + g.offsets[k];
+                if (k == k0) {
+                    for (int64_t i = 0; i < g.acc_size; ++i) acc[i] = w * src[i];
+                } else {
+                    for (int64_t i = 0; i < g.acc_size; ++i) acc[i] = MultiplyAdd::apply(w, src[i], acc[i]);
+                }
+                continue;
+            }
+            const int64_t c = k / (g.KH * g.KW), kh = (k / g.KW) % g.KH, kw = k % g.KW;
+            for (int64_t oh = 0; oh < g.OH; ++oh) {
+                const float* src = padded + (c * g.PH + oh * g.stride + kh) * g.PW + kw;
+                float* dst = acc + oh * g.OW;
+                for (int64_t ow = 0; ow < g.OW; ++ow)
+                    dst[ow] = k == k0 ? w * src[ow * g.stride] : MultiplyAdd::apply(w, src[ow * g.stride], dst[ow]);
+            }
+        }
+        if (k0 == 0)
+            for (int64_t i = 0; i < g.acc_size; ++i) channel_total[i] = acc[i];
+        else
+            for (int64_t i = 0; i < g.acc_size; ++i) channel_total[i] += acc[i];
+    }
+}
+
+template <class MultiplyAdd>
+void reference_channels(const Geometry& g, const float* padded, const float* const* w_rows, int64_t count,
+                        float* total, float* partial) {
+    for (int64_t j = 0; j < count; ++j) reference_channel<MultiplyAdd>(g, padded, w_rows[j], total + j * g.acc_size, partial);
+}
+
+}  // namespace
+
+}  // namespace proact::core::conv_channels_detail
