@@ -1,0 +1,57 @@
+// batch_norm loops with PyTorch's semantics, for x viewed as (B, C, S): S = H*W for (B,C,H,W)
+// input, 1 for (B,C). autograd/ops_norm.cpp validates the inputs and holds the graph code.
+//
+// Channel c has n = B*S values. In training, with the batch's mean and biased variance var_b,
+//
+//   y = (x - mean) / sqrt(var_b + eps) * gamma + beta
+//   running_mean = (1 - momentum) * running_mean + momentum * mean
+//   running_var  = (1 - momentum) * running_var  + momentum * var_b * n / (n - 1)   (unbiased)
+//
+// In eval, mean and var are running_mean and running_var and nothing is updated. Statistics are
+// accumulated in double, one channel per loop iteration in a fixed order (parallel over channels),
+// so results do not depend on the thread count. An absent gamma / beta means 1 / 0 (no affine),
+// absent running statistics in training mean "do not track them".
+//
+// Backward, with xhat = (x - mean) * invstd and sums over the channel's n values:
+//   training: dx = gamma * invstd * (dy - sum(dy)/n - xhat * sum(dy * xhat)/n)
+//   eval:     dx = gamma * invstd * dy                      (mean, invstd are constants)
+//   both:     dgamma = sum(dy * xhat),  dbeta = sum(dy)
+#pragma once
+
+#include <cstdint>
+
+namespace proact::core {
+
+// A per-channel vector (C) stored with a stride (a module's parameter may be a view); data null:
+// absent.
+struct ChannelParams {
+    const float* data = nullptr;
+    int64_t stride = 1;
+    float operator[](int64_t c) const { return data[c * stride]; }
+};
+// ... and one that the forward updates in place (running statistics).
+struct ChannelStats {
+    float* data = nullptr;
+    int64_t stride = 1;
+    float& operator[](int64_t c) const { return data[c * stride]; }
+};
+
+struct BatchNormShape {
+    int64_t batch = 0;     // B
+    int64_t channels = 0;  // C
+    int64_t plane = 1;     // S, values per (image, channel)
+};
+
+// x (B, C, S) -> out (B, C, S); mean, invstd (C): the statistics that normalised each channel,
+// kept for backward. training needs n = B*S > 1; eval needs running statistics.
+void batch_norm_forward(const float* x, const BatchNormShape& shape, ChannelParams gamma, ChannelParams beta,
+                        ChannelStats running_mean, ChannelStats running_var, bool training, float momentum, float eps,
+                        float* out, double* mean, double* invstd);
+
+// x, dy (B, C, S), the forward's mean and invstd -> dx (B, C, S), dgamma (C), dbeta (C), each null
+// when not wanted. gamma: the forward's (absent: 1); read only for dx.
+void batch_norm_backward(const float* x, const float* dy, const BatchNormShape& shape, ChannelParams gamma,
+                         const double* mean, const double* invstd, bool training, float* dx, float* dgamma,
+                         float* dbeta);
+
+}  // namespace proact::core
