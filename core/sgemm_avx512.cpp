@@ -70,15 +70,10 @@ void microkernel(int64_t kc, const float* __restrict a, const float* __restrict 
     }
 }
 
-template <int ROWS>
-constexpr Microkernel kernels_for_rows[kNV] = {microkernel<ROWS, 1>, microkernel<ROWS, 2>, microkernel<ROWS, 3>};
-static_assert(kNV == 3, "kernels_for_rows lists NV = 1..3");
-static_assert(MR == 8, "kernel_table lists ROWS = 1..8");
-
-// kernel_table[rows-1][vectors-1]
-constexpr const Microkernel* kernel_table[MR] = {kernels_for_rows<1>, kernels_for_rows<2>, kernels_for_rows<3>,
-                                                 kernels_for_rows<4>, kernels_for_rows<5>, kernels_for_rows<6>,
-                                                 kernels_for_rows<7>, kernels_for_rows<8>};
+struct Avx512Family {
+    template <int ROWS, int NV>
+    static constexpr Microkernel kernel = microkernel<ROWS, NV>;
+};
 
 // ---------------------------------------------------------------------------------------------
 // Dot-product path for A (M,K) x B (N,K)^T with a small C and a long K (conv weight gradients:
@@ -158,6 +153,6 @@ void dot_nt(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const 
 
 }  // namespace
 
-const KernelSet kAvx512Kernels = {gemm_block<kernel_table>, dot_nt};
+const KernelSet kAvx512Kernels = {gemm_block<KernelTableOf<Avx512Family>::table>, dot_nt};
 
 }  // namespace proact::core::sgemm_detail

@@ -34,6 +34,17 @@ using Microkernel = void (*)(int64_t kc, const float* a, const float* b, int64_t
 // kernel_table[rows-1][vectors-1]: the microkernel for a tile of `rows` rows and `vectors` * 16 columns.
 using KernelTable = const Microkernel* const*;
 
+// The table of a microkernel family: Family::kernel<ROWS, NV> for ROWS 1..MR, NV 1..kNV.
+template <class Family>
+struct KernelTableOf {
+    template <int ROWS>
+    static constexpr Microkernel for_rows[kNV] = {Family::template kernel<ROWS, 1>, Family::template kernel<ROWS, 2>,
+                                                  Family::template kernel<ROWS, 3>};
+    static constexpr const Microkernel* table[MR] = {for_rows<1>, for_rows<2>, for_rows<3>, for_rows<4>,
+                                                     for_rows<5>, for_rows<6>, for_rows<7>, for_rows<8>};
+    static_assert(kNV == 3 && MR == 8, "the table lists NV = 1..3, ROWS = 1..8");
+};
+
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 // ---------------------------------------------------------------------------------------------

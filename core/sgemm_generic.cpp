@@ -33,17 +33,13 @@ void microkernel(int64_t kc, const float* __restrict a, const float* __restrict 
     }
 }
 
-template <int ROWS>
-constexpr Microkernel kernels_for_rows[kNV] = {microkernel<ROWS, 1>, microkernel<ROWS, 2>, microkernel<ROWS, 3>};
-static_assert(kNV == 3, "kernels_for_rows lists NV = 1..3");
-static_assert(MR == 8, "kernel_table lists ROWS = 1..8");
-
-constexpr const Microkernel* kernel_table[MR] = {kernels_for_rows<1>, kernels_for_rows<2>, kernels_for_rows<3>,
-                                                 kernels_for_rows<4>, kernels_for_rows<5>, kernels_for_rows<6>,
-                                                 kernels_for_rows<7>, kernels_for_rows<8>};
+struct GenericFamily {
+    template <int ROWS, int NV>
+    static constexpr Microkernel kernel = microkernel<ROWS, NV>;
+};
 
 }  // namespace
 
-const KernelSet kGenericKernels = {gemm_block<kernel_table>, nullptr};
+const KernelSet kGenericKernels = {gemm_block<KernelTableOf<GenericFamily>::table>, nullptr};
 
 }  // namespace proact::core::sgemm_detail
