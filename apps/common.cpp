@@ -1,6 +1,7 @@
 #include "apps/common.hpp"
 
 #include <cstdio>
+#include <cstdlib>
 #include <iomanip>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -67,19 +68,40 @@ std::string name_list(const std::vector<std::string>& names, const std::string& 
     return joined;
 }
 
+namespace {
+
+// The shorter of 0.5 and 5e-1, of 0.0001 and 1e-4: the shortest exact scientific form, exponent
+// without padding, unless plain %g is no longer.
+std::string short_number(double value) {
+    char buffer[40];
+    std::string scientific;
+    for (int precision = 0; precision <= 17; ++precision) {
+        std::snprintf(buffer, sizeof buffer, "%.*e", precision, value);
+        if (std::strtod(buffer, nullptr) == value) break;
+    }
+    scientific = buffer;
+    const size_t e = scientific.find('e');
+    std::string exponent = scientific.substr(e + 1);
+    const bool negative = exponent[0] == '-';
+    exponent.erase(0, exponent.find_first_not_of("+-0"));
+    scientific = scientific.substr(0, e + 1) + (negative ? "-" : "") + (exponent.empty() ? "0" : exponent);
+    std::snprintf(buffer, sizeof buffer, "%.17g", value);
+    std::string plain = buffer;
+    for (int precision = 1; precision <= 17; ++precision) {
+        std::snprintf(buffer, sizeof buffer, "%.*g", precision, value);
+        if (std::strtod(buffer, nullptr) == value) {
+            plain = buffer;
+            break;
+        }
+    }
+    return plain.find('e') == std::string::npos && plain.size() <= scientific.size() ? plain : scientific;
+}
+
+}  // namespace
+
 std::string ber_list_text(const std::vector<double>& bers) {
     std::string text;
-    for (double ber : bers) {
-        char number[32];
-        std::snprintf(number, sizeof number, "%g", ber);
-        std::string item = number;
-        // %g writes 1e-07; --ber and the docs write 1e-7
-        for (const char* padded : {"e-0", "e+0"}) {
-            const size_t at = item.find(padded);
-            if (at != std::string::npos) item.erase(at + 2, 1);
-        }
-        text += (text.empty() ? "" : ",") + item;
-    }
+    for (double ber : bers) text += (text.empty() ? "" : ",") + short_number(ber);
     return text;
 }
 
