@@ -31,7 +31,9 @@ std::string read_text(const std::string& path) {
 // Runs `proact ARGUMENTS` with stdout and stderr captured in files of `dir`.
 Run run_proact(const TempDir& dir, const std::string& arguments) {
     const std::string out = dir.file("stdout.txt"), err = dir.file("stderr.txt");
-    const std::string command = std::string(PROACT_BINARY) + " " + arguments + " >" + out + " 2>" + err;
+    std::string command = "'";
+    command += PROACT_BINARY;
+    command += "' " + arguments + " >" + out + " 2>" + err;
     const int status = std::system(command.c_str());
     Run run;
     run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
