@@ -8,8 +8,10 @@ include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
 foreach(folder ${PROACT_FOLDERS})
-  install(DIRECTORY ${CMAKE_SOURCE_DIR}/${folder}/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/proact/${folder}
-          FILES_MATCHING PATTERN "*.hpp")
+  if(IS_DIRECTORY ${CMAKE_SOURCE_DIR}/${folder})  # proact/ may not exist yet
+    install(DIRECTORY ${CMAKE_SOURCE_DIR}/${folder}/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/proact/${folder}
+            FILES_MATCHING PATTERN "*.hpp")
+  endif()
 endforeach()
 
 install(TARGETS ${PROACT_LIBRARIES} proact_all EXPORT proactTargets
