@@ -20,7 +20,7 @@ namespace {
 
 struct DemoCommand {
     CommonOptions common;
-    method::TrainOptions train;
+    train::TrainOptions train;
     std::string out_dir = "out/demo";
     int64_t trials = 20;
 };
@@ -44,10 +44,10 @@ void run_demo(DemoCommand& command) {
     std::printf("\n[1/3] train (%d epochs, SGD lr %g momentum %g, batch %lld)\n", command.train.epochs,
                 command.train.lr, command.train.momentum, static_cast<long long>(command.train.batch_size));
     const datasets::Dataset full = load_split("fashion-mnist", "train", command.common);
-    auto [train, validation] = datasets::split(full, 0.1, command.common.seed);
+    auto [train_set, validation] = datasets::split(full, 0.1, command.common.seed);
     layers::ModulePtr model = layers::make_model("lenet5", full.sample_shape(), full.num_classes, command.common.seed);
-    std::vector<method::EpochLog> history;
-    method::train_classifier(*model, train, &validation, command.train, [&](const method::EpochLog& epoch) {
+    std::vector<train::EpochLog> history;
+    train::train_classifier(*model, train_set, &validation, command.train, [&](const train::EpochLog& epoch) {
         history.push_back(epoch);
         write_epoch_csv(command.out_dir + "/train_log.csv", history);
     });

@@ -6,17 +6,15 @@
 // A fixed-point format first quantises the fault targets to that format (once); faults then hit
 // the stored integer codes. --shard i/n runs trials i, i+n, ... for `proact merge`.
 #include <cstdio>
-#include <fstream>
 #include <memory>
-#include <sstream>
 
 #include "apps/commands.hpp"
 #include "apps/common.hpp"
+#include "apps/pipeline.hpp"
+#include "core/file_io.hpp"
+#include "datasets/registry.hpp"
 #include "faults/campaign.hpp"
-#include "faults/injector.hpp"
 #include "faults/report.hpp"
-#include "layers/checkpoint.hpp"
-#include "layers/zoo.hpp"
 
 namespace proact::apps {
 
@@ -28,7 +26,7 @@ struct InjectCommand {
     std::string dataset = "fashion-mnist";
     std::string split = "test";
     std::string format = "q15.16";
-    std::string bers = "1e-7,3e-7,1e-6,3e-6,1e-5,3e-5,1e-4";
+    std::string bers = ber_list_text(faults::default_bers());
     std::string fault_model = "ber";
     std::vector<int64_t> exact_counts = {1};
     std::string bit_mask = "all";
@@ -43,14 +41,6 @@ struct InjectCommand {
     bool no_stage_cache = false;
     bool no_reuse = false;
 };
-
-std::string read_text_file(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) core::fail<core::IoError>("cannot read '", path, "'");
-    std::ostringstream text;
-    text << in.rdbuf();
-    return text.str();
-}
 
 bool ends_with(const std::string& text, const std::string& suffix) {
     return text.size() >= suffix.size() && text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
@@ -79,32 +69,15 @@ void run_inject(const InjectCommand& command) {
     options.label = command.label;
     faults::validate_options(options);
     std::vector<faults::CampaignResult> others;
-    for (const std::string& path : command.plot_with) others.push_back(faults::campaign_from_json(read_text_file(path), path));
+    for (const std::string& path : command.plot_with) others.push_back(faults::campaign_from_json(core::read_file(path), path));
 
-    const layers::Checkpoint checkpoint = layers::load_checkpoint(command.model_file);
-    layers::ModulePtr model = layers::load_model(command.model_file);
-    const auto model_entry = checkpoint.metadata.find("model");
-    options.model_name = model_entry != checkpoint.metadata.end() ? model_entry->second : command.model_file;
-    const auto shape_entry = checkpoint.metadata.find("input_shape");
-    const core::Shape image_shape =
-        shape_entry != checkpoint.metadata.end() ? layers::parse_shape(shape_entry->second) : core::Shape{3, 32, 32};
+    const LoadedModel loaded = load_model_file(command.model_file);
+    options.model_name = loaded.name;
     // Targets first: a pattern that matches nothing fails before the data set is read.
-    std::vector<faults::FaultTarget> targets = faults::select_targets(*model, options.patterns);
-    const datasets::Dataset data = load_split(command.dataset, command.split, command.common, image_shape);
-    if (data.sample_shape() != image_shape)
-        core::fail<core::ShapeError>("inject: ", command.model_file, " expects inputs of shape ",
-                                     core::shape_str(image_shape), ", data set ", command.dataset, " has ",
-                                     core::shape_str(data.sample_shape()));
-
-    if (options.format.is_fixed_point()) {
-        const faults::QuantizeReport report = faults::quantize_targets(targets, options.format);
-        std::printf("quantised %lld values in %zu target tensors to %s: %lld moved onto the grid, %lld saturated, "
-                    "max rounding error %.3g\n",
-                    static_cast<long long>(report.values), targets.size(), options.format.to_string().c_str(),
-                    static_cast<long long>(report.changed), static_cast<long long>(report.saturated),
-                    report.max_abs_error);
-    }
-    const faults::CampaignResult result = faults::run_campaign(*model, data.images, data.labels, options);
+    std::vector<faults::FaultTarget> targets = faults::select_targets(*loaded.model, options.patterns);
+    const datasets::Dataset data = load_split_for(loaded, "inject", command.dataset, command.split, command.common);
+    quantise_and_report(targets, options.format);
+    const faults::CampaignResult result = faults::run_campaign(*loaded.model, data.images, data.labels, options);
     std::printf("%s", faults::campaign_table(result).c_str());
     const int64_t trials_run = result.trials_evaluated + result.trials_reused;
     std::printf("%lld trials in %.2f s (%.1f ms per trial; %lld evaluated, %lld changed no bit and reused the "
@@ -116,25 +89,15 @@ void run_inject(const InjectCommand& command) {
 
     std::vector<faults::CampaignResult> plotted = {result};
     plotted.insert(plotted.end(), others.begin(), others.end());
-    if (!command.csv_path.empty()) {
-        write_text_file(command.csv_path, faults::campaign_csv({result}));
-        std::printf("wrote %s\n", command.csv_path.c_str());
-    }
-    if (!command.json_path.empty()) {
-        write_text_file(command.json_path, faults::campaign_json(result));
-        std::printf("wrote %s\n", command.json_path.c_str());
-    }
-    if (!command.plot_path.empty()) {
-        write_text_file(command.plot_path,
-                        faults::campaign_svg(plotted, "Accuracy under bit faults, " + result.dataset));
-        std::printf("wrote %s\n", command.plot_path.c_str());
-    }
-    if (!command.fault_log_path.empty()) {
-        write_text_file(command.fault_log_path, ends_with(command.fault_log_path, ".json")
-                                                    ? faults::fault_log_json(result.fault_log, options.format)
-                                                    : faults::fault_log_csv(result.fault_log));
-        std::printf("wrote %s (%zu faults)\n", command.fault_log_path.c_str(), result.fault_log.size());
-    }
+    if (!command.csv_path.empty()) write_output(command.csv_path, faults::campaign_csv({result}));
+    if (!command.json_path.empty()) write_output(command.json_path, faults::campaign_json(result));
+    if (!command.plot_path.empty())
+        write_output(command.plot_path, faults::campaign_svg(plotted, "Accuracy under bit faults, " + result.dataset));
+    if (!command.fault_log_path.empty())
+        write_output(command.fault_log_path,
+                     ends_with(command.fault_log_path, ".json") ? faults::fault_log_json(result.fault_log, options.format)
+                                                                : faults::fault_log_csv(result.fault_log),
+                     std::to_string(result.fault_log.size()) + " faults");
 }
 
 }  // namespace
@@ -145,7 +108,7 @@ void register_inject(CLI::App& app) {
     sub->add_option("--model-file", command->model_file, "Checkpoint (safetensors) written by proact train")
         ->required()
         ->check(CLI::ExistingFile);
-    sub->add_option("--dataset", command->dataset, "Data set")->capture_default_str();
+    sub->add_option("--dataset", command->dataset, "Data set: " + name_list(datasets::dataset_names()))->capture_default_str();
     sub->add_option("--split", command->split, "train | test")->check(CLI::IsMember({"train", "test"}))->capture_default_str();
     sub->add_option("--format", command->format, "Storage format: float32 or Qm.n (q15.16, q7.8, q3.4)")
         ->capture_default_str();

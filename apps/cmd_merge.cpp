@@ -3,12 +3,12 @@
 //
 //   proact merge shard0.json shard1.json shard2.json --json all.json --csv all.csv --plot all.svg
 #include <cstdio>
-#include <fstream>
 #include <memory>
-#include <sstream>
 
 #include "apps/commands.hpp"
 #include "apps/common.hpp"
+#include "apps/pipeline.hpp"
+#include "core/file_io.hpp"
 #include "faults/campaign.hpp"
 #include "faults/report.hpp"
 
@@ -24,27 +24,13 @@ struct MergeCommand {
 
 void run_merge(const MergeCommand& command) {
     std::vector<faults::CampaignResult> shards;
-    for (const std::string& path : command.inputs) {
-        std::ifstream in(path, std::ios::binary);
-        if (!in) core::fail<core::IoError>("merge: cannot read '", path, "'");
-        std::ostringstream text;
-        text << in.rdbuf();
-        shards.push_back(faults::campaign_from_json(text.str(), path));
-    }
+    for (const std::string& path : command.inputs) shards.push_back(faults::campaign_from_json(core::read_file(path), path));
     const faults::CampaignResult merged = faults::merge_shards(shards);
     if (!command.quiet) std::printf("%s", faults::campaign_table(merged).c_str());
-    if (!command.csv_path.empty()) {
-        write_text_file(command.csv_path, faults::campaign_csv({merged}));
-        std::printf("wrote %s\n", command.csv_path.c_str());
-    }
-    if (!command.json_path.empty()) {
-        write_text_file(command.json_path, faults::campaign_json(merged));
-        std::printf("wrote %s\n", command.json_path.c_str());
-    }
-    if (!command.plot_path.empty()) {
-        write_text_file(command.plot_path, faults::campaign_svg({merged}, "Accuracy under bit faults, " + merged.dataset));
-        std::printf("wrote %s\n", command.plot_path.c_str());
-    }
+    if (!command.csv_path.empty()) write_output(command.csv_path, faults::campaign_csv({merged}));
+    if (!command.json_path.empty()) write_output(command.json_path, faults::campaign_json(merged));
+    if (!command.plot_path.empty())
+        write_output(command.plot_path, faults::campaign_svg({merged}, "Accuracy under bit faults, " + merged.dataset));
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 
 #include "apps/commands.hpp"
 #include "apps/common.hpp"
+#include "datasets/registry.hpp"
 #include "datasets/split.hpp"
 #include "layers/checkpoint.hpp"
 #include "layers/zoo.hpp"
@@ -16,7 +17,7 @@ namespace {
 
 struct TrainCommand {
     CommonOptions common;
-    method::TrainOptions train;
+    train::TrainOptions train;
     std::string model = "lenet5";
     std::string dataset = "fashion-mnist";
     std::string image_shape = "3,32,32";
@@ -51,17 +52,17 @@ void run_train(TrainCommand& command) {
     command.train.progress = !command.common.quiet;
     const core::Shape image_shape = layers::parse_shape(command.image_shape);
     const datasets::Dataset full = load_split(command.dataset, "train", command.common, image_shape);
-    auto [train, validation] = datasets::split(full, command.validation_fraction, command.common.seed);
+    auto [train_set, validation] = datasets::split(full, command.validation_fraction, command.common.seed);
     layers::ModulePtr model =
         layers::make_model(command.model, full.sample_shape(), full.num_classes, command.common.seed);
     std::fprintf(stderr, "model %s: %lld parameters; training on %lld samples, validating on %lld\n",
                  command.model.c_str(), static_cast<long long>(model->parameter_count()),
-                 static_cast<long long>(train.size()), static_cast<long long>(validation.size()));
+                 static_cast<long long>(train_set.size()), static_cast<long long>(validation.size()));
     const std::string log_path = command.log_csv.empty() ? command.out + ".log.csv" : command.log_csv;
-    std::vector<method::EpochLog> history;
+    std::vector<train::EpochLog> history;
     // After every epoch: the CSV log and the checkpoint, both written atomically, so an interrupted
     // run keeps its last finished epoch.
-    method::train_classifier(*model, train, &validation, command.train, [&](const method::EpochLog& epoch) {
+    train::train_classifier(*model, train_set, &validation, command.train, [&](const train::EpochLog& epoch) {
         history.push_back(epoch);
         write_epoch_csv(log_path, history);
         layers::save_checkpoint(command.out, *model, training_metadata(command, epoch.epoch));
@@ -69,7 +70,7 @@ void run_train(TrainCommand& command) {
     if (command.train.epochs == 0) layers::save_checkpoint(command.out, *model, training_metadata(command, 0));
     std::printf("saved %s (log %s)\n", command.out.c_str(), log_path.c_str());
     if (!history.empty()) {
-        const method::EpochLog& last = history.back();
+        const train::EpochLog& last = history.back();
         std::printf("epoch %d: train loss %.4f, train accuracy %.2f%%, validation accuracy %.2f%%, %.2f s/epoch, %.0f img/s\n",
                     last.epoch, last.train_loss, 100 * last.train_accuracy, 100 * last.validation_accuracy,
                     last.seconds, last.images_per_second);
@@ -87,10 +88,10 @@ void run_train(TrainCommand& command) {
 void register_train(CLI::App& app) {
     auto command = std::make_shared<TrainCommand>();
     CLI::App* sub = app.add_subcommand("train", "Train a model and save it as a safetensors checkpoint");
-    sub->add_option("--model", command->model, "Model: lenet5, alexnet, vgg11, vgg11_bn, vgg16, vgg16_bn, resnet20")
+    sub->add_option("--model", command->model, "Model: " + name_list(layers::model_names()))
         ->check(CLI::IsMember(layers::model_names()))
         ->capture_default_str();
-    sub->add_option("--dataset", command->dataset, "Data set: fashion-mnist, mnist, cifar10, cifar100, folder")
+    sub->add_option("--dataset", command->dataset, "Data set: " + name_list(datasets::dataset_names()))
         ->capture_default_str();
     sub->add_option("--image-shape", command->image_shape, "C,H,W images are decoded to (folder data sets)")
         ->capture_default_str();

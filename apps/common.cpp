@@ -1,17 +1,18 @@
 #include "apps/common.hpp"
 
 #include <cstdio>
-#include <filesystem>
-#include <fstream>
+#include <cstdlib>
 #include <iomanip>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "core/error.hpp"
+#include "core/file_io.hpp"
 #include "core/progress.hpp"
 #include "core/threads.hpp"
 #include "datasets/registry.hpp"
+#include "optim/factory.hpp"
 
 namespace proact::apps {
 
@@ -31,18 +32,19 @@ void apply_common_options(const CommonOptions& options) {
     core::ProgressBar::set_enabled(!options.quiet);
 }
 
-void add_train_options(CLI::App& command, method::TrainOptions& options) {
+void add_train_options(CLI::App& command, train::TrainOptions& options) {
     command.add_option("--epochs", options.epochs, "Training epochs")->check(CLI::NonNegativeNumber)->capture_default_str();
     command.add_option("--batch-size", options.batch_size, "Training batch size")->check(CLI::PositiveNumber)->capture_default_str();
-    command.add_option("--optimizer", options.optimizer, "sgd | adam | adamw")
-        ->check(CLI::IsMember({"sgd", "adam", "adamw"}))
+    command.add_option("--optimizer", options.optimizer, name_list(optim::optimizer_names(), " | "))
+        ->check(CLI::IsMember(optim::optimizer_names()))
         ->capture_default_str();
     command.add_option("--lr", options.lr, "Learning rate")->check(CLI::PositiveNumber)->capture_default_str();
     command.add_option("--momentum", options.momentum, "SGD momentum")->check(CLI::Range(0.0, 1.0))->capture_default_str();
     command.add_flag("--nesterov", options.nesterov, "Nesterov momentum (SGD)");
     command.add_option("--weight-decay", options.weight_decay, "Weight decay")->check(CLI::NonNegativeNumber)->capture_default_str();
-    command.add_option("--schedule", options.schedule, "Learning-rate schedule: constant | step | cosine")
-        ->check(CLI::IsMember({"constant", "step", "cosine"}))
+    command.add_option("--schedule", options.schedule,
+                       "Learning-rate schedule: " + name_list(optim::schedule_names(), " | "))
+        ->check(CLI::IsMember(optim::schedule_names()))
         ->capture_default_str();
     command.add_option("--warmup-epochs", options.warmup_epochs, "Linear warm-up epochs")->check(CLI::NonNegativeNumber);
     command.add_flag("--augment", options.augment, "Random crop with padding and horizontal flips");
@@ -58,33 +60,56 @@ datasets::Dataset load_split(const std::string& dataset, const std::string& spli
     return data;
 }
 
-void write_text_file(const std::string& path, const std::string& text) {
-    const std::filesystem::path target(path);
-    if (target.has_parent_path()) std::filesystem::create_directories(target.parent_path());
-    const std::string temporary = path + ".tmp";
-    {
-        std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
-        if (!out) core::fail<core::IoError>("cannot write '", temporary, "'");
-        out << text;
-        out.flush();
-        if (!out) {
-            std::filesystem::remove(temporary);
-            core::fail<core::IoError>("cannot write '", temporary, "'");
-        }
-    }
-    std::error_code error;
-    std::filesystem::rename(temporary, target, error);
-    if (error) {
-        std::filesystem::remove(temporary);
-        core::fail<core::IoError>("cannot rename '", temporary, "' to '", path, "': ", error.message());
-    }
+void write_text_file(const std::string& path, const std::string& text) { core::write_file_atomically(path, text); }
+
+std::string name_list(const std::vector<std::string>& names, const std::string& separator) {
+    std::string joined;
+    for (const std::string& name : names) joined += (joined.empty() ? "" : separator) + name;
+    return joined;
 }
 
-void write_epoch_csv(const std::string& path, const std::vector<method::EpochLog>& log) {
+namespace {
+
+// The shorter of 0.5 and 5e-1, of 0.0001 and 1e-4: the shortest exact scientific form, exponent
+// without padding, unless plain %g is no longer.
+std::string short_number(double value) {
+    char buffer[40];
+    std::string scientific;
+    for (int precision = 0; precision <= 17; ++precision) {
+        std::snprintf(buffer, sizeof buffer, "%.*e", precision, value);
+        if (std::strtod(buffer, nullptr) == value) break;
+    }
+    scientific = buffer;
+    const size_t e = scientific.find('e');
+    std::string exponent = scientific.substr(e + 1);
+    const bool negative = exponent[0] == '-';
+    exponent.erase(0, exponent.find_first_not_of("+-0"));
+    scientific = scientific.substr(0, e + 1) + (negative ? "-" : "") + (exponent.empty() ? "0" : exponent);
+    std::snprintf(buffer, sizeof buffer, "%.17g", value);
+    std::string plain = buffer;
+    for (int precision = 1; precision <= 17; ++precision) {
+        std::snprintf(buffer, sizeof buffer, "%.*g", precision, value);
+        if (std::strtod(buffer, nullptr) == value) {
+            plain = buffer;
+            break;
+        }
+    }
+    return plain.find('e') == std::string::npos && plain.size() <= scientific.size() ? plain : scientific;
+}
+
+}  // namespace
+
+std::string ber_list_text(const std::vector<double>& bers) {
+    std::string text;
+    for (double ber : bers) text += (text.empty() ? "" : ",") + short_number(ber);
+    return text;
+}
+
+void write_epoch_csv(const std::string& path, const std::vector<train::EpochLog>& log) {
     std::ostringstream csv;
     csv << "epoch,lr,train_loss,train_accuracy,validation_loss,validation_accuracy,seconds,images_per_second\n";
     csv << std::setprecision(6);
-    for (const method::EpochLog& e : log)
+    for (const train::EpochLog& e : log)
         csv << e.epoch << ',' << e.lr << ',' << e.train_loss << ',' << e.train_accuracy << ',' << e.validation_loss
             << ',' << e.validation_accuracy << ',' << e.seconds << ',' << e.images_per_second << '\n';
     write_text_file(path, csv.str());

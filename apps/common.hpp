@@ -1,4 +1,5 @@
 // What the subcommands share: the options every command takes, data set loading, output files.
+// pipeline.hpp holds the steps several commands run (model file, evaluation, campaign set-up).
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -10,7 +11,7 @@
 
 #include "datasets/dataset.hpp"
 #include "layers/evaluate.hpp"
-#include "proact/training.hpp"
+#include "train/training.hpp"
 
 namespace proact::apps {
 
@@ -27,17 +28,22 @@ void add_common_options(CLI::App& command, CommonOptions& options);
 void apply_common_options(const CommonOptions& options);
 
 // Adds the training flags (--epochs, --batch-size, --optimizer, --lr, ...) bound to `options`.
-void add_train_options(CLI::App& command, method::TrainOptions& options);
+void add_train_options(CLI::App& command, train::TrainOptions& options);
 
 // Loads `split` of the named data set, printing what was loaded.
 datasets::Dataset load_split(const std::string& dataset, const std::string& split, const CommonOptions& options,
                              const core::Shape& image_shape = {3, 32, 32});
 
 // Writes the per-epoch log as CSV (header + rows), atomically.
-void write_epoch_csv(const std::string& path, const std::vector<method::EpochLog>& log);
+void write_epoch_csv(const std::string& path, const std::vector<train::EpochLog>& log);
 
-// Writes `text` to `path` atomically (temporary file + rename). IoError on failure.
+// Writes `text` to `path` atomically (core::write_file_atomically). IoError on failure.
 void write_text_file(const std::string& path, const std::string& text);
+
+// "a, b, c" (or with another separator): a registry's names as a help text lists them.
+std::string name_list(const std::vector<std::string>& names, const std::string& separator = ", ");
+// {1e-7, 3e-6} -> "1e-7,3e-6": a BER list as --ber takes it.
+std::string ber_list_text(const std::vector<double>& bers);
 
 // Human-readable accuracy line and confusion matrix.
 std::string format_confusion(const layers::EvalResult& result, const std::vector<std::string>& class_names);

@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <exception>
 #include <iostream>
+#include <string>
 
 #include "apps/commands.hpp"
 #include "core/error.hpp"
@@ -26,8 +27,13 @@ int main(int argc, char** argv) {
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
-        // --help prints and succeeds; any other command-line error exits with 2.
-        return app.exit(e) == 0 ? 0 : 2;
+        // --help prints and succeeds; any other command-line error is one line on stderr and exit 2.
+        if (e.get_exit_code() == 0) return app.exit(e);
+        std::string message = e.what();
+        for (char& c : message)
+            if (c == '\n') c = ' ';
+        std::cerr << "error: " << message << " (see --help)\n";
+        return 2;
     } catch (const proact::core::Error& e) {
         std::cerr << "error: " << e.what() << "\n";
         return 1;

@@ -1,5 +1,5 @@
 // Fault campaign speed on LeNet-5 / Fashion-MNIST, the same job as the campaign at the end of
-// ../shared/peers/torch_lenet.py: float32 weights, each bit of every parameter flipped with
+// bench/torch_lenet.py: float32 weights, each bit of every parameter flipped with
 // probability BER (binomial count, positions without repetition), 20 trials at each of BER 1e-6,
 // 1e-5 and 1e-4, top-1 accuracy on the 10,000 test images.
 //
@@ -12,21 +12,18 @@
 // campaign with the stage cache and the fault-free reuse switched off, which must give identical
 // accuracies.
 // Usage: bench_campaign [threads] [checkpoint|-] [check]
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
 
-#include "autograd/autograd.hpp"
+#include "bench/lenet_job.hpp"
 #include "core/core.hpp"
-#include "datasets/datasets.hpp"
 #include "datasets/registry.hpp"
 #include "faults/campaign.hpp"
 #include "layers/checkpoint.hpp"
 #include "layers/evaluate.hpp"
 #include "layers/zoo.hpp"
-#include "optim/sgd.hpp"
 
 using namespace proact;
 
@@ -34,18 +31,8 @@ namespace {
 
 layers::ModulePtr trained_lenet(const datasets::Dataset& train) {
     layers::ModulePtr model = layers::make_model("lenet5", {1, 28, 28}, 10, 0);
-    optim::SGD optimizer(model->named_parameters(), {.lr = 0.05f, .momentum = 0.9f});
-    datasets::DataLoader loader(train, {.batch_size = 64, .shuffle = true, .seed = 0});
-    model->train();
-    loader.start_epoch(0);
-    const auto start = std::chrono::steady_clock::now();
-    while (auto batch = loader.next()) {
-        autograd::Variable loss = autograd::cross_entropy((*model)(autograd::Variable(batch->images)), batch->labels);
-        optimizer.zero_grad();
-        loss.backward();
-        optimizer.step();
-    }
-    std::printf("epoch 0 train_s %.2f\n", std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    const auto history = train::train_classifier(*model, train, nullptr, bench::lenet_job(1));
+    std::printf("epoch 0 train_s %.2f\n", history.front().seconds);
     return model;
 }
 

@@ -1,21 +1,20 @@
-// LeNet-5 on Fashion-MNIST, the same job as ../shared/peers/torch_lenet.py: one training epoch over
+// LeNet-5 on Fashion-MNIST, the same job as bench/torch_lenet.py: one training epoch over
 // the 60,000 training images (batch 64, SGD lr 0.05 momentum 0.9), test accuracy, and inference
 // throughput on the 10,000 test images (batches of 1000). Prints machine-readable "key value" lines
 // that bench/run_all.sh sets beside PyTorch's.
 // Usage: bench_lenet [threads] [epochs] [max_batches]
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 
-#include "autograd/autograd.hpp"
+#include "bench/lenet_job.hpp"
 #include "core/core.hpp"
-#include "datasets/datasets.hpp"
 #include "datasets/registry.hpp"
 #include "layers/evaluate.hpp"
 #include "layers/zoo.hpp"
-#include "optim/sgd.hpp"
 
 using namespace proact;
 
@@ -28,25 +27,14 @@ int main(int argc, char** argv) {
     const datasets::Dataset train = datasets::load_dataset("fashion-mnist", "train");
     const datasets::Dataset test = datasets::load_dataset("fashion-mnist", "test");
     layers::ModulePtr model = layers::make_model("lenet5", {1, 28, 28}, 10, 0);
-    optim::SGD optimizer(model->named_parameters(), {.lr = 0.05f, .momentum = 0.9f});
-    datasets::DataLoader loader(train, {.batch_size = 64, .shuffle = true, .seed = 0});
-    for (int epoch = 0; epoch < epochs; ++epoch) {
-        model->train();
-        loader.start_epoch(epoch);
-        const auto start = std::chrono::steady_clock::now();
-        int64_t batches = 0;
-        while (auto batch = loader.next()) {
-            autograd::Variable loss = autograd::cross_entropy((*model)(autograd::Variable(batch->images)), batch->labels);
-            optimizer.zero_grad();
-            loss.backward();
-            optimizer.step();
-            if (++batches == max_batches) break;
-        }
-        const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-        const layers::EvalResult result = layers::evaluate(*model, test.images, test.labels, 1000);
-        std::printf("epoch %d train_s %.3f batches %lld acc %.2f\n", epoch, seconds, static_cast<long long>(batches),
-                    100 * result.accuracy());
-    }
+    const int64_t full_epoch_batches = (train.size() + 63) / 64;
+    const int64_t batches = max_batches > 0 ? std::min(max_batches, full_epoch_batches) : full_epoch_batches;
+    train::train_classifier(*model, train, nullptr, bench::lenet_job(epochs, max_batches),
+                            [&](const train::EpochLog& epoch) {
+                                const layers::EvalResult result = layers::evaluate(*model, test.images, test.labels, 1000);
+                                std::printf("epoch %d train_s %.3f batches %lld acc %.2f\n", epoch.epoch - 1,
+                                            epoch.seconds, static_cast<long long>(batches), 100 * result.accuracy());
+                            });
     layers::evaluate(*model, test.images, test.labels, 1000);  // warm-up
     double best = 1e30;
     for (int repeat = 0; repeat < 3; ++repeat) {

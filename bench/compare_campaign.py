@@ -3,7 +3,7 @@
 
 Both sides train LeNet-5 on Fashion-MNIST for one epoch, then run a float32 weight bit-flip campaign
 at BER 1e-6, 1e-5 and 1e-4 with 20 trials each on the 10,000 test images:
-  - ../shared/peers/torch_lenet.py: copy the golden weights, flip bits with numpy, evaluate the whole
+  - bench/torch_lenet.py campaign: copy the golden weights, flip bits with numpy, evaluate the whole
     model, 20 times per BER;
   - our bench_campaign: proact's campaign runner (in-place flips and bit-exact restore, fault-free
     reuse, stage cache, channel-sparse restarts), set-up included.
@@ -21,7 +21,7 @@ build = sys.argv[1] if len(sys.argv) > 1 else "build"
 threads = sys.argv[2] if len(sys.argv) > 2 else "2"
 checkpoint = sys.argv[3] if len(sys.argv) > 3 else "-"
 here = os.path.dirname(os.path.abspath(__file__))
-peer = os.path.join(here, "..", "..", "shared", "peers", "torch_lenet.py")
+peer = os.path.join(here, "torch_lenet.py")
 TRIALS = 20
 
 
@@ -51,7 +51,7 @@ def campaign_lines(lines):
 
 
 ours_lines, ours_wall = run([os.path.join(build, "bench_campaign"), threads, checkpoint])
-peer_lines, peer_wall = run(["/usr/bin/python3", peer, threads, "1"])
+peer_lines, peer_wall = run(["/usr/bin/python3", peer, threads, "1", "campaign"])
 ours, theirs = campaign_lines(ours_lines), campaign_lines(peer_lines)
 if sorted(ours) != sorted(theirs):
     sys.exit(f"BER lists differ: proact {sorted(ours)}, pytorch {sorted(theirs)}")

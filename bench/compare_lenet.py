@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Side-by-side LeNet-5 / Fashion-MNIST comparison with the PyTorch peer, in one run.
 
-Runs ../shared/peers/torch_lenet.py and our bench_lenet with the same thread count, one after the
+Runs bench/torch_lenet.py and our bench_lenet with the same thread count, one after the
 other, parses their "key value" lines, measures each process's peak RSS, and prints the ratios
 (ours relative to PyTorch). Writes the rows to bench/results/lenet.csv and .json as well.
 
@@ -13,7 +13,7 @@ build = sys.argv[1] if len(sys.argv) > 1 else "build"
 threads = sys.argv[2] if len(sys.argv) > 2 else "2"
 epochs = sys.argv[3] if len(sys.argv) > 3 else "1"
 here = os.path.dirname(os.path.abspath(__file__))
-peer = os.path.join(here, "..", "..", "shared", "peers", "torch_lenet.py")
+peer = os.path.join(here, "torch_lenet.py")
 
 
 def run(command):

@@ -353,13 +353,6 @@ bool is_channel_sparse_kind(const layers::Module& module) {
     return typeid(module) == typeid(layers::Conv2d) || typeid(module) == typeid(layers::Linear);
 }
 
-// Puts the module in eval mode for a scope and restores its mode after.
-struct EvalModeGuard {
-    layers::Module& module;
-    bool was_training;
-    explicit EvalModeGuard(layers::Module& m) : module(m), was_training(m.is_training()) { module.eval(); }
-    ~EvalModeGuard() { module.train(was_training); }
-};
 
 // Overwrites channels `channels` of `destination` (rows, C, ...) with `values` (rows, channels.size(),
 // ...) and restores the old contents when it goes out of scope, however the scope ends.
@@ -709,7 +702,7 @@ int64_t Campaign::tally(const core::Tensor& output, int64_t start) {
 }
 
 int64_t Campaign::count_correct(size_t start_stage) {
-    EvalModeGuard eval_mode(model_);
+    layers::ModeGuard eval_mode(model_, /*training=*/false);
     const size_t start = std::min(start_stage, stages_.size() - 1);
     return for_each_batch([&](int64_t first, int64_t stop) {
         autograd::Variable x = stage_input(start, first, stop);
@@ -719,7 +712,7 @@ int64_t Campaign::count_correct(size_t start_stage) {
 }
 
 int64_t Campaign::count_correct_sparse(size_t stage, const std::vector<int64_t>& channels) {
-    EvalModeGuard eval_mode(model_);
+    layers::ModeGuard eval_mode(model_, /*training=*/false);
     const size_t splice = stages_[stage].splice_stage;
     // Each batch writes its channels over its own rows of the cached input and puts them back.
     return for_each_batch([&](int64_t first, int64_t stop) {

@@ -60,16 +60,17 @@ void load_weights(Module& model, const std::map<std::string, Tensor>& tensors, c
     }
 }
 
-ModulePtr load_model(const std::string& path) {
-    Checkpoint checkpoint = load_checkpoint(path);
-    const ModelInfo info = model_info_from_metadata(checkpoint.metadata, "load_model: '" + path + "'");
+ModulePtr load_model(const std::string& path) { return load_model(load_checkpoint(path), "'" + path + "'"); }
+
+ModulePtr load_model(const Checkpoint& checkpoint, const std::string& source) {
+    const ModelInfo info = model_info_from_metadata(checkpoint.metadata, "load_model: " + source);
     ModulePtr model;
     try {
         model = make_model(info);
     } catch (const core::ValueError& error) {
-        fail<core::FormatError>("load_model: '", path, "': metadata does not describe a known model: ", error.what());
+        fail<core::FormatError>("load_model: ", source, ": metadata does not describe a known model: ", error.what());
     }
-    load_weights(*model, checkpoint.tensors, "load_model: '" + path + "'");
+    load_weights(*model, checkpoint.tensors, "load_model: " + source);
     model->eval();
     return model;
 }

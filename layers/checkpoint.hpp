@@ -44,5 +44,7 @@ void load_weights(Module& model, const std::map<std::string, Tensor>& tensors,
 // mode. FormatError naming the missing or malformed metadata key; ShapeError / ValueError naming
 // the file and the tensor when the tensors do not fit the model.
 ModulePtr load_model(const std::string& path);
+// The same from a checkpoint already read; `source` names it in messages ("'model.safetensors'").
+ModulePtr load_model(const Checkpoint& checkpoint, const std::string& source);
 
 }  // namespace proact::layers

@@ -13,13 +13,7 @@ EvalResult evaluate(Module& model, const core::Tensor& images, const std::vector
     if (images.dim() < 1 || images.size(0) != static_cast<int64_t>(labels.size()))
         core::fail<core::ShapeError>("evaluate: ", images.dim() ? images.size(0) : 0, " inputs but ", labels.size(),
                                      " labels");
-    // Restores the module's mode however the evaluation ends.
-    struct ModeGuard {
-        Module& model;
-        bool was_training;
-        ~ModeGuard() { model.train(was_training); }
-    } mode_guard{model, model.is_training()};
-    model.eval();
+    ModeGuard eval_mode(model, /*training=*/false);
     autograd::NoGradGuard no_grad;
     EvalResult result;
     const int64_t count = images.size(0);

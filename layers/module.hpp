@@ -117,4 +117,22 @@ private:
 
 using ModulePtr = std::shared_ptr<Module>;
 
+// Puts a module in training or evaluation mode for a scope and gives it back its own mode after,
+// however the scope ends.
+//
+//   ModeGuard eval_mode(*model, /*training=*/false);
+class ModeGuard {
+public:
+    ModeGuard(Module& module, bool training) : module_(module), was_training_(module.is_training()) {
+        module_.train(training);
+    }
+    ~ModeGuard() { module_.train(was_training_); }
+    ModeGuard(const ModeGuard&) = delete;
+    ModeGuard& operator=(const ModeGuard&) = delete;
+
+private:
+    Module& module_;
+    bool was_training_;
+};
+
 }  // namespace proact::layers

@@ -9,7 +9,7 @@
 #include "datasets/split.hpp"
 #include "datasets/synthetic.hpp"
 #include "layers/layers.hpp"
-#include "proact/training.hpp"
+#include "train/training.hpp"
 
 using namespace proact;
 
@@ -24,8 +24,8 @@ layers::ModulePtr small_mlp(uint64_t seed) {
     return model;
 }
 
-method::TrainOptions quiet_options() {
-    method::TrainOptions options;
+train::TrainOptions quiet_options() {
+    train::TrainOptions options;
     options.epochs = 5;
     options.batch_size = 32;
     options.lr = 0.05f;
@@ -38,11 +38,11 @@ method::TrainOptions quiet_options() {
 TEST_CASE("train_classifier learns blobs and reports every epoch") {
     core::ProgressBar::set_enabled(false);
     const datasets::Dataset blobs = datasets::gaussian_blobs(100, 3, 2, 0.5f, 3);
-    const auto [train, validation] = datasets::split(blobs, 0.2, 3);
+    const auto [train_set, validation] = datasets::split(blobs, 0.2, 3);
     layers::ModulePtr model = small_mlp(1);
     int callbacks = 0;
-    const auto history = method::train_classifier(*model, train, &validation, quiet_options(),
-                                                  [&](const method::EpochLog&) { ++callbacks; });
+    const auto history = train::train_classifier(*model, train_set, &validation, quiet_options(),
+                                                  [&](const train::EpochLog&) { ++callbacks; });
     REQUIRE(history.size() == 5);
     CHECK(callbacks == 5);
     CHECK(history.back().train_loss < history.front().train_loss);
@@ -55,9 +55,9 @@ TEST_CASE("same seed, same bytes; another seed, another run") {
     const datasets::Dataset blobs = datasets::gaussian_blobs(60, 3, 2, 1.0f, 4);
     auto run = [&](uint64_t seed) {
         layers::ModulePtr model = small_mlp(seed);
-        method::TrainOptions options = quiet_options();
+        train::TrainOptions options = quiet_options();
         options.seed = seed;
-        const auto history = method::train_classifier(*model, blobs, nullptr, options);
+        const auto history = train::train_classifier(*model, blobs, nullptr, options);
         std::vector<float> weights;
         for (const auto& [name, p] : model->named_parameters()) {
             const auto values = p.value().to_vector();
@@ -76,22 +76,22 @@ TEST_CASE("same seed, same bytes; another seed, another run") {
 TEST_CASE("a diverging run stops with NumericError") {
     const datasets::Dataset blobs = datasets::gaussian_blobs(60, 3, 2, 1.0f, 5);
     layers::ModulePtr model = small_mlp(2);
-    method::TrainOptions options = quiet_options();
+    train::TrainOptions options = quiet_options();
     options.lr = 1e30f;
     options.schedule = "constant";
-    CHECK_THROWS_AS(method::train_classifier(*model, blobs, nullptr, options), core::NumericError);
+    CHECK_THROWS_AS(train::train_classifier(*model, blobs, nullptr, options), core::NumericError);
 }
 
 TEST_CASE("bad options are refused before training") {
     const datasets::Dataset blobs = datasets::gaussian_blobs(10, 2, 2, 1.0f, 6);
     layers::ModulePtr model = small_mlp(3);
-    method::TrainOptions options = quiet_options();
+    train::TrainOptions options = quiet_options();
     options.optimizer = "lbfgs";
-    CHECK_THROWS_AS(method::train_classifier(*model, blobs, nullptr, options), core::ValueError);
+    CHECK_THROWS_AS(train::train_classifier(*model, blobs, nullptr, options), core::ValueError);
     options = quiet_options();
     options.schedule = "triangle";
-    CHECK_THROWS_AS(method::train_classifier(*model, blobs, nullptr, options), core::ValueError);
+    CHECK_THROWS_AS(train::train_classifier(*model, blobs, nullptr, options), core::ValueError);
     options = quiet_options();
     options.batch_size = 0;
-    CHECK_THROWS_AS(method::train_classifier(*model, blobs, nullptr, options), core::ValueError);
+    CHECK_THROWS_AS(train::train_classifier(*model, blobs, nullptr, options), core::ValueError);
 }

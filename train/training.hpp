@@ -19,24 +19,26 @@
 #include "datasets/dataset.hpp"
 #include "layers/module.hpp"
 #include "optim/optimizer.hpp"
+#include "optim/schedule.hpp"
 
-namespace proact::method {
+namespace proact::train {
 
 struct TrainOptions {
     int epochs = 10;
     int64_t batch_size = 64;
-    std::string optimizer = "sgd";    // sgd | adam | adamw
+    std::string optimizer = "sgd";    // one of optim::optimizer_names()
     float lr = 0.05f;
     float momentum = 0.9f;            // sgd
     bool nesterov = false;            // sgd
     float weight_decay = 0.0f;
-    std::string schedule = "cosine";  // constant | step | cosine (cosine: 90.6% on Fashion-MNIST in 10 epochs vs 88.8% constant)
+    std::string schedule = "cosine";  // one of optim::schedule_names() (cosine: 90.6% on Fashion-MNIST in 10 epochs vs 88.8% constant)
     int step_size = 5;                // step schedule: epochs between decays
     float gamma = 0.1f;               // step schedule: decay factor
     int warmup_epochs = 0;            // linear warm-up before the schedule
     bool augment = false;             // random crop (padding 4 for 32x32, 2 for 28x28) + horizontal flip
     uint64_t seed = 0;
     int64_t eval_batch_size = 1000;
+    int64_t max_batches_per_epoch = -1;  // > 0: an epoch ends after this many batches (benchmarks, smoke runs)
     bool progress = true;
 };
 
@@ -51,9 +53,11 @@ struct EpochLog {
     double images_per_second = 0.0;
 };
 
-// The optimizer named in options over the model's trainable parameters. ValueError for an
-// unknown name.
+// The optimizer named in options over the model's parameters (optim::make_optimizer). ValueError
+// for an unknown name.
 std::unique_ptr<optim::Optimizer> make_optimizer(layers::Module& model, const TrainOptions& options);
+// The per-epoch schedule named in options, with its warm-up (optim::make_schedule).
+std::shared_ptr<const optim::Schedule> make_schedule(const TrainOptions& options);
 
 // Trains `model` in place. validation may be null. on_epoch runs after each epoch (logging,
 // checkpointing). Returns one log entry per epoch.
@@ -61,4 +65,4 @@ std::vector<EpochLog> train_classifier(layers::Module& model, const datasets::Da
                                        const datasets::Dataset* validation, const TrainOptions& options,
                                        const std::function<void(const EpochLog&)>& on_epoch = {});
 
-}  // namespace proact::method
+}  // namespace proact::train

@@ -1,0 +1,52 @@
+// The steps several commands share, each one call: read a checkpoint once into a model and what
+// its metadata says; load a data set the model fits; evaluate and print the confusion matrix;
+// quantise the fault targets for a campaign; write an output file and say so.
+//
+//   const LoadedModel loaded = load_model_file(command.model_file);
+//   const datasets::Dataset data = load_split_for(loaded, "eval", command.dataset, command.split, common);
+//   const layers::EvalResult result = evaluate_and_print(*loaded.model, data, 1000, title);
+//   write_output(command.json_path, eval_json(result, data.class_names, context));
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "apps/common.hpp"
+#include "datasets/dataset.hpp"
+#include "faults/storage_format.hpp"
+#include "faults/targets.hpp"
+#include "layers/evaluate.hpp"
+#include "layers/module.hpp"
+
+namespace proact::apps {
+
+// A checkpoint read once.
+struct LoadedModel {
+    std::string path;
+    layers::ModulePtr model;                      // rebuilt from the metadata, in evaluation mode
+    std::map<std::string, std::string> metadata;  // the checkpoint's own and its training settings
+    std::string name;                             // metadata "model", else the path
+    core::Shape input_shape;                      // metadata "input_shape", else 3x32x32
+};
+
+// IoError / FormatError naming the file when it is missing, truncated or not a zoo model.
+LoadedModel load_model_file(const std::string& path);
+
+// `split` of the named data set decoded at the model's input shape. ShapeError naming `command`,
+// the file and both shapes when the data set's images have another shape.
+datasets::Dataset load_split_for(const LoadedModel& loaded, const std::string& command, const std::string& dataset,
+                                 const std::string& split, const CommonOptions& options);
+
+// Evaluates `model` on all of `data` and prints `title`, the accuracy line and the confusion matrix.
+layers::EvalResult evaluate_and_print(layers::Module& model, const datasets::Dataset& data, int64_t batch_size,
+                                      const std::string& title);
+
+// Moves the targets' values onto the grid of a fixed-point `format` (once, before a campaign) and
+// prints what moved; nothing for float32.
+void quantise_and_report(std::vector<faults::FaultTarget>& targets, const faults::StorageFormat& format);
+
+// Writes `text` to `path` atomically and prints "wrote PATH" (with " (NOTE)" when a note is given).
+void write_output(const std::string& path, const std::string& text, const std::string& note = "");
+
+}  // namespace proact::apps

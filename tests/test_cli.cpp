@@ -1,0 +1,163 @@
+// The built `proact` command line itself, run as a user runs it: a tiny train on generated IDX
+// files, eval, inject, sharded inject + merge (the same bytes as one run), and bad input (exit code
+// 2 and one line on stderr for bad flags; a clear error and untouched outputs for a bad model file).
+#include <doctest/doctest.h>
+#include <sys/wait.h>
+
+#include <cstdint>
+#include <cstdlib>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "support/test_support.hpp"
+
+using proact::test::contains;
+using proact::test::read_bytes;
+using proact::test::TempDir;
+
+namespace {
+
+struct Run {
+    int exit_code = -1;
+    std::string out, err;
+};
+
+std::string read_text(const std::string& path) {
+    const std::vector<unsigned char> bytes = read_bytes(path);
+    return {bytes.begin(), bytes.end()};
+}
+
+// Runs `proact ARGUMENTS` with stdout and stderr captured in files of `dir`.
+Run run_proact(const TempDir& dir, const std::string& arguments) {
+    const std::string out = dir.file("stdout.txt"), err = dir.file("stderr.txt");
+    std::string command = "'";
+    command += PROACT_BINARY;
+    command += "' " + arguments + " >" + out + " 2>" + err;
+    const int status = std::system(command.c_str());
+    Run run;
+    run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    run.out = read_text(out);
+    run.err = read_text(err);
+    return run;
+}
+
+void put_u32(std::vector<unsigned char>& bytes, uint32_t value) {
+    for (int shift = 24; shift >= 0; shift -= 8) bytes.push_back(static_cast<unsigned char>(value >> shift));
+}
+
+void write_file(const std::string& path, const std::vector<unsigned char>& bytes) {
+    std::ofstream out(path, std::ios::binary);
+    out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+}
+
+// Fashion-MNIST-shaped IDX files (28x28, 10 classes) whose brightness follows the label, so a
+// LeNet learns something in one epoch.
+void write_idx_split(const TempDir& dir, const std::string& prefix, uint32_t count) {
+    std::vector<unsigned char> images, labels;
+    put_u32(images, 0x00000803);
+    put_u32(images, count);
+    put_u32(images, 28);
+    put_u32(images, 28);
+    put_u32(labels, 0x00000801);
+    put_u32(labels, count);
+    for (uint32_t i = 0; i < count; ++i) {
+        const uint32_t label = i % 10;
+        labels.push_back(static_cast<unsigned char>(label));
+        for (uint32_t pixel = 0; pixel < 28 * 28; ++pixel)
+            images.push_back(static_cast<unsigned char>(label * 20 + (pixel * 7 + i * 13) % 40));
+    }
+    write_file(dir.file(prefix + "-images-idx3-ubyte"), images);
+    write_file(dir.file(prefix + "-labels-idx1-ubyte"), labels);
+}
+
+int count_lines(const std::string& text) {
+    int lines = 0;
+    for (char c : text) lines += c == '\n';
+    return lines;
+}
+
+const std::string kQuiet = " --quiet --threads 1";
+
+}  // namespace
+
+TEST_CASE("train, eval, inject and merge run end to end on a tiny data set") {
+    TempDir dir("proact-cli");
+    write_idx_split(dir, "train", 200);
+    write_idx_split(dir, "t10k", 100);
+    const std::string data = " --dataset fashion-mnist --data-dir " + dir.path.string();
+    const std::string model = dir.file("model.safetensors");
+
+    const Run train = run_proact(dir, "train --model lenet5 --epochs 1 --batch-size 32 --seed 1 --out " + model + data + kQuiet);
+    REQUIRE_MESSAGE(train.exit_code == 0, train.err);
+    CHECK(contains(train.out, "saved " + model));
+    CHECK(contains(train.out, "test accuracy"));
+    CHECK(read_bytes(model).size() > 1000);
+
+    const Run eval = run_proact(dir, "eval --model-file " + model + data + " --json " + dir.file("eval.json") + kQuiet);
+    REQUIRE_MESSAGE(eval.exit_code == 0, eval.err);
+    CHECK(contains(eval.out, "confusion matrix"));
+    CHECK(contains(eval.out, "wrote " + dir.file("eval.json")));
+    CHECK(contains(read_text(dir.file("eval.json")), "\"total\": 100"));
+
+    const std::string campaign = "inject --model-file " + model + data +
+                                 " --format float32 --ber 1e-3 --trials 4 --seed 2" + kQuiet;
+    const Run whole = run_proact(dir, campaign + " --json " + dir.file("whole.json"));
+    REQUIRE_MESSAGE(whole.exit_code == 0, whole.err);
+    CHECK(contains(whole.out, "wrote " + dir.file("whole.json")));
+    for (int shard = 0; shard < 2; ++shard) {
+        const std::string path = dir.file("shard" + std::to_string(shard) + ".json");
+        const Run part = run_proact(dir, campaign + " --shard " + std::to_string(shard) + "/2 --json " + path);
+        REQUIRE_MESSAGE(part.exit_code == 0, part.err);
+    }
+    const Run merge = run_proact(dir, "merge " + dir.file("shard0.json") + " " + dir.file("shard1.json") + " --json " +
+                                      dir.file("merged.json"));
+    REQUIRE_MESSAGE(merge.exit_code == 0, merge.err);
+    const std::vector<unsigned char> merged = read_bytes(dir.file("merged.json"));
+    CHECK(!merged.empty());
+    CHECK(merged == read_bytes(dir.file("whole.json")));
+}
+
+TEST_CASE("bad flags exit with code 2 and one line on stderr") {
+    TempDir dir("proact-cli");
+    const std::vector<std::string> bad_command_lines = {"train --no-such-flag", "train --epochs many",
+                                                        "train --model lenet6",
+                                                        "inject --model-file " + dir.file("missing.safetensors"),
+                                                        "frobnicate", ""};
+    for (const std::string& arguments : bad_command_lines) {
+        CAPTURE(arguments);
+        const Run run = run_proact(dir, arguments);
+        CHECK(run.exit_code == 2);
+        CHECK(count_lines(run.err) == 1);
+        CHECK(contains(run.err, "error: "));
+    }
+}
+
+TEST_CASE("a corrupt model file fails clearly and leaves the outputs as they were") {
+    TempDir dir("proact-cli");
+    write_idx_split(dir, "t10k", 20);
+    const std::string bad = dir.file("bad.safetensors");
+    write_file(bad, {'n', 'o', 't', ' ', 'a', ' ', 'm', 'o', 'd', 'e', 'l'});
+    const std::string previous = dir.file("previous.json");
+    write_file(previous, {'{', '}', '\n'});
+    const std::string data = " --dataset fashion-mnist --data-dir " + dir.path.string();
+    for (const char* command : {"eval", "inject"}) {
+        CAPTURE(command);
+        const Run run = run_proact(dir, std::string(command) + " --model-file " + bad + data + " --json " + previous + kQuiet);
+        CHECK(run.exit_code == 1);
+        CHECK(count_lines(run.err) == 1);
+        CHECK(contains(run.err, bad));
+        CHECK(read_text(previous) == "{}\n");
+    }
+}
+
+TEST_CASE("help lists the names the registries define") {
+    TempDir dir("proact-cli");
+    const Run train = run_proact(dir, "train --help");
+    CHECK(train.exit_code == 0);
+    for (const char* name : {"lenet5", "resnet20", "vgg16_bn", "fashion-mnist", "cifar100", "sgd | adam | adamw",
+                             "constant | step | cosine"})
+        CHECK_MESSAGE(contains(train.out, name), name);
+    const Run inject = run_proact(dir, "inject --help");
+    CHECK(contains(inject.out, "1e-7,3e-7,1e-6,3e-6,1e-5,3e-5,1e-4"));
+}
