@@ -9,7 +9,8 @@
 // The threshold is the parameter "threshold" (so "classifier.3.threshold" in the model), shaped by
 // the granularity against one sample's activation shape (C, ...) with the batch axis left out:
 //   layer [1]        channel [C, 1, ..., 1] ([C] for a linear activation)        neuron (C, ...)
-// It starts at +inf (no clipping) until set.
+// It starts at +inf (no clipping) until set. forward checks the input against activation_shape,
+// except for a layer threshold, which clips any (B, C, ...) (a channel subset, in fault campaigns).
 #pragma once
 
 #include "core/clip.hpp"
