@@ -4,7 +4,8 @@
 //                 --ber 1e-6,1e-5 --trials 100 --seed 0 --csv out.csv --json out.json --plot out.svg
 //
 // A fixed-point format first quantises the fault targets to that format (once); faults then hit
-// the stored integer codes. --shard i/n runs trials i, i+n, ... for `proact merge`.
+// the stored integer codes. --shard i/n runs trials i, i+n, ... for `proact merge`. A hardened
+// checkpoint loads like any other; its thresholds are targets too unless --no-threshold-faults.
 #include <cstdio>
 #include <memory>
 
@@ -40,6 +41,7 @@ struct InjectCommand {
     std::vector<std::string> plot_with;
     bool no_stage_cache = false;
     bool no_reuse = false;
+    bool no_threshold_faults = false;
 };
 
 bool ends_with(const std::string& text, const std::string& suffix) {
@@ -56,6 +58,7 @@ void run_inject(const InjectCommand& command) {
     options.exact_counts = command.exact_counts;
     options.bit_mask = command.bit_mask;
     options.patterns = command.patterns;
+    options.fault_thresholds = !command.no_threshold_faults;
     options.trials = command.trials;
     options.seed = command.common.seed;
     options.ci_margin = command.ci_margin;
@@ -74,7 +77,8 @@ void run_inject(const InjectCommand& command) {
     const LoadedModel loaded = load_model_file(command.model_file);
     options.model_name = loaded.name;
     // Targets first: a pattern that matches nothing fails before the data set is read.
-    std::vector<faults::FaultTarget> targets = faults::select_targets(*loaded.model, options.patterns);
+    std::vector<faults::FaultTarget> targets =
+        faults::select_targets(*loaded.model, options.patterns, options.fault_thresholds);
     const datasets::Dataset data = load_split_for(loaded, "inject", command.dataset, command.split, command.common);
     quantise_and_report(targets, options.format);
     const faults::CampaignResult result = faults::run_campaign(*loaded.model, data.images, data.labels, options);
@@ -123,7 +127,9 @@ void register_inject(CLI::App& app) {
         ->capture_default_str();
     sub->add_option("--pattern", command->patterns,
                     "Target parameters by glob (repeatable); default: conv/linear weights and biases and "
-                    "neuron-wise thresholds");
+                    "every clipping threshold");
+    sub->add_flag("--no-threshold-faults", command->no_threshold_faults,
+                  "Leave the clipping thresholds of a hardened model out of the targets");
     sub->add_option("--trials", command->trials, "Trials per rate (the most with --ci-margin)")->capture_default_str();
     sub->add_option("--ci-margin", command->ci_margin,
                     "Stop a rate once the 95% CI of the mean accuracy is within ± this many points (at least 10 "

@@ -10,5 +10,6 @@ void register_eval(CLI::App& app);
 void register_demo(CLI::App& app);
 void register_inject(CLI::App& app);
 void register_merge(CLI::App& app);
+void register_harden(CLI::App& app);
 
 }  // namespace proact::apps

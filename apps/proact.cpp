@@ -2,6 +2,7 @@
 //
 //   proact train --model lenet5 --dataset fashion-mnist --epochs 10 --seed 0 --out model.safetensors
 //   proact eval  --model-file model.safetensors --dataset fashion-mnist
+//   proact harden --method proact --model-file model.safetensors --dataset fashion-mnist --out hardened.safetensors
 //   proact demo                                  # what ./run demo runs
 //
 // Every command takes --seed (one seed decides every random choice), --threads and --data-dir.
@@ -24,6 +25,7 @@ int main(int argc, char** argv) {
     proact::apps::register_demo(app);
     proact::apps::register_inject(app);
     proact::apps::register_merge(app);
+    proact::apps::register_harden(app);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "autograd/variable.hpp"
+#include "core/clip.hpp"
 #include "core/rng.hpp"
 
 namespace proact::autograd {
@@ -91,5 +92,21 @@ Variable global_avg_pool(const Variable& x);
 // running_var uses the unbiased batch variance); in eval, normalises with the running statistics.
 Variable batch_norm(const Variable& x, const Variable& gamma, const Variable& beta, Tensor& running_mean,
                     Tensor& running_var, bool training, float momentum = 0.1f, float eps = 1e-5f);
+
+}  // namespace proact::autograd
+
+// ---- clipped activation (ops_clip.cpp; kernels in core/clip.hpp) ----
+namespace proact::autograd {
+
+// x (B, C, ...) clipped at `threshold`, whose shape says its granularity: one element (layer),
+// [C] or [C, 1, ..., 1] (channel), or x's shape without the batch axis (neuron). Gradients flow to
+// x and to the threshold (summed over its broadcast positions; none in hard mode, whose
+// derivative in b is zero almost everywhere). ShapeError for any other threshold shape;
+// ValueError for a slope outside (0, core::kMaxClipSlope] in smooth mode.
+Variable clip_activation(const Variable& x, const Variable& threshold, core::ClipMode mode, float slope = 20.0f);
+
+// The granularity `threshold` has against an activation of `x_shape` (with the batch axis), as
+// clip_activation reads it; ShapeError naming both shapes if it fits none.
+core::ClipGranularity clip_granularity_of(const Shape& x_shape, const Shape& threshold_shape);
 
 }  // namespace proact::autograd

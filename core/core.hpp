@@ -12,6 +12,7 @@
 // actual value.
 #pragma once
 
+#include "core/clip.hpp"
 #include "core/elementwise.hpp"
 #include "core/error.hpp"
 #include "core/gemm.hpp"

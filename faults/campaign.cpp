@@ -21,6 +21,7 @@
 #include "core/error.hpp"
 #include "core/progress.hpp"
 #include "layers/activation.hpp"
+#include "layers/clipped_relu.hpp"
 #include "layers/conv.hpp"
 #include "layers/dropout.hpp"
 #include "layers/linear.hpp"
@@ -344,6 +345,9 @@ bool owns(const std::string& stage_path, const std::string& module_path) {
 // own, whatever the number of channels: a channel subset can pass through it.
 bool is_channel_wise(const layers::Module& module) {
     const std::type_info& type = typeid(module);
+    // A one-value threshold treats every channel alike; wider ones would need slicing to the subset.
+    if (type == typeid(layers::ClippedReLU))
+        return static_cast<const layers::ClippedReLU&>(module).threshold().numel() == 1;
     return (type == typeid(layers::ReLU) || type == typeid(layers::MaxPool2d) || type == typeid(layers::AvgPool2d) ||
             type == typeid(layers::Dropout)) &&
            module.named_parameters().empty();
@@ -420,7 +424,7 @@ Campaign::Campaign(layers::Module& model, const core::Tensor& images, const std:
                                labels_.size(), " labels");
     if (labels_.empty()) fail<ValueError>("fault campaign: the evaluation set is empty (expected at least 1 sample)");
     mask_ = BitMask::parse(options_.bit_mask, options_.format);
-    targets_ = select_targets(model_, options_.patterns);
+    targets_ = select_targets(model_, options_.patterns, options_.fault_thresholds);
     check_quantized(targets_, options_.format);
     if (options_.fault_kind == FaultKind::exact) {
         const int64_t most = *std::max_element(options_.exact_counts.begin(), options_.exact_counts.end());
@@ -749,7 +753,15 @@ TrialOutcome Campaign::run_trial(size_t point, int64_t trial, std::vector<FaultL
         outcome.correct = count_correct(0);
         return outcome;
     }
-    if (first < stages_.size() && stages_[first].channel_sparse) {
+    // A changed threshold between the restart and the splice touches every channel: no sparse path.
+    bool later_change_before_splice = false;
+    if (first < stages_.size() && stages_[first].channel_sparse)
+        for (const TensorLog& tensor : faults.log()) {
+            const size_t stage = static_cast<size_t>(stage_of_target_[tensor.target]);
+            if (stage > first && stage < stages_[first].splice_stage)
+                for (const FaultRecord& record : tensor.records) later_change_before_splice |= record.changed();
+        }
+    if (first < stages_.size() && stages_[first].channel_sparse && !later_change_before_splice) {
         // The output channels whose weights or bias changed: row `element / (numel / O)` of a
         // weight (O, ...) or bias (O).
         std::set<int64_t> rows;

@@ -106,6 +106,7 @@ struct CampaignOptions {
     StorageFormat format = StorageFormat::fixed_point(15, 16);  // the toolbox's default
     std::string bit_mask = "all";                // BitMask::parse syntax: "sign", "exponent", "integer", "0,31"
     std::vector<std::string> patterns;           // target parameter globs; empty: the default targets
+    bool fault_thresholds = true;                // off: no "*threshold" parameter is a target
     int64_t trials = 100;                        // per point (upper bound when ci_margin > 0)
     uint64_t seed = 0;
     // > 0: stop a point once the 95% CI half-width of its mean accuracy is at most ci_margin

@@ -34,13 +34,16 @@ void collect_types(const layers::Module& module, const std::string& path, std::m
 
 }  // namespace
 
-bool is_default_target(const std::string& module_type, const std::string& local_name, int64_t numel) {
+bool is_default_target(const std::string& module_type, const std::string& local_name, int64_t numel,
+                       bool include_thresholds) {
+    if (numel < 1) return false;
     if ((module_type == "Conv2d" || module_type == "Linear") && (local_name == "weight" || local_name == "bias"))
         return true;
-    return ends_with(local_name, "threshold") && numel > 1;
+    return include_thresholds && ends_with(local_name, "threshold");
 }
 
-std::vector<FaultTarget> select_targets(layers::Module& model, const std::vector<std::string>& patterns) {
+std::vector<FaultTarget> select_targets(layers::Module& model, const std::vector<std::string>& patterns,
+                                        bool include_thresholds) {
     const auto parameters = model.named_parameters();
     std::map<std::string, std::string> module_types;
     collect_types(model, "", module_types);
@@ -56,7 +59,7 @@ std::vector<FaultTarget> select_targets(layers::Module& model, const std::vector
             const size_t dot = name.rfind('.');
             const std::string path = dot == std::string::npos ? "" : name.substr(0, dot);
             const std::string local = dot == std::string::npos ? name : name.substr(dot + 1);
-            selected[i] = is_default_target(type_of(path), local, parameters[i].second.numel());
+            selected[i] = is_default_target(type_of(path), local, parameters[i].second.numel(), include_thresholds);
         }
     } else {
         for (const std::string& pattern : patterns) {
@@ -71,7 +74,7 @@ std::vector<FaultTarget> select_targets(layers::Module& model, const std::vector
 
     std::vector<FaultTarget> targets;
     for (size_t i = 0; i < parameters.size(); ++i) {
-        if (!selected[i]) continue;
+        if (!selected[i] || (!include_thresholds && ends_with(parameters[i].first, "threshold"))) continue;
         const auto& [name, parameter] = parameters[i];
         if (!parameter.value().is_contiguous())
             core::fail<core::ValueError>("fault targets: parameter ", name, " is not contiguous");
@@ -84,7 +87,7 @@ std::vector<FaultTarget> select_targets(layers::Module& model, const std::vector
         targets.push_back(std::move(target));
     }
     if (targets.empty())
-        core::fail<core::ValueError>("fault targets: the model has no conv or linear weights, biases or neuron-wise "
+        core::fail<core::ValueError>("fault targets: the model has no conv or linear weights, biases or "
                                      "thresholds to fault (expected at least one); parameters are ",
                                      some_names(parameters), "; name targets with a pattern");
     return targets;

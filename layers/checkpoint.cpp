@@ -1,6 +1,7 @@
 #include "layers/checkpoint.hpp"
 
 #include "core/safetensors.hpp"
+#include "layers/hybrid_clip.hpp"
 #include "layers/zoo.hpp"
 
 namespace proact::layers {
@@ -25,6 +26,7 @@ void save_checkpoint(const std::string& path, const Module& model, const std::ma
     file.metadata = {{"format", "proact-checkpoint"}, {"format_version", "1"}};
     if (const ModelInfo* info = model_info(model))
         for (const auto& [key, value] : model_metadata(*info)) file.metadata[key] = value;
+    for (const auto& [key, value] : clip_metadata(model)) file.metadata[key] = value;
     for (const auto& [key, value] : metadata) {
         auto [it, inserted] = file.metadata.emplace(key, value);
         if (!inserted && it->second != value)
@@ -70,6 +72,7 @@ ModulePtr load_model(const Checkpoint& checkpoint, const std::string& source) {
     } catch (const core::ValueError& error) {
         fail<core::FormatError>("load_model: ", source, ": metadata does not describe a known model: ", error.what());
     }
+    apply_clip_metadata(*model, info.input_shape, checkpoint.metadata, checkpoint.tensors, "load_model: " + source);
     load_weights(*model, checkpoint.tensors, "load_model: " + source);
     model->eval();
     return model;

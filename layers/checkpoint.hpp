@@ -8,7 +8,9 @@
 //
 // Metadata written: "format" = "proact-checkpoint", "format_version" = "1", and for a zoo model
 // (model_info() not null) "model", "input_shape", "num_classes", "init_seed"; then the caller's
-// entries (training settings). A caller entry with the same key as a model entry must agree.
+// entries (training settings). A caller entry with the same key as a model entry must agree. A model
+// with clipped activations also records "activation" (hybrid_clip.hpp), and load_model applies
+// that configuration before loading the weights, so a hardened checkpoint loads like any other.
 #pragma once
 
 #include <map>
@@ -41,7 +43,8 @@ void load_weights(Module& model, const std::map<std::string, Tensor>& tensors,
 
 // Rebuilds a zoo model from the checkpoint's metadata ("model", "input_shape", "num_classes",
 // "init_seed") with make_model, loads the weights with load_weights and returns it in evaluation
-// mode. FormatError naming the missing or malformed metadata key; ShapeError / ValueError naming
+// mode. FormatError naming the missing or malformed metadata key, or the threshold tensor that
+// disagrees with the "activation" entry; ShapeError / ValueError naming
 // the file and the tensor when the tensors do not fit the model.
 ModulePtr load_model(const std::string& path);
 // The same from a checkpoint already read; `source` names it in messages ("'model.safetensors'").

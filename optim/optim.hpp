@@ -31,10 +31,12 @@
 //   adamw.reset_state();             // or: forget moments and step counts (values stay)
 //
 // optimizer.hpp: ParamGroup, ParamState, OptimizerSnapshot, the Optimizer base.
+// progressive.hpp: ProgressiveThresholdOptimizer (one clipped layer's thresholds at a time).
 // sgd.hpp: SGD.  adam.hpp: Adam, AdamW.  schedule.hpp: Constant, StepLR, CosineAnnealing, LinearWarmup.
 #pragma once
 
 #include "optim/adam.hpp"
 #include "optim/optimizer.hpp"
+#include "optim/progressive.hpp"
 #include "optim/schedule.hpp"
 #include "optim/sgd.hpp"

@@ -33,24 +33,31 @@ std::vector<std::string> names_of(const std::vector<FaultTarget>& targets) {
 
 }  // namespace
 
-TEST_CASE("default targets: conv and linear weights and biases, thresholds with more than one element") {
+TEST_CASE("default targets: conv and linear weights and biases, every threshold, scalars included") {
     core::Rng rng(1, "init");
     layers::Sequential model;
     model.add(std::make_shared<layers::Conv2d>(1, 2, 3, rng));
     model.add(std::make_shared<layers::BatchNorm2d>(2));
-    model.add(std::make_shared<ThresholdClip>(1));  // layer-wise: one register, not a target
+    model.add(std::make_shared<ThresholdClip>(1));  // layer-wise: a stored word like any weight
     model.add(std::make_shared<layers::Flatten>());
     model.add(std::make_shared<layers::Linear>(8, 3, rng));
     model.add(std::make_shared<ThresholdClip>(3));  // neuron-wise: a target
     const std::vector<FaultTarget> targets = select_targets(model);
-    CHECK(names_of(targets) == std::vector<std::string>{"0.weight", "0.bias", "4.weight", "4.bias", "5.threshold"});
+    CHECK(names_of(targets) ==
+          std::vector<std::string>{"0.weight", "0.bias", "2.threshold", "4.weight", "4.bias", "5.threshold"});
     CHECK(targets[0].module_type == "Conv2d");
     CHECK(targets[0].module_path == "0");
-    CHECK(targets[4].module_type == "HybridClip");
-    CHECK(target_values(targets) == 2 * 9 + 2 + 24 + 3 + 3);
+    CHECK(targets[5].module_type == "HybridClip");
+    CHECK(target_values(targets) == 2 * 9 + 2 + 1 + 24 + 3 + 3);
     CHECK(is_default_target("Linear", "weight", 10));
     CHECK_FALSE(is_default_target("BatchNorm2d", "weight", 10));
-    CHECK_FALSE(is_default_target("HybridClip", "threshold", 1));
+    CHECK(is_default_target("HybridClip", "threshold", 1));
+    CHECK_FALSE(is_default_target("HybridClip", "threshold", 1, /*include_thresholds=*/false));
+    // without thresholds: the weights alone, even when a pattern names a threshold
+    CHECK(names_of(select_targets(model, {}, false)) ==
+          std::vector<std::string>{"0.weight", "0.bias", "4.weight", "4.bias"});
+    CHECK(names_of(select_targets(model, {"*.weight", "5.threshold"}, false)) ==
+          std::vector<std::string>{"0.weight", "4.weight"});
 }
 
 TEST_CASE("targets by pattern: union in parameter order; a pattern matching nothing is an error") {

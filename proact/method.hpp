@@ -1,0 +1,19 @@
+// proact::method — the method: clipped-activation hardening of a trained model.
+//
+//   // Ranger, the cheap baseline: thresholds = the maxima of each ReLU on 1,024 training images
+//   auto profiles = method::profile_activations(*model, {1, 28, 28}, images);
+//   method::ranger_harden(*model, {1, 28, 28}, profiles, layers::HybridClip::parse("layer:hard"));
+//
+//   // ProAct: hybrid thresholds from Ranger, trained layer by layer, last to first
+//   method::ProActOptions options;  options.seed = seed;
+//   method::ProActResult result = method::proact_harden(*model, {1, 28, 28}, train, validation, options);
+//   layers::save_checkpoint("hardened.safetensors", *model);   // loads with layers::load_model
+//
+// ranger.hpp: activation profiles, Ranger.  proact.hpp: ProAct.  stage_chain.hpp: a model as a
+// chain of stages (the frozen prefix / trained suffix split).  training.hpp: the generic loop.
+#pragma once
+
+#include "proact/proact.hpp"
+#include "proact/ranger.hpp"
+#include "proact/stage_chain.hpp"
+#include "proact/training.hpp"

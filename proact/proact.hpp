@@ -1,0 +1,114 @@
+// ProAct: progressive training of hybrid clipped activations (METHOD.md "ProAct progressive
+// training"), with our defaults; the reference toolbox's setting is reachable through the options.
+//
+//   ProActOptions options;                               // 0.8 CE + 0.1 KD + 4e-8 L2, AdamW, ...
+//   options.seed = seed;
+//   ProActResult result = proact_harden(*model, {1, 28, 28}, train, validation, options,
+//                                       [](const LayerLog& layer) { /* print it */ });
+//   layers::save_checkpoint("hardened.safetensors", *model);   // records the activation metadata
+//
+// What it does to `model`: Ranger maxima on a seeded subset of `train` (eval mode) -> every ReLU
+// replaced as options.clip says, thresholds = those maxima -> the clipped layers visited from the
+// last to the first in execution order; for each, the weight decays tried from first to last: the
+// layer's thresholds are restored (values and optimizer state) to what they were before the
+// layer, trained `epochs` with loss α·CE + β·KD(teacher = the original model) + λ·mean(b²) of the
+// layer (the other layers' terms are constants here), and the try is accepted as soon as the
+// validation accuracy is at least the accuracy before the layer minus the tolerance (one-sided);
+// with no accepted try the initial values stay. Everything but the visited layer's thresholds is
+// frozen, and the model stays in eval mode (BatchNorm statistics untouched).
+//
+// Fast by design: weights never require a gradient, so backward computes no weight gradients and
+// stops at the visited layer; the network below the visited layer is frozen and deterministic
+// (eval mode, no augmentation), so its output for the training and validation images is computed
+// once per layer and reused by every epoch and try while it fits options.cache_budget_bytes; the
+// teacher's soft targets are computed once.
+//
+// Deterministic from options.seed: the same bytes at any thread count.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "datasets/dataset.hpp"
+#include "layers/hybrid_clip.hpp"
+
+namespace proact::method {
+
+struct ProActOptions {
+    layers::HybridClip clip;            // hybrid, smooth, k = 20
+    // Loss weights (toolbox: 1, 1, 0).
+    float ce_weight = 0.8f;
+    float kd_weight = 0.1f;
+    float l2_weight = 4e-8f;
+    std::string optimizer = "adamw";    // adamw | adam (toolbox: adam)
+    float lr_scalar = 0.01f;            // layer-wise thresholds
+    float lr_neuron = 0.001f;           // channel- and neuron-wise thresholds (toolbox: 0.01)
+    std::string schedule = "constant";  // constant | cosine (over each try; toolbox: cosine)
+    std::vector<float> decays = {4e-1f, 4e-2f, 4e-3f, 4e-4f, 4e-5f};  // toolbox: 4e-5 ... 4e-15
+    int epochs_scalar = 2;              // per try, layer-wise thresholds
+    int epochs_neuron = 3;              // per try, channel- and neuron-wise thresholds
+    bool check_every_epoch = false;     // toolbox: validate after each epoch, accept at the first fit
+    double tolerance = 1.5;             // accuracy points (toolbox: 0.2)
+    int64_t batch_size = 128;
+    int64_t profile_images = 1024;      // Ranger's subset of the training set
+    int64_t max_train_images = 0;       // 0: all of `train`; else a seeded subset of that many
+    int64_t cache_budget_bytes = int64_t(1) << 30;  // frozen-prefix outputs, training + validation
+    uint64_t seed = 0;
+    bool progress = true;
+};
+
+// ValueError naming the option, its allowed range and the value.
+void validate_options(const ProActOptions& options);
+
+struct TryLog {
+    float decay = 0.0f;
+    int epochs = 0;                     // run (fewer than planned with check_every_epoch)
+    double validation_accuracy = 0.0;   // percent
+    bool accepted = false;
+    double seconds = 0.0;
+};
+
+struct LayerLog {
+    size_t index = 0;                   // in execution order
+    size_t count = 0;                   // clipped layers
+    std::string path;                   // "classifier.3"
+    std::string granularity;            // "layer", "channel", "neuron"
+    int64_t thresholds = 0;
+    std::vector<TryLog> tries;
+    std::optional<float> accepted_decay;  // none: the initial values were kept
+    double accuracy_before = 0.0;       // validation, percent
+    double accuracy_after = 0.0;
+    float initial_min = 0, initial_max = 0;             // the Ranger values
+    float threshold_min = 0, threshold_max = 0, threshold_mean = 0;  // after
+    bool prefix_cached = false;         // the frozen prefix's output was kept in memory
+    double seconds = 0.0;
+};
+
+struct ProActResult {
+    std::vector<LayerLog> layers;       // in the order visited: last to first
+    std::string activation;             // HybridClip::to_string()
+    int64_t threshold_count = 0;
+    int64_t train_images = 0, validation_images = 0, profile_images = 0;
+    double original_accuracy = 0.0;     // validation, the unclipped model
+    double ranger_accuracy = 0.0;       // validation, after the Ranger initialisation
+    double final_accuracy = 0.0;        // validation, hardened
+    double seconds = 0.0;               // all of it (not written to the JSON: it differs per run)
+};
+
+// Hardens `model` in place (see above). input_shape is one sample's (C, H, W) or (F). The
+// per-layer callback runs after each layer. ValueError for bad options, a model without ReLUs, or
+// data sets that do not fit the model; nothing of the model changes then.
+ProActResult proact_harden(layers::Module& model, const core::Shape& input_shape, const datasets::Dataset& train,
+                           const datasets::Dataset& validation, const ProActOptions& options,
+                           const std::function<void(const LayerLog&)>& on_layer = {});
+
+// The result and the options as JSON, and one layer as a human-readable line.
+// with_times adds the seconds, which differ from run to run; without them the bytes depend only on
+// the seed and the inputs.
+std::string proact_json(const ProActResult& result, const ProActOptions& options, bool with_times = false);
+std::string layer_summary(const LayerLog& layer);
+
+}  // namespace proact::method

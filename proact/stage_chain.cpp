@@ -1,0 +1,66 @@
+#include "proact/stage_chain.hpp"
+
+#include <typeinfo>
+
+#include "core/error.hpp"
+#include "layers/sequential.hpp"
+#include "layers/zoo.hpp"
+
+namespace proact::method {
+
+namespace {
+
+void expand(const std::string& path, layers::Module& module, std::vector<Stage>& stages) {
+    if (typeid(module) == typeid(layers::Sequential) || typeid(module) == typeid(layers::Model)) {
+        for (const auto& [name, child] : module.children())
+            expand(path.empty() ? name : path + "." + name, *child, stages);
+        return;
+    }
+    stages.push_back({path, &module});
+}
+
+bool owns(const std::string& stage_path, const std::string& path) {
+    return stage_path.empty() || path == stage_path ||
+           (path.size() > stage_path.size() && path.compare(0, stage_path.size(), stage_path) == 0 &&
+            path[stage_path.size()] == '.');
+}
+
+}  // namespace
+
+StageChain::StageChain(layers::Module& model) { expand("", model, stages_); }
+
+size_t StageChain::stage_of(const std::string& path) const {
+    for (size_t s = 0; s < stages_.size(); ++s)
+        if (owns(stages_[s].path, path)) return s;
+    core::fail<core::ValueError>("stage chain: no stage holds ", path);
+}
+
+autograd::Variable StageChain::run(size_t from, size_t to, autograd::Variable x) const {
+    for (size_t s = from; s < to; ++s) x = (*stages_[s].module)(x);
+    return x;
+}
+
+core::Tensor StageChain::prefix_output(size_t stage, const core::Tensor& images, int64_t batch_size) const {
+    autograd::NoGradGuard no_grad;
+    const int64_t count = images.size(0);
+    core::Tensor result;
+    for (int64_t start = 0; start < count; start += batch_size) {
+        const int64_t stop = std::min(count, start + batch_size);
+        const core::Tensor out = run(0, stage, autograd::Variable(images.slice(start, stop))).value();
+        if (!result.defined()) {
+            core::Shape shape = out.shape();
+            shape[0] = count;
+            result = core::Tensor::empty(shape);
+        }
+        result.slice(start, stop).copy_(out);
+    }
+    return result;
+}
+
+core::Shape StageChain::input_shape_of(size_t stage, const core::Tensor& sample) const {
+    autograd::NoGradGuard no_grad;
+    const core::Shape shape = run(0, stage, autograd::Variable(sample)).shape();
+    return core::Shape(shape.begin() + 1, shape.end());
+}
+
+}  // namespace proact::method
