@@ -61,7 +61,7 @@ void run_inject(const InjectCommand& command) {
     // Every setting is checked before the model and data are loaded.
     faults::CampaignOptions options;
     options.format = faults::StorageFormat::parse(command.format);
-    options.fault_kind = faults::parse_fault_kind(command.fault_model);
+    options.fault_model = faults::FaultModelSpec::parse(command.fault_model);
     options.bers = faults::parse_ber_list(command.bers);
     options.exact_counts = command.exact_counts;
     options.bit_mask = command.bit_mask;
@@ -150,7 +150,10 @@ void register_inject(CLI::App& app) {
     sub->add_option("--format", command->format, "Storage format: float32 or Qm.n (q15.16, q7.8, q3.4)")
         ->capture_default_str();
     sub->add_option("--ber", command->bers, "Comma-separated bit error rates in [0, 1]")->capture_default_str();
-    sub->add_option("--fault-model", command->fault_model, "ber | exact | stuck0 | stuck1")->capture_default_str();
+    sub->add_option("--fault-model", command->fault_model,
+                    std::string("How faults are counted and what they do: ") + faults::FaultModelSpec::names() +
+                        " (ber-floor: the toolbox's floor(values x bits x BER) per tensor, with repetition)")
+        ->capture_default_str();
     sub->add_option("--k", command->exact_counts, "Faulty bits per tensor for --fault-model exact (comma-separated)")
         ->delimiter(',')
         ->capture_default_str();

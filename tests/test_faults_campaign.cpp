@@ -94,8 +94,9 @@ TEST_CASE("bad input: clear errors naming the input") {
     CHECK_THROWS_AS(parse_shard("1-2"), core::ValueError);
     CHECK(parse_shard("2/3").index == 2);
     CHECK(parse_shard("2/3").count == 3);
-    CHECK(error_message<core::ValueError>([] { parse_fault_kind("bitflip"); }).find("'bitflip'") != std::string::npos);
-    CHECK(parse_fault_kind("stuck1") == FaultKind::stuck_at_1);
+    CHECK(error_message<core::ValueError>([] { FaultModelSpec::parse("bitflip"); }).find("'bitflip'") !=
+          std::string::npos);
+    CHECK(FaultModelSpec::parse("stuck1") == FaultModelSpec{FaultCount::ber, BitAction::stuck_at_1});
 
     CampaignOptions options = quick_options();
     options.bers = {1e-5, 1.5};
@@ -122,7 +123,7 @@ TEST_CASE("bad input: clear errors naming the input") {
     CHECK(error_message<core::ValueError>([&] { Campaign(*model, data.images, data.labels, options); })
               .find("quantize") != std::string::npos);
     options = quick_options();
-    options.fault_kind = FaultKind::exact;
+    options.fault_model = FaultModelSpec::parse("exact");
     options.exact_counts = {1000};  // features.0.bias has 4 x 32 bits
     CHECK(error_message<core::ValueError>([&] { Campaign(*model, data.images, data.labels, options); })
               .find("features.0.bias") != std::string::npos);
@@ -310,7 +311,7 @@ TEST_CASE("exact-k and stuck-at campaigns") {
     layers::ModulePtr model = faults_test::tiny_cnn(8);
     faults_test::TinyData data = faults_test::tiny_data(*model, 64, 8);
     CampaignOptions options = quick_options();
-    options.fault_kind = FaultKind::exact;
+    options.fault_model = FaultModelSpec::parse("exact");
     options.exact_counts = {1, 3};
     options.trials = 8;
     const CampaignResult exact = run_campaign(*model, data.images, data.labels, options);
@@ -323,13 +324,29 @@ TEST_CASE("exact-k and stuck-at campaigns") {
     // Stuck-at-0 on the sign bit only: a fault on a positive weight changes nothing, so many
     // trials take the fault-free result without evaluating.
     options = quick_options();
-    options.fault_kind = FaultKind::stuck_at_0;
+    options.fault_model = FaultModelSpec::parse("stuck0");
     options.bit_mask = "sign";
     options.bers = {0.02};
     const CampaignResult stuck = run_campaign(*model, data.images, data.labels, options);
-    CHECK(stuck.fault_kind == "stuck0");
+    CHECK(stuck.fault_model.to_string() == "stuck0");
     CHECK(stuck.bit_mask == "31");
     options.reuse_fault_free = false;
     options.stage_cache = false;
     CHECK(per_trial(run_campaign(*model, data.images, data.labels, options)) == per_trial(stuck));
+
+    // The toolbox's floor rule: at most floor(numel * 32 * BER) bits per tensor, none in a tensor
+    // too small for one; the name survives the JSON.
+    options = quick_options();
+    options.fault_model = FaultModelSpec::parse("ber-floor");
+    options.bers = {0.01};
+    const CampaignResult floor = run_campaign(*model, data.images, data.labels, options);
+    int64_t most = 0;
+    for (const FaultTarget& target : select_targets(*model)) most += target.numel() * 32 / 100;
+    for (int64_t faults : floor.points[0].faults) {
+        CHECK(faults <= most);
+        CHECK((most - faults) % 2 == 0);  // flips drawn twice cancel in pairs
+    }
+    CHECK(campaign_from_json(campaign_json(floor)).fault_model == FaultModelSpec{FaultCount::ber_floor, BitAction::flip});
+    options.stage_cache = false;
+    CHECK(per_trial(run_campaign(*model, data.images, data.labels, options)) == per_trial(floor));
 }

@@ -26,7 +26,7 @@ CampaignResult made_up_result(const std::string& label, int64_t offset) {
     result.model = "lenet5";
     result.dataset = "fashion-mnist";
     result.format = "Q15.16";
-    result.fault_kind = "ber";
+    result.fault_model = FaultModelSpec::parse("ber");
     result.bit_mask = "0,1,2,3,31";
     result.targets = {"features.0.weight", "features.0.bias"};
     result.target_values = 156;
