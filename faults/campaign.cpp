@@ -24,6 +24,7 @@
 #include "layers/activation.hpp"
 #include "layers/conv.hpp"
 #include "layers/dropout.hpp"
+#include "layers/evaluate.hpp"
 #include "layers/linear.hpp"
 #include "layers/pooling.hpp"
 #include "layers/sequential.hpp"
@@ -453,7 +454,7 @@ void Campaign::choose_cache(const std::vector<core::Shape>& sample_shapes) {
 void Campaign::fill_cache() {
     // The fault-free pass, with the same batches every trial uses.
     const size_t end = stages_.size();
-    fault_free_correct_ = for_each_batch([&](int64_t start, int64_t stop) {
+    fault_free_ = for_each_batch([&](int64_t start, int64_t stop) {
         autograd::Variable x(images_.slice(start, stop));
         for (size_t s = 0; s < end; ++s) {
             if (stages_[s].cached) stage_inputs_[s].slice(start, stop).copy_(x.value());
@@ -464,13 +465,13 @@ void Campaign::fill_cache() {
     });
 }
 
-int64_t Campaign::for_each_batch(const std::function<int64_t(int64_t, int64_t)>& count_batch) {
+OutcomeCounts Campaign::for_each_batch(const std::function<OutcomeCounts(int64_t, int64_t)>& count_batch) {
     // Batches are fixed by the batch size alone and each is computed whole by one thread, its
     // kernels then single-threaded (they are thread-count invariant), so the sums do not depend on
     // the number of threads. One parallel region per pass instead of one per kernel call.
     const int64_t count = images_.size(0);
     const int64_t batches = (count + batch_size_ - 1) / batch_size_;
-    std::vector<int64_t> correct(static_cast<size_t>(batches), 0);
+    std::vector<OutcomeCounts> counts(static_cast<size_t>(batches));
     std::exception_ptr error;
     const int threads = static_cast<int>(std::min<int64_t>(batches, omp_get_max_threads()));
 #pragma omp parallel for schedule(dynamic) num_threads(threads) if (threads > 1)
@@ -478,15 +479,15 @@ int64_t Campaign::for_each_batch(const std::function<int64_t(int64_t, int64_t)>&
         try {
             autograd::NoGradGuard no_grad;  // per thread
             const int64_t start = batch * batch_size_;
-            correct[static_cast<size_t>(batch)] = count_batch(start, std::min(count, start + batch_size_));
+            counts[static_cast<size_t>(batch)] = count_batch(start, std::min(count, start + batch_size_));
         } catch (...) {
 #pragma omp critical(proact_faults_batch_error)
             if (!error) error = std::current_exception();
         }
     }
     if (error) std::rethrow_exception(error);
-    int64_t total = 0;
-    for (int64_t value : correct) total += value;
+    OutcomeCounts total;
+    for (const OutcomeCounts& batch : counts) total += batch;
     return total;
 }
 
@@ -606,28 +607,25 @@ int64_t Campaign::cached_bytes() const {
     return bytes;
 }
 
-int64_t Campaign::tally(const core::Tensor& output, int64_t start) {
-    const core::Tensor logits = output.contiguous();
+OutcomeCounts Campaign::tally(const core::Tensor& logits, int64_t start) {
     if (logits.dim() != 2)
         fail<core::ShapeError>("fault campaign: model output has shape ", core::shape_str(logits.shape()),
                                ", expected (batch, classes)");
-    const int64_t rows = logits.size(0), classes = logits.size(1);
-    const float* values = logits.data();
-    int64_t correct = 0;
-    for (int64_t i = 0; i < rows; ++i) {
-        const float* row = values + i * classes;
-        const int32_t label = labels_[static_cast<size_t>(start + i)];
+    const int64_t classes = logits.size(1);
+    const std::vector<int64_t> predicted = layers::predict_classes(logits);
+    OutcomeCounts counts;
+    for (size_t i = 0; i < predicted.size(); ++i) {
+        const int32_t label = labels_[static_cast<size_t>(start) + i];
         if (label < 0 || label >= classes)
-            fail<ValueError>("fault campaign: label ", label, " of sample ", start + i, " outside [0, ", classes, ")");
-        int64_t best = 0;  // first maximum, as layers::evaluate picks it
-        for (int64_t k = 1; k < classes; ++k)
-            if (row[k] > row[best]) best = k;
-        correct += best == label;
+            fail<ValueError>("fault campaign: label ", label, " of sample ", start + static_cast<int64_t>(i),
+                             " outside [0, ", classes, ")");
+        counts.correct += predicted[i] == label;
+        counts.no_prediction += predicted[i] == layers::kNoPrediction;
     }
-    return correct;
+    return counts;
 }
 
-int64_t Campaign::count_correct(size_t start_stage) {
+OutcomeCounts Campaign::count_correct(size_t start_stage) {
     EvalModeGuard eval_mode(model_);
     const size_t start = std::min(start_stage, stages_.size() - 1);
     return for_each_batch([&](int64_t first, int64_t stop) {
@@ -637,7 +635,7 @@ int64_t Campaign::count_correct(size_t start_stage) {
     });
 }
 
-int64_t Campaign::count_correct_sparse(size_t stage, const std::vector<int64_t>& channels) {
+OutcomeCounts Campaign::count_correct_sparse(size_t stage, const std::vector<int64_t>& channels) {
     EvalModeGuard eval_mode(model_);
     const size_t splice = stages_[stage].splice_stage;
     // Each batch writes its channels over its own rows of the cached input and puts them back.
@@ -655,6 +653,11 @@ TrialOutcome Campaign::run_trial(size_t point, int64_t trial, std::vector<FaultL
     const FaultMap map = draw_fault_map(targets_, fault_model(point), options_.format, options_.seed, trial);
     TrialOutcome outcome;
     outcome.faults = map.size();
+    const auto counted = [&outcome](const OutcomeCounts& counts) {
+        outcome.correct = counts.correct;
+        outcome.no_prediction = counts.no_prediction;
+        return outcome;
+    };
     ScopedFaults faults(targets_, map, options_.format);
     if (log) append_fault_log(*log, trial, point_rate(point), targets_, faults.log(), options_.format);
     size_t first = stages_.size();
@@ -666,14 +669,12 @@ TrialOutcome Campaign::run_trial(size_t point, int64_t trial, std::vector<FaultL
             }
     if (first < stages_.size()) outcome.first_stage = static_cast<int>(first);
     if (first == stages_.size() && options_.reuse_fault_free) {
-        outcome.correct = fault_free_correct_;
         outcome.reused = true;
-        return outcome;
+        return counted(fault_free_);
     }
     if (!options_.stage_cache) {
         // The reference: the whole model through its own modules (no stage is channel-sparse then).
-        outcome.correct = count_correct(0);
-        return outcome;
+        return counted(count_correct(0));
     }
     if (first < stages_.size() && stages_[first].channel_sparse) {
         // The output channels whose weights or bias changed: row `element / (numel / O)` of a
@@ -690,16 +691,13 @@ TrialOutcome Campaign::run_trial(size_t point, int64_t trial, std::vector<FaultL
         if (static_cast<int64_t>(rows.size()) < outputs) {
             const std::vector<int64_t> channels(rows.begin(), rows.end());
             outcome.channels = static_cast<int64_t>(channels.size());
-            outcome.correct = count_correct_sparse(first, channels);
-            return outcome;
+            return counted(count_correct_sparse(first, channels));
         }
     }
-    outcome.correct = count_correct(first);
-    return outcome;
+    return counted(count_correct(first));
 }
 
-CampaignResult Campaign::run() {
-    const auto start_time = std::chrono::steady_clock::now();
+CampaignResult Campaign::settings_result() const {
     CampaignResult result;
     result.model = options_.model_name;
     result.dataset = options_.dataset_name;
@@ -718,49 +716,59 @@ CampaignResult Campaign::run() {
     result.min_trials = options_.min_trials;
     result.shard = options_.shard;
     result.samples = images_.size(0);
-    result.fault_free_correct = fault_free_correct_;
+    result.fault_free_correct = fault_free_.correct;
+    result.fault_free_no_prediction = fault_free_.no_prediction;
     result.cached_bytes = cached_bytes();
     result.batch_size = batch_size_;
     result.setup_seconds = setup_seconds_;
+    return result;
+}
 
+PointResult Campaign::run_point(size_t p, CampaignResult& result, core::ProgressBar& bar, int64_t& done) {
+    const auto point_start = std::chrono::steady_clock::now();
+    std::vector<FaultLogEntry>* log = options_.log_faults ? &result.fault_log : nullptr;
+    PointResult point;
+    point.rate = point_rate(p);
+    std::vector<double> accuracies;
+    char status[96];
+    for (int64_t trial = options_.shard.index; trial < options_.trials; trial += options_.shard.count) {
+        const TrialOutcome outcome = run_trial(p, trial, log);
+        point.trial_ids.push_back(trial);
+        point.correct.push_back(outcome.correct);
+        point.no_prediction.push_back(outcome.no_prediction);
+        point.faults.push_back(outcome.faults);
+        accuracies.push_back(result.accuracy(outcome.correct));
+        (outcome.reused ? result.trials_reused : result.trials_evaluated) += 1;
+        ++done;
+        double sum = 0.0;
+        for (double accuracy : accuracies) sum += accuracy;
+        std::snprintf(status, sizeof status, "%s %g  mean %.2f%%", result.is_exact() ? "k" : "BER", point.rate,
+                      sum / static_cast<double>(accuracies.size()));
+        bar.update(done, done, status);
+        if (options_.ci_margin > 0.0 && static_cast<int64_t>(accuracies.size()) >= options_.min_trials &&
+            accuracy_stats(accuracies).ci95_half_width <= options_.ci_margin) {
+            point.stopped_early = trial + options_.shard.count < options_.trials;
+            break;
+        }
+    }
+    point.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - point_start).count();
+    return point;
+}
+
+CampaignResult Campaign::run() {
+    const auto start_time = std::chrono::steady_clock::now();
+    CampaignResult result = settings_result();
     const int64_t shard_trials =
         (options_.trials - options_.shard.index + options_.shard.count - 1) / options_.shard.count;
-    const int64_t total = shard_trials * static_cast<int64_t>(point_count());
-    core::ProgressBar bar("inject", total, options_.progress);
+    core::ProgressBar bar("inject", shard_trials * static_cast<int64_t>(point_count()), options_.progress);
     bar.set_unit("trials/s");
     int64_t done = 0;
-    std::vector<FaultLogEntry>* log = options_.log_faults ? &result.fault_log : nullptr;
     for (size_t p = 0; p < point_count(); ++p) {
-        const auto point_start = std::chrono::steady_clock::now();
-        PointResult point;
-        point.rate = point_rate(p);
-        std::vector<double> accuracies;
-        char status[96];
-        for (int64_t trial = options_.shard.index; trial < options_.trials; trial += options_.shard.count) {
-            const TrialOutcome outcome = run_trial(p, trial, log);
-            point.trial_ids.push_back(trial);
-            point.correct.push_back(outcome.correct);
-            point.faults.push_back(outcome.faults);
-            accuracies.push_back(result.accuracy(outcome.correct));
-            (outcome.reused ? result.trials_reused : result.trials_evaluated) += 1;
-            ++done;
-            double sum = 0.0;
-            for (double accuracy : accuracies) sum += accuracy;
-            std::snprintf(status, sizeof status, "%s %g  mean %.2f%%", result.is_exact() ? "k" : "BER", point.rate,
-                          sum / static_cast<double>(accuracies.size()));
-            bar.update(done, done, status);
-            if (options_.ci_margin > 0.0 && static_cast<int64_t>(accuracies.size()) >= options_.min_trials &&
-                accuracy_stats(accuracies).ci95_half_width <= options_.ci_margin) {
-                point.stopped_early = trial + options_.shard.count < options_.trials;
-                break;
-            }
-        }
-        point.stats = accuracy_stats(accuracies);
-        point.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - point_start).count();
+        result.points.push_back(run_point(p, result, bar, done));
         done = shard_trials * static_cast<int64_t>(p + 1);
-        result.points.push_back(std::move(point));
     }
     bar.finish();
+    recompute_stats(result);
     result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_time).count();
     return result;
 }

@@ -52,10 +52,27 @@
 #include "faults/targets.hpp"
 #include "layers/module.hpp"
 
+namespace proact::core {
+class ProgressBar;
+}
+
 namespace proact::faults {
+
+// One pass over the evaluation set: images classified correctly, and images without a prediction
+// (logits not all finite: wrong, whatever their argmax); disjoint.
+struct OutcomeCounts {
+    int64_t correct = 0;
+    int64_t no_prediction = 0;
+    OutcomeCounts& operator+=(const OutcomeCounts& other) {
+        correct += other.correct;
+        no_prediction += other.no_prediction;
+        return *this;
+    }
+};
 
 struct TrialOutcome {
     int64_t correct = 0;
+    int64_t no_prediction = 0;
     int64_t faults = 0;       // faulty bits drawn
     int first_stage = -1;     // first stage whose parameters changed; -1: none (fault-free result)
     int64_t channels = -1;    // output channels recomputed at first_stage; -1: the whole stage
@@ -85,7 +102,8 @@ public:
     size_t point_count() const;
     double point_rate(size_t point) const;
     FaultModel fault_model(size_t point) const;
-    int64_t fault_free_correct() const { return fault_free_correct_; }
+    int64_t fault_free_correct() const { return fault_free_.correct; }
+    int64_t fault_free_no_prediction() const { return fault_free_.no_prediction; }
     int64_t cached_bytes() const;
     int64_t batch_size() const { return batch_size_; }
     double setup_seconds() const { return setup_seconds_; }
@@ -103,6 +121,9 @@ public:
     const std::vector<Stage>& stages() const { return stages_; }
 
 private:
+    CampaignResult settings_result() const;  // the result's settings and fault-free counts, no points
+    // Point `p`'s trials of this shard; counts them in `result` and `done`, shows them on `bar`.
+    PointResult run_point(size_t p, CampaignResult& result, core::ProgressBar& bar, int64_t& done);
     void choose_cache(const std::vector<core::Shape>& sample_shapes);
     void fill_cache();
     void probe_channel_sparse();
@@ -115,10 +136,11 @@ private:
     // stages up to its splice stage: (rows, channels.size(), ...).
     core::Tensor channel_outputs(size_t stage, const autograd::Variable& input, const std::vector<int64_t>& channels);
     // Sum over the batches of count_batch(start, stop), batches in parallel.
-    int64_t for_each_batch(const std::function<int64_t(int64_t, int64_t)>& count_batch);
-    int64_t count_correct(size_t start_stage);
-    int64_t count_correct_sparse(size_t stage, const std::vector<int64_t>& channels);
-    int64_t tally(const core::Tensor& logits, int64_t start);
+    OutcomeCounts for_each_batch(const std::function<OutcomeCounts(int64_t, int64_t)>& count_batch);
+    OutcomeCounts count_correct(size_t start_stage);
+    OutcomeCounts count_correct_sparse(size_t stage, const std::vector<int64_t>& channels);
+    // Rows of `logits` (rows, classes) against labels start.. (layers::predict_classes).
+    OutcomeCounts tally(const core::Tensor& logits, int64_t start);
     core::Tensor& cache_at(size_t stage) { return stage_inputs_[stage]; }
 
     layers::Module& model_;
@@ -134,7 +156,7 @@ private:
     std::vector<core::Tensor> stage_inputs_;
     bool logits_cached_ = false;
     int64_t batch_size_ = 0;
-    int64_t fault_free_correct_ = 0;
+    OutcomeCounts fault_free_;
     double setup_seconds_ = 0.0;
 };
 

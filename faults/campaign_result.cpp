@@ -17,10 +17,14 @@ double PointResult::mean_faults() const {
 }
 
 void recompute_stats(CampaignResult& result) {
+    const auto shares = [&result](const std::vector<int64_t>& counts) {
+        std::vector<double> percentages;
+        for (int64_t count : counts) percentages.push_back(result.share(count));
+        return percentages.empty() ? AccuracyStats{} : accuracy_stats(percentages);
+    };
     for (PointResult& point : result.points) {
-        std::vector<double> accuracies;
-        for (int64_t correct : point.correct) accuracies.push_back(result.accuracy(correct));
-        point.stats = accuracies.empty() ? AccuracyStats{} : accuracy_stats(accuracies);
+        point.stats = shares(point.correct);
+        point.no_prediction_stats = shares(point.no_prediction);
     }
 }
 
@@ -30,6 +34,7 @@ namespace {
 struct TrialRecord {
     int64_t trial = 0;
     int64_t correct = 0;
+    int64_t no_prediction = 0;
     int64_t faults = 0;
 };
 
@@ -54,7 +59,9 @@ void check_same_campaign(const CampaignResult& first, const CampaignResult& shar
     if (shard.ci_margin != first.ci_margin || shard.min_trials != first.min_trials) differ("CI margin");
     if (shard.shard.count != first.shard.count) differ("shard count");
     if (shard.samples != first.samples) differ("sample count");
-    if (shard.fault_free_correct != first.fault_free_correct) differ("fault-free accuracy");
+    if (shard.fault_free_correct != first.fault_free_correct ||
+        shard.fault_free_no_prediction != first.fault_free_no_prediction)
+        differ("fault-free accuracy");
     if (shard.points.size() != first.points.size()) differ("number of rates");
     for (size_t p = 0; p < shard.points.size(); ++p)
         if (shard.points[p].rate != first.points[p].rate) differ("rates");
@@ -83,12 +90,14 @@ std::vector<TrialRecord> gather_trials(const std::vector<CampaignResult>& shards
     std::vector<TrialRecord> records;
     for (const CampaignResult& shard : shards) {
         const PointResult& point = shard.points[p];
-        if (point.correct.size() != point.trial_ids.size() || point.faults.size() != point.trial_ids.size())
-            fail<ValueError>("merge: shard ", shard.shard.index, " has ", point.trial_ids.size(), " trial ids, ",
-                             point.correct.size(), " counts and ", point.faults.size(), " fault counts at rate ",
-                             point.rate);
-        for (size_t i = 0; i < point.trial_ids.size(); ++i)
-            records.push_back({point.trial_ids[i], point.correct[i], point.faults[i]});
+        const size_t trials_held = point.trial_ids.size();
+        if (point.correct.size() != trials_held || point.no_prediction.size() != trials_held ||
+            point.faults.size() != trials_held)
+            fail<ValueError>("merge: shard ", shard.shard.index, " has ", trials_held, " trial ids, ",
+                             point.correct.size(), " counts, ", point.no_prediction.size(),
+                             " no-prediction counts and ", point.faults.size(), " fault counts at rate ", point.rate);
+        for (size_t i = 0; i < trials_held; ++i)
+            records.push_back({point.trial_ids[i], point.correct[i], point.no_prediction[i], point.faults[i]});
     }
     std::sort(records.begin(), records.end(),
               [](const TrialRecord& a, const TrialRecord& b) { return a.trial < b.trial; });
@@ -119,11 +128,13 @@ CampaignResult merge_shards(const std::vector<CampaignResult>& shards) {
         PointResult& point = merged.points[p];
         point.trial_ids.clear();
         point.correct.clear();
+        point.no_prediction.clear();
         point.faults.clear();
         point.stopped_early = false;
         for (const TrialRecord& record : gather_trials(shards, p, merged.trials)) {
             point.trial_ids.push_back(record.trial);
             point.correct.push_back(record.correct);
+            point.no_prediction.push_back(record.no_prediction);
             point.faults.push_back(record.faults);
         }
     }

@@ -21,9 +21,12 @@ struct PointResult {
     double rate = 0.0;               // the BER, or k for an exact campaign
     std::vector<int64_t> trial_ids;  // ascending; 0..n-1 for a whole campaign
     std::vector<int64_t> correct;    // correctly classified samples, per trial
+    // Samples without a prediction (logits not all finite), per trial; counted wrong in `correct`.
+    std::vector<int64_t> no_prediction;
     std::vector<int64_t> faults;     // faulty bits in the model, per trial
     bool stopped_early = false;      // ci_margin reached before `trials`
     AccuracyStats stats;             // over 100 * correct / samples
+    AccuracyStats no_prediction_stats;  // over 100 * no_prediction / samples
     double seconds = 0.0;            // time of this point's trials (not written to the files)
     double mean_faults() const;
 };
@@ -43,6 +46,7 @@ struct CampaignResult {
     ShardSpec shard;
     int64_t samples = 0;             // size of the evaluation set
     int64_t fault_free_correct = 0;
+    int64_t fault_free_no_prediction = 0;
     std::vector<PointResult> points;
 
     // Not written to the files (they would differ between machines and runs).
@@ -55,7 +59,9 @@ struct CampaignResult {
     std::vector<FaultLogEntry> fault_log;  // when options.log_faults
 
     double fault_free_accuracy() const { return accuracy(fault_free_correct); }
-    double accuracy(int64_t correct) const { return samples ? 100.0 * double(correct) / double(samples) : 0.0; }
+    // A count of samples as a percentage of the evaluation set.
+    double accuracy(int64_t correct) const { return share(correct); }
+    double share(int64_t count) const { return samples ? 100.0 * double(count) / double(samples) : 0.0; }
     bool is_exact() const { return fault_model.is_exact(); }
 };
 

@@ -81,18 +81,19 @@ std::string campaign_table(const CampaignResult& result) {
     out << "storage " << result.format << ", " << result.fault_model.describe() << ", bits "
         << compress_positions(result.bit_mask) << ", " << result.targets.size() << " target tensors ("
         << result.target_values << " values)\n";
-    out << "fault-free accuracy " << printf_string("%.2f", result.fault_free_accuracy()) << "%\n";
+    out << "fault-free accuracy " << printf_string("%.2f", result.fault_free_accuracy()) << "%, no prediction "
+        << printf_string("%.2f", result.share(result.fault_free_no_prediction)) << "%\n";
     char line[256];
-    std::snprintf(line, sizeof line, "%10s %7s %8s %7s %8s %8s %9s %14s\n", result.is_exact() ? "k" : "BER", "trials",
-                  "mean %", "std", "min %", "max %", "95% CI", "faults/trial");
+    std::snprintf(line, sizeof line, "%10s %7s %8s %7s %8s %8s %9s %14s %10s\n", result.is_exact() ? "k" : "BER",
+                  "trials", "mean %", "std", "min %", "max %", "95% CI", "faults/trial", "no pred %");
     out << line;
     for (const PointResult& point : result.points) {
         const AccuracyStats& stats = point.stats;
         const std::string ci =
             std::isnan(stats.ci95_half_width) ? std::string("n/a") : "±" + printf_string("%.2f", stats.ci95_half_width);
-        std::snprintf(line, sizeof line, "%10g %7lld %8.2f %7.2f %8.2f %8.2f %*s %14.2f", point.rate,
+        std::snprintf(line, sizeof line, "%10g %7lld %8.2f %7.2f %8.2f %8.2f %*s %14.2f %10.2f", point.rate,
                       static_cast<long long>(stats.trials), stats.mean, stats.std, stats.min, stats.max,
-                      ci.rfind("±", 0) == 0 ? 10 : 9, ci.c_str(), point.mean_faults());
+                      ci.rfind("±", 0) == 0 ? 10 : 9, ci.c_str(), point.mean_faults(), point.no_prediction_stats.mean);
         out << line;
         if (result.ci_margin > 0.0)
             out << (stats.ci95_half_width <= result.ci_margin ? "  (margin reached)" : "  (margin not reached)");
@@ -104,13 +105,15 @@ std::string campaign_table(const CampaignResult& result) {
 std::string campaign_csv(const std::vector<CampaignResult>& results) {
     std::string csv =
         "label,model,dataset,format,fault_model,bit_mask,rate_name,rate,trials,mean_accuracy,std,min,max,"
-        "ci95_half_width,ci95_low,ci95_high,fault_free_accuracy,mean_faults,stopped_early\n";
+        "ci95_half_width,ci95_low,ci95_high,fault_free_accuracy,mean_faults,stopped_early,no_prediction_mean,"
+        "no_prediction_max,fault_free_no_prediction\n";
     for (const CampaignResult& result : results)
         for (const PointResult& point : result.points) {
             const AccuracyStats& stats = point.stats;
             const bool has_ci = !std::isnan(stats.ci95_half_width);
             csv += csv_field(result.label) + ',' + csv_field(result.model) + ',' + csv_field(result.dataset) + ',' +
-                   result.format + ',' + result.fault_model.to_string() + ',' + csv_field(compress_positions(result.bit_mask)) +
+                   result.format + ',' + result.fault_model.to_string() + ',' +
+                   csv_field(compress_positions(result.bit_mask)) +
                    ',' + (result.is_exact() ? "k" : "ber") + ',' + printf_string("%g", point.rate) + ',' +
                    std::to_string(stats.trials) + ',' + printf_string("%.4f", stats.mean) + ',' +
                    printf_string("%.4f", stats.std) + ',' + printf_string("%.4f", stats.min) + ',' +
@@ -119,12 +122,39 @@ std::string campaign_csv(const std::vector<CampaignResult>& results) {
                    (has_ci ? printf_string("%.4f", stats.mean - stats.ci95_half_width) : "") + ',' +
                    (has_ci ? printf_string("%.4f", stats.mean + stats.ci95_half_width) : "") + ',' +
                    printf_string("%.4f", result.fault_free_accuracy()) + ',' +
-                   printf_string("%.4f", point.mean_faults()) + ',' + (point.stopped_early ? "true" : "false") + '\n';
+                   printf_string("%.4f", point.mean_faults()) + ',' + (point.stopped_early ? "true" : "false") + ',' +
+                   printf_string("%.4f", point.no_prediction_stats.mean) + ',' +
+                   printf_string("%.4f", point.no_prediction_stats.max) + ',' +
+                   printf_string("%.4f", result.share(result.fault_free_no_prediction)) + '\n';
         }
     return csv;
 }
 
 // ---------------------------------------------------------------------------------------------
+
+namespace {
+
+// FormatError unless the per-trial lists have one entry per trial id and every trial's correct and
+// no-prediction counts are disjoint parts of the `samples`.
+void check_point_counts(const PointResult& point, int64_t samples, const std::string& source) {
+    const size_t trials = point.trial_ids.size();
+    if (point.correct.size() != trials || point.no_prediction.size() != trials || point.faults.size() != trials)
+        core::fail<core::FormatError>(source, ": at rate ", point.rate, " there are ", trials, " trial ids, ",
+                                      point.correct.size(), " counts, ", point.no_prediction.size(),
+                                      " no-prediction counts and ", point.faults.size(),
+                                      " fault counts; expected equal lengths");
+    for (size_t i = 0; i < trials; ++i) {
+        const int64_t correct = point.correct[i], no_prediction = point.no_prediction[i];
+        if (correct < 0 || correct > samples)
+            core::fail<core::FormatError>(source, ": correct count ", correct, " outside [0, ", samples, "]");
+        if (no_prediction < 0 || correct + no_prediction > samples)
+            core::fail<core::FormatError>(source, ": no-prediction count ", no_prediction, " at rate ", point.rate,
+                                          " outside [0, ", samples - correct, "] (", samples, " samples, ", correct,
+                                          " correct)");
+    }
+}
+
+}  // namespace
 
 std::string campaign_json(const CampaignResult& result) {
     Json json;
@@ -146,6 +176,7 @@ std::string campaign_json(const CampaignResult& result) {
     json["samples"] = result.samples;
     json["fault_free_correct"] = result.fault_free_correct;
     json["fault_free_accuracy"] = result.fault_free_accuracy();
+    json["fault_free_no_prediction"] = result.fault_free_no_prediction;
     json["rate_name"] = result.is_exact() ? "k" : "ber";
     json["points"] = Json::array();
     for (const PointResult& point : result.points) {
@@ -158,12 +189,15 @@ std::string campaign_json(const CampaignResult& result) {
         row["max"] = point.stats.max;
         row["ci95_half_width"] = std::isnan(point.stats.ci95_half_width) ? Json(nullptr) : Json(point.stats.ci95_half_width);
         row["mean_faults"] = point.mean_faults();
+        row["no_prediction_mean"] = point.no_prediction_stats.mean;
+        row["no_prediction_max"] = point.no_prediction_stats.max;
         row["stopped_early"] = point.stopped_early;
         row["trial_ids"] = point.trial_ids;
         row["correct"] = point.correct;
         Json accuracies = Json::array();
         for (int64_t correct : point.correct) accuracies.push_back(result.accuracy(correct));
         row["accuracy"] = std::move(accuracies);
+        row["no_prediction"] = point.no_prediction;
         row["faults"] = point.faults;
         json["points"].push_back(std::move(row));
     }
@@ -205,21 +239,16 @@ CampaignResult campaign_from_json(const std::string& text, const std::string& so
         result.shard = parse_shard(field(json, "shard").get<std::string>());
         result.samples = field(json, "samples").get<int64_t>();
         result.fault_free_correct = field(json, "fault_free_correct").get<int64_t>();
+        result.fault_free_no_prediction = field(json, "fault_free_no_prediction").get<int64_t>();
         for (const Json& row : field(json, "points")) {
             PointResult point;
             point.rate = field(row, "rate").get<double>();
             point.stopped_early = field(row, "stopped_early").get<bool>();
             point.trial_ids = field(row, "trial_ids").get<std::vector<int64_t>>();
             point.correct = field(row, "correct").get<std::vector<int64_t>>();
+            point.no_prediction = field(row, "no_prediction").get<std::vector<int64_t>>();
             point.faults = field(row, "faults").get<std::vector<int64_t>>();
-            if (point.correct.size() != point.trial_ids.size() || point.faults.size() != point.trial_ids.size())
-                core::fail<core::FormatError>(source, ": at rate ", point.rate, " there are ", point.trial_ids.size(),
-                                              " trial ids, ", point.correct.size(), " counts and ",
-                                              point.faults.size(), " fault counts; expected equal lengths");
-            for (int64_t correct : point.correct)
-                if (correct < 0 || correct > result.samples)
-                    core::fail<core::FormatError>(source, ": correct count ", correct, " outside [0, ",
-                                                  result.samples, "]");
+            check_point_counts(point, result.samples, source);
             result.points.push_back(std::move(point));
         }
     } catch (const nlohmann::json::exception& e) {
@@ -332,8 +361,9 @@ void svg_series(std::ostringstream& svg, const PlotFrame& frame, const CampaignR
         }
         svg << "<circle cx=\"" << svg_number(x) << "\" cy=\"" << svg_number(y) << "\" r=\"3.5\" fill=\"" << color
             << "\"><title>" << xml_escape(result.label) << ": " << (frame.exact ? "k " : "BER ")
-            << printf_string("%g", point.rate) << ", mean " << svg_number(point.stats.mean) << "%, "
-            << point.stats.trials << " trials</title></circle>\n";
+            << printf_string("%g", point.rate) << ", mean " << svg_number(point.stats.mean) << "%, no prediction "
+            << svg_number(point.no_prediction_stats.mean) << "%, " << point.stats.trials
+            << " trials</title></circle>\n";
     }
 }
 
@@ -375,6 +405,71 @@ std::string campaign_svg(const std::vector<CampaignResult>& results, const std::
     svg_legend(svg, frame, results);
     svg << "</svg>\n";
     return svg.str();
+}
+
+// ---------------------------------------------------------------------------------------------
+
+std::string paired_table(const PairedComparison& comparison) {
+    std::ostringstream out;
+    out << "paired comparison: " << comparison.label_a << " - " << comparison.label_b
+        << " (accuracy difference, percentage points, trial by trial)\n";
+    out << "storage " << comparison.format << ", " << comparison.fault_model.describe() << ", seed " << comparison.seed
+        << ", " << comparison.samples << " samples\n";
+    char line[160];
+    std::snprintf(line, sizeof line, "%10s %7s %10s %7s %9s\n", comparison.is_exact() ? "k" : "BER", "trials",
+                  "mean diff", "std", "95% CI");
+    out << line;
+    for (const PairedPoint& point : comparison.points) {
+        const std::string ci = std::isnan(point.ci95_half_width) ? std::string("n/a")
+                                                                 : "±" + printf_string("%.2f", point.ci95_half_width);
+        std::snprintf(line, sizeof line, "%10g %7lld %+10.2f %7.2f %*s\n", point.rate,
+                      static_cast<long long>(point.trials), point.mean_difference, point.std,
+                      ci.rfind("±", 0) == 0 ? 10 : 9, ci.c_str());
+        out << line;
+    }
+    return out.str();
+}
+
+std::string paired_csv(const std::vector<PairedComparison>& comparisons) {
+    std::string csv = "label_a,label_b,format,fault_model,rate_name,rate,trials,mean_difference,std,ci95_half_width,"
+                      "ci95_low,ci95_high\n";
+    for (const PairedComparison& comparison : comparisons)
+        for (const PairedPoint& point : comparison.points) {
+            const bool has_ci = !std::isnan(point.ci95_half_width);
+            csv += csv_field(comparison.label_a) + ',' + csv_field(comparison.label_b) + ',' + comparison.format + ',' +
+                   comparison.fault_model.to_string() + ',' + (comparison.is_exact() ? "k" : "ber") + ',' +
+                   printf_string("%g", point.rate) + ',' + std::to_string(point.trials) + ',' +
+                   printf_string("%.4f", point.mean_difference) + ',' + printf_string("%.4f", point.std) + ',' +
+                   (has_ci ? printf_string("%.4f", point.ci95_half_width) : "") + ',' +
+                   (has_ci ? printf_string("%.4f", point.mean_difference - point.ci95_half_width) : "") + ',' +
+                   (has_ci ? printf_string("%.4f", point.mean_difference + point.ci95_half_width) : "") + '\n';
+        }
+    return csv;
+}
+
+std::string paired_json(const PairedComparison& comparison) {
+    Json json;
+    json["proact_paired_comparison"] = 1;
+    json["label_a"] = comparison.label_a;
+    json["label_b"] = comparison.label_b;
+    json["difference"] = "accuracy of label_a minus accuracy of label_b, percentage points, per trial";
+    json["format"] = comparison.format;
+    json["fault_model"] = comparison.fault_model.to_string();
+    json["seed"] = comparison.seed;
+    json["samples"] = comparison.samples;
+    json["rate_name"] = comparison.is_exact() ? "k" : "ber";
+    json["points"] = Json::array();
+    for (const PairedPoint& point : comparison.points) {
+        Json row;
+        row["rate"] = point.rate;
+        row["trials"] = point.trials;
+        row["mean_difference"] = point.mean_difference;
+        row["std"] = point.std;
+        row["ci95_half_width"] = std::isnan(point.ci95_half_width) ? Json(nullptr) : Json(point.ci95_half_width);
+        row["differences"] = point.differences;
+        json["points"].push_back(std::move(row));
+    }
+    return json.dump(2) + "\n";
 }
 
 }  // namespace proact::faults
