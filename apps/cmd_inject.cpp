@@ -14,6 +14,7 @@
 #include "apps/common.hpp"
 #include "faults/campaign.hpp"
 #include "faults/injector.hpp"
+#include "faults/paired_comparison.hpp"
 #include "faults/report.hpp"
 #include "layers/checkpoint.hpp"
 #include "layers/zoo.hpp"
@@ -40,6 +41,8 @@ struct InjectCommand {
     std::string label;
     std::string csv_path, json_path, plot_path, fault_log_path;
     std::vector<std::string> plot_with;
+    std::vector<std::string> compare_with;
+    std::string compare_csv_path;
     bool no_stage_cache = false;
     bool no_reuse = false;
 };
@@ -54,6 +57,26 @@ std::string read_text_file(const std::string& path) {
 
 bool ends_with(const std::string& text, const std::string& suffix) {
     return text.size() >= suffix.size() && text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+std::vector<faults::CampaignResult> read_campaigns(const std::vector<std::string>& paths) {
+    std::vector<faults::CampaignResult> campaigns;
+    for (const std::string& path : paths) campaigns.push_back(faults::campaign_from_json(read_text_file(path), path));
+    return campaigns;
+}
+
+// This campaign minus each baseline, trial by trial (faults/paired_comparison.hpp).
+void print_comparisons(const faults::CampaignResult& result, const std::vector<faults::CampaignResult>& baselines,
+                       const std::string& csv_path) {
+    std::vector<faults::PairedComparison> comparisons;
+    for (const faults::CampaignResult& baseline : baselines) {
+        comparisons.push_back(faults::compare_paired(result, baseline));
+        std::printf("%s", faults::paired_table(comparisons.back()).c_str());
+    }
+    if (!csv_path.empty()) {
+        write_text_file(csv_path, faults::paired_csv(comparisons));
+        std::printf("wrote %s\n", csv_path.c_str());
+    }
 }
 
 void run_inject(const InjectCommand& command) {
@@ -78,8 +101,8 @@ void run_inject(const InjectCommand& command) {
     options.dataset_name = command.dataset;
     options.label = command.label;
     faults::validate_options(options);
-    std::vector<faults::CampaignResult> others;
-    for (const std::string& path : command.plot_with) others.push_back(faults::campaign_from_json(read_text_file(path), path));
+    const std::vector<faults::CampaignResult> others = read_campaigns(command.plot_with);
+    const std::vector<faults::CampaignResult> baselines = read_campaigns(command.compare_with);
 
     const layers::Checkpoint checkpoint = layers::load_checkpoint(command.model_file);
     layers::ModulePtr model = layers::load_model(command.model_file);
@@ -135,6 +158,8 @@ void run_inject(const InjectCommand& command) {
                                                     : faults::fault_log_csv(result.fault_log));
         std::printf("wrote %s (%zu faults)\n", command.fault_log_path.c_str(), result.fault_log.size());
     }
+    // Last: a baseline of other settings fails here, after this campaign's own files are written.
+    print_comparisons(result, baselines, command.compare_csv_path);
 }
 
 }  // namespace
@@ -179,6 +204,11 @@ void register_inject(CLI::App& app) {
     sub->add_option("--plot", command->plot_path, "Write an SVG plot of accuracy against BER");
     sub->add_option("--plot-with", command->plot_with, "Campaign JSON files to draw in the same plot (repeatable)")
         ->check(CLI::ExistingFile);
+    sub->add_option("--compare-with", command->compare_with,
+                    "Campaign JSON files of the same settings (seed, format, fault model, rates, trials) on another "
+                    "model: print this campaign's accuracy minus theirs, trial by trial, with a 95% CI (repeatable)")
+        ->check(CLI::ExistingFile);
+    sub->add_option("--compare-csv", command->compare_csv_path, "Write the --compare-with differences as CSV");
     sub->add_option("--log-faults", command->fault_log_path, "Write every injected fault (CSV, or JSON if *.json)");
     sub->add_flag("--no-stage-cache", command->no_stage_cache, "Run the whole model in every trial (for checking)")
         ->group("");

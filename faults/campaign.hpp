@@ -7,6 +7,11 @@
 //   faults::CampaignResult result = faults::run_campaign(*model, test.images, test.labels, options);
 //   std::cout << faults::campaign_table(result);      // report.hpp: table, CSV, JSON, SVG
 //
+// Settings are campaign_options.hpp, results and the merge of shards campaign_result.hpp, their
+// statistics statistics.hpp, the trial-by-trial difference of two campaigns paired_comparison.hpp.
+// An image whose logits are not all finite has no prediction (layers::predict_classes): it counts
+// as wrong, and the results carry how many there were per trial.
+//
 // Reproducible: trial t's accuracy depends only on (seed, t, rate, format, fault model, targets,
 // model, data): its faults come from injector.hpp's streams, its evaluation is deterministic, and
 // the model is restored bit-exactly after it. Trials may therefore be split over machines
@@ -73,7 +78,7 @@ struct OutcomeCounts {
 struct TrialOutcome {
     int64_t correct = 0;
     int64_t no_prediction = 0;
-    int64_t faults = 0;       // faulty bits drawn
+    int64_t faults = 0;       // faulty bits in the trial's fault map
     int first_stage = -1;     // first stage whose parameters changed; -1: none (fault-free result)
     int64_t channels = -1;    // output channels recomputed at first_stage; -1: the whole stage
     bool reused = false;      // took the fault-free result without evaluating
