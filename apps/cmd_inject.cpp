@@ -15,6 +15,7 @@
 #include "core/file_io.hpp"
 #include "datasets/registry.hpp"
 #include "faults/campaign.hpp"
+#include "faults/paired_comparison.hpp"
 #include "faults/report.hpp"
 
 namespace proact::apps {
@@ -39,6 +40,8 @@ struct InjectCommand {
     std::string label;
     std::string csv_path, json_path, plot_path, fault_log_path;
     std::vector<std::string> plot_with;
+    std::vector<std::string> compare_with;
+    std::string compare_csv_path;
     bool no_stage_cache = false;
     bool no_reuse = false;
     bool no_threshold_faults = false;
@@ -48,12 +51,29 @@ bool ends_with(const std::string& text, const std::string& suffix) {
     return text.size() >= suffix.size() && text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
+std::vector<faults::CampaignResult> read_campaigns(const std::vector<std::string>& paths) {
+    std::vector<faults::CampaignResult> campaigns;
+    for (const std::string& path : paths) campaigns.push_back(faults::campaign_from_json(core::read_file(path), path));
+    return campaigns;
+}
+
+// This campaign minus each baseline, trial by trial (faults/paired_comparison.hpp).
+void print_comparisons(const faults::CampaignResult& result, const std::vector<faults::CampaignResult>& baselines,
+                       const std::string& csv_path) {
+    std::vector<faults::PairedComparison> comparisons;
+    for (const faults::CampaignResult& baseline : baselines) {
+        comparisons.push_back(faults::compare_paired(result, baseline));
+        std::printf("%s", faults::paired_table(comparisons.back()).c_str());
+    }
+    if (!csv_path.empty()) write_output(csv_path, faults::paired_csv(comparisons));
+}
+
 void run_inject(const InjectCommand& command) {
     apply_common_options(command.common);
     // Every setting is checked before the model and data are loaded.
     faults::CampaignOptions options;
     options.format = faults::StorageFormat::parse(command.format);
-    options.fault_kind = faults::parse_fault_kind(command.fault_model);
+    options.fault_model = faults::FaultModelSpec::parse(command.fault_model);
     options.bers = faults::parse_ber_list(command.bers);
     options.exact_counts = command.exact_counts;
     options.bit_mask = command.bit_mask;
@@ -71,8 +91,8 @@ void run_inject(const InjectCommand& command) {
     options.dataset_name = command.dataset;
     options.label = command.label;
     faults::validate_options(options);
-    std::vector<faults::CampaignResult> others;
-    for (const std::string& path : command.plot_with) others.push_back(faults::campaign_from_json(core::read_file(path), path));
+    const std::vector<faults::CampaignResult> others = read_campaigns(command.plot_with);
+    const std::vector<faults::CampaignResult> baselines = read_campaigns(command.compare_with);
 
     const LoadedModel loaded = load_model_file(command.model_file);
     options.model_name = loaded.name;
@@ -102,6 +122,8 @@ void run_inject(const InjectCommand& command) {
                      ends_with(command.fault_log_path, ".json") ? faults::fault_log_json(result.fault_log, options.format)
                                                                 : faults::fault_log_csv(result.fault_log),
                      std::to_string(result.fault_log.size()) + " faults");
+    // Last: a baseline of other settings fails here, after this campaign's own files are written.
+    print_comparisons(result, baselines, command.compare_csv_path);
 }
 
 }  // namespace
@@ -117,7 +139,10 @@ void register_inject(CLI::App& app) {
     sub->add_option("--format", command->format, "Storage format: float32 or Qm.n (q15.16, q7.8, q3.4)")
         ->capture_default_str();
     sub->add_option("--ber", command->bers, "Comma-separated bit error rates in [0, 1]")->capture_default_str();
-    sub->add_option("--fault-model", command->fault_model, "ber | exact | stuck0 | stuck1")->capture_default_str();
+    sub->add_option("--fault-model", command->fault_model,
+                    std::string("How faults are counted and what they do: ") + faults::FaultModelSpec::names() +
+                        " (ber-floor: the toolbox's floor(values x bits x BER) per tensor, with repetition)")
+        ->capture_default_str();
     sub->add_option("--k", command->exact_counts, "Faulty bits per tensor for --fault-model exact (comma-separated)")
         ->delimiter(',')
         ->capture_default_str();
@@ -145,6 +170,11 @@ void register_inject(CLI::App& app) {
     sub->add_option("--plot", command->plot_path, "Write an SVG plot of accuracy against BER");
     sub->add_option("--plot-with", command->plot_with, "Campaign JSON files to draw in the same plot (repeatable)")
         ->check(CLI::ExistingFile);
+    sub->add_option("--compare-with", command->compare_with,
+                    "Campaign JSON files of the same settings (seed, format, fault model, rates, trials) on another "
+                    "model: print this campaign's accuracy minus theirs, trial by trial, with a 95% CI (repeatable)")
+        ->check(CLI::ExistingFile);
+    sub->add_option("--compare-csv", command->compare_csv_path, "Write the --compare-with differences as CSV");
     sub->add_option("--log-faults", command->fault_log_path, "Write every injected fault (CSV, or JSON if *.json)");
     sub->add_flag("--no-stage-cache", command->no_stage_cache, "Run the whole model in every trial (for checking)")
         ->group("");

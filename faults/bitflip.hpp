@@ -5,8 +5,6 @@
 // Bits are numbered 0 (least significant) to W-1 (the sign) within the format's W-bit word:
 //   float32  31 sign | 30..23 exponent | 22..0 mantissa
 //   Qm.n     W-1 sign | n+m-1..n integer | n-1..0 fraction     (W = 1 + m + n)
-//
-// Header-only for now: faults/ becomes a compiled library once layers/ exists.
 #pragma once
 
 #include <bit>

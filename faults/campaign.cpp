@@ -1,7 +1,6 @@
 #include "faults/campaign.hpp"
 
 #include <algorithm>
-#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -10,7 +9,6 @@
 #include <functional>
 #include <set>
 #include <sstream>
-#include <tuple>
 #include <typeinfo>
 
 #include <omp.h>
@@ -24,6 +22,7 @@
 #include "layers/clipped_relu.hpp"
 #include "layers/conv.hpp"
 #include "layers/dropout.hpp"
+#include "layers/evaluate.hpp"
 #include "layers/linear.hpp"
 #include "layers/pooling.hpp"
 #include "layers/sequential.hpp"
@@ -33,290 +32,6 @@ namespace proact::faults {
 
 using core::fail;
 using core::ValueError;
-
-// ---------------------------------------------------------------------------------------------
-// Statistics.
-
-namespace {
-
-// Continued fraction of the regularised incomplete beta function (modified Lentz).
-double beta_continued_fraction(double a, double b, double x) {
-    constexpr double tiny = 1e-300;
-    double c = 1.0, d = 1.0 - (a + b) * x / (a + 1.0);
-    if (std::fabs(d) < tiny) d = tiny;
-    d = 1.0 / d;
-    double h = d;
-    for (int m = 1; m <= 500; ++m) {
-        const double m2 = 2.0 * m;
-        double numerator = m * (b - m) * x / ((a + m2 - 1.0) * (a + m2));
-        d = 1.0 + numerator * d;
-        c = 1.0 + numerator / c;
-        if (std::fabs(d) < tiny) d = tiny;
-        if (std::fabs(c) < tiny) c = tiny;
-        d = 1.0 / d;
-        h *= d * c;
-        numerator = -(a + m) * (a + b + m) * x / ((a + m2) * (a + m2 + 1.0));
-        d = 1.0 + numerator * d;
-        c = 1.0 + numerator / c;
-        if (std::fabs(d) < tiny) d = tiny;
-        if (std::fabs(c) < tiny) c = tiny;
-        d = 1.0 / d;
-        const double step = d * c;
-        h *= step;
-        if (std::fabs(step - 1.0) < 1e-15) break;
-    }
-    return h;
-}
-
-// I_x(a, b).
-double incomplete_beta(double a, double b, double x) {
-    if (x <= 0.0) return 0.0;
-    if (x >= 1.0) return 1.0;
-    const double front =
-        std::exp(a * std::log(x) + b * std::log1p(-x) - (std::lgamma(a) + std::lgamma(b) - std::lgamma(a + b)));
-    if (x < (a + 1.0) / (a + b + 2.0)) return front * beta_continued_fraction(a, b, x) / a;
-    return 1.0 - front * beta_continued_fraction(b, a, 1.0 - x) / b;
-}
-
-double student_t_cdf(double t, double dof) {
-    const double tail = 0.5 * incomplete_beta(dof / 2.0, 0.5, dof / (dof + t * t));
-    return t > 0.0 ? 1.0 - tail : tail;
-}
-
-}  // namespace
-
-double student_t_quantile(double probability, double dof) {
-    if (!(probability > 0.0 && probability < 1.0))
-        fail<ValueError>("student_t_quantile: probability ", probability, " outside (0, 1)");
-    if (!(dof > 0.0)) fail<ValueError>("student_t_quantile: degrees of freedom ", dof, ", expected > 0");
-    if (probability == 0.5) return 0.0;
-    if (probability < 0.5) return -student_t_quantile(1.0 - probability, dof);
-    double low = 0.0, high = 1.0;
-    while (student_t_cdf(high, dof) < probability) {
-        low = high;
-        high *= 2.0;
-        if (high > 1e300) return high;
-    }
-    for (int iteration = 0; iteration < 200 && high - low > 1e-14 * high; ++iteration) {
-        const double middle = 0.5 * (low + high);
-        (student_t_cdf(middle, dof) < probability ? low : high) = middle;
-    }
-    return 0.5 * (low + high);
-}
-
-AccuracyStats accuracy_stats(const std::vector<double>& accuracies) {
-    if (accuracies.empty()) fail<ValueError>("accuracy_stats: no accuracies (expected at least one trial)");
-    AccuracyStats stats;
-    stats.trials = static_cast<int64_t>(accuracies.size());
-    double sum = 0.0;
-    stats.min = stats.max = accuracies[0];
-    for (double accuracy : accuracies) {
-        sum += accuracy;
-        stats.min = std::min(stats.min, accuracy);
-        stats.max = std::max(stats.max, accuracy);
-    }
-    const double n = static_cast<double>(accuracies.size());
-    stats.mean = sum / n;
-    if (accuracies.size() >= 2) {
-        double squares = 0.0;
-        for (double accuracy : accuracies) squares += (accuracy - stats.mean) * (accuracy - stats.mean);
-        stats.std = std::sqrt(squares / (n - 1.0));
-        stats.ci95_half_width = student_t_quantile(0.975, n - 1.0) * stats.std / std::sqrt(n);
-    }
-    return stats;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Options.
-
-FaultKind parse_fault_kind(std::string_view text) {
-    if (text == "ber" || text == "flip") return FaultKind::ber;
-    if (text == "exact") return FaultKind::exact;
-    if (text == "stuck0" || text == "stuck-at-0") return FaultKind::stuck_at_0;
-    if (text == "stuck1" || text == "stuck-at-1") return FaultKind::stuck_at_1;
-    fail<ValueError>("fault model '", text, "': expected ber, exact, stuck0 or stuck1");
-}
-
-const char* to_string(FaultKind kind) {
-    switch (kind) {
-        case FaultKind::ber: return "ber";
-        case FaultKind::exact: return "exact";
-        case FaultKind::stuck_at_0: return "stuck0";
-        case FaultKind::stuck_at_1: return "stuck1";
-    }
-    return "?";
-}
-
-std::vector<double> default_bers() { return {1e-7, 3e-7, 1e-6, 3e-6, 1e-5, 3e-5, 1e-4}; }
-
-std::vector<double> parse_ber_list(std::string_view text) {
-    std::vector<double> bers;
-    size_t start = 0;
-    while (true) {
-        const size_t comma = text.find(',', start);
-        std::string item(text.substr(start, comma == std::string_view::npos ? text.npos : comma - start));
-        while (!item.empty() && item.front() == ' ') item.erase(item.begin());
-        while (!item.empty() && item.back() == ' ') item.pop_back();
-        double ber = 0.0;
-        const auto [end, error] = std::from_chars(item.data(), item.data() + item.size(), ber);
-        if (item.empty() || error != std::errc() || end != item.data() + item.size())
-            fail<ValueError>("BER list '", text, "': '", item, "' is not a number (expected e.g. 1e-6,1e-5)");
-        if (!(ber >= 0.0 && ber <= 1.0)) fail<ValueError>("BER ", item, " outside [0, 1]");
-        bers.push_back(ber);
-        if (comma == std::string_view::npos) break;
-        start = comma + 1;
-    }
-    return bers;
-}
-
-ShardSpec parse_shard(std::string_view text) {
-    const size_t slash = text.find('/');
-    const auto number = [&](std::string_view digits, int& value) {
-        const auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
-        return !digits.empty() && error == std::errc() && end == digits.data() + digits.size();
-    };
-    ShardSpec shard;
-    if (slash == std::string_view::npos || !number(text.substr(0, slash), shard.index) ||
-        !number(text.substr(slash + 1), shard.count))
-        fail<ValueError>("shard '", text, "': expected i/n with integers 0 <= i < n, e.g. 0/4");
-    if (shard.count < 1) fail<ValueError>("shard '", text, "': shard count ", shard.count, " must be at least 1");
-    if (shard.index < 0 || shard.index >= shard.count)
-        fail<ValueError>("shard '", text, "': index ", shard.index, " must lie in 0..", shard.count - 1);
-    return shard;
-}
-
-void validate_options(const CampaignOptions& options) {
-    if (options.fault_kind == FaultKind::exact) {
-        if (options.exact_counts.empty())
-            fail<ValueError>("fault campaign: no fault counts given (expected at least one k)");
-        for (int64_t count : options.exact_counts)
-            if (count < 0) fail<ValueError>("fault campaign: fault count k = ", count, " is negative");
-    } else {
-        if (options.bers.empty()) fail<ValueError>("fault campaign: no BERs given (expected at least one)");
-        for (double ber : options.bers)
-            if (!(ber >= 0.0 && ber <= 1.0)) fail<ValueError>("BER ", ber, " outside [0, 1]");
-    }
-    if (options.trials < 1) fail<ValueError>("fault campaign: trials = ", options.trials, ", expected at least 1");
-    if (options.shard.count < 1 || options.shard.index < 0 || options.shard.index >= options.shard.count)
-        fail<ValueError>("fault campaign: shard ", options.shard.index, "/", options.shard.count,
-                         ", expected i/n with 0 <= i < n");
-    if (!(options.ci_margin >= 0.0))
-        fail<ValueError>("fault campaign: CI margin ", options.ci_margin, " must be >= 0 (0: off)");
-    if (options.min_trials < 2)
-        fail<ValueError>("fault campaign: min_trials = ", options.min_trials,
-                         ", expected at least 2 (a confidence interval needs two trials)");
-    if (options.ci_margin > 0.0 && options.shard.count > 1)
-        fail<ValueError>("fault campaign: --ci-margin cannot be combined with --shard ", options.shard.index, "/",
-                         options.shard.count,
-                         " (where a point stops depends on trials other shards run); use a fixed trial count");
-    if (options.batch_size < 0)
-        fail<ValueError>("fault campaign: batch size ", options.batch_size, ", expected at least 1 (0: automatic)");
-    if (options.cache_budget_bytes < 0)
-        fail<ValueError>("fault campaign: cache budget ", options.cache_budget_bytes, " bytes is negative");
-    BitMask::parse(options.bit_mask, options.format);  // throws on a bad mask
-}
-
-// ---------------------------------------------------------------------------------------------
-// Results.
-
-double PointResult::mean_faults() const {
-    if (faults.empty()) return 0.0;
-    double total = 0.0;
-    for (int64_t count : faults) total += static_cast<double>(count);
-    return total / static_cast<double>(faults.size());
-}
-
-void recompute_stats(CampaignResult& result) {
-    for (PointResult& point : result.points) {
-        std::vector<double> accuracies;
-        for (int64_t correct : point.correct) accuracies.push_back(result.accuracy(correct));
-        point.stats = accuracies.empty() ? AccuracyStats{} : accuracy_stats(accuracies);
-    }
-}
-
-CampaignResult merge_shards(const std::vector<CampaignResult>& shards) {
-    if (shards.empty()) fail<ValueError>("merge: no shard results given");
-    const CampaignResult& first = shards[0];
-    const int count = first.shard.count;
-    if (static_cast<int>(shards.size()) != count)
-        fail<ValueError>("merge: the shards say the campaign has ", count, " shards, ", shards.size(), " given");
-    if (first.ci_margin > 0.0) fail<ValueError>("merge: a campaign stopped by a CI margin cannot be sharded");
-    std::vector<bool> seen(static_cast<size_t>(count), false);
-    for (size_t s = 0; s < shards.size(); ++s) {
-        const CampaignResult& shard = shards[s];
-        const auto differ = [&](const char* what) {
-            fail<ValueError>("merge: shard ", shard.shard.index, "/", shard.shard.count, " differs from shard ",
-                             first.shard.index, "/", first.shard.count, " in its ", what,
-                             "; only shards of one campaign can be merged");
-        };
-        if (shard.label != first.label) differ("label");
-        if (shard.model != first.model) differ("model");
-        if (shard.dataset != first.dataset) differ("dataset");
-        if (shard.format != first.format) differ("format");
-        if (shard.fault_kind != first.fault_kind) differ("fault model");
-        if (shard.bit_mask != first.bit_mask) differ("bit mask");
-        if (shard.patterns != first.patterns) differ("patterns");
-        if (shard.targets != first.targets) differ("targets");
-        if (shard.target_values != first.target_values) differ("target values");
-        if (shard.seed != first.seed) differ("seed");
-        if (shard.trials != first.trials) differ("trial count");
-        if (shard.ci_margin != first.ci_margin || shard.min_trials != first.min_trials) differ("CI margin");
-        if (shard.shard.count != count) differ("shard count");
-        if (shard.samples != first.samples) differ("sample count");
-        if (shard.fault_free_correct != first.fault_free_correct) differ("fault-free accuracy");
-        if (shard.points.size() != first.points.size()) differ("number of rates");
-        for (size_t p = 0; p < shard.points.size(); ++p)
-            if (shard.points[p].rate != first.points[p].rate) differ("rates");
-        const int index = shard.shard.index;
-        if (index < 0 || index >= count) fail<ValueError>("merge: shard index ", index, " outside 0..", count - 1);
-        if (seen[static_cast<size_t>(index)])
-            fail<ValueError>("merge: shard ", index, "/", count, " given twice");
-        seen[static_cast<size_t>(index)] = true;
-    }
-    CampaignResult merged = first;
-    merged.shard = ShardSpec{};
-    merged.seconds = 0.0;
-    merged.trials_evaluated = merged.trials_reused = merged.cached_bytes = 0;
-    merged.fault_log.clear();
-    for (const CampaignResult& shard : shards) {
-        merged.seconds += shard.seconds;
-        merged.trials_evaluated += shard.trials_evaluated;
-        merged.trials_reused += shard.trials_reused;
-    }
-    for (size_t p = 0; p < merged.points.size(); ++p) {
-        std::vector<std::tuple<int64_t, int64_t, int64_t>> trials;  // (trial id, correct, faults)
-        for (const CampaignResult& shard : shards) {
-            const PointResult& point = shard.points[p];
-            if (point.correct.size() != point.trial_ids.size() || point.faults.size() != point.trial_ids.size())
-                fail<ValueError>("merge: shard ", shard.shard.index, " has ", point.trial_ids.size(), " trial ids, ",
-                                 point.correct.size(), " counts and ", point.faults.size(), " fault counts at rate ",
-                                 point.rate);
-            for (size_t i = 0; i < point.trial_ids.size(); ++i)
-                trials.emplace_back(point.trial_ids[i], point.correct[i], point.faults[i]);
-        }
-        std::sort(trials.begin(), trials.end());
-        if (static_cast<int64_t>(trials.size()) != merged.trials)
-            fail<ValueError>("merge: the shards hold ", trials.size(), " trials at rate ", merged.points[p].rate,
-                             ", expected ", merged.trials);
-        PointResult& point = merged.points[p];
-        point.trial_ids.clear();
-        point.correct.clear();
-        point.faults.clear();
-        point.stopped_early = false;
-        for (size_t i = 0; i < trials.size(); ++i) {
-            if (std::get<0>(trials[i]) != static_cast<int64_t>(i))
-                fail<ValueError>("merge: trial ", i, " at rate ", point.rate, " is missing or repeated");
-            point.trial_ids.push_back(std::get<0>(trials[i]));
-            point.correct.push_back(std::get<1>(trials[i]));
-            point.faults.push_back(std::get<2>(trials[i]));
-        }
-    }
-    recompute_stats(merged);
-    return merged;
-}
-
-// ---------------------------------------------------------------------------------------------
-// The runner.
 
 namespace {
 
@@ -426,7 +141,7 @@ Campaign::Campaign(layers::Module& model, const core::Tensor& images, const std:
     mask_ = BitMask::parse(options_.bit_mask, options_.format);
     targets_ = select_targets(model_, options_.patterns, options_.fault_thresholds);
     check_quantized(targets_, options_.format);
-    if (options_.fault_kind == FaultKind::exact) {
+    if (options_.fault_model.is_exact()) {
         const int64_t most = *std::max_element(options_.exact_counts.begin(), options_.exact_counts.end());
         for (const FaultTarget& target : targets_)
             if (most > target.numel() * mask_.count())
@@ -526,7 +241,7 @@ void Campaign::choose_cache(const std::vector<core::Shape>& sample_shapes) {
 void Campaign::fill_cache() {
     // The fault-free pass, with the same batches every trial uses.
     const size_t end = stages_.size();
-    fault_free_correct_ = for_each_batch([&](int64_t start, int64_t stop) {
+    fault_free_ = for_each_batch([&](int64_t start, int64_t stop) {
         autograd::Variable x(images_.slice(start, stop));
         for (size_t s = 0; s < end; ++s) {
             if (stages_[s].cached) stage_inputs_[s].slice(start, stop).copy_(x.value());
@@ -537,13 +252,13 @@ void Campaign::fill_cache() {
     });
 }
 
-int64_t Campaign::for_each_batch(const std::function<int64_t(int64_t, int64_t)>& count_batch) {
+OutcomeCounts Campaign::for_each_batch(const std::function<OutcomeCounts(int64_t, int64_t)>& count_batch) {
     // Batches are fixed by the batch size alone and each is computed whole by one thread, its
     // kernels then single-threaded (they are thread-count invariant), so the sums do not depend on
     // the number of threads. One parallel region per pass instead of one per kernel call.
     const int64_t count = images_.size(0);
     const int64_t batches = (count + batch_size_ - 1) / batch_size_;
-    std::vector<int64_t> correct(static_cast<size_t>(batches), 0);
+    std::vector<OutcomeCounts> counts(static_cast<size_t>(batches));
     std::exception_ptr error;
     const int threads = static_cast<int>(std::min<int64_t>(batches, omp_get_max_threads()));
 #pragma omp parallel for schedule(dynamic) num_threads(threads) if (threads > 1)
@@ -551,15 +266,15 @@ int64_t Campaign::for_each_batch(const std::function<int64_t(int64_t, int64_t)>&
         try {
             autograd::NoGradGuard no_grad;  // per thread
             const int64_t start = batch * batch_size_;
-            correct[static_cast<size_t>(batch)] = count_batch(start, std::min(count, start + batch_size_));
+            counts[static_cast<size_t>(batch)] = count_batch(start, std::min(count, start + batch_size_));
         } catch (...) {
 #pragma omp critical(proact_faults_batch_error)
             if (!error) error = std::current_exception();
         }
     }
     if (error) std::rethrow_exception(error);
-    int64_t total = 0;
-    for (int64_t value : correct) total += value;
+    OutcomeCounts total;
+    for (const OutcomeCounts& batch : counts) total += batch;
     return total;
 }
 
@@ -657,24 +372,19 @@ core::Tensor Campaign::channel_outputs(size_t stage, const autograd::Variable& i
 }
 
 size_t Campaign::point_count() const {
-    return options_.fault_kind == FaultKind::exact ? options_.exact_counts.size() : options_.bers.size();
+    return options_.fault_model.is_exact() ? options_.exact_counts.size() : options_.bers.size();
 }
 
 double Campaign::point_rate(size_t point) const {
     if (point >= point_count()) fail<core::IndexError>("fault campaign: point ", point, " outside 0..", point_count() - 1);
-    return options_.fault_kind == FaultKind::exact ? static_cast<double>(options_.exact_counts[point])
-                                                   : options_.bers[point];
+    return options_.fault_model.is_exact() ? static_cast<double>(options_.exact_counts[point]) : options_.bers[point];
 }
 
 FaultModel Campaign::fault_model(size_t point) const {
     const double rate = point_rate(point);
-    switch (options_.fault_kind) {
-        case FaultKind::ber: return FaultModel::bit_error_rate(rate, mask_);
-        case FaultKind::exact: return FaultModel::exact(options_.exact_counts[point], mask_);
-        case FaultKind::stuck_at_0: return FaultModel::stuck_at(0, rate, mask_);
-        case FaultKind::stuck_at_1: return FaultModel::stuck_at(1, rate, mask_);
-    }
-    return FaultModel::bit_error_rate(rate, mask_);
+    if (options_.fault_model.is_exact())
+        return FaultModel::exact(options_.exact_counts[point], mask_, options_.fault_model.action);
+    return FaultModel::at_rate(options_.fault_model, rate, mask_);
 }
 
 int64_t Campaign::cached_bytes() const {
@@ -684,28 +394,25 @@ int64_t Campaign::cached_bytes() const {
     return bytes;
 }
 
-int64_t Campaign::tally(const core::Tensor& output, int64_t start) {
-    const core::Tensor logits = output.contiguous();
+OutcomeCounts Campaign::tally(const core::Tensor& logits, int64_t start) {
     if (logits.dim() != 2)
         fail<core::ShapeError>("fault campaign: model output has shape ", core::shape_str(logits.shape()),
                                ", expected (batch, classes)");
-    const int64_t rows = logits.size(0), classes = logits.size(1);
-    const float* values = logits.data();
-    int64_t correct = 0;
-    for (int64_t i = 0; i < rows; ++i) {
-        const float* row = values + i * classes;
-        const int32_t label = labels_[static_cast<size_t>(start + i)];
+    const int64_t classes = logits.size(1);
+    const std::vector<int64_t> predicted = layers::predict_classes(logits);
+    OutcomeCounts counts;
+    for (size_t i = 0; i < predicted.size(); ++i) {
+        const int32_t label = labels_[static_cast<size_t>(start) + i];
         if (label < 0 || label >= classes)
-            fail<ValueError>("fault campaign: label ", label, " of sample ", start + i, " outside [0, ", classes, ")");
-        int64_t best = 0;  // first maximum, as layers::evaluate picks it
-        for (int64_t k = 1; k < classes; ++k)
-            if (row[k] > row[best]) best = k;
-        correct += best == label;
+            fail<ValueError>("fault campaign: label ", label, " of sample ", start + static_cast<int64_t>(i),
+                             " outside [0, ", classes, ")");
+        counts.correct += predicted[i] == label;
+        counts.no_prediction += predicted[i] == layers::kNoPrediction;
     }
-    return correct;
+    return counts;
 }
 
-int64_t Campaign::count_correct(size_t start_stage) {
+OutcomeCounts Campaign::count_correct(size_t start_stage) {
     layers::ModeGuard eval_mode(model_, /*training=*/false);
     const size_t start = std::min(start_stage, stages_.size() - 1);
     return for_each_batch([&](int64_t first, int64_t stop) {
@@ -715,7 +422,7 @@ int64_t Campaign::count_correct(size_t start_stage) {
     });
 }
 
-int64_t Campaign::count_correct_sparse(size_t stage, const std::vector<int64_t>& channels) {
+OutcomeCounts Campaign::count_correct_sparse(size_t stage, const std::vector<int64_t>& channels) {
     layers::ModeGuard eval_mode(model_, /*training=*/false);
     const size_t splice = stages_[stage].splice_stage;
     // Each batch writes its channels over its own rows of the cached input and puts them back.
@@ -733,6 +440,11 @@ TrialOutcome Campaign::run_trial(size_t point, int64_t trial, std::vector<FaultL
     const FaultMap map = draw_fault_map(targets_, fault_model(point), options_.format, options_.seed, trial);
     TrialOutcome outcome;
     outcome.faults = map.size();
+    const auto counted = [&outcome](const OutcomeCounts& counts) {
+        outcome.correct = counts.correct;
+        outcome.no_prediction = counts.no_prediction;
+        return outcome;
+    };
     ScopedFaults faults(targets_, map, options_.format);
     if (log) append_fault_log(*log, trial, point_rate(point), targets_, faults.log(), options_.format);
     size_t first = stages_.size();
@@ -744,14 +456,12 @@ TrialOutcome Campaign::run_trial(size_t point, int64_t trial, std::vector<FaultL
             }
     if (first < stages_.size()) outcome.first_stage = static_cast<int>(first);
     if (first == stages_.size() && options_.reuse_fault_free) {
-        outcome.correct = fault_free_correct_;
         outcome.reused = true;
-        return outcome;
+        return counted(fault_free_);
     }
     if (!options_.stage_cache) {
         // The reference: the whole model through its own modules (no stage is channel-sparse then).
-        outcome.correct = count_correct(0);
-        return outcome;
+        return counted(count_correct(0));
     }
     // A changed threshold between the restart and the splice touches every channel: no sparse path.
     bool later_change_before_splice = false;
@@ -776,16 +486,13 @@ TrialOutcome Campaign::run_trial(size_t point, int64_t trial, std::vector<FaultL
         if (static_cast<int64_t>(rows.size()) < outputs) {
             const std::vector<int64_t> channels(rows.begin(), rows.end());
             outcome.channels = static_cast<int64_t>(channels.size());
-            outcome.correct = count_correct_sparse(first, channels);
-            return outcome;
+            return counted(count_correct_sparse(first, channels));
         }
     }
-    outcome.correct = count_correct(first);
-    return outcome;
+    return counted(count_correct(first));
 }
 
-CampaignResult Campaign::run() {
-    const auto start_time = std::chrono::steady_clock::now();
+CampaignResult Campaign::settings_result() const {
     CampaignResult result;
     result.model = options_.model_name;
     result.dataset = options_.dataset_name;
@@ -793,7 +500,7 @@ CampaignResult Campaign::run() {
     result.label = !options_.label.empty() ? options_.label
                                            : (result.model.empty() ? std::string("model") : result.model) + " " +
                                                  result.format;
-    result.fault_kind = to_string(options_.fault_kind);
+    result.fault_model = options_.fault_model;
     result.bit_mask = mask_.to_string();
     result.patterns = options_.patterns;
     for (const FaultTarget& target : targets_) result.targets.push_back(target.name);
@@ -804,49 +511,59 @@ CampaignResult Campaign::run() {
     result.min_trials = options_.min_trials;
     result.shard = options_.shard;
     result.samples = images_.size(0);
-    result.fault_free_correct = fault_free_correct_;
+    result.fault_free_correct = fault_free_.correct;
+    result.fault_free_no_prediction = fault_free_.no_prediction;
     result.cached_bytes = cached_bytes();
     result.batch_size = batch_size_;
     result.setup_seconds = setup_seconds_;
+    return result;
+}
 
+PointResult Campaign::run_point(size_t p, CampaignResult& result, core::ProgressBar& bar, int64_t& done) {
+    const auto point_start = std::chrono::steady_clock::now();
+    std::vector<FaultLogEntry>* log = options_.log_faults ? &result.fault_log : nullptr;
+    PointResult point;
+    point.rate = point_rate(p);
+    std::vector<double> accuracies;
+    char status[96];
+    for (int64_t trial = options_.shard.index; trial < options_.trials; trial += options_.shard.count) {
+        const TrialOutcome outcome = run_trial(p, trial, log);
+        point.trial_ids.push_back(trial);
+        point.correct.push_back(outcome.correct);
+        point.no_prediction.push_back(outcome.no_prediction);
+        point.faults.push_back(outcome.faults);
+        accuracies.push_back(result.accuracy(outcome.correct));
+        (outcome.reused ? result.trials_reused : result.trials_evaluated) += 1;
+        ++done;
+        double sum = 0.0;
+        for (double accuracy : accuracies) sum += accuracy;
+        std::snprintf(status, sizeof status, "%s %g  mean %.2f%%", result.is_exact() ? "k" : "BER", point.rate,
+                      sum / static_cast<double>(accuracies.size()));
+        bar.update(done, done, status);
+        if (options_.ci_margin > 0.0 && static_cast<int64_t>(accuracies.size()) >= options_.min_trials &&
+            accuracy_stats(accuracies).ci95_half_width <= options_.ci_margin) {
+            point.stopped_early = trial + options_.shard.count < options_.trials;
+            break;
+        }
+    }
+    point.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - point_start).count();
+    return point;
+}
+
+CampaignResult Campaign::run() {
+    const auto start_time = std::chrono::steady_clock::now();
+    CampaignResult result = settings_result();
     const int64_t shard_trials =
         (options_.trials - options_.shard.index + options_.shard.count - 1) / options_.shard.count;
-    const int64_t total = shard_trials * static_cast<int64_t>(point_count());
-    core::ProgressBar bar("inject", total, options_.progress);
+    core::ProgressBar bar("inject", shard_trials * static_cast<int64_t>(point_count()), options_.progress);
     bar.set_unit("trials/s");
     int64_t done = 0;
-    std::vector<FaultLogEntry>* log = options_.log_faults ? &result.fault_log : nullptr;
     for (size_t p = 0; p < point_count(); ++p) {
-        const auto point_start = std::chrono::steady_clock::now();
-        PointResult point;
-        point.rate = point_rate(p);
-        std::vector<double> accuracies;
-        char status[96];
-        for (int64_t trial = options_.shard.index; trial < options_.trials; trial += options_.shard.count) {
-            const TrialOutcome outcome = run_trial(p, trial, log);
-            point.trial_ids.push_back(trial);
-            point.correct.push_back(outcome.correct);
-            point.faults.push_back(outcome.faults);
-            accuracies.push_back(result.accuracy(outcome.correct));
-            (outcome.reused ? result.trials_reused : result.trials_evaluated) += 1;
-            ++done;
-            double sum = 0.0;
-            for (double accuracy : accuracies) sum += accuracy;
-            std::snprintf(status, sizeof status, "%s %g  mean %.2f%%", result.is_exact() ? "k" : "BER", point.rate,
-                          sum / static_cast<double>(accuracies.size()));
-            bar.update(done, done, status);
-            if (options_.ci_margin > 0.0 && static_cast<int64_t>(accuracies.size()) >= options_.min_trials &&
-                accuracy_stats(accuracies).ci95_half_width <= options_.ci_margin) {
-                point.stopped_early = trial + options_.shard.count < options_.trials;
-                break;
-            }
-        }
-        point.stats = accuracy_stats(accuracies);
-        point.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - point_start).count();
+        result.points.push_back(run_point(p, result, bar, done));
         done = shard_trials * static_cast<int64_t>(p + 1);
-        result.points.push_back(std::move(point));
     }
     bar.finish();
+    recompute_stats(result);
     result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_time).count();
     return result;
 }

@@ -7,6 +7,11 @@
 //   faults::CampaignResult result = faults::run_campaign(*model, test.images, test.labels, options);
 //   std::cout << faults::campaign_table(result);      // report.hpp: table, CSV, JSON, SVG
 //
+// Settings are campaign_options.hpp, results and the merge of shards campaign_result.hpp, their
+// statistics statistics.hpp, the trial-by-trial difference of two campaigns paired_comparison.hpp.
+// An image whose logits are not all finite has no prediction (layers::predict_classes): it counts
+// as wrong, and the results carry how many there were per trial.
+//
 // Reproducible: trial t's accuracy depends only on (seed, t, rate, format, fault model, targets,
 // model, data): its faults come from injector.hpp's streams, its evaluation is deterministic, and
 // the model is restored bit-exactly after it. Trials may therefore be split over machines
@@ -40,162 +45,40 @@
 
 #include <cstdint>
 #include <functional>
-#include <limits>
 #include <string>
-#include <string_view>
 #include <vector>
 
+#include "faults/campaign_options.hpp"
+#include "faults/campaign_result.hpp"
 #include "faults/fault_model.hpp"
 #include "faults/injector.hpp"
+#include "faults/statistics.hpp"
 #include "faults/storage_format.hpp"
 #include "faults/targets.hpp"
 #include "layers/module.hpp"
 
+namespace proact::core {
+class ProgressBar;
+}
+
 namespace proact::faults {
 
-// ---------------------------------------------------------------------------------------------
-// Statistics.
-
-struct AccuracyStats {
-    int64_t trials = 0;
-    double mean = 0.0;  // accuracies in percent
-    double std = 0.0;   // sample standard deviation (n - 1); 0 for one trial
-    double min = 0.0;
-    double max = 0.0;
-    // 95% confidence interval of the mean: mean ± t(0.975, n-1) * std / sqrt(n); NaN for n < 2.
-    double ci95_half_width = std::numeric_limits<double>::quiet_NaN();
+// One pass over the evaluation set: images classified correctly, and images without a prediction
+// (logits not all finite: wrong, whatever their argmax); disjoint.
+struct OutcomeCounts {
+    int64_t correct = 0;
+    int64_t no_prediction = 0;
+    OutcomeCounts& operator+=(const OutcomeCounts& other) {
+        correct += other.correct;
+        no_prediction += other.no_prediction;
+        return *this;
+    }
 };
-
-// ValueError for an empty list.
-AccuracyStats accuracy_stats(const std::vector<double>& accuracies);
-
-// The `probability` quantile of Student's t distribution with `dof` > 0 degrees of freedom
-// (t(0.975, 9) = 2.2622, t(0.975, 99) = 1.9842).
-double student_t_quantile(double probability, double dof);
-
-// ---------------------------------------------------------------------------------------------
-// Options.
-
-enum class FaultKind {
-    ber,         // each allowed bit flips with probability BER
-    exact,       // exactly k flipped bits per target tensor
-    stuck_at_0,  // each allowed bit stuck at 0 with probability BER
-    stuck_at_1,  // each allowed bit stuck at 1 with probability BER
-};
-
-// "ber", "exact", "stuck0", "stuck1" (also "stuck-at-0", "stuck-at-1"); ValueError otherwise.
-FaultKind parse_fault_kind(std::string_view text);
-const char* to_string(FaultKind kind);  // "ber", "exact", "stuck0", "stuck1"
-
-// The BERs of the toolbox's experiments: 1e-7, 3e-7, 1e-6, 3e-6, 1e-5, 3e-5, 1e-4.
-std::vector<double> default_bers();
-// "1e-6,1e-5" -> {1e-6, 1e-5}. ValueError naming the item for a non-number or a BER outside [0, 1].
-std::vector<double> parse_ber_list(std::string_view text);
-
-struct ShardSpec {
-    int index = 0;
-    int count = 1;
-};
-// "i/n" with 0 <= i < n. ValueError naming the text otherwise ("3/2": index 3 is not below 2).
-ShardSpec parse_shard(std::string_view text);
-
-struct CampaignOptions {
-    FaultKind fault_kind = FaultKind::ber;
-    std::vector<double> bers = default_bers();   // one point per BER (ber, stuck-at kinds)
-    std::vector<int64_t> exact_counts = {1};     // one point per k (exact kind)
-    StorageFormat format = StorageFormat::fixed_point(15, 16);  // the toolbox's default
-    std::string bit_mask = "all";                // BitMask::parse syntax: "sign", "exponent", "integer", "0,31"
-    std::vector<std::string> patterns;           // target parameter globs; empty: the default targets
-    bool fault_thresholds = true;                // off: no "*threshold" parameter is a target
-    int64_t trials = 100;                        // per point (upper bound when ci_margin > 0)
-    uint64_t seed = 0;
-    // > 0: stop a point once the 95% CI half-width of its mean accuracy is at most ci_margin
-    // percentage points, after at least min_trials trials, in trial order 0, 1, 2, ...
-    double ci_margin = 0.0;
-    int64_t min_trials = 10;
-    ShardSpec shard;                             // run trials t with t % count == index
-    // Inference batch; 0: automatic, the whole set in equal batches whose largest activation stays
-    // under 128 MB (the numbers depend on the batch size only through rounding order, which the
-    // kernels keep per sample, so any choice gives the same bits).
-    int64_t batch_size = 0;
-    int64_t cache_budget_bytes = int64_t(1) << 30;  // stage-input cache
-    bool stage_cache = true;                     // off: every trial runs the whole model
-    bool channel_sparse = true;                  // off: the first faulted stage is recomputed whole
-    bool reuse_fault_free = true;                // off: fault-free trials are evaluated again
-    bool progress = true;                        // progress bar over the trials
-    bool log_faults = false;                     // fill CampaignResult::fault_log
-    // Descriptions carried into the result and its files.
-    std::string label;                           // legend of the plot; default "<model> <format>"
-    std::string model_name;
-    std::string dataset_name;
-};
-
-// ValueError for a BER outside [0, 1], an empty point list, trials < 1, a negative exact count,
-// a bad shard, ci_margin < 0, min_trials < 2, ci_margin with more than one shard (the stopping
-// point would depend on trials other shards run), batch_size < 0, or a bit mask the format has
-// no such bits for. Run by the Campaign constructor; the command line calls it early.
-void validate_options(const CampaignOptions& options);
-
-// ---------------------------------------------------------------------------------------------
-// Results.
-
-// One point of the sweep (one BER, or one k).
-struct PointResult {
-    double rate = 0.0;               // the BER, or k for an exact campaign
-    std::vector<int64_t> trial_ids;  // ascending; 0..n-1 for a whole campaign
-    std::vector<int64_t> correct;    // correctly classified samples, per trial
-    std::vector<int64_t> faults;     // faulty bits drawn, per trial
-    bool stopped_early = false;      // ci_margin reached before `trials`
-    AccuracyStats stats;             // over 100 * correct / samples
-    double seconds = 0.0;            // time of this point's trials (not written to the files)
-    double mean_faults() const;
-};
-
-struct CampaignResult {
-    std::string label, model, dataset;
-    std::string format;              // "Q15.16", "float32"
-    std::string fault_kind;          // to_string(FaultKind)
-    std::string bit_mask;            // BitMask::to_string(): positions, "0,1,...,31"
-    std::vector<std::string> patterns;
-    std::vector<std::string> targets;  // parameter names
-    int64_t target_values = 0;
-    uint64_t seed = 0;
-    int64_t trials = 0;              // requested per point
-    double ci_margin = 0.0;
-    int64_t min_trials = 10;
-    ShardSpec shard;
-    int64_t samples = 0;             // size of the evaluation set
-    int64_t fault_free_correct = 0;
-    std::vector<PointResult> points;
-
-    // Not written to the files (they would differ between machines and runs).
-    double seconds = 0.0;            // all of it, set-up included
-    double setup_seconds = 0.0;      // fault-free pass, stage cache, probe
-    int64_t batch_size = 0;          // the inference batch used
-    int64_t trials_evaluated = 0;    // trials that ran the model
-    int64_t trials_reused = 0;       // trials that changed no bit and took the fault-free result
-    int64_t cached_bytes = 0;
-    std::vector<FaultLogEntry> fault_log;  // when options.log_faults
-
-    double fault_free_accuracy() const { return samples ? 100.0 * double(fault_free_correct) / double(samples) : 0.0; }
-    double accuracy(int64_t correct) const { return samples ? 100.0 * double(correct) / double(samples) : 0.0; }
-    bool is_exact() const { return fault_kind == "exact"; }
-};
-
-// Recomputes every point's stats from its per-trial counts.
-void recompute_stats(CampaignResult& result);
-
-// Joins the results of shards 0/n .. n-1/n of one campaign into the result of the whole campaign,
-// equal to what one unsharded run gives. ValueError when the shards disagree on anything but the
-// shard index, an index is missing or repeated, or the trials do not add up to 0..trials-1.
-CampaignResult merge_shards(const std::vector<CampaignResult>& shards);
-
-// ---------------------------------------------------------------------------------------------
-// The runner.
 
 struct TrialOutcome {
     int64_t correct = 0;
-    int64_t faults = 0;       // faulty bits drawn
+    int64_t no_prediction = 0;
+    int64_t faults = 0;       // faulty bits in the trial's fault map
     int first_stage = -1;     // first stage whose parameters changed; -1: none (fault-free result)
     int64_t channels = -1;    // output channels recomputed at first_stage; -1: the whole stage
     bool reused = false;      // took the fault-free result without evaluating
@@ -224,7 +107,8 @@ public:
     size_t point_count() const;
     double point_rate(size_t point) const;
     FaultModel fault_model(size_t point) const;
-    int64_t fault_free_correct() const { return fault_free_correct_; }
+    int64_t fault_free_correct() const { return fault_free_.correct; }
+    int64_t fault_free_no_prediction() const { return fault_free_.no_prediction; }
     int64_t cached_bytes() const;
     int64_t batch_size() const { return batch_size_; }
     double setup_seconds() const { return setup_seconds_; }
@@ -242,6 +126,9 @@ public:
     const std::vector<Stage>& stages() const { return stages_; }
 
 private:
+    CampaignResult settings_result() const;  // the result's settings and fault-free counts, no points
+    // Point `p`'s trials of this shard; counts them in `result` and `done`, shows them on `bar`.
+    PointResult run_point(size_t p, CampaignResult& result, core::ProgressBar& bar, int64_t& done);
     void choose_cache(const std::vector<core::Shape>& sample_shapes);
     void fill_cache();
     void probe_channel_sparse();
@@ -254,10 +141,11 @@ private:
     // stages up to its splice stage: (rows, channels.size(), ...).
     core::Tensor channel_outputs(size_t stage, const autograd::Variable& input, const std::vector<int64_t>& channels);
     // Sum over the batches of count_batch(start, stop), batches in parallel.
-    int64_t for_each_batch(const std::function<int64_t(int64_t, int64_t)>& count_batch);
-    int64_t count_correct(size_t start_stage);
-    int64_t count_correct_sparse(size_t stage, const std::vector<int64_t>& channels);
-    int64_t tally(const core::Tensor& logits, int64_t start);
+    OutcomeCounts for_each_batch(const std::function<OutcomeCounts(int64_t, int64_t)>& count_batch);
+    OutcomeCounts count_correct(size_t start_stage);
+    OutcomeCounts count_correct_sparse(size_t stage, const std::vector<int64_t>& channels);
+    // Rows of `logits` (rows, classes) against labels start.. (layers::predict_classes).
+    OutcomeCounts tally(const core::Tensor& logits, int64_t start);
     core::Tensor& cache_at(size_t stage) { return stage_inputs_[stage]; }
 
     layers::Module& model_;
@@ -273,7 +161,7 @@ private:
     std::vector<core::Tensor> stage_inputs_;
     bool logits_cached_ = false;
     int64_t batch_size_ = 0;
-    int64_t fault_free_correct_ = 0;
+    OutcomeCounts fault_free_;
     double setup_seconds_ = 0.0;
 };
 

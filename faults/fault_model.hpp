@@ -2,20 +2,23 @@
 //
 // A tensor of `numel` elements in a W-bit format with a mask of `allowed` positions has
 // numel * allowed candidate bits, numbered p = element * allowed + k, where k indexes the mask's
-// positions in ascending order. A fault model picks a set of distinct candidates:
+// positions in ascending order. A fault model picks the faulty candidates by one of three counts:
 //   ber        each candidate independently with probability `ber`: the count is exactly
 //              Binomial(numel * allowed, ber), so a small tensor at a low rate is still hit
 //              sometimes (the toolbox's int(numel * bits * ber) never hits it);
-//   ber_floor  exactly floor(numel * allowed * ber) candidates, uniformly: the toolbox's rule,
-//              for reproducing its numbers;
-//   exact      exactly `exact_count` candidates, uniformly (ValueError if there are fewer).
+//   ber_floor  floor(numel * allowed * ber) candidates drawn uniformly with repetition: the
+//              toolbox's rule, for reproducing its numbers. A bit drawn twice flips back, so only
+//              the bits drawn an odd number of times stay flipped (stuck-at: drawn at least once);
+//   exact      exactly `exact_count` distinct candidates, uniformly (ValueError if there are fewer).
 // Each chosen bit is flipped (transient fault) or forced to 0 or 1 (stuck-at fault).
+//
+// The vocabulary: a FaultModelSpec is the count rule and the action, named as on the command line
+// (`--fault-model ber|ber-floor|exact|stuck0|stuck1`); a FaultModel is a spec at one rate (or k)
+// with a bit mask, what draw_faults takes.
 //
 // Randomness: draw_faults consumes only the Rng it is given. A campaign derives one stream per
 // (trial, tensor), e.g. Rng(seed, "faults", trial).child(tensor_index), so a trial's faults do not
 // depend on which other trials ran or in what order.
-//
-// Header-only for now: faults/ becomes a compiled library once layers/ exists.
 #pragma once
 
 #include <algorithm>
@@ -24,6 +27,7 @@
 #include <limits>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <unordered_set>
 #include <vector>
 
@@ -132,27 +136,72 @@ inline uint64_t sample_binomial(uint64_t trials, double probability, core::Rng& 
 
 enum class FaultCount { ber, ber_floor, exact };
 
-struct FaultModel {
+// How a point's faults are counted and what they do to a bit, without the rate. Named
+//   ber, ber-floor, exact         flips with the three counts above
+//   stuck0, stuck1                bits stuck at 0 / 1 at a BER (Binomial count)
+//   ber-floor-stuck0, exact-stuck1, ...  the other combinations
+struct FaultModelSpec {
     FaultCount count = FaultCount::ber;
+    BitAction action = BitAction::flip;
+
+    bool is_exact() const { return count == FaultCount::exact; }
+    bool operator==(const FaultModelSpec&) const = default;
+
+    // "ber", "ber-floor", "exact", "stuck0", "stuck1", "exact-stuck0", ...
+    std::string to_string() const {
+        const char* count_name = count == FaultCount::ber_floor ? "ber-floor"
+                                 : count == FaultCount::exact   ? "exact"
+                                                                : "";
+        const char* action_name = action == BitAction::stuck_at_0   ? "stuck0"
+                                  : action == BitAction::stuck_at_1 ? "stuck1"
+                                                                    : "";
+        if (*count_name == '\0' && *action_name == '\0') return "ber";
+        if (*count_name == '\0') return action_name;
+        if (*action_name == '\0') return count_name;
+        return std::string(count_name) + "-" + action_name;
+    }
+    // Inverse of to_string; also "flip", "stuck-at-0", "stuck-at-1". ValueError listing the names.
+    static FaultModelSpec parse(std::string_view text) {
+        if (text == "flip") return {};
+        if (text == "stuck-at-0") return {FaultCount::ber, BitAction::stuck_at_0};
+        if (text == "stuck-at-1") return {FaultCount::ber, BitAction::stuck_at_1};
+        for (FaultCount count : {FaultCount::ber, FaultCount::ber_floor, FaultCount::exact})
+            for (BitAction action : {BitAction::flip, BitAction::stuck_at_0, BitAction::stuck_at_1})
+                if (FaultModelSpec{count, action}.to_string() == text) return {count, action};
+        core::fail<core::ValueError>("fault model '", text, "': expected one of ", names());
+    }
+    // The names the command line offers: "ber, ber-floor, exact, stuck0, stuck1".
+    static const char* names() { return "ber, ber-floor, exact, stuck0, stuck1"; }
+    // For reports: "bit flips at a bit error rate", "exactly k bits stuck at 1 per tensor".
+    std::string describe() const {
+        const std::string what = action == BitAction::flip         ? "bit flips"
+                                 : action == BitAction::stuck_at_0 ? "bits stuck at 0"
+                                                                   : "bits stuck at 1";
+        if (count == FaultCount::exact) return "exactly k " + what + " per tensor";
+        if (count == FaultCount::ber_floor)
+            return what + " at a bit error rate, floor(values x bits x BER) per tensor drawn with repetition";
+        return what + " at a bit error rate";
+    }
+};
+
+struct FaultModel {
+    FaultModelSpec spec;
     double ber = 0.0;           // per-bit probability (ber, ber_floor)
     int64_t exact_count = 0;    // faulty bits per tensor (exact)
-    BitAction action = BitAction::flip;
     BitMask mask;               // positions within the word that may be hit; see BitMask::parse
 
     // Each allowed bit faulty with probability `ber`, independently.
     static FaultModel bit_error_rate(double ber, BitMask mask, BitAction action = BitAction::flip) {
-        check_probability(ber, "fault model");
-        return {FaultCount::ber, ber, 0, action, mask};
+        return at_rate({FaultCount::ber, action}, ber, mask);
     }
-    // floor(numel * allowed bits * ber) faulty bits per tensor, as the toolbox does.
+    // floor(numel * allowed bits * ber) faulty bits per tensor, with repetition, as the toolbox does.
     static FaultModel toolbox_rate(double ber, BitMask mask, BitAction action = BitAction::flip) {
-        check_probability(ber, "fault model");
-        return {FaultCount::ber_floor, ber, 0, action, mask};
+        return at_rate({FaultCount::ber_floor, action}, ber, mask);
     }
     // Exactly `count` faulty bits per tensor.
     static FaultModel exact(int64_t count, BitMask mask, BitAction action = BitAction::flip) {
         if (count < 0) core::fail<core::ValueError>("fault model: exact fault count ", count, " is negative");
-        return {FaultCount::exact, 0.0, count, action, mask};
+        return {{FaultCount::exact, action}, 0.0, count, mask};
     }
     // Each allowed bit stuck at `stuck_value` (0 or 1) with probability `ber`.
     static FaultModel stuck_at(int stuck_value, double ber, BitMask mask) {
@@ -160,17 +209,44 @@ struct FaultModel {
             core::fail<core::ValueError>("fault model: stuck-at value ", stuck_value, ", expected 0 or 1");
         return bit_error_rate(ber, mask, stuck_value ? BitAction::stuck_at_1 : BitAction::stuck_at_0);
     }
+    // A ber or ber-floor spec at `ber`. ValueError for an exact spec (it takes a count, not a rate).
+    static FaultModel at_rate(const FaultModelSpec& spec, double ber, BitMask mask) {
+        if (spec.is_exact())
+            core::fail<core::ValueError>("fault model ", spec.to_string(), ": takes a fault count k, not a BER");
+        check_probability(ber, "fault model");
+        return {spec, ber, 0, mask};
+    }
 
     // "flip, BER 1e-05, bits 0,1,...,31" / "stuck-at-1, 3 per tensor, bits 31"
     std::string to_string() const {
         std::ostringstream out;
-        out << faults::to_string(action) << ", ";
-        if (count == FaultCount::exact) out << exact_count << " per tensor";
-        else out << (count == FaultCount::ber_floor ? "floor of BER " : "BER ") << ber;
+        out << faults::to_string(spec.action) << ", ";
+        if (spec.count == FaultCount::exact) out << exact_count << " per tensor";
+        else out << (spec.count == FaultCount::ber_floor ? "floor of BER " : "BER ") << ber;
         out << ", bits " << mask.to_string();
         return out.str();
     }
 };
+
+// `count` positions of [0, total) drawn uniformly with repetition, ascending; a position drawn
+// twice is kept once, or (`cancel_pairs`, for flips) dropped for every pair, as flipping a bit
+// twice restores it.
+inline std::vector<uint64_t> positions_with_repetition(uint64_t total, uint64_t count, bool cancel_pairs,
+                                                       core::Rng& rng) {
+    std::vector<uint64_t> drawn;
+    if (total == 0) return drawn;
+    drawn.reserve(static_cast<size_t>(count));
+    for (uint64_t i = 0; i < count; ++i) drawn.push_back(rng.below(total));
+    std::sort(drawn.begin(), drawn.end());
+    std::vector<uint64_t> positions;
+    for (size_t i = 0; i < drawn.size();) {
+        size_t j = i;
+        while (j < drawn.size() && drawn[j] == drawn[i]) ++j;
+        if (!cancel_pairs || (j - i) % 2 == 1) positions.push_back(drawn[i]);
+        i = j;
+    }
+    return positions;
+}
 
 // The faulty bits of one tensor of `numel` elements stored in `format`, ascending by element then
 // bit, each (element, bit) at most once. Throws ValueError for a BER outside [0, 1], a negative
@@ -188,7 +264,7 @@ inline std::vector<BitFault> draw_faults(const FaultModel& model, int64_t numel,
     const uint64_t total = static_cast<uint64_t>(numel) * bits_per_element;
 
     std::vector<uint64_t> positions;
-    switch (model.count) {
+    switch (model.spec.count) {
         case FaultCount::ber:
             check_probability(model.ber, "draw_faults");
             positions = bernoulli_positions(total, model.ber, rng);
@@ -196,7 +272,7 @@ inline std::vector<BitFault> draw_faults(const FaultModel& model, int64_t numel,
         case FaultCount::ber_floor: {
             check_probability(model.ber, "draw_faults");
             const auto count = static_cast<uint64_t>(std::floor(static_cast<double>(total) * model.ber));
-            positions = distinct_positions(total, std::min(count, total), rng);
+            positions = positions_with_repetition(total, count, model.spec.action == BitAction::flip, rng);
             break;
         }
         case FaultCount::exact:
@@ -213,7 +289,7 @@ inline std::vector<BitFault> draw_faults(const FaultModel& model, int64_t numel,
     faults.reserve(positions.size());
     for (uint64_t position : positions)
         faults.push_back({static_cast<int64_t>(position / bits_per_element),
-                          allowed[static_cast<size_t>(position % bits_per_element)], model.action});
+                          allowed[static_cast<size_t>(position % bits_per_element)], model.spec.action});
     return faults;
 }
 

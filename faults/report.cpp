@@ -42,14 +42,6 @@ std::string compress_positions(const std::string& positions) {
     return text.empty() ? "none" : text;
 }
 
-std::string describe_kind(const std::string& kind) {
-    if (kind == "ber") return "bit flips at a bit error rate";
-    if (kind == "exact") return "exactly k bit flips per tensor";
-    if (kind == "stuck0") return "bits stuck at 0 at a bit error rate";
-    if (kind == "stuck1") return "bits stuck at 1 at a bit error rate";
-    return kind;
-}
-
 std::string shard_text(const ShardSpec& shard) {
     return std::to_string(shard.index) + "/" + std::to_string(shard.count);
 }
@@ -86,21 +78,22 @@ std::string campaign_table(const CampaignResult& result) {
     out << ", " << result.samples << " samples, seed " << result.seed;
     if (result.shard.count > 1) out << ", shard " << shard_text(result.shard);
     out << "\n";
-    out << "storage " << result.format << ", " << describe_kind(result.fault_kind) << ", bits "
+    out << "storage " << result.format << ", " << result.fault_model.describe() << ", bits "
         << compress_positions(result.bit_mask) << ", " << result.targets.size() << " target tensors ("
         << result.target_values << " values)\n";
-    out << "fault-free accuracy " << printf_string("%.2f", result.fault_free_accuracy()) << "%\n";
+    out << "fault-free accuracy " << printf_string("%.2f", result.fault_free_accuracy()) << "%, no prediction "
+        << printf_string("%.2f", result.share(result.fault_free_no_prediction)) << "%\n";
     char line[256];
-    std::snprintf(line, sizeof line, "%10s %7s %8s %7s %8s %8s %9s %14s\n", result.is_exact() ? "k" : "BER", "trials",
-                  "mean %", "std", "min %", "max %", "95% CI", "faults/trial");
+    std::snprintf(line, sizeof line, "%10s %7s %8s %7s %8s %8s %9s %14s %10s\n", result.is_exact() ? "k" : "BER",
+                  "trials", "mean %", "std", "min %", "max %", "95% CI", "faults/trial", "no pred %");
     out << line;
     for (const PointResult& point : result.points) {
         const AccuracyStats& stats = point.stats;
         const std::string ci =
             std::isnan(stats.ci95_half_width) ? std::string("n/a") : "±" + printf_string("%.2f", stats.ci95_half_width);
-        std::snprintf(line, sizeof line, "%10g %7lld %8.2f %7.2f %8.2f %8.2f %*s %14.2f", point.rate,
+        std::snprintf(line, sizeof line, "%10g %7lld %8.2f %7.2f %8.2f %8.2f %*s %14.2f %10.2f", point.rate,
                       static_cast<long long>(stats.trials), stats.mean, stats.std, stats.min, stats.max,
-                      ci.rfind("±", 0) == 0 ? 10 : 9, ci.c_str(), point.mean_faults());
+                      ci.rfind("±", 0) == 0 ? 10 : 9, ci.c_str(), point.mean_faults(), point.no_prediction_stats.mean);
         out << line;
         if (result.ci_margin > 0.0)
             out << (stats.ci95_half_width <= result.ci_margin ? "  (margin reached)" : "  (margin not reached)");
@@ -112,13 +105,15 @@ std::string campaign_table(const CampaignResult& result) {
 std::string campaign_csv(const std::vector<CampaignResult>& results) {
     std::string csv =
         "label,model,dataset,format,fault_model,bit_mask,rate_name,rate,trials,mean_accuracy,std,min,max,"
-        "ci95_half_width,ci95_low,ci95_high,fault_free_accuracy,mean_faults,stopped_early\n";
+        "ci95_half_width,ci95_low,ci95_high,fault_free_accuracy,mean_faults,stopped_early,no_prediction_mean,"
+        "no_prediction_max,fault_free_no_prediction\n";
     for (const CampaignResult& result : results)
         for (const PointResult& point : result.points) {
             const AccuracyStats& stats = point.stats;
             const bool has_ci = !std::isnan(stats.ci95_half_width);
             csv += csv_field(result.label) + ',' + csv_field(result.model) + ',' + csv_field(result.dataset) + ',' +
-                   result.format + ',' + result.fault_kind + ',' + csv_field(compress_positions(result.bit_mask)) +
+                   result.format + ',' + result.fault_model.to_string() + ',' +
+                   csv_field(compress_positions(result.bit_mask)) +
                    ',' + (result.is_exact() ? "k" : "ber") + ',' + printf_string("%g", point.rate) + ',' +
                    std::to_string(stats.trials) + ',' + printf_string("%.4f", stats.mean) + ',' +
                    printf_string("%.4f", stats.std) + ',' + printf_string("%.4f", stats.min) + ',' +
@@ -127,12 +122,39 @@ std::string campaign_csv(const std::vector<CampaignResult>& results) {
                    (has_ci ? printf_string("%.4f", stats.mean - stats.ci95_half_width) : "") + ',' +
                    (has_ci ? printf_string("%.4f", stats.mean + stats.ci95_half_width) : "") + ',' +
                    printf_string("%.4f", result.fault_free_accuracy()) + ',' +
-                   printf_string("%.4f", point.mean_faults()) + ',' + (point.stopped_early ? "true" : "false") + '\n';
+                   printf_string("%.4f", point.mean_faults()) + ',' + (point.stopped_early ? "true" : "false") + ',' +
+                   printf_string("%.4f", point.no_prediction_stats.mean) + ',' +
+                   printf_string("%.4f", point.no_prediction_stats.max) + ',' +
+                   printf_string("%.4f", result.share(result.fault_free_no_prediction)) + '\n';
         }
     return csv;
 }
 
 // ---------------------------------------------------------------------------------------------
+
+namespace {
+
+// FormatError unless the per-trial lists have one entry per trial id and every trial's correct and
+// no-prediction counts are disjoint parts of the `samples`.
+void check_point_counts(const PointResult& point, int64_t samples, const std::string& source) {
+    const size_t trials = point.trial_ids.size();
+    if (point.correct.size() != trials || point.no_prediction.size() != trials || point.faults.size() != trials)
+        core::fail<core::FormatError>(source, ": at rate ", point.rate, " there are ", trials, " trial ids, ",
+                                      point.correct.size(), " counts, ", point.no_prediction.size(),
+                                      " no-prediction counts and ", point.faults.size(),
+                                      " fault counts; expected equal lengths");
+    for (size_t i = 0; i < trials; ++i) {
+        const int64_t correct = point.correct[i], no_prediction = point.no_prediction[i];
+        if (correct < 0 || correct > samples)
+            core::fail<core::FormatError>(source, ": correct count ", correct, " outside [0, ", samples, "]");
+        if (no_prediction < 0 || correct + no_prediction > samples)
+            core::fail<core::FormatError>(source, ": no-prediction count ", no_prediction, " at rate ", point.rate,
+                                          " outside [0, ", samples - correct, "] (", samples, " samples, ", correct,
+                                          " correct)");
+    }
+}
+
+}  // namespace
 
 std::string campaign_json(const CampaignResult& result) {
     Json json;
@@ -141,7 +163,7 @@ std::string campaign_json(const CampaignResult& result) {
     json["model"] = result.model;
     json["dataset"] = result.dataset;
     json["format"] = result.format;
-    json["fault_model"] = result.fault_kind;
+    json["fault_model"] = result.fault_model.to_string();
     json["bit_mask"] = result.bit_mask;
     json["patterns"] = result.patterns;
     json["targets"] = result.targets;
@@ -154,6 +176,7 @@ std::string campaign_json(const CampaignResult& result) {
     json["samples"] = result.samples;
     json["fault_free_correct"] = result.fault_free_correct;
     json["fault_free_accuracy"] = result.fault_free_accuracy();
+    json["fault_free_no_prediction"] = result.fault_free_no_prediction;
     json["rate_name"] = result.is_exact() ? "k" : "ber";
     json["points"] = Json::array();
     for (const PointResult& point : result.points) {
@@ -166,12 +189,15 @@ std::string campaign_json(const CampaignResult& result) {
         row["max"] = point.stats.max;
         row["ci95_half_width"] = std::isnan(point.stats.ci95_half_width) ? Json(nullptr) : Json(point.stats.ci95_half_width);
         row["mean_faults"] = point.mean_faults();
+        row["no_prediction_mean"] = point.no_prediction_stats.mean;
+        row["no_prediction_max"] = point.no_prediction_stats.max;
         row["stopped_early"] = point.stopped_early;
         row["trial_ids"] = point.trial_ids;
         row["correct"] = point.correct;
         Json accuracies = Json::array();
         for (int64_t correct : point.correct) accuracies.push_back(result.accuracy(correct));
         row["accuracy"] = std::move(accuracies);
+        row["no_prediction"] = point.no_prediction;
         row["faults"] = point.faults;
         json["points"].push_back(std::move(row));
     }
@@ -201,7 +227,7 @@ CampaignResult campaign_from_json(const std::string& text, const std::string& so
         result.model = field(json, "model").get<std::string>();
         result.dataset = field(json, "dataset").get<std::string>();
         result.format = field(json, "format").get<std::string>();
-        result.fault_kind = field(json, "fault_model").get<std::string>();
+        result.fault_model = FaultModelSpec::parse(field(json, "fault_model").get<std::string>());
         result.bit_mask = field(json, "bit_mask").get<std::string>();
         result.patterns = field(json, "patterns").get<std::vector<std::string>>();
         result.targets = field(json, "targets").get<std::vector<std::string>>();
@@ -213,21 +239,16 @@ CampaignResult campaign_from_json(const std::string& text, const std::string& so
         result.shard = parse_shard(field(json, "shard").get<std::string>());
         result.samples = field(json, "samples").get<int64_t>();
         result.fault_free_correct = field(json, "fault_free_correct").get<int64_t>();
+        result.fault_free_no_prediction = field(json, "fault_free_no_prediction").get<int64_t>();
         for (const Json& row : field(json, "points")) {
             PointResult point;
             point.rate = field(row, "rate").get<double>();
             point.stopped_early = field(row, "stopped_early").get<bool>();
             point.trial_ids = field(row, "trial_ids").get<std::vector<int64_t>>();
             point.correct = field(row, "correct").get<std::vector<int64_t>>();
+            point.no_prediction = field(row, "no_prediction").get<std::vector<int64_t>>();
             point.faults = field(row, "faults").get<std::vector<int64_t>>();
-            if (point.correct.size() != point.trial_ids.size() || point.faults.size() != point.trial_ids.size())
-                core::fail<core::FormatError>(source, ": at rate ", point.rate, " there are ", point.trial_ids.size(),
-                                              " trial ids, ", point.correct.size(), " counts and ",
-                                              point.faults.size(), " fault counts; expected equal lengths");
-            for (int64_t correct : point.correct)
-                if (correct < 0 || correct > result.samples)
-                    core::fail<core::FormatError>(source, ": correct count ", correct, " outside [0, ",
-                                                  result.samples, "]");
+            check_point_counts(point, result.samples, source);
             result.points.push_back(std::move(point));
         }
     } catch (const nlohmann::json::exception& e) {
@@ -241,12 +262,31 @@ CampaignResult campaign_from_json(const std::string& text, const std::string& so
 
 // ---------------------------------------------------------------------------------------------
 
-std::string campaign_svg(const std::vector<CampaignResult>& results, const std::string& title) {
-    constexpr double width = 780, height = 480;
-    constexpr double left = 70, right = 560, bottom = 420;
-    const double top = title.empty() ? 30 : 50;
-    static const char* const colors[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e",
-                                         "#9467bd", "#8c564b", "#e377c2", "#17becf"};
+namespace {
+
+// The plot area and its two axes: accuracy 0-100 % upwards, the rate on a log axis over whole
+// decades, 15 px inside the frame at both ends so that points on the first and last decade stay
+// clear of it.
+struct PlotFrame {
+    double left = 70, right = 560, top = 30, bottom = 420;
+    int low_decade = -7, high_decade = -4;
+    bool exact = false;  // the rate is k, not a BER
+
+    double x_of(double rate) const {
+        return left + 15 + (std::log10(rate) - low_decade) / double(high_decade - low_decade) * (right - left - 30);
+    }
+    double y_of(double accuracy) const { return bottom - std::clamp(accuracy, 0.0, 100.0) / 100.0 * (bottom - top); }
+};
+
+const char* const kPlotColors[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e",
+                                   "#9467bd", "#8c564b", "#e377c2", "#17becf"};
+const char* plot_color(size_t index) { return kPlotColors[index % (sizeof kPlotColors / sizeof kPlotColors[0])]; }
+
+std::string svg_number(double value) { return printf_string("%.2f", value); }
+
+PlotFrame plot_frame(const std::vector<CampaignResult>& results, const std::string& title) {
+    PlotFrame frame;
+    frame.top = title.empty() ? 30 : 50;
     double low_rate = 0.0, high_rate = 0.0;
     for (const CampaignResult& result : results)
         for (const PointResult& point : result.points)
@@ -254,103 +294,182 @@ std::string campaign_svg(const std::vector<CampaignResult>& results, const std::
                 low_rate = low_rate == 0.0 ? point.rate : std::min(low_rate, point.rate);
                 high_rate = std::max(high_rate, point.rate);
             }
-    int low_decade = low_rate > 0.0 ? static_cast<int>(std::floor(std::log10(low_rate) + 1e-9)) : -7;
-    int high_decade = high_rate > 0.0 ? static_cast<int>(std::ceil(std::log10(high_rate) - 1e-9)) : -4;
-    if (high_decade <= low_decade) high_decade = low_decade + 1;
-    // 15 px inside the frame at both ends, so that points on the first and last decade stay clear of it.
-    const auto x_of = [&](double rate) {
-        return left + 15 + (std::log10(rate) - low_decade) / double(high_decade - low_decade) * (right - left - 30);
-    };
-    const auto y_of = [&](double accuracy) {
-        return bottom - std::clamp(accuracy, 0.0, 100.0) / 100.0 * (bottom - top);
-    };
-    const auto number = [](double value) { return printf_string("%.2f", value); };
-    const bool exact = !results.empty() && results[0].is_exact();
+    frame.low_decade = low_rate > 0.0 ? static_cast<int>(std::floor(std::log10(low_rate) + 1e-9)) : -7;
+    frame.high_decade = high_rate > 0.0 ? static_cast<int>(std::ceil(std::log10(high_rate) - 1e-9)) : -4;
+    if (frame.high_decade <= frame.low_decade) frame.high_decade = frame.low_decade + 1;
+    frame.exact = !results.empty() && results[0].is_exact();
+    return frame;
+}
 
+// Grid and ticks: accuracy every 10 points, the rate at every decade (minor lines at 2..9); the
+// frame and the axis labels.
+void svg_axes(std::ostringstream& svg, const PlotFrame& frame) {
+    const double left = frame.left, right = frame.right, top = frame.top, bottom = frame.bottom;
+    for (int accuracy = 0; accuracy <= 100; accuracy += 10) {
+        const double y = frame.y_of(accuracy);
+        svg << "<line x1=\"" << left << "\" y1=\"" << svg_number(y) << "\" x2=\"" << right << "\" y2=\""
+            << svg_number(y) << "\" stroke=\"#e0e0e0\"/>\n";
+        svg << "<text x=\"" << left - 6 << "\" y=\"" << svg_number(y + 4) << "\" text-anchor=\"end\">" << accuracy
+            << "</text>\n";
+    }
+    for (int decade = frame.low_decade; decade <= frame.high_decade; ++decade) {
+        const double x = frame.x_of(std::pow(10.0, decade));
+        svg << "<line x1=\"" << svg_number(x) << "\" y1=\"" << top << "\" x2=\"" << svg_number(x) << "\" y2=\""
+            << bottom << "\" stroke=\"#d0d0d0\"/>\n";
+        svg << "<text x=\"" << svg_number(x) << "\" y=\"" << bottom + 18 << "\" text-anchor=\"middle\">1e"
+            << decade << "</text>\n";
+        if (decade == frame.high_decade) break;
+        for (int multiple = 2; multiple <= 9; ++multiple) {
+            const double minor = frame.x_of(multiple * std::pow(10.0, decade));
+            svg << "<line x1=\"" << svg_number(minor) << "\" y1=\"" << top << "\" x2=\"" << svg_number(minor)
+                << "\" y2=\"" << bottom << "\" stroke=\"#f0f0f0\"/>\n";
+        }
+    }
+    svg << "<rect x=\"" << left << "\" y=\"" << top << "\" width=\"" << right - left << "\" height=\""
+        << bottom - top << "\" fill=\"none\" stroke=\"black\"/>\n";
+    svg << "<text x=\"" << svg_number((left + right) / 2) << "\" y=\"" << bottom + 40 << "\" text-anchor=\"middle\">"
+        << (frame.exact ? "bit faults per tensor (k), log scale" : "bit error rate (BER), log scale") << "</text>\n";
+    svg << "<text x=\"18\" y=\"" << svg_number((top + bottom) / 2)
+        << "\" text-anchor=\"middle\" transform=\"rotate(-90 18 " << svg_number((top + bottom) / 2)
+        << ")\">top-1 accuracy (%)</text>\n";
+}
+
+// One result: its fault-free accuracy dashed, its mean accuracy as a line with 95% CI error bars
+// and a tooltip per point.
+void svg_series(std::ostringstream& svg, const PlotFrame& frame, const CampaignResult& result, const char* color) {
+    const double clean_y = frame.y_of(result.fault_free_accuracy());
+    svg << "<line x1=\"" << frame.left << "\" y1=\"" << svg_number(clean_y) << "\" x2=\"" << frame.right
+        << "\" y2=\"" << svg_number(clean_y) << "\" stroke=\"" << color
+        << "\" stroke-dasharray=\"6 4\" stroke-opacity=\"0.6\"/>\n";
+    std::string points;
+    for (const PointResult& point : result.points)
+        if (point.rate > 0.0 && point.stats.trials > 0)
+            points += svg_number(frame.x_of(point.rate)) + "," + svg_number(frame.y_of(point.stats.mean)) + " ";
+    if (!points.empty())
+        svg << "<polyline points=\"" << points << "\" fill=\"none\" stroke=\"" << color
+            << "\" stroke-width=\"2\"/>\n";
+    for (const PointResult& point : result.points) {
+        if (!(point.rate > 0.0) || point.stats.trials == 0) continue;
+        const double x = frame.x_of(point.rate), y = frame.y_of(point.stats.mean);
+        if (!std::isnan(point.stats.ci95_half_width)) {
+            const double y_low = frame.y_of(point.stats.mean - point.stats.ci95_half_width);
+            const double y_high = frame.y_of(point.stats.mean + point.stats.ci95_half_width);
+            svg << "<path d=\"M" << svg_number(x) << ' ' << svg_number(y_low) << "V" << svg_number(y_high) << "M"
+                << svg_number(x - 4) << ' ' << svg_number(y_low) << "H" << svg_number(x + 4) << "M"
+                << svg_number(x - 4) << ' ' << svg_number(y_high) << "H" << svg_number(x + 4) << "\" stroke=\""
+                << color << "\"/>\n";
+        }
+        svg << "<circle cx=\"" << svg_number(x) << "\" cy=\"" << svg_number(y) << "\" r=\"3.5\" fill=\"" << color
+            << "\"><title>" << xml_escape(result.label) << ": " << (frame.exact ? "k " : "BER ")
+            << printf_string("%g", point.rate) << ", mean " << svg_number(point.stats.mean) << "%, no prediction "
+            << svg_number(point.no_prediction_stats.mean) << "%, " << point.stats.trials
+            << " trials</title></circle>\n";
+    }
+}
+
+// Legend, right of the plot.
+void svg_legend(std::ostringstream& svg, const PlotFrame& frame, const std::vector<CampaignResult>& results) {
+    const double right = frame.right;
+    double legend_y = frame.top + 10;
+    for (size_t i = 0; i < results.size(); ++i) {
+        const char* color = plot_color(i);
+        svg << "<line x1=\"" << right + 15 << "\" y1=\"" << svg_number(legend_y) << "\" x2=\"" << right + 40
+            << "\" y2=\"" << svg_number(legend_y) << "\" stroke=\"" << color << "\" stroke-width=\"2\"/>\n";
+        svg << "<circle cx=\"" << right + 27.5 << "\" cy=\"" << svg_number(legend_y) << "\" r=\"3.5\" fill=\""
+            << color << "\"/>\n";
+        svg << "<text x=\"" << right + 46 << "\" y=\"" << svg_number(legend_y + 4) << "\">"
+            << xml_escape(results[i].label) << "</text>\n";
+        legend_y += 20;
+    }
+    svg << "<line x1=\"" << right + 15 << "\" y1=\"" << svg_number(legend_y) << "\" x2=\"" << right + 40
+        << "\" y2=\"" << svg_number(legend_y) << "\" stroke=\"gray\" stroke-dasharray=\"6 4\"/>\n";
+    svg << "<text x=\"" << right + 46 << "\" y=\"" << svg_number(legend_y + 4) << "\">fault-free accuracy</text>\n";
+    svg << "<text x=\"" << right + 15 << "\" y=\"" << svg_number(legend_y + 24)
+        << "\" font-size=\"11\" fill=\"#555\">error bars: 95% CI of the mean</text>\n";
+}
+
+}  // namespace
+
+std::string campaign_svg(const std::vector<CampaignResult>& results, const std::string& title) {
+    constexpr double width = 780, height = 480;
+    const PlotFrame frame = plot_frame(results, title);
     std::ostringstream svg;
     svg << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << width << "\" height=\"" << height
         << "\" viewBox=\"0 0 " << width << ' ' << height << "\" font-family=\"sans-serif\" font-size=\"12\">\n";
     svg << "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
     if (!title.empty())
-        svg << "<text x=\"" << number((left + right) / 2) << "\" y=\"28\" text-anchor=\"middle\" font-size=\"15\">"
-            << xml_escape(title) << "</text>\n";
-    // Grid and ticks: accuracy every 10 points, the rate at every decade (minor lines at 2..9).
-    for (int accuracy = 0; accuracy <= 100; accuracy += 10) {
-        const double y = y_of(accuracy);
-        svg << "<line x1=\"" << left << "\" y1=\"" << number(y) << "\" x2=\"" << right << "\" y2=\"" << number(y)
-            << "\" stroke=\"#e0e0e0\"/>\n";
-        svg << "<text x=\"" << left - 6 << "\" y=\"" << number(y + 4) << "\" text-anchor=\"end\">" << accuracy
-            << "</text>\n";
-    }
-    for (int decade = low_decade; decade <= high_decade; ++decade) {
-        const double x = x_of(std::pow(10.0, decade));
-        svg << "<line x1=\"" << number(x) << "\" y1=\"" << top << "\" x2=\"" << number(x) << "\" y2=\"" << bottom
-            << "\" stroke=\"#d0d0d0\"/>\n";
-        svg << "<text x=\"" << number(x) << "\" y=\"" << bottom + 18 << "\" text-anchor=\"middle\">1e" << decade
-            << "</text>\n";
-        if (decade == high_decade) break;
-        for (int multiple = 2; multiple <= 9; ++multiple) {
-            const double minor = x_of(multiple * std::pow(10.0, decade));
-            svg << "<line x1=\"" << number(minor) << "\" y1=\"" << top << "\" x2=\"" << number(minor) << "\" y2=\""
-                << bottom << "\" stroke=\"#f0f0f0\"/>\n";
-        }
-    }
-    svg << "<rect x=\"" << left << "\" y=\"" << top << "\" width=\"" << right - left << "\" height=\"" << bottom - top
-        << "\" fill=\"none\" stroke=\"black\"/>\n";
-    svg << "<text x=\"" << number((left + right) / 2) << "\" y=\"" << bottom + 40 << "\" text-anchor=\"middle\">"
-        << (exact ? "bit faults per tensor (k), log scale" : "bit error rate (BER), log scale") << "</text>\n";
-    svg << "<text x=\"18\" y=\"" << number((top + bottom) / 2) << "\" text-anchor=\"middle\" transform=\"rotate(-90 18 "
-        << number((top + bottom) / 2) << ")\">top-1 accuracy (%)</text>\n";
-
-    // One line per result: fault-free accuracy dashed, mean accuracy with 95% CI error bars.
-    for (size_t i = 0; i < results.size(); ++i) {
-        const CampaignResult& result = results[i];
-        const char* color = colors[i % (sizeof colors / sizeof colors[0])];
-        const double clean_y = y_of(result.fault_free_accuracy());
-        svg << "<line x1=\"" << left << "\" y1=\"" << number(clean_y) << "\" x2=\"" << right << "\" y2=\""
-            << number(clean_y) << "\" stroke=\"" << color << "\" stroke-dasharray=\"6 4\" stroke-opacity=\"0.6\"/>\n";
-        std::string points;
-        for (const PointResult& point : result.points)
-            if (point.rate > 0.0 && point.stats.trials > 0)
-                points += number(x_of(point.rate)) + "," + number(y_of(point.stats.mean)) + " ";
-        if (!points.empty())
-            svg << "<polyline points=\"" << points << "\" fill=\"none\" stroke=\"" << color
-                << "\" stroke-width=\"2\"/>\n";
-        for (const PointResult& point : result.points) {
-            if (!(point.rate > 0.0) || point.stats.trials == 0) continue;
-            const double x = x_of(point.rate), y = y_of(point.stats.mean);
-            if (!std::isnan(point.stats.ci95_half_width)) {
-                const double y_low = y_of(point.stats.mean - point.stats.ci95_half_width);
-                const double y_high = y_of(point.stats.mean + point.stats.ci95_half_width);
-                svg << "<path d=\"M" << number(x) << ' ' << number(y_low) << "V" << number(y_high) << "M"
-                    << number(x - 4) << ' ' << number(y_low) << "H" << number(x + 4) << "M" << number(x - 4) << ' '
-                    << number(y_high) << "H" << number(x + 4) << "\" stroke=\"" << color << "\"/>\n";
-            }
-            svg << "<circle cx=\"" << number(x) << "\" cy=\"" << number(y) << "\" r=\"3.5\" fill=\"" << color
-                << "\"><title>" << xml_escape(result.label) << ": " << (exact ? "k " : "BER ")
-                << printf_string("%g", point.rate) << ", mean " << number(point.stats.mean) << "%, "
-                << point.stats.trials << " trials</title></circle>\n";
-        }
-    }
-    // Legend, right of the plot.
-    double legend_y = top + 10;
-    for (size_t i = 0; i < results.size(); ++i) {
-        const char* color = colors[i % (sizeof colors / sizeof colors[0])];
-        svg << "<line x1=\"" << right + 15 << "\" y1=\"" << number(legend_y) << "\" x2=\"" << right + 40 << "\" y2=\""
-            << number(legend_y) << "\" stroke=\"" << color << "\" stroke-width=\"2\"/>\n";
-        svg << "<circle cx=\"" << right + 27.5 << "\" cy=\"" << number(legend_y) << "\" r=\"3.5\" fill=\"" << color
-            << "\"/>\n";
-        svg << "<text x=\"" << right + 46 << "\" y=\"" << number(legend_y + 4) << "\">"
-            << xml_escape(results[i].label) << "</text>\n";
-        legend_y += 20;
-    }
-    svg << "<line x1=\"" << right + 15 << "\" y1=\"" << number(legend_y) << "\" x2=\"" << right + 40 << "\" y2=\""
-        << number(legend_y) << "\" stroke=\"gray\" stroke-dasharray=\"6 4\"/>\n";
-    svg << "<text x=\"" << right + 46 << "\" y=\"" << number(legend_y + 4) << "\">fault-free accuracy</text>\n";
-    svg << "<text x=\"" << right + 15 << "\" y=\"" << number(legend_y + 24)
-        << "\" font-size=\"11\" fill=\"#555\">error bars: 95% CI of the mean</text>\n";
+        svg << "<text x=\"" << svg_number((frame.left + frame.right) / 2)
+            << "\" y=\"28\" text-anchor=\"middle\" font-size=\"15\">" << xml_escape(title) << "</text>\n";
+    svg_axes(svg, frame);
+    for (size_t i = 0; i < results.size(); ++i) svg_series(svg, frame, results[i], plot_color(i));
+    svg_legend(svg, frame, results);
     svg << "</svg>\n";
     return svg.str();
+}
+
+// ---------------------------------------------------------------------------------------------
+
+std::string paired_table(const PairedComparison& comparison) {
+    std::ostringstream out;
+    out << "paired comparison: " << comparison.label_a << " - " << comparison.label_b
+        << " (accuracy difference, percentage points, trial by trial)\n";
+    out << "storage " << comparison.format << ", " << comparison.fault_model.describe() << ", seed " << comparison.seed
+        << ", " << comparison.samples << " samples\n";
+    char line[160];
+    std::snprintf(line, sizeof line, "%10s %7s %10s %7s %9s\n", comparison.is_exact() ? "k" : "BER", "trials",
+                  "mean diff", "std", "95% CI");
+    out << line;
+    for (const PairedPoint& point : comparison.points) {
+        const std::string ci = std::isnan(point.ci95_half_width) ? std::string("n/a")
+                                                                 : "±" + printf_string("%.2f", point.ci95_half_width);
+        std::snprintf(line, sizeof line, "%10g %7lld %+10.2f %7.2f %*s\n", point.rate,
+                      static_cast<long long>(point.trials), point.mean_difference, point.std,
+                      ci.rfind("±", 0) == 0 ? 10 : 9, ci.c_str());
+        out << line;
+    }
+    return out.str();
+}
+
+std::string paired_csv(const std::vector<PairedComparison>& comparisons) {
+    std::string csv = "label_a,label_b,format,fault_model,rate_name,rate,trials,mean_difference,std,ci95_half_width,"
+                      "ci95_low,ci95_high\n";
+    for (const PairedComparison& comparison : comparisons)
+        for (const PairedPoint& point : comparison.points) {
+            const bool has_ci = !std::isnan(point.ci95_half_width);
+            csv += csv_field(comparison.label_a) + ',' + csv_field(comparison.label_b) + ',' + comparison.format + ',' +
+                   comparison.fault_model.to_string() + ',' + (comparison.is_exact() ? "k" : "ber") + ',' +
+                   printf_string("%g", point.rate) + ',' + std::to_string(point.trials) + ',' +
+                   printf_string("%.4f", point.mean_difference) + ',' + printf_string("%.4f", point.std) + ',' +
+                   (has_ci ? printf_string("%.4f", point.ci95_half_width) : "") + ',' +
+                   (has_ci ? printf_string("%.4f", point.mean_difference - point.ci95_half_width) : "") + ',' +
+                   (has_ci ? printf_string("%.4f", point.mean_difference + point.ci95_half_width) : "") + '\n';
+        }
+    return csv;
+}
+
+std::string paired_json(const PairedComparison& comparison) {
+    Json json;
+    json["proact_paired_comparison"] = 1;
+    json["label_a"] = comparison.label_a;
+    json["label_b"] = comparison.label_b;
+    json["difference"] = "accuracy of label_a minus accuracy of label_b, percentage points, per trial";
+    json["format"] = comparison.format;
+    json["fault_model"] = comparison.fault_model.to_string();
+    json["seed"] = comparison.seed;
+    json["samples"] = comparison.samples;
+    json["rate_name"] = comparison.is_exact() ? "k" : "ber";
+    json["points"] = Json::array();
+    for (const PairedPoint& point : comparison.points) {
+        Json row;
+        row["rate"] = point.rate;
+        row["trials"] = point.trials;
+        row["mean_difference"] = point.mean_difference;
+        row["std"] = point.std;
+        row["ci95_half_width"] = std::isnan(point.ci95_half_width) ? Json(nullptr) : Json(point.ci95_half_width);
+        row["differences"] = point.differences;
+        json["points"].push_back(std::move(row));
+    }
+    return json.dump(2) + "\n";
 }
 
 }  // namespace proact::faults

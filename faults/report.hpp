@@ -10,24 +10,31 @@
 #include <vector>
 
 #include "faults/campaign.hpp"
+#include "faults/paired_comparison.hpp"
 
 namespace proact::faults {
 
 // Version of the JSON layout written by campaign_json.
-constexpr int kCampaignJsonVersion = 1;
+// 2: per-trial no-prediction counts (images whose logits were not all finite).
+constexpr int kCampaignJsonVersion = 2;
+
+// Accuracies count an image without a prediction (logits not all finite) as wrong; the share of
+// such images, in percent of the evaluation set, is reported beside them ("no prediction").
 
 // Human-readable summary: a header naming model, data, format, fault model and targets, then one
-// row per rate with trials, mean, std, min, max, 95% CI and mean faults per trial, beside the
-// fault-free accuracy.
+// row per rate with trials, mean, std, min, max, 95% CI, mean faults per trial and the mean
+// no-prediction share, beside the fault-free accuracy and no-prediction share.
 std::string campaign_table(const CampaignResult& result);
 
 // One row per (result, rate): label,model,dataset,format,fault_model,bit_mask,rate_name,rate,trials,
 // mean_accuracy,std,min,max,ci95_half_width,ci95_low,ci95_high,fault_free_accuracy,mean_faults,
-// stopped_early. Accuracies in percent; an undefined CI (one trial) is empty.
+// stopped_early,no_prediction_mean,no_prediction_max,fault_free_no_prediction. Accuracies and
+// shares in percent; an undefined CI (one trial) is empty.
 std::string campaign_csv(const std::vector<CampaignResult>& results);
 
-// The whole result: settings, targets, fault-free accuracy, and per rate the stats and the per-trial
-// trial ids, correct counts, accuracies and fault counts.
+// The whole result: settings, targets, fault-free accuracy and no-prediction count, and per rate
+// the stats and the per-trial trial ids, correct counts, accuracies, no-prediction counts and fault
+// counts.
 std::string campaign_json(const CampaignResult& result);
 // Reads campaign_json's output back and recomputes the stats. FormatError naming `source` and the
 // field for anything missing or malformed.
@@ -35,7 +42,18 @@ CampaignResult campaign_from_json(const std::string& text, const std::string& so
 
 // A self-contained SVG plot: accuracy (0-100 %) against the rate on a log axis, one line per result
 // with 95% CI error bars and its fault-free accuracy as a dashed line of the same colour, a legend,
-// axis labels and an optional title. Rates of 0 cannot sit on a log axis and are left out.
+// axis labels and an optional title; each point's tooltip gives its mean accuracy, no-prediction
+// share and trials. Rates of 0 cannot sit on a log axis and are left out.
 std::string campaign_svg(const std::vector<CampaignResult>& results, const std::string& title = "");
+
+// Paired comparisons (paired_comparison.hpp), differences a - b in percentage points of accuracy.
+// Table: a header naming the two labels and the settings, one row per rate with trials, mean
+// difference (signed), std and 95% CI.
+std::string paired_table(const PairedComparison& comparison);
+// One row per (comparison, rate): label_a,label_b,format,fault_model,rate_name,rate,trials,
+// mean_difference,std,ci95_half_width,ci95_low,ci95_high; an undefined CI (one trial) is empty.
+std::string paired_csv(const std::vector<PairedComparison>& comparisons);
+// The comparison with its per-trial differences.
+std::string paired_json(const PairedComparison& comparison);
 
 }  // namespace proact::faults

@@ -17,8 +17,6 @@
 // |v| < 2^(24-n) (256 for Q15.16). Larger values, which appear mostly after a bit flip in a high
 // integer bit, read back as the nearest float to the grid point; the flip's magnitude is kept, only
 // its lowest bits blur.
-//
-// Header-only for now: faults/ becomes a compiled library once layers/ exists.
 #pragma once
 
 #include <bit>

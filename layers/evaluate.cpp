@@ -1,11 +1,28 @@
 #include "layers/evaluate.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 #include "autograd/variable.hpp"
 #include "core/reduce.hpp"
 
 namespace proact::layers {
+
+std::vector<int64_t> predict_classes(const core::Tensor& output) {
+    const core::Tensor logits = output.contiguous();
+    if (logits.dim() != 2 || logits.size(1) < 1)
+        core::fail<core::ShapeError>("predict_classes: logits of shape ", core::shape_str(logits.shape()),
+                                     ", expected (batch, classes) with at least one class");
+    std::vector<int64_t> classes = core::argmax(logits, 1);
+    const int64_t width = logits.size(1);
+    const float* rows = logits.data();
+    for (size_t i = 0; i < classes.size(); ++i) {
+        const float* row = rows + static_cast<int64_t>(i) * width;
+        if (!std::all_of(row, row + width, [](float logit) { return std::isfinite(logit); }))
+            classes[i] = kNoPrediction;
+    }
+    return classes;
+}
 
 EvalResult evaluate(Module& model, const core::Tensor& images, const std::vector<int32_t>& labels,
                     int64_t batch_size) {
@@ -31,23 +48,26 @@ EvalResult evaluate(Module& model, const core::Tensor& images, const std::vector
             result.confusion.assign(static_cast<size_t>(classes) * classes, 0);
         }
         const float* rows = logits.data();
+        const std::vector<int64_t> predicted = predict_classes(logits);
         for (int64_t i = 0; i < stop - start; ++i) {
             const float* row = rows + i * classes;
             const int32_t label = labels[static_cast<size_t>(start + i)];
             if (label < 0 || label >= classes)
                 core::fail<core::ValueError>("evaluate: label ", label, " of sample ", start + i, " outside [0, ",
                                              classes, ")");
-            int best = 0;
             float row_max = row[0];
-            for (int k = 1; k < classes; ++k)
-                if (row[k] > row[best]) best = k;
             for (int k = 0; k < classes; ++k) row_max = std::max(row_max, row[k]);
             double total = 0.0;
             for (int k = 0; k < classes; ++k) total += std::exp(double(row[k]) - row_max);
             loss_total += std::log(total) + row_max - row[label];
-            result.predictions[static_cast<size_t>(start + i)] = best;
+            const int64_t best = predicted[static_cast<size_t>(i)];
+            result.predictions[static_cast<size_t>(start + i)] = static_cast<int32_t>(best);
+            if (best == kNoPrediction) {
+                ++result.no_prediction;
+                continue;
+            }
             result.correct += best == label;
-            ++result.confusion[static_cast<size_t>(label) * classes + best];
+            ++result.confusion[static_cast<size_t>(label) * classes + static_cast<size_t>(best)];
         }
     }
     result.total = count;

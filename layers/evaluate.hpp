@@ -1,22 +1,35 @@
 // Evaluation of a classifier on a labelled set of inputs: accuracy, mean cross-entropy and a
 // confusion matrix. Runs in eval mode under NoGradGuard (no graph; buffers come from the pool),
 // restoring the module's previous mode afterwards.
+//
+// An image whose logits are not all finite has no prediction (an argmax over NaN is arbitrary:
+// ours would say class 0, PyTorch's the NaN's class): it counts as wrong, is counted apart in
+// `no_prediction`, and stays out of the confusion matrix.
 #pragma once
 
 #include <cstdint>
 #include <vector>
 
+#include "core/tensor.hpp"
 #include "layers/module.hpp"
 
 namespace proact::layers {
 
+// The class of a row without a prediction.
+constexpr int64_t kNoPrediction = -1;
+
+// The class each row of `logits` (B, K) predicts: its first maximum (core::argmax), or
+// kNoPrediction when any of its K logits is NaN or infinite. ShapeError unless 2-D with K >= 1.
+std::vector<int64_t> predict_classes(const core::Tensor& logits);
+
 struct EvalResult {
     int64_t correct = 0;
+    int64_t no_prediction = 0;            // samples whose logits were not all finite (counted wrong)
     int64_t total = 0;
-    double loss = 0.0;                    // mean cross-entropy over the samples
+    double loss = 0.0;                    // mean cross-entropy over the samples (NaN if a logit is)
     int num_classes = 0;
-    std::vector<int64_t> confusion;       // [true class][predicted class], num_classes^2
-    std::vector<int32_t> predictions;     // one per sample
+    std::vector<int64_t> confusion;       // [true class][predicted class], num_classes^2; predicted only
+    std::vector<int32_t> predictions;     // one per sample; kNoPrediction for none
     double accuracy() const { return total ? double(correct) / double(total) : 0.0; }
 };
 

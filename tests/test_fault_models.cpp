@@ -194,7 +194,41 @@ TEST_CASE("a small tensor at a low rate is sometimes hit (unlike the toolbox's f
     CHECK(std::fabs(double(fault_free) / draws - p_none) < 5.0 * std::sqrt(p_none * (1 - p_none) / draws));
     Rng rng(12, "faults");
     CHECK(draw_faults(FaultModel::toolbox_rate(ber, mask), numel, kQ3_4, rng).empty());
-    CHECK(draw_faults(FaultModel::toolbox_rate(0.1, mask), numel, kQ3_4, rng).size() == 8);  // floor(80 * 0.1)
+    CHECK(draw_faults(FaultModel::toolbox_rate(0.1, mask), numel, kQ3_4, rng).size() <= 8);  // floor(80 * 0.1)
+}
+
+TEST_CASE("the toolbox's floor rule draws with repetition: a bit drawn twice flips back") {
+    // One candidate bit drawn k times: flipped for odd k, untouched for even k; stuck-at once.
+    Rng rng(4, "repetition");
+    CHECK(positions_with_repetition(1, 3, true, rng) == std::vector<uint64_t>{0});
+    CHECK(positions_with_repetition(1, 2, true, rng).empty());
+    CHECK(positions_with_repetition(1, 2, false, rng) == std::vector<uint64_t>{0});
+    CHECK(positions_with_repetition(0, 5, true, rng).empty());
+
+    // 8 draws out of 80 bits: all distinct with probability prod(1 - i/80), i < 8 (about 0.70);
+    // otherwise flips lose pairs (an even number of bits) and stuck-at bits lose repeats.
+    const BitMask mask = BitMask::all(kQ3_4);
+    double p_distinct = 1.0;
+    for (int i = 0; i < 8; ++i) p_distinct *= 1.0 - i / 80.0;
+    const int draws = 4000;
+    int flips_distinct = 0, stuck_distinct = 0;
+    for (int trial = 0; trial < draws; ++trial) {
+        Rng flip_rng(13, "faults", uint64_t(trial));
+        const size_t flipped = draw_faults(FaultModel::toolbox_rate(0.1, mask), 10, kQ3_4, flip_rng).size();
+        CHECK(flipped <= 8);
+        CHECK((8 - flipped) % 2 == 0);
+        flips_distinct += flipped == 8;
+        Rng stuck_rng(13, "faults", uint64_t(trial));
+        const std::vector<BitFault> stuck =
+            draw_faults(FaultModel::toolbox_rate(0.1, mask, BitAction::stuck_at_1), 10, kQ3_4, stuck_rng);
+        CHECK(!stuck.empty());
+        for (const BitFault& fault : stuck) CHECK(fault.action == BitAction::stuck_at_1);
+        stuck_distinct += stuck.size() == 8;
+    }
+    // Same stream, same draws: the two rules see the same collisions.
+    CHECK(flips_distinct == stuck_distinct);
+    const double sigma = std::sqrt(p_distinct * (1 - p_distinct) / draws);
+    CHECK(std::fabs(double(flips_distinct) / draws - p_distinct) < 5.0 * sigma);
 }
 
 TEST_CASE("faults are spread uniformly over the mask's bits and over elements") {
@@ -388,4 +422,32 @@ TEST_CASE("fault model description") {
     CHECK(FaultModel::bit_error_rate(1e-5, mask).to_string() == "flip, BER 1e-05, bits 31");
     CHECK(FaultModel::exact(3, mask, BitAction::stuck_at_1).to_string() == "stuck-at-1, 3 per tensor, bits 31");
     CHECK(FaultModel::toolbox_rate(1e-5, mask).to_string() == "flip, floor of BER 1e-05, bits 31");
+}
+
+TEST_CASE("fault model specs: the command line's names, parsed and printed") {
+    CHECK(FaultModelSpec::parse("ber") == FaultModelSpec{});
+    CHECK(FaultModelSpec::parse("ber-floor") == FaultModelSpec{FaultCount::ber_floor, BitAction::flip});
+    CHECK(FaultModelSpec::parse("exact") == FaultModelSpec{FaultCount::exact, BitAction::flip});
+    CHECK(FaultModelSpec::parse("stuck0") == FaultModelSpec{FaultCount::ber, BitAction::stuck_at_0});
+    CHECK(FaultModelSpec::parse("stuck-at-1") == FaultModelSpec{FaultCount::ber, BitAction::stuck_at_1});
+    CHECK(FaultModelSpec::parse("flip") == FaultModelSpec{});
+    CHECK(FaultModelSpec{FaultCount::exact, BitAction::stuck_at_1}.to_string() == "exact-stuck1");
+    for (FaultCount count : {FaultCount::ber, FaultCount::ber_floor, FaultCount::exact})
+        for (BitAction action : {BitAction::flip, BitAction::stuck_at_0, BitAction::stuck_at_1}) {
+            const FaultModelSpec spec{count, action};
+            CHECK(FaultModelSpec::parse(spec.to_string()) == spec);
+        }
+    CHECK_THROWS_WITH_AS(FaultModelSpec::parse("bitflip"),
+                         doctest::Contains("'bitflip': expected one of ber, ber-floor, exact, stuck0, stuck1"),
+                         ValueError);
+    CHECK(FaultModelSpec::parse("exact").describe() == "exactly k bit flips per tensor");
+    CHECK(FaultModelSpec::parse("stuck1").describe() == "bits stuck at 1 at a bit error rate");
+
+    const BitMask mask = BitMask::all(kFloat32);
+    const FaultModel floor = FaultModel::at_rate(FaultModelSpec::parse("ber-floor"), 1e-3, mask);
+    CHECK(floor.spec.count == FaultCount::ber_floor);
+    CHECK(floor.ber == 1e-3);
+    CHECK_THROWS_WITH_AS(FaultModel::at_rate(FaultModelSpec::parse("exact"), 1e-3, mask),
+                         doctest::Contains("fault count k"), ValueError);
+    CHECK_THROWS_AS(FaultModel::at_rate(FaultModelSpec{}, 1.5, mask), ValueError);
 }

@@ -3,7 +3,9 @@
 // bad input.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -94,8 +96,9 @@ TEST_CASE("bad input: clear errors naming the input") {
     CHECK_THROWS_AS(parse_shard("1-2"), core::ValueError);
     CHECK(parse_shard("2/3").index == 2);
     CHECK(parse_shard("2/3").count == 3);
-    CHECK(error_message<core::ValueError>([] { parse_fault_kind("bitflip"); }).find("'bitflip'") != std::string::npos);
-    CHECK(parse_fault_kind("stuck1") == FaultKind::stuck_at_1);
+    CHECK(error_message<core::ValueError>([] { FaultModelSpec::parse("bitflip"); }).find("'bitflip'") !=
+          std::string::npos);
+    CHECK(FaultModelSpec::parse("stuck1") == FaultModelSpec{FaultCount::ber, BitAction::stuck_at_1});
 
     CampaignOptions options = quick_options();
     options.bers = {1e-5, 1.5};
@@ -122,7 +125,7 @@ TEST_CASE("bad input: clear errors naming the input") {
     CHECK(error_message<core::ValueError>([&] { Campaign(*model, data.images, data.labels, options); })
               .find("quantize") != std::string::npos);
     options = quick_options();
-    options.fault_kind = FaultKind::exact;
+    options.fault_model = FaultModelSpec::parse("exact");
     options.exact_counts = {1000};  // features.0.bias has 4 x 32 bits
     CHECK(error_message<core::ValueError>([&] { Campaign(*model, data.images, data.labels, options); })
               .find("features.0.bias") != std::string::npos);
@@ -225,6 +228,87 @@ TEST_CASE("the evaluation matches layers::evaluate and leaves the model's mode a
     CHECK(result.samples == 100);
 }
 
+TEST_CASE("a row of logits that is not all finite is no prediction, and wrong") {
+    const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+    const core::Tensor logits =
+        core::Tensor::from_vector({5, 3}, {1, 3, 2, nan, 1, 0, inf, 0, 0, 0, 5, 5, -inf, -inf, -inf});
+    CHECK(layers::predict_classes(logits) == std::vector<int64_t>{1, layers::kNoPrediction, layers::kNoPrediction, 1,
+                                                                   layers::kNoPrediction});
+    CHECK_THROWS_AS(layers::predict_classes(core::Tensor::zeros({3})), core::ShapeError);
+
+    // A linear model: rows 1 and 4 of the input carry a NaN and an infinity into every logit.
+    core::Rng rng(3, "init");
+    auto model = std::make_shared<layers::Sequential>();
+    model->add("classifier", std::make_shared<layers::Linear>(4, 3, rng));
+    core::Tensor images = core::Tensor::normal({6, 4}, 0.0f, 1.0f, rng);
+    std::vector<int32_t> labels = layers::evaluate(*model, images, std::vector<int32_t>(6, 0)).predictions;
+    images.data()[1 * 4 + 2] = nan;
+    images.data()[4 * 4 + 0] = inf;
+    labels[1] = labels[4] = 0;  // what an argmax over NaN used to say: a "correct" class 0
+    const layers::EvalResult evaluated = layers::evaluate(*model, images, labels, 4);
+    CHECK(evaluated.correct == 4);
+    CHECK(evaluated.no_prediction == 2);
+    CHECK(evaluated.predictions[1] == layers::kNoPrediction);
+    CHECK(evaluated.predictions[4] == layers::kNoPrediction);
+    int64_t confused = 0;
+    for (int64_t count : evaluated.confusion) confused += count;
+    CHECK(confused == 4);
+
+    CampaignOptions options = quick_options();
+    options.bers = {0.0};
+    options.trials = 2;
+    const CampaignResult result = run_campaign(*model, images, labels, options);
+    CHECK(result.fault_free_correct == 4);
+    CHECK(result.fault_free_no_prediction == 2);
+    CHECK(result.points[0].correct == std::vector<int64_t>{4, 4});
+    CHECK(result.points[0].no_prediction == std::vector<int64_t>{2, 2});
+    CHECK(result.points[0].no_prediction_stats.mean == doctest::Approx(100.0 / 3.0));
+}
+
+TEST_CASE("faults that make every logit non-finite: no prediction for every image, accuracy 0") {
+    layers::ModulePtr model = faults_test::tiny_cnn(9);
+    faults_test::TinyData data = faults_test::tiny_data(*model, 64, 9);
+    REQUIRE(std::count(data.labels.begin(), data.labels.end(), 0) > 0);  // class 0 would have scored
+    // Every exponent bit of the output bias stuck at 1: each bias is NaN or infinite.
+    CampaignOptions options = quick_options();
+    options.fault_model = FaultModelSpec::parse("stuck1");
+    options.bit_mask = "exponent";
+    options.patterns = {"classifier.2.bias"};
+    options.bers = {0.0, 1.0};
+    options.trials = 4;
+    const CampaignResult result = run_campaign(*model, data.images, data.labels, options);
+    CHECK(result.fault_free_no_prediction == 0);
+    CHECK(result.points[0].correct == std::vector<int64_t>(4, result.fault_free_correct));
+    CHECK(result.points[0].no_prediction == std::vector<int64_t>(4, 0));
+    CHECK(result.points[1].correct == std::vector<int64_t>(4, 0));
+    CHECK(result.points[1].no_prediction == std::vector<int64_t>(4, 64));
+    CHECK(result.points[1].stats.mean == 0.0);
+    CHECK(result.points[1].no_prediction_stats.mean == 100.0);
+    CHECK(campaign_table(result).find("100.00\n") != std::string::npos);
+    CHECK(campaign_csv({result}).find(",100.0000,100.0000,0.0000\n") != std::string::npos);
+    CHECK(campaign_svg({result}).find("no prediction 100.00%") != std::string::npos);
+    const CampaignResult back = campaign_from_json(campaign_json(result));
+    CHECK(back.points[1].no_prediction == result.points[1].no_prediction);
+    CHECK(back.points[1].no_prediction_stats.mean == 100.0);
+
+    // The plain recomputation counts the same; shards carry the counts through the merge.
+    CampaignOptions plain = options;
+    plain.stage_cache = false;
+    plain.reuse_fault_free = false;
+    const CampaignResult reference = run_campaign(*model, data.images, data.labels, plain);
+    CHECK(reference.points[1].no_prediction == result.points[1].no_prediction);
+    CHECK(reference.points[0].correct == result.points[0].correct);
+    std::vector<CampaignResult> shards;
+    for (int index = 0; index < 2; ++index) {
+        CampaignOptions part = options;
+        part.shard = {index, 2};
+        shards.push_back(campaign_from_json(campaign_json(run_campaign(*model, data.images, data.labels, part))));
+    }
+    CHECK(campaign_json(merge_shards(shards)) == campaign_json(result));
+    shards[1].points[1].no_prediction.pop_back();
+    CHECK_THROWS_WITH_AS(merge_shards(shards), doctest::Contains("1 no-prediction counts"), core::ValueError);
+}
+
 TEST_CASE("--ci-margin stops at the first trial count whose 95% CI is narrow enough") {
     layers::ModulePtr model = faults_test::tiny_cnn(6);
     faults_test::TinyData data = faults_test::tiny_data(*model, 200, 6);
@@ -310,7 +394,7 @@ TEST_CASE("exact-k and stuck-at campaigns") {
     layers::ModulePtr model = faults_test::tiny_cnn(8);
     faults_test::TinyData data = faults_test::tiny_data(*model, 64, 8);
     CampaignOptions options = quick_options();
-    options.fault_kind = FaultKind::exact;
+    options.fault_model = FaultModelSpec::parse("exact");
     options.exact_counts = {1, 3};
     options.trials = 8;
     const CampaignResult exact = run_campaign(*model, data.images, data.labels, options);
@@ -323,13 +407,30 @@ TEST_CASE("exact-k and stuck-at campaigns") {
     // Stuck-at-0 on the sign bit only: a fault on a positive weight changes nothing, so many
     // trials take the fault-free result without evaluating.
     options = quick_options();
-    options.fault_kind = FaultKind::stuck_at_0;
+    options.fault_model = FaultModelSpec::parse("stuck0");
     options.bit_mask = "sign";
     options.bers = {0.02};
     const CampaignResult stuck = run_campaign(*model, data.images, data.labels, options);
-    CHECK(stuck.fault_kind == "stuck0");
+    CHECK(stuck.fault_model.to_string() == "stuck0");
     CHECK(stuck.bit_mask == "31");
     options.reuse_fault_free = false;
     options.stage_cache = false;
     CHECK(per_trial(run_campaign(*model, data.images, data.labels, options)) == per_trial(stuck));
+
+    // The toolbox's floor rule: at most floor(numel * 32 * BER) bits per tensor, none in a tensor
+    // too small for one; the name survives the JSON.
+    options = quick_options();
+    options.fault_model = FaultModelSpec::parse("ber-floor");
+    options.bers = {0.01};
+    const CampaignResult floor = run_campaign(*model, data.images, data.labels, options);
+    int64_t most = 0;
+    for (const FaultTarget& target : select_targets(*model)) most += target.numel() * 32 / 100;
+    for (int64_t faults : floor.points[0].faults) {
+        CHECK(faults <= most);
+        CHECK((most - faults) % 2 == 0);  // flips drawn twice cancel in pairs
+    }
+    CHECK(campaign_from_json(campaign_json(floor)).fault_model ==
+          FaultModelSpec{FaultCount::ber_floor, BitAction::flip});
+    options.stage_cache = false;
+    CHECK(per_trial(run_campaign(*model, data.images, data.labels, options)) == per_trial(floor));
 }

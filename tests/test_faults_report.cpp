@@ -26,7 +26,7 @@ CampaignResult made_up_result(const std::string& label, int64_t offset) {
     result.model = "lenet5";
     result.dataset = "fashion-mnist";
     result.format = "Q15.16";
-    result.fault_kind = "ber";
+    result.fault_model = FaultModelSpec::parse("ber");
     result.bit_mask = "0,1,2,3,31";
     result.targets = {"features.0.weight", "features.0.bias"};
     result.target_values = 156;
@@ -34,6 +34,7 @@ CampaignResult made_up_result(const std::string& label, int64_t offset) {
     result.trials = 4;
     result.samples = 1000;
     result.fault_free_correct = 900;
+    result.fault_free_no_prediction = 2;
     const double rates[] = {1e-6, 1e-5, 1e-4};
     for (int p = 0; p < 3; ++p) {
         PointResult point;
@@ -41,6 +42,7 @@ CampaignResult made_up_result(const std::string& label, int64_t offset) {
         for (int64_t t = 0; t < 4; ++t) {
             point.trial_ids.push_back(t);
             point.correct.push_back(900 - offset - 100 * p - 7 * t);
+            point.no_prediction.push_back(p == 2 ? 10 * t : 0);  // at 1e-4: 0, 1, 2, 3 % of the images
             point.faults.push_back(p * 10 + t);
         }
         result.points.push_back(point);
@@ -59,6 +61,10 @@ TEST_CASE("JSON written and read back gives the same result and the same bytes")
     CHECK(back.points.size() == 3);
     CHECK(back.points[1].correct == result.points[1].correct);
     CHECK(back.points[1].stats.mean == result.points[1].stats.mean);
+    CHECK(back.points[2].no_prediction == std::vector<int64_t>{0, 10, 20, 30});
+    CHECK(back.points[2].no_prediction_stats.mean == doctest::Approx(1.5));
+    CHECK(back.points[2].no_prediction_stats.max == 3.0);
+    CHECK(back.fault_free_no_prediction == 2);
     CHECK(back.bit_mask == result.bit_mask);
 
     const nlohmann::json parsed = nlohmann::json::parse(json);
@@ -68,6 +74,9 @@ TEST_CASE("JSON written and read back gives the same result and the same bytes")
     CHECK(parsed["points"][2]["rate"] == 1e-4);
     CHECK(parsed["shard"] == "0/1");
     CHECK(parsed["seed"] == 3);
+    CHECK(parsed["fault_free_no_prediction"] == 2);
+    CHECK(parsed["points"][2]["no_prediction"][3] == 30);
+    CHECK(parsed["points"][2]["no_prediction_mean"] == 1.5);
 }
 
 TEST_CASE("JSON errors name the source and the field") {
@@ -86,6 +95,26 @@ TEST_CASE("JSON errors name the source and the field") {
     json = nlohmann::json::parse(campaign_json(made_up_result("x", 0)));
     json["shard"] = "3/2";
     CHECK_THROWS_WITH_AS(campaign_from_json(json.dump(), "e.json"), doctest::Contains("'3/2'"), core::FormatError);
+    // Version 1 files counted an image with NaN logits as a prediction of class 0.
+    json = nlohmann::json::parse(campaign_json(made_up_result("x", 0)));
+    json["proact_campaign"] = 1;
+    CHECK_THROWS_WITH_AS(campaign_from_json(json.dump(), "f.json"), doctest::Contains("version 1, expected 2"),
+                         core::FormatError);
+    json = nlohmann::json::parse(campaign_json(made_up_result("x", 0)));
+    json["points"][1].erase("no_prediction");
+    CHECK_THROWS_WITH_AS(campaign_from_json(json.dump(), "g.json"), doctest::Contains("'no_prediction' is missing"),
+                         core::FormatError);
+    json = nlohmann::json::parse(campaign_json(made_up_result("x", 0)));
+    json["points"][0]["no_prediction"][0] = 150;  // 900 correct + 150 > 1000 samples
+    CHECK_THROWS_WITH_AS(campaign_from_json(json.dump(), "h.json"), doctest::Contains("no-prediction count 150"),
+                         core::FormatError);
+    json = nlohmann::json::parse(campaign_json(made_up_result("x", 0)));
+    json["points"][0]["no_prediction"] = {0, 0};
+    CHECK_THROWS_WITH_AS(campaign_from_json(json.dump(), "i.json"), doctest::Contains("2 no-prediction counts"),
+                         core::FormatError);
+    json = nlohmann::json::parse(campaign_json(made_up_result("x", 0)));
+    json["fault_model"] = "bitflip";
+    CHECK_THROWS_WITH_AS(campaign_from_json(json.dump(), "j.json"), doctest::Contains("'bitflip'"), core::FormatError);
 }
 
 TEST_CASE("CSV: one row per rate, CI empty when undefined") {
@@ -93,6 +122,7 @@ TEST_CASE("CSV: one row per rate, CI empty when undefined") {
     for (PointResult& point : one_trial.points) {
         point.trial_ids.resize(1);
         point.correct.resize(1);
+        point.no_prediction.resize(1);
         point.faults.resize(1);
     }
     recompute_stats(one_trial);
@@ -102,13 +132,16 @@ TEST_CASE("CSV: one row per rate, CI empty when undefined") {
     std::getline(lines, header);
     CHECK(header ==
           "label,model,dataset,format,fault_model,bit_mask,rate_name,rate,trials,mean_accuracy,std,min,max,"
-          "ci95_half_width,ci95_low,ci95_high,fault_free_accuracy,mean_faults,stopped_early");
+          "ci95_half_width,ci95_low,ci95_high,fault_free_accuracy,mean_faults,stopped_early,no_prediction_mean,"
+          "no_prediction_max,fault_free_no_prediction");
     std::vector<std::string> rows;
     while (std::getline(lines, line)) rows.push_back(line);
     REQUIRE(rows.size() == 6);
     CHECK(rows[0].rfind("baseline,lenet5,fashion-mnist,Q15.16,ber,\"0-3,31\",ber,1e-06,4,88.9500,", 0) == 0);
     CHECK(rows[3].find("\"one \"\"trial\"\", quoted\"") == 0);
     CHECK(rows[3].find(",1,90.0000,0.0000,90.0000,90.0000,,,,90.0000,") != std::string::npos);
+    CHECK(rows[0].substr(rows[0].size() - 21) == ",0.0000,0.0000,0.2000");      // fault-free: 2 of 1000
+    CHECK(rows[2].substr(rows[2].size() - 21) == ",1.5000,3.0000,0.2000");      // 0, 1, 2, 3 %
 }
 
 TEST_CASE("the table shows the settings, the fault-free accuracy and one row per rate") {
@@ -116,7 +149,9 @@ TEST_CASE("the table shows the settings, the fault-free accuracy and one row per
     CHECK(table.find("lenet5 on fashion-mnist, 1000 samples, seed 3") != std::string::npos);
     CHECK(table.find("storage Q15.16") != std::string::npos);
     CHECK(table.find("bits 0-3,31") != std::string::npos);
-    CHECK(table.find("fault-free accuracy 90.00%") != std::string::npos);
+    CHECK(table.find("fault-free accuracy 90.00%, no prediction 0.20%") != std::string::npos);
+    CHECK(table.find("no pred %") != std::string::npos);
+    CHECK(table.find("1.50\n") != std::string::npos);  // the mean no-prediction share at 1e-4
     CHECK(table.find("0.0001") != std::string::npos);
     CHECK(count_of(table, "\n") == 4 + 3);
 }
@@ -130,6 +165,7 @@ TEST_CASE("SVG plot: one line per result, error bars, legend, log axis") {
     CHECK(svg.substr(svg.size() - 7) == "</svg>\n");
     CHECK(count_of(svg, "<polyline") == 2);
     CHECK(count_of(svg, "<title>") == 5);  // 3 + 2 points
+    CHECK(svg.find("BER 0.0001, mean 68.95%, no prediction 1.50%, 4 trials</title>") != std::string::npos);
     CHECK(svg.find("proact &lt;hybrid&gt;") != std::string::npos);
     CHECK(svg.find("A &amp; B") != std::string::npos);
     CHECK(svg.find("bit error rate (BER), log scale") != std::string::npos);

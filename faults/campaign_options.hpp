@@ -1,0 +1,69 @@
+// The settings of a fault campaign, their parsing from command-line text and their validation.
+//
+//   CampaignOptions options;                                  // BERs 1e-7..1e-4, 100 trials, Q15.16
+//   options.fault_model = FaultModelSpec::parse("ber-floor");  // the toolbox's count
+//   options.bers = parse_ber_list("1e-6,1e-5");
+//   options.shard = parse_shard("0/4");
+//   validate_options(options);                                // what the Campaign constructor checks
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "faults/fault_model.hpp"
+#include "faults/storage_format.hpp"
+
+namespace proact::faults {
+
+// The BERs of the toolbox's experiments: 1e-7, 3e-7, 1e-6, 3e-6, 1e-5, 3e-5, 1e-4.
+std::vector<double> default_bers();
+// "1e-6,1e-5" -> {1e-6, 1e-5}. ValueError naming the item for a non-number or a BER outside [0, 1].
+std::vector<double> parse_ber_list(std::string_view text);
+
+struct ShardSpec {
+    int index = 0;
+    int count = 1;
+};
+// "i/n" with 0 <= i < n. ValueError naming the text otherwise ("3/2": index 3 is not below 2).
+ShardSpec parse_shard(std::string_view text);
+
+struct CampaignOptions {
+    FaultModelSpec fault_model;                  // default: flips at a BER, Binomial count
+    std::vector<double> bers = default_bers();   // one point per BER (every spec but exact)
+    std::vector<int64_t> exact_counts = {1};     // one point per k (exact spec)
+    StorageFormat format = StorageFormat::fixed_point(15, 16);  // the toolbox's default
+    std::string bit_mask = "all";                // BitMask::parse syntax: "sign", "exponent", "integer", "0,31"
+    std::vector<std::string> patterns;           // target parameter globs; empty: the default targets
+    bool fault_thresholds = true;                // off: no "*threshold" parameter is a target
+    int64_t trials = 100;                        // per point (upper bound when ci_margin > 0)
+    uint64_t seed = 0;
+    // > 0: stop a point once the 95% CI half-width of its mean accuracy is at most ci_margin
+    // percentage points, after at least min_trials trials, in trial order 0, 1, 2, ...
+    double ci_margin = 0.0;
+    int64_t min_trials = 10;
+    ShardSpec shard;                             // run trials t with t % count == index
+    // Inference batch; 0: automatic, the whole set in equal batches whose largest activation stays
+    // under 128 MB (the numbers depend on the batch size only through rounding order, which the
+    // kernels keep per sample, so any choice gives the same bits).
+    int64_t batch_size = 0;
+    int64_t cache_budget_bytes = int64_t(1) << 30;  // stage-input cache
+    bool stage_cache = true;                     // off: every trial runs the whole model
+    bool channel_sparse = true;                  // off: the first faulted stage is recomputed whole
+    bool reuse_fault_free = true;                // off: fault-free trials are evaluated again
+    bool progress = true;                        // progress bar over the trials
+    bool log_faults = false;                     // fill CampaignResult::fault_log
+    // Descriptions carried into the result and its files.
+    std::string label;                           // legend of the plot; default "<model> <format>"
+    std::string model_name;
+    std::string dataset_name;
+};
+
+// ValueError for a BER outside [0, 1], an empty point list, trials < 1, a negative exact count,
+// a bad shard, ci_margin < 0, min_trials < 2, ci_margin with more than one shard (the stopping
+// point would depend on trials other shards run), batch_size < 0, or a bit mask the format has
+// no such bits for. Run by the Campaign constructor; the command line calls it early.
+void validate_options(const CampaignOptions& options);
+
+}  // namespace proact::faults
