@@ -10,10 +10,10 @@
 //   layers::save_checkpoint("hardened.safetensors", *model);   // loads with layers::load_model
 //
 // ranger.hpp: activation profiles, Ranger.  proact.hpp: ProAct.  stage_chain.hpp: a model as a
-// chain of stages (the frozen prefix / trained suffix split).  training.hpp: the generic loop.
+// chain of stages (the frozen prefix / trained suffix split).  train/training.hpp: the generic loop.
 #pragma once
 
 #include "proact/proact.hpp"
 #include "proact/ranger.hpp"
 #include "proact/stage_chain.hpp"
-#include "proact/training.hpp"
+#include "train/training.hpp"

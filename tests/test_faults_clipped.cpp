@@ -70,7 +70,7 @@ TEST_CASE("campaigns on clipped models: fast paths equal the plain recomputation
         CHECK(campaign_json(sparse) == campaign_json(plain));
 
         // One flip per tensor: a conv row and the threshold after it change in the same trial.
-        options.fault_kind = FaultKind::exact;
+        options.fault_model = FaultModelSpec::parse("exact");
         options.exact_counts = {1};
         options.bit_mask = "integer";
         options.stage_cache = false;
