@@ -5,7 +5,6 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <chrono>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -284,17 +283,9 @@ TEST_CASE("real Fashion-MNIST (Debian package dataset-fashion-mnist)") {
     CHECK(low == 0.0f);
     CHECK(high == 1.0f);
 
-    const auto start = std::chrono::steady_clock::now();
     const Dataset train = load_fashion_mnist(directory, "train");
-    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    MESSAGE("Fashion-MNIST train (60000 images) loaded in ", seconds, " s");
     CHECK(train.images.shape() == core::Shape{60000, 1, 28, 28});
     CHECK(label_histogram(train) == std::vector<int64_t>(10, 6000));
-#if !defined(PROACT_SANITIZE)
-    // About 0.4 s on the 2-core development machine (0.28 s of it in zlib's inflate). The target is
-    // < 1 s; the bound leaves room for a machine busy with other work.
-    CHECK(seconds < 2.0);
-#endif
     // The usual published statistics of the training set.
     const Normalization statistics = channel_statistics(train);
     CHECK(statistics.mean[0] == doctest::Approx(0.2860).epsilon(0.001));
