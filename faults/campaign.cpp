@@ -23,6 +23,7 @@
 #include "autograd/variable.hpp"
 #include "core/error.hpp"
 #include "core/progress.hpp"
+#include "core/reduce.hpp"
 #include "layers/activation.hpp"
 #include "layers/conv.hpp"
 #include "layers/dropout.hpp"
@@ -902,10 +903,7 @@ int64_t Campaign::tally(const core::Tensor& output, int64_t start) {
         const int32_t label = labels_[static_cast<size_t>(start + i)];
         if (label < 0 || label >= classes)
             fail<ValueError>("fault campaign: label ", label, " of sample ", start + i, " outside [0, ", classes, ")");
-        int64_t best = 0;  // first maximum, as layers::evaluate picks it
-        for (int64_t k = 1; k < classes; ++k)
-            if (row[k] > row[best]) best = k;
-        correct += best == label;
+        correct += core::argmax(row, classes) == label;
     }
     return correct;
 }

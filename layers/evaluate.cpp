@@ -37,10 +37,8 @@ EvalResult evaluate(Module& model, const core::Tensor& images, const std::vector
             if (label < 0 || label >= classes)
                 core::fail<core::ValueError>("evaluate: label ", label, " of sample ", start + i, " outside [0, ",
                                              classes, ")");
-            int best = 0;
+            const int best = static_cast<int>(core::argmax(row, classes));
             float row_max = row[0];
-            for (int k = 1; k < classes; ++k)
-                if (row[k] > row[best]) best = k;
             for (int k = 0; k < classes; ++k) row_max = std::max(row_max, row[k]);
             double total = 0.0;
             for (int k = 0; k < classes; ++k) total += std::exp(double(row[k]) - row_max);
