@@ -32,9 +32,11 @@
 //
 // optimizer.hpp: ParamGroup, ParamState, OptimizerSnapshot, the Optimizer base.
 // sgd.hpp: SGD.  adam.hpp: Adam, AdamW.  schedule.hpp: Constant, StepLR, CosineAnnealing, LinearWarmup.
+// factory.hpp: make_optimizer / make_schedule by name, and the name lists the command line shows.
 #pragma once
 
 #include "optim/adam.hpp"
+#include "optim/factory.hpp"
 #include "optim/optimizer.hpp"
 #include "optim/schedule.hpp"
 #include "optim/sgd.hpp"
