@@ -43,7 +43,7 @@ void register_eval(CLI::App& app) {
         ->check(CLI::ExistingFile);
     sub->add_option("--dataset", command->dataset, "Data set: " + name_list(datasets::dataset_names()))->capture_default_str();
     sub->add_option("--split", command->split, "train | test")->check(CLI::IsMember({"train", "test"}))->capture_default_str();
-    sub->add_option("--batch-size", command->batch_size, "Inference batch size")->check(CLI::PositiveNumber)->capture_default_str();
+    sub->add_option("--batch-size", command->batch_size, "Inference batch size")->check(positive_number())->capture_default_str();
     sub->add_option("--json", command->json_path, "Also write the result as JSON");
     add_common_options(*sub, command->common);
     sub->callback([command] { run_eval(*command); });

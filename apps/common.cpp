@@ -16,11 +16,31 @@
 
 namespace proact::apps {
 
+namespace {
+
+CLI::Validator number_check(bool zero_allowed) {
+    const std::string expected = zero_allowed ? "a number >= 0" : "a number > 0";
+    return CLI::Validator(
+        [zero_allowed, expected](std::string& text) -> std::string {
+            char* end = nullptr;
+            const double value = std::strtod(text.c_str(), &end);
+            const bool is_number = !text.empty() && end == text.c_str() + text.size() && value == value;
+            if (is_number && (zero_allowed ? value >= 0 : value > 0)) return "";
+            return "expected " + expected + ", got '" + text + "'";
+        },
+        zero_allowed ? "NONNEGATIVE" : "POSITIVE");
+}
+
+}  // namespace
+
+CLI::Validator non_negative_number() { return number_check(true); }
+CLI::Validator positive_number() { return number_check(false); }
+
 void add_common_options(CLI::App& command, CommonOptions& options) {
     command.add_option("--seed", options.seed, "Seed for every random choice (init, shuffling, dropout, faults)")
         ->capture_default_str();
     command.add_option("--threads", options.threads, "Threads for kernels and BLAS (0: all cores)")
-        ->check(CLI::NonNegativeNumber)
+        ->check(non_negative_number())
         ->capture_default_str();
     command.add_option("--data-dir", options.data_dir,
                        "Folder holding the data set's files (default: the data set's standard location)");
@@ -33,20 +53,20 @@ void apply_common_options(const CommonOptions& options) {
 }
 
 void add_train_options(CLI::App& command, train::TrainOptions& options) {
-    command.add_option("--epochs", options.epochs, "Training epochs")->check(CLI::NonNegativeNumber)->capture_default_str();
-    command.add_option("--batch-size", options.batch_size, "Training batch size")->check(CLI::PositiveNumber)->capture_default_str();
+    command.add_option("--epochs", options.epochs, "Training epochs")->check(non_negative_number())->capture_default_str();
+    command.add_option("--batch-size", options.batch_size, "Training batch size")->check(positive_number())->capture_default_str();
     command.add_option("--optimizer", options.optimizer, name_list(optim::optimizer_names(), " | "))
         ->check(CLI::IsMember(optim::optimizer_names()))
         ->capture_default_str();
-    command.add_option("--lr", options.lr, "Learning rate")->check(CLI::PositiveNumber)->capture_default_str();
+    command.add_option("--lr", options.lr, "Learning rate")->check(positive_number())->capture_default_str();
     command.add_option("--momentum", options.momentum, "SGD momentum")->check(CLI::Range(0.0, 1.0))->capture_default_str();
     command.add_flag("--nesterov", options.nesterov, "Nesterov momentum (SGD)");
-    command.add_option("--weight-decay", options.weight_decay, "Weight decay")->check(CLI::NonNegativeNumber)->capture_default_str();
+    command.add_option("--weight-decay", options.weight_decay, "Weight decay")->check(non_negative_number())->capture_default_str();
     command.add_option("--schedule", options.schedule,
                        "Learning-rate schedule: " + name_list(optim::schedule_names(), " | "))
         ->check(CLI::IsMember(optim::schedule_names()))
         ->capture_default_str();
-    command.add_option("--warmup-epochs", options.warmup_epochs, "Linear warm-up epochs")->check(CLI::NonNegativeNumber);
+    command.add_option("--warmup-epochs", options.warmup_epochs, "Linear warm-up epochs")->check(non_negative_number());
     command.add_flag("--augment", options.augment, "Random crop with padding and horizontal flips");
 }
 

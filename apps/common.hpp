@@ -22,6 +22,10 @@ struct CommonOptions {
     bool quiet = false;       // no progress bars
 };
 
+// Flag checks whose message says what was expected and what was given, in one line.
+CLI::Validator non_negative_number();  // a number >= 0
+CLI::Validator positive_number();      // a number > 0
+
 // Adds --seed, --threads, --data-dir, --quiet to a subcommand.
 void add_common_options(CLI::App& command, CommonOptions& options);
 // Applies threads and quiet; call first in every command's callback.

@@ -154,13 +154,16 @@ std::vector<int64_t> argmax(const Tensor& input, int64_t axis_in) {
     const float* p = x.data();
     for (int64_t o = 0; o < outer; ++o)
         for (int64_t i = 0; i < inner; ++i) {
-            const float* base = p + o * extent * inner + i;
-            int64_t best = 0;
-            for (int64_t k = 1; k < extent; ++k)
-                if (base[k * inner] > base[best * inner]) best = k;
-            result[o * inner + i] = best;
+            result[o * inner + i] = argmax(p + o * extent * inner + i, extent, inner);
         }
     return result;
+}
+
+int64_t argmax(const float* values, int64_t count, int64_t stride) {
+    int64_t best = 0;
+    for (int64_t k = 1; k < count; ++k)
+        if (values[k * stride] > values[best * stride]) best = k;
+    return best;
 }
 
 Tensor sum_to(const Tensor& x, const Shape& shape) {

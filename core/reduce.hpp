@@ -18,6 +18,9 @@ Tensor min(const Tensor& x, const std::vector<int64_t>& axes = {}, bool keepdim 
 // Index of the largest element along `axis` (first one on ties), for every position of the other
 // axes, in row-major order of those axes. ValueError if the axis is empty.
 std::vector<int64_t> argmax(const Tensor& x, int64_t axis);
+// The same over `count` floats `stride` apart: the one argmax loop (a NaN is never the largest,
+// except at index 0, where nothing compares above it). count must be >= 1.
+int64_t argmax(const float* values, int64_t count, int64_t stride = 1);
 
 // Sums a broadcast result back to `shape` (the reverse of broadcasting): leading axes are summed
 // away, axes where `shape` has 1 are summed with keepdim. Used by gradients of broadcasting ops.

@@ -9,6 +9,7 @@
 #include "core/error.hpp"
 #include "datasets/file_bytes.hpp"
 #include "datasets/resize.hpp"
+#include "datasets/split.hpp"
 
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
@@ -141,6 +142,23 @@ Dataset load_image_folder(const std::filesystem::path& root, const ImageFolderOp
     for (size_t index = 0; index < files.size(); ++index)
         decode_into(files[index], options, out + static_cast<int64_t>(index) * sample_elements);
     return dataset;
+}
+
+Dataset load_image_folder_split(const std::filesystem::path& root, const std::string& split,
+                                const ImageFolderOptions& options, const FolderSplitOptions& held_out) {
+    if (split != "train" && split != "test")
+        core::fail<core::ValueError>("image folder: split must be 'train' or 'test', got '", split, "'");
+    std::error_code error;
+    if (std::filesystem::is_directory(root / "train", error) && std::filesystem::is_directory(root / "test", error))
+        return load_image_folder(root / split, options);
+    if (!(held_out.test_fraction >= 0.0 && held_out.test_fraction <= 1.0))
+        core::fail<core::ValueError>("image folder: held-out test fraction must be in [0, 1], got ",
+                                     held_out.test_fraction);
+    Dataset all = load_image_folder(root, options);
+    auto [train, test] = datasets::split(all, held_out.test_fraction, held_out.split_seed);
+    Dataset& chosen = split == "train" ? train : test;
+    chosen.name = all.name + "-" + split;
+    return std::move(chosen);
 }
 
 }  // namespace proact::datasets

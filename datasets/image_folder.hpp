@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <string>
 #include <vector>
 
 #include "core/tensor.hpp"
@@ -28,6 +29,22 @@ struct ImageFolderOptions {
 // IoError when `root` is not a directory or a file cannot be read; ValueError when it holds no
 // class folder or no image; FormatError naming the file when an image cannot be decoded.
 Dataset load_image_folder(const std::filesystem::path& root, const ImageFolderOptions& options = {});
+
+// The "folder" data set's split of `root`, in either layout:
+//   root/train/<class>/... and root/test/<class>/...   each split is its own image folder;
+//   root/<class>/...                                   one image folder, from which a seeded
+//       held-out share is the test split: round(test_fraction * N) samples chosen by
+//       Rng(split_seed, "split") (datasets::split), the rest the train split. The two are disjoint
+//       and together hold every image; the split depends only on the files and the seed, so a
+//       train and a later eval of the same folder agree on it.
+// ValueError for a split other than "train" / "test" or a test_fraction outside [0, 1]; otherwise
+// errors as load_image_folder.
+struct FolderSplitOptions {
+    double test_fraction = 0.2;
+    uint64_t split_seed = 0;
+};
+Dataset load_image_folder_split(const std::filesystem::path& root, const std::string& split,
+                                const ImageFolderOptions& options = {}, const FolderSplitOptions& held_out = {});
 
 // One image as a [channels, height, width] tensor of byte/255 values (errors as above).
 core::Tensor load_image(const std::filesystem::path& path, const ImageFolderOptions& options);

@@ -35,7 +35,7 @@ Dataset load_dataset(const std::string& name, const std::string& split, const st
         options.channels = static_cast<int>(image_shape[0]);
         options.height = image_shape[1];
         options.width = image_shape[2];
-        return load_image_folder(std::filesystem::path(need_dir()) / split, options);
+        return load_image_folder_split(need_dir(), split, options);
     }
     std::ostringstream known;
     for (const std::string& n : dataset_names()) known << (known.tellp() ? ", " : "") << n;

@@ -1,7 +1,8 @@
 // Data sets by name, as the command line names them:
 //   fashion-mnist (default dir /usr/share/datasets/fashion-mnist, Debian's dataset-fashion-mnist)
-//   mnist, cifar10, cifar100 (need a directory), folder (an image folder: DIR/train/<class>/...,
-//   DIR/test/<class>/...)
+//   mnist, cifar10, cifar100 (need a directory), folder (an image folder: DIR/train/<class>/...
+//   and DIR/test/<class>/..., or DIR/<class>/... with a seeded held-out test split: 20% of the
+//   images chosen by Rng(0, "split"), see load_image_folder_split)
 // `data_dir` empty means the default directory of that data set (only fashion-mnist has one).
 #pragma once
 

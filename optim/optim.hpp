@@ -33,9 +33,11 @@
 // optimizer.hpp: ParamGroup, ParamState, OptimizerSnapshot, the Optimizer base.
 // progressive.hpp: ProgressiveThresholdOptimizer (one clipped layer's thresholds at a time).
 // sgd.hpp: SGD.  adam.hpp: Adam, AdamW.  schedule.hpp: Constant, StepLR, CosineAnnealing, LinearWarmup.
+// factory.hpp: make_optimizer / make_schedule by name, and the name lists the command line shows.
 #pragma once
 
 #include "optim/adam.hpp"
+#include "optim/factory.hpp"
 #include "optim/optimizer.hpp"
 #include "optim/progressive.hpp"
 #include "optim/schedule.hpp"

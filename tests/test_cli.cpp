@@ -131,6 +131,8 @@ TEST_CASE("bad flags exit with code 2 and one line on stderr") {
         CHECK(count_lines(run.err) == 1);
         CHECK(contains(run.err, "error: "));
     }
+    CHECK(contains(run_proact(dir, "train --epochs many").err, "--epochs: expected a number >= 0, got 'many'"));
+    CHECK(contains(run_proact(dir, "train --lr 0").err, "--lr: expected a number > 0, got '0'"));
 }
 
 TEST_CASE("a corrupt model file fails clearly and leaves the outputs as they were") {

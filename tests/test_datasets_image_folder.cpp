@@ -4,6 +4,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <string>
@@ -13,6 +14,7 @@
 #include <stb/stb_image_write.h>
 
 #include "datasets/datasets.hpp"
+#include "datasets/registry.hpp"
 #include "support/test_support.hpp"
 
 using namespace proact;
@@ -224,4 +226,63 @@ TEST_CASE("image folder errors") {
     CHECK(is_image_file_name("x.jpeg"));
     CHECK_FALSE(is_image_file_name("x.gif"));
     CHECK_FALSE(is_image_file_name("png"));
+}
+
+namespace {
+
+// root/<class>/<i>.png for `per_class` images in each of three classes, image i of class k filled
+// with the byte 10 * k + i, so a sample's pixel says which file it came from.
+void write_class_folders(const fs::path& root, int per_class) {
+    for (int label = 0; label < 3; ++label) {
+        const fs::path folder = root / ("class" + std::to_string(label));
+        fs::create_directories(folder);
+        for (int i = 0; i < per_class; ++i)
+            write_png(folder / (std::to_string(i) + ".png"),
+                      std::vector<uint8_t>(4 * 4 * 3, static_cast<uint8_t>(10 * label + i)), 4, 4, 3);
+    }
+}
+
+std::vector<int> file_codes(const Dataset& data) {
+    std::vector<int> codes;
+    for (int64_t i = 0; i < data.size(); ++i)
+        codes.push_back(static_cast<int>(data.images.data()[i * data.sample_numel()] * 255.0f + 0.5f));
+    return codes;
+}
+
+}  // namespace
+
+TEST_CASE("a folder of class folders works as it is, with a seeded held-out test split") {
+    TempDir dir;
+    write_class_folders(dir.path, 10);
+    const core::Shape shape = {3, 4, 4};
+    const Dataset train = load_dataset("folder", "train", dir.path.string(), shape);
+    const Dataset test = load_dataset("folder", "test", dir.path.string(), shape);
+    CHECK(test.size() == 6);  // 20% of 30
+    CHECK(train.size() == 24);
+    CHECK(train.num_classes == 3);
+    CHECK(test.class_names == std::vector<std::string>{"class0", "class1", "class2"});
+    std::vector<int> all = file_codes(train);
+    const std::vector<int> held_out = file_codes(test);
+    all.insert(all.end(), held_out.begin(), held_out.end());
+    std::sort(all.begin(), all.end());
+    CHECK(std::adjacent_find(all.begin(), all.end()) == all.end());  // disjoint
+    CHECK(all.size() == 30);                                         // and complete
+    for (int64_t i = 0; i < test.size(); ++i)
+        CHECK(test.labels[static_cast<size_t>(i)] == held_out[static_cast<size_t>(i)] / 10);
+    // The same files and seed give the same split; another seed another one.
+    CHECK(file_codes(load_dataset("folder", "test", dir.path.string(), shape)) == held_out);
+    CHECK(file_codes(load_image_folder_split(dir.path, "test", {.channels = 3, .height = 4, .width = 4},
+                                             {.test_fraction = 0.2, .split_seed = 7})) != held_out);
+    CHECK_THROWS_AS(load_image_folder_split(dir.path, "validation", {}), core::ValueError);
+    CHECK_THROWS_AS(load_image_folder_split(dir.path, "test", {}, {.test_fraction = 1.5}), core::ValueError);
+}
+
+TEST_CASE("root/train and root/test are used as they are") {
+    TempDir dir;
+    write_class_folders(dir.path / "train", 4);
+    write_class_folders(dir.path / "test", 2);
+    const core::Shape shape = {3, 4, 4};
+    CHECK(load_dataset("folder", "train", dir.path.string(), shape).size() == 12);
+    const Dataset test = load_dataset("folder", "test", dir.path.string(), shape);
+    CHECK(file_codes(test) == std::vector<int>{0, 1, 10, 11, 20, 21});
 }
