@@ -33,8 +33,8 @@ constexpr int64_t kSubCols = 8 * kSubVectors;
 // One R x (8*V) sub-tile: c (R, cols) = alpha * a^T b + beta * c, cols in (8*(V-1), 8*V]; with
 // MASKED the last vector covers cols - 8*(V-1) < 8 lanes, read and written under `last`.
 template <int R, int V, bool MASKED>
-void subtile(int64_t kc, const float* __restrict a, const float* __restrict b, int64_t b_stride,
-             float* __restrict c, int64_t ldc, float alpha, float beta, __m256i last) {
+void subtile(int64_t kc, const float* __restrict a, const float* __restrict b, int64_t b_stride, float* __restrict c,
+             int64_t ldc, float alpha, float beta, __m256i last) {
 #pragma GCC unroll 4
     for (int r = 0; r < R; ++r)
 #pragma GCC unroll 3
@@ -110,8 +110,8 @@ void microkernel(int64_t kc, const float* __restrict a, const float* __restrict 
         const int64_t vectors = (width + 7) / 8;
         const int64_t tail = width - 8 * (vectors - 1);  // lanes of the last vector, 1..8
         const bool masked = tail < 8;
-        const __m256i last = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(tail)),
-                                                _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        const __m256i last =
+            _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(tail)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
         for (int r0 = 0; r0 < ROWS; r0 += kSubRows) {
             const int rows = std::min(kSubRows, ROWS - r0);
             subtile_table[masked][rows - 1][vectors - 1](kc, a + r0, b + c0, b_stride, c + r0 * ldc + c0, ldc, alpha,
