@@ -7,14 +7,19 @@
 // 16 ymm registers cannot hold the 8 x 48 tile of the packed format (48 accumulators), so the
 // microkernel walks it as sub-tiles of 4 rows x 24 columns (12 accumulators + 3 B vectors + 1
 // broadcast = 16 registers), column group by column group, the two row halves back to back so the
-// second reads the same B columns from L1:
+// second finds the same B columns in L1 or L2:
 //
-//   c0: columns of the tile in groups of 24     B sub-panel (kc x 24 of the kc x 48 panel)
-//    r0: rows 0-3, then rows 4-7                A: 4 of the 8 floats per k of the A micro-panel
+//   c0: columns of the tile in groups of 24     B sub-panel (kc x 24 of the kc x 48 panel, L1/L2)
+//    r0: rows 0-3, then rows 4-7                A: 4 of the 8 floats per k of the A micro-panel (L1)
 //     k: kc steps                               per k: 3 B loads + 4 broadcasts -> 12 FMAs
 //
-// Per k a sub-tile issues 12 FMAs against 7 loads, which keeps both FMA pipes of a core busy
-// (2 loads per cycle). The kc x 48 B panel (72 KB at kc = 384) streams from L2 as with AVX-512.
+// Per k a sub-tile issues 12 FMAs against 7 loads, which keeps both FMA pipes of a core busy.
+// The B vectors must stay in registers: left to itself GCC 12 folded each B load into the four
+// FMAs that use it (16 loads per k instead of 7), and the kernel ran at 0.70x OpenBLAS's Haswell
+// kernel; with them pinned (the empty asm below), 0.89-0.96x. Measured with bench_gemm on this
+// 2-core AVX-512 machine, ours forced to avx2 against OPENBLAS_CORETYPE=Haswell, squares 256 and
+// 512 (1024 and 2048 were memory-bound under load from other processes: 0.77-0.86x at ~30 GFLOP/s
+// for both). Blocking (kc <= 384, kMc, kNc) is the AVX-512 set's, not retuned for AVX2.
 #include <cstdint>
 
 #include <immintrin.h>
