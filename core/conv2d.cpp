@@ -30,7 +30,8 @@ struct ImageGroups {
     int64_t count = 0;
 
     ImageGroups(int64_t batch_size, int64_t plane_out)
-        : batch(batch_size), per_group(std::max<int64_t>(1, kConvGroupColumns / std::max<int64_t>(plane_out, 1))),
+        : batch(batch_size),
+          per_group(std::max<int64_t>(1, kConvGroupColumns / std::max<int64_t>(plane_out, 1))),
           count((batch_size + per_group - 1) / per_group) {}
     int64_t first(int64_t g) const { return g * per_group; }
     int64_t images(int64_t g) const { return std::min(per_group, batch - first(g)); }
@@ -69,8 +70,12 @@ struct ConvSizes {
     bool parallel;
 
     ConvSizes(const Im2colShape& shape, int64_t outputs)
-        : O(outputs), CKK(shape.col_rows()), plane_in(shape.channels * shape.height * shape.width),
-          plane_out(shape.out_h() * shape.out_w()), group_columns(0), groups(shape.batch, plane_out),
+        : O(outputs),
+          CKK(shape.col_rows()),
+          plane_in(shape.channels * shape.height * shape.width),
+          plane_out(shape.out_h() * shape.out_w()),
+          group_columns(0),
+          groups(shape.batch, plane_out),
           parallel(O * CKK * shape.col_cols() > kSerialWork) {
         group_columns = groups.per_group * plane_out;
     }

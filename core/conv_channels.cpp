@@ -38,7 +38,8 @@ ChannelSums channel_sums_for(GemmKernel kernel) {
 void validate(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t stride, int64_t padding,
               const std::vector<int64_t>& channels) {
     if (!x.defined() || !weight.defined()) fail<ValueError>("conv2d_channels: input and weight must be defined");
-    if (x.dim() != 4) fail<ShapeError>("conv2d_channels: input must be 4-D (B,C,H,W), got shape ", shape_str(x.shape()));
+    if (x.dim() != 4)
+        fail<ShapeError>("conv2d_channels: input must be 4-D (B,C,H,W), got shape ", shape_str(x.shape()));
     if (weight.dim() != 4)
         fail<ShapeError>("conv2d_channels: weight must be 4-D (O,C,KH,KW), got shape ", shape_str(weight.shape()));
     if (x.size(1) != weight.size(1))
@@ -89,7 +90,8 @@ Tensor conv2d_channels(const Tensor& x, const Tensor& weight, const Tensor& bias
     const float* b_data = shifts.defined() ? shifts.data() : nullptr;
     float* out_data = out.data();
     std::vector<const float*> w_rows(static_cast<size_t>(S));
-    for (int64_t j = 0; j < S; ++j) w_rows[static_cast<size_t>(j)] = filters.data() + channels[static_cast<size_t>(j)] * g.K;
+    for (int64_t j = 0; j < S; ++j)
+        w_rows[static_cast<size_t>(j)] = filters.data() + channels[static_cast<size_t>(j)] * g.K;
 #pragma omp parallel
     {
         std::vector<float> padded_planes(copy ? static_cast<size_t>(C * g.PH * g.PW) : 0, 0.0f);  // borders stay +0
@@ -110,7 +112,8 @@ Tensor conv2d_channels(const Tensor& x, const Tensor& weight, const Tensor& bias
                 const float shift = b_data ? b_data[channels[static_cast<size_t>(j)]] : 0.0f;
                 float* dst = out_data + (b * S + j) * g.OH * g.OW;
                 for (int64_t oh = 0; oh < g.OH; ++oh)
-                    for (int64_t ow = 0; ow < g.OW; ++ow) dst[oh * g.OW + ow] = channel_total[oh * row_step + ow] + shift;
+                    for (int64_t ow = 0; ow < g.OW; ++ow)
+                        dst[oh * g.OW + ow] = channel_total[oh * row_step + ow] + shift;
             }
         }
     }

@@ -7,8 +7,8 @@
 
 namespace proact::core::conv_channels_detail {
 
-void channel_sums_avx2(const Geometry& g, const float* padded, const float* const* w_rows, int64_t count,
-                       float* total, float* partial) {
+void channel_sums_avx2(const Geometry& g, const float* padded, const float* const* w_rows, int64_t count, float* total,
+                       float* partial) {
     reference_channels<FusedMultiplyAdd>(g, padded, w_rows, count, total, partial);
 }
 

@@ -14,8 +14,8 @@ namespace proact::core::conv_channels_detail {
 // output, acc_size = (OH-1)*PW + OW, so it never reads past the planes. Other strides: row by row
 // into acc_size = OH*OW.
 struct Geometry {
-    int64_t K = 0;                    // taps, C*KH*KW
-    int64_t slice = 0;                // core::sgemm_k_slice(K)
+    int64_t K = 0;                     // taps, C*KH*KW
+    int64_t slice = 0;                 // core::sgemm_k_slice(K)
     const int64_t* offsets = nullptr;  // (K): tap k = (c, kh, kw) at (c*PH + kh)*PW + kw
     bool flat = false;
     int64_t acc_size = 0;
@@ -29,8 +29,8 @@ using ChannelSums = void (*)(const Geometry& g, const float* padded, const float
 
 void channel_sums_generic(const Geometry& g, const float* padded, const float* const* w_rows, int64_t count,
                           float* total, float* partial);
-void channel_sums_avx2(const Geometry& g, const float* padded, const float* const* w_rows, int64_t count,
-                       float* total, float* partial);
+void channel_sums_avx2(const Geometry& g, const float* padded, const float* const* w_rows, int64_t count, float* total,
+                       float* partial);
 void channel_sums_avx512(const Geometry& g, const float* padded, const float* const* w_rows, int64_t count,
                          float* total, float* partial);
 
@@ -83,9 +83,10 @@ void reference_channel(const Geometry& g, const float* padded, const float* w_ro
 }
 
 template <class MultiplyAdd>
-void reference_channels(const Geometry& g, const float* padded, const float* const* w_rows, int64_t count,
-                        float* total, float* partial) {
-    for (int64_t j = 0; j < count; ++j) reference_channel<MultiplyAdd>(g, padded, w_rows[j], total + j * g.acc_size, partial);
+void reference_channels(const Geometry& g, const float* padded, const float* const* w_rows, int64_t count, float* total,
+                        float* partial) {
+    for (int64_t j = 0; j < count; ++j)
+        reference_channel<MultiplyAdd>(g, padded, w_rows[j], total + j * g.acc_size, partial);
 }
 
 }  // namespace

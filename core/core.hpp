@@ -6,7 +6,8 @@
 //   Tensor w = Tensor::normal({6, 1, 5, 5}, 0, 0.1f, rng);
 //   Tensor y = add(t, Tensor::ones({3}));     // broadcasting element-wise ops
 //   Tensor s = sum(y, {0}, /*keepdim=*/true); // reductions over axes
-//   Tensor p = matmul(a, b, false, true);     // a x b^T through our packed AVX-512 SGEMM (sgemm.hpp)
+//   Tensor p = matmul(a, b, false, true);     // a x b^T through our packed SGEMM (sgemm.hpp: AVX-512,
+//                                             // AVX2 or plain C, chosen at run time)
 //
 // Errors are typed exceptions (error.hpp) whose messages name the operation, the expected and the
 // actual value.

@@ -19,6 +19,11 @@
 // Thread-count invariance: threads own disjoint blocks of whole MR x NR tiles (or whole K chunks),
 // and every C element is computed by the same kernel code with one FMA per k in the same order,
 // whichever thread computes it.
+//
+// Kernel choice: at the first call, the best set the CPU supports (__builtin_cpu_supports, which
+// also checks that the OS saves the wider registers) or PROACT_GEMM_KERNEL; set_gemm_kernel()
+// switches later. The driver's own decisions (thread grid, K split, direct B) do not depend on
+// the set, except that only the AVX-512 set has the dot-product path.
 #include "core/sgemm.hpp"
 
 #include <omp.h>
@@ -39,24 +44,8 @@ using namespace sgemm_detail;
 
 namespace {
 
-
-// Cache blocking for this machine (Xeon, AVX-512, L1d 48 KB, L2 2 MB per core). Measured: from
-// KC 256..512 and MC 128..512 the squares 512..2048 stay within ~5% of each other; these are the
-// middle of that plateau.
-// kKcMax: slice of K per kernel call. An A micro-panel is kKcMax x MR = 12 KB (L1); the B
-//   micro-panel (kKcMax x NR = 72 KB) streams from L2. Longer slices amortise the C tile update.
-// kMc: the packed A block kMc x kKcMax = 192 KB stays in L2.
-// kNc: the packed B block kKcMax x kNc = 2.25 MB (32 panels), reread by every ic block.
-// (kKcMax = kSgemmKcMax, kMc, kNc: sgemm_kernels.hpp.) The AVX2 set uses the same blocking.
-
-// !trans_b with at most this many rows of C: the kernel reads op(B) in place instead of a packed
-// copy (see gemm_block). Measured: 1.3-2x faster up to 48 rows (conv forward, B from L3), neutral
-// at 64, slower from 128 (B then feeds many kernel calls and wants the contiguous packed panel).
-// (kDirectBMaxRows = 48, sgemm_kernels.hpp)
-// ... and only while all of op(B) fits in about this many bytes, i.e. comes from L3. From DRAM
-// (ResNet stage 1 forward: 144 x 131072 floats = 75 MB) reading kc rows at once defeats the
-// prefetchers: the row-by-row packing pass was 1.2x faster single-threaded, 2-3x with 2 threads.
-// (kDirectBMaxBytes = 16e6, sgemm_kernels.hpp)
+// The blocking constants (kKcMax, kMc, kNc) and the direct-B limits are in sgemm_kernels.hpp,
+// with their measurements: the kernel sets share them.
 
 // Dot-product path for A x B^T (both contiguous along K) with a small C: M <= kDotMaxM, N <=
 // kDotMaxN, K >= kDotMinK. Measured 1.1-2x faster than packing for conv dW shapes (M = 6, 16);
@@ -76,7 +65,6 @@ constexpr int64_t kSplitMaxTiles = 8;
 constexpr int64_t kBlocksPerThread = 4;
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
-
 
 // ---------------------------------------------------------------------------------------------
 // Per-thread pack buffers, 64-byte aligned, grown on demand and kept for the thread's lifetime.

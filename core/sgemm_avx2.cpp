@@ -7,14 +7,19 @@
 // 16 ymm registers cannot hold the 8 x 48 tile of the packed format (48 accumulators), so the
 // microkernel walks it as sub-tiles of 4 rows x 24 columns (12 accumulators + 3 B vectors + 1
 // broadcast = 16 registers), column group by column group, the two row halves back to back so the
-// second reads the same B columns from L1:
+// second finds the same B columns in L1 or L2:
 //
-//   c0: columns of the tile in groups of 24     B sub-panel (kc x 24 of the kc x 48 panel)
-//    r0: rows 0-3, then rows 4-7                A: 4 of the 8 floats per k of the A micro-panel
+//   c0: columns of the tile in groups of 24     B sub-panel (kc x 24 of the kc x 48 panel, L1/L2)
+//    r0: rows 0-3, then rows 4-7                A: 4 of the 8 floats per k of the A micro-panel (L1)
 //     k: kc steps                               per k: 3 B loads + 4 broadcasts -> 12 FMAs
 //
-// Per k a sub-tile issues 12 FMAs against 7 loads, which keeps both FMA pipes of a core busy
-// (2 loads per cycle). The kc x 48 B panel (72 KB at kc = 384) streams from L2 as with AVX-512.
+// Per k a sub-tile issues 12 FMAs against 7 loads, which keeps both FMA pipes of a core busy.
+// The B vectors must stay in registers: left to itself GCC 12 folded each B load into the four
+// FMAs that use it (16 loads per k instead of 7), and the kernel ran at 0.70x OpenBLAS's Haswell
+// kernel; with them pinned (the empty asm below), 0.89-0.96x. Measured with bench_gemm on this
+// 2-core AVX-512 machine, ours forced to avx2 against OPENBLAS_CORETYPE=Haswell, squares 256 and
+// 512 (1024 and 2048 were memory-bound under load from other processes: 0.77-0.86x at ~30 GFLOP/s
+// for both). Blocking (kc <= 384, kMc, kNc) is the AVX-512 set's, not retuned for AVX2.
 #include <cstdint>
 
 #include <immintrin.h>
@@ -33,8 +38,8 @@ constexpr int64_t kSubCols = 8 * kSubVectors;
 // One R x (8*V) sub-tile: c (R, cols) = alpha * a^T b + beta * c, cols in (8*(V-1), 8*V]; with
 // MASKED the last vector covers cols - 8*(V-1) < 8 lanes, read and written under `last`.
 template <int R, int V, bool MASKED>
-void subtile(int64_t kc, const float* __restrict a, const float* __restrict b, int64_t b_stride,
-             float* __restrict c, int64_t ldc, float alpha, float beta, __m256i last) {
+void subtile(int64_t kc, const float* __restrict a, const float* __restrict b, int64_t b_stride, float* __restrict c,
+             int64_t ldc, float alpha, float beta, __m256i last) {
 #pragma GCC unroll 4
     for (int r = 0; r < R; ++r)
 #pragma GCC unroll 3
@@ -110,8 +115,8 @@ void microkernel(int64_t kc, const float* __restrict a, const float* __restrict 
         const int64_t vectors = (width + 7) / 8;
         const int64_t tail = width - 8 * (vectors - 1);  // lanes of the last vector, 1..8
         const bool masked = tail < 8;
-        const __m256i last = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(tail)),
-                                                _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        const __m256i last =
+            _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(tail)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
         for (int r0 = 0; r0 < ROWS; r0 += kSubRows) {
             const int rows = std::min(kSubRows, ROWS - r0);
             subtile_table[masked][rows - 1][vectors - 1](kc, a + r0, b + c0, b_stride, c + r0 * ldc + c0, ldc, alpha,

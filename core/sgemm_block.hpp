@@ -167,9 +167,9 @@ void pack_b_block(const float* b, int64_t ldb, int64_t nc, int64_t kc, float* ds
 // ---------------------------------------------------------------------------------------------
 // One thread's product (see BlockFn in sgemm_kernels.hpp for the contract).
 template <KernelTable kernel_table>
-void gemm_block(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t K, float alpha, const float* A,
-                int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc, bool b_cacheable,
-                float* a_pack, float* b_pack) {
+void gemm_block(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t K, float alpha, const float* A, int64_t lda,
+                const float* B, int64_t ldb, float beta, float* C, int64_t ldc, bool b_cacheable, float* a_pack,
+                float* b_pack) {
     const int64_t kc_len = sgemm_k_slice(K);
     // With few rows, each element of op(B) feeds at most a couple of kernel calls: packing it would
     // cost a full extra write and read of B, the dominant traffic here. The kernel reads B as is.
@@ -208,8 +208,8 @@ void gemm_block(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t K, flo
                     float* c_cols = C + ic * ldc + jc + jr;
                     for (int64_t ir = 0; ir < mc; ir += MR) {
                         const int64_t rows = std::min(MR, mc - ir);
-                        kernel_table[rows - 1][vectors - 1](kc, a_pack + ir * kc, b_panel, b_stride,
-                                                            c_cols + ir * ldc, ldc, alpha, beta_slice, cols);
+                        kernel_table[rows - 1][vectors - 1](kc, a_pack + ir * kc, b_panel, b_stride, c_cols + ir * ldc,
+                                                            ldc, alpha, beta_slice, cols);
                     }
                 }
             }

@@ -29,7 +29,8 @@ void microkernel(int64_t kc, const float* __restrict a, const float* __restrict 
     }
     for (int r = 0; r < ROWS; ++r) {
         float* row = c + r * ldc;
-        for (int64_t j = 0; j < cols; ++j) row[j] = beta != 0.0f ? alpha * acc[r][j] + beta * row[j] : alpha * acc[r][j];
+        for (int64_t j = 0; j < cols; ++j)
+            row[j] = beta != 0.0f ? alpha * acc[r][j] + beta * row[j] : alpha * acc[r][j];
     }
 }
 

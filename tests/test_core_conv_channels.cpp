@@ -37,11 +37,11 @@ bool same_as_conv2d(const ConvCase& c, bool with_bias, const std::vector<int64_t
     const Tensor x = random_tensor({c.batch, c.channels, c.size, c.size}, seed);
     const Tensor weight = random_tensor({c.outputs, c.channels, c.kernel, c.kernel}, seed + 1);
     const Tensor bias = with_bias ? random_tensor({c.outputs}, seed + 2) : Tensor();
-    const Tensor full = autograd::conv2d(autograd::Variable(x), autograd::Variable(weight),
-                                         with_bias ? autograd::Variable(bias) : autograd::Variable(), c.stride,
-                                         c.padding)
-                            .value()
-                            .contiguous();
+    const Tensor full =
+        autograd::conv2d(autograd::Variable(x), autograd::Variable(weight),
+                         with_bias ? autograd::Variable(bias) : autograd::Variable(), c.stride, c.padding)
+            .value()
+            .contiguous();
     const Tensor part = core::conv2d_channels(x, weight, bias, c.stride, c.padding, subset);
     const int64_t S = static_cast<int64_t>(subset.size());
     if (part.shape() != core::Shape{c.batch, S, full.size(2), full.size(3)}) return false;
@@ -60,13 +60,13 @@ bool same_as_conv2d(const ConvCase& c, bool with_bias, const std::vector<int64_t
 TEST_CASE("conv2d_channels gives conv2d's bits on every GEMM kernel") {
     // K = channels * kernel^2 against one slice of core::sgemm_k_slice (384)
     const ConvCase cases[] = {
-        {"1x1", 3, 16, 9, 12, 1, 1, 0},                 // K = 16
-        {"3x3 stride 2", 2, 8, 15, 10, 3, 2, 1},       // K = 72, row-by-row path
-        {"5x5 padded", 2, 6, 12, 9, 5, 1, 2},          // K = 150, LeNet-like
-        {"3x3 K above a slice", 2, 48, 8, 7, 3, 1, 1},  // K = 432: two slices of 216
-        {"1x1 K = one slice", 1, 384, 5, 5, 1, 1, 0},  // K = 384 exactly
+        {"1x1", 3, 16, 9, 12, 1, 1, 0},                   // K = 16
+        {"3x3 stride 2", 2, 8, 15, 10, 3, 2, 1},          // K = 72, row-by-row path
+        {"5x5 padded", 2, 6, 12, 9, 5, 1, 2},             // K = 150, LeNet-like
+        {"3x3 K above a slice", 2, 48, 8, 7, 3, 1, 1},    // K = 432: two slices of 216
+        {"1x1 K = one slice", 1, 384, 5, 5, 1, 1, 0},     // K = 384 exactly
         {"3x3 K above, stride 2", 2, 64, 9, 6, 3, 2, 0},  // K = 576: two slices of 288
-        {"5x5 K far above", 1, 40, 9, 4, 5, 1, 2},     // K = 1000: three slices
+        {"5x5 K far above", 1, 40, 9, 4, 5, 1, 2},        // K = 1000: three slices
     };
     for (core::GemmKernel kernel : core::supported_gemm_kernels()) {
         const core::GemmKernelScope scope(kernel);
