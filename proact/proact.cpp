@@ -114,7 +114,7 @@ struct TryContext {
 };
 
 // One decay: train `epochs` (validating after each with check_every_epoch), then validate.
-TryLog run_try(const TryContext& context, size_t try_index, float decay, int epochs, double accuracy_floor) {
+TryLog run_try(const TryContext& context, float decay, int epochs, double accuracy_floor) {
     const auto start = Clock::now();
     const Problem& problem = context.problem;
     const ProActOptions& options = problem.options;
@@ -130,7 +130,8 @@ TryLog run_try(const TryContext& context, size_t try_index, float decay, int epo
     core::ProgressBar bar(label.str(), int64_t(epochs) * batches, options.progress);
     int64_t step = 0;
     for (int epoch = 0; epoch < epochs; ++epoch) {
-        core::Rng rng(options.seed, "proact-shuffle", (context.layer_index * 64 + try_index) * 1024 + uint64_t(epoch));
+        // The same order for every try of a layer: tries differ by their decay alone.
+        core::Rng rng(options.seed, "proact-shuffle", context.layer_index * 1024 + uint64_t(epoch));
         const std::vector<int64_t> order = datasets::random_permutation(count, rng);
         for (int64_t b = 0; b < batches; ++b, ++step) {
             const std::span<const int64_t> rows(order.data() + b * options.batch_size,
@@ -198,7 +199,7 @@ LayerLog train_layer(const Problem& problem, optim::ProgressiveThresholdOptimize
     for (size_t t = 0; t < options.decays.size(); ++t) {
         progressive.restore(initial);
         progressive.reset_active_state();
-        log.tries.push_back(run_try(context, t, options.decays[t], epochs, log.accuracy_before - options.tolerance));
+        log.tries.push_back(run_try(context, options.decays[t], epochs, log.accuracy_before - options.tolerance));
         if (log.tries.back().accepted) {
             log.accepted_decay = options.decays[t];
             log.accuracy_after = log.tries.back().validation_accuracy;
