@@ -166,6 +166,9 @@ TEST_CASE("ProAct: weights and statistics frozen, thresholds trained, accuracy w
         CAPTURE(name);
         if (!name.ends_with("threshold")) CHECK(core::equal(value, before.at(name)));  // BN buffers too
     }
+    // Frozen weights never received a gradient: backward did no work for them.
+    for (const auto& [name, p] : model->named_parameters())
+        if (!name.ends_with("threshold")) CHECK_FALSE(p.has_grad());
     CHECK(layers::clip_metadata(*model).at("activation") == "hybrid:smooth:20");
     const std::string json = method::proact_json(result, quick_options());
     CHECK(test::contains(json, "\"accepted_decay\""));
