@@ -1,6 +1,9 @@
-// proact demo: the main job end to end on the embedded default (Fashion-MNIST): train LeNet-5,
-// evaluate it, and run fault campaigns on its weights stored as float32 and as Q15.16 fixed point.
-// (Hardening with ProAct joins when it lands.)
+// proact demo: the main job end to end on Fashion-MNIST: train LeNet-5, harden it with ProAct, and
+// run the same fault campaigns (weights stored as float32, then as Q15.16 fixed point) on the
+// unprotected and the hardened model; print the table and write the plots.
+//
+// Both models face the same weight faults: a trial's faults come from (seed, trial, parameter
+// name), and the hardened model's thresholds are faulted on top (they are stored words too).
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -8,11 +11,12 @@
 
 #include "apps/commands.hpp"
 #include "apps/common.hpp"
+#include "datasets/split.hpp"
 #include "faults/campaign.hpp"
 #include "faults/report.hpp"
 #include "layers/checkpoint.hpp"
-#include "datasets/split.hpp"
 #include "layers/zoo.hpp"
+#include "proact/method.hpp"
 
 namespace proact::apps {
 
@@ -21,9 +25,13 @@ namespace {
 struct DemoCommand {
     CommonOptions common;
     train::TrainOptions train;
+    method::ProActOptions proact;
     std::string out_dir = "out/demo";
     int64_t trials = 20;
 };
+
+const std::vector<double> kFloatBers = {1e-7, 1e-6, 1e-5, 1e-4};
+const std::vector<double> kFixedBers = {1e-6, 1e-5, 1e-4, 3e-4};
 
 // Accuracy at `ber` in a campaign's points, or NaN when that BER was not run.
 double mean_at(const faults::CampaignResult& result, double ber) {
@@ -32,88 +40,116 @@ double mean_at(const faults::CampaignResult& result, double ber) {
     return std::nan("");
 }
 
-void run_demo(DemoCommand& command) {
-    apply_common_options(command.common);
-    command.train.seed = command.common.seed;
-    command.train.progress = !command.common.quiet;
-    std::filesystem::create_directories(command.out_dir);
-    const std::string model_path = command.out_dir + "/lenet5.safetensors";
-    std::printf("== proact demo: LeNet-5 on Fashion-MNIST, seed %llu ==\n",
-                static_cast<unsigned long long>(command.common.seed));
-
-    std::printf("\n[1/3] train (%d epochs, SGD lr %g momentum %g, batch %lld)\n", command.train.epochs,
+layers::ModulePtr train_lenet(DemoCommand& command, const datasets::Dataset& train_set, const datasets::Dataset& validation,
+                              const std::string& path) {
+    std::printf("\n[1/4] train LeNet-5 (%d epochs, SGD lr %g momentum %g, batch %lld)\n", command.train.epochs,
                 command.train.lr, command.train.momentum, static_cast<long long>(command.train.batch_size));
-    const datasets::Dataset full = load_split("fashion-mnist", "train", command.common);
-    auto [train_set, validation] = datasets::split(full, 0.1, command.common.seed);
-    layers::ModulePtr model = layers::make_model("lenet5", full.sample_shape(), full.num_classes, command.common.seed);
+    layers::ModulePtr model = layers::make_model("lenet5", train_set.sample_shape(), train_set.num_classes, command.common.seed);
     std::vector<train::EpochLog> history;
     train::train_classifier(*model, train_set, &validation, command.train, [&](const train::EpochLog& epoch) {
         history.push_back(epoch);
         write_epoch_csv(command.out_dir + "/train_log.csv", history);
     });
-    layers::save_checkpoint(model_path, *model, {{"dataset", "fashion-mnist"}, {"seed", std::to_string(command.common.seed)}});
+    layers::save_checkpoint(path, *model,
+                            {{"dataset", "fashion-mnist"}, {"seed", std::to_string(command.common.seed)},
+                             {"epochs", std::to_string(command.train.epochs)}});
+    return model;
+}
 
-    std::printf("\n[2/3] evaluate on the 10,000 test images\n");
-    const datasets::Dataset test = load_split("fashion-mnist", "test", command.common);
-    const layers::EvalResult result = layers::evaluate(*model, test.images, test.labels);
-    std::printf("%s", format_confusion(result, test.class_names).c_str());
-    write_text_file(command.out_dir + "/eval.json",
-                    eval_json(result, test.class_names, {{"model_file", model_path}, {"dataset", "fashion-mnist"}}));
-
-    std::printf("\n[3/3] fault campaigns on the test set: bit flips in conv and linear weights and biases, "
-                "%lld trials per BER\n", static_cast<long long>(command.trials));
+// Float32 first, then Q15.16: quantising to fixed point changes the stored values in place.
+std::vector<faults::CampaignResult> campaigns_of(layers::Module& model, const std::string& name,
+                                                 const datasets::Dataset& test, const DemoCommand& command) {
     faults::CampaignOptions options;
     options.trials = command.trials;
     options.seed = command.common.seed;
     options.progress = !command.common.quiet;
     options.model_name = "lenet5";
     options.dataset_name = "fashion-mnist";
-    std::vector<faults::CampaignResult> campaigns;
-    // float32 first: quantising to fixed point changes the weights in place.
+    std::vector<faults::CampaignResult> results;
     options.format = faults::StorageFormat::float32();
-    options.label = "LeNet-5 ReLU, float32";
-    campaigns.push_back(faults::run_campaign(*model, test.images, test.labels, options));
-    std::printf("%s", faults::campaign_table(campaigns.back()).c_str());
+    options.bers = kFloatBers;
+    options.label = "LeNet-5 " + name + ", float32";
+    results.push_back(faults::run_campaign(model, test.images, test.labels, options));
     options.format = faults::StorageFormat::fixed_point(15, 16);
-    options.label = "LeNet-5 ReLU, Q15.16";
-    std::vector<faults::FaultTarget> targets = faults::select_targets(*model, options.patterns);
+    options.bers = kFixedBers;
+    options.label = "LeNet-5 " + name + ", Q15.16";
+    std::vector<faults::FaultTarget> targets = faults::select_targets(model);
     faults::quantize_targets(targets, options.format);
-    campaigns.push_back(faults::run_campaign(*model, test.images, test.labels, options));
-    std::printf("%s", faults::campaign_table(campaigns.back()).c_str());
-    write_text_file(command.out_dir + "/campaign.csv", faults::campaign_csv(campaigns));
-    write_text_file(command.out_dir + "/campaign_float32.json", faults::campaign_json(campaigns[0]));
-    write_text_file(command.out_dir + "/campaign_q15.16.json", faults::campaign_json(campaigns[1]));
-    write_text_file(command.out_dir + "/campaign.svg",
-                    faults::campaign_svg(campaigns, "LeNet-5 on Fashion-MNIST under weight bit flips"));
+    results.push_back(faults::run_campaign(model, test.images, test.labels, options));
+    return results;
+}
+
+void print_table(const std::vector<faults::CampaignResult>& campaigns, const std::vector<double>& bers) {
+    std::printf("%-30s %10s", "model, storage", "fault-free");
+    for (double ber : bers) std::printf("  BER %-7.0e", ber);
+    std::printf("\n");
+    for (const faults::CampaignResult& campaign : campaigns) {
+        std::printf("%-30s %10.2f", campaign.label.c_str(), campaign.fault_free_accuracy());
+        for (double ber : bers) std::printf("  %11.2f", mean_at(campaign, ber));
+        std::printf("\n");
+    }
+}
+
+void run_demo(DemoCommand& command) {
+    apply_common_options(command.common);
+    command.train.seed = command.proact.seed = command.common.seed;
+    command.train.progress = command.proact.progress = !command.common.quiet;
+    method::validate_options(command.proact);
+    std::filesystem::create_directories(command.out_dir);
+    const std::string model_path = command.out_dir + "/lenet5.safetensors";
+    const std::string hardened_path = command.out_dir + "/lenet5_proact.safetensors";
+    std::printf("== proact demo: LeNet-5 on Fashion-MNIST, ProAct against bit flips, seed %llu ==\n",
+                static_cast<unsigned long long>(command.common.seed));
+    const datasets::Dataset full = load_split("fashion-mnist", "train", command.common);
+    const datasets::Dataset test = load_split("fashion-mnist", "test", command.common);
+    auto [train, validation] = datasets::split(full, 0.1, command.common.seed);
+    layers::ModulePtr model = train_lenet(command, train, validation, model_path);
+
+    std::printf("\n[2/4] harden with ProAct (%s thresholds, trained layer by layer from the last)\n",
+                command.proact.clip.to_string().c_str());
+    layers::ModulePtr hardened = layers::load_model(model_path);
+    const method::ProActResult hardening = method::proact_harden(
+        *hardened, full.sample_shape(), train, validation, command.proact,
+        [](const method::LayerLog& layer) { std::printf("%s\n", method::layer_summary(layer).c_str()); });
+    layers::save_checkpoint(hardened_path, *hardened, {{"dataset", "fashion-mnist"}, {"hardening", "proact"}});
+    write_text_file(command.out_dir + "/proact_log.json", method::proact_json(hardening, command.proact));
+
+    std::printf("\n[3/4] evaluate on the %lld test images\n", static_cast<long long>(test.size()));
+    const double clean = 100.0 * layers::evaluate(*model, test.images, test.labels).accuracy();
+    const double clean_hardened = 100.0 * layers::evaluate(*hardened, test.images, test.labels).accuracy();
+    std::printf("unprotected %.2f%%, ProAct %.2f%% (%lld thresholds, hardened in %.1f s)\n", clean, clean_hardened,
+                static_cast<long long>(hardening.threshold_count), hardening.seconds);
+
+    std::printf("\n[4/4] fault campaigns on the test set: bit flips in conv/linear weights and biases (and ProAct's "
+                "thresholds), %lld trials per BER\n", static_cast<long long>(command.trials));
+    std::vector<faults::CampaignResult> unprotected = campaigns_of(*model, "ReLU", test, command);
+    std::vector<faults::CampaignResult> protected_ = campaigns_of(*hardened, "ProAct", test, command);
+    const std::vector<faults::CampaignResult> float32 = {unprotected[0], protected_[0]};
+    const std::vector<faults::CampaignResult> fixed = {unprotected[1], protected_[1]};
+    write_text_file(command.out_dir + "/campaign.csv",
+                    faults::campaign_csv({unprotected[0], unprotected[1], protected_[0], protected_[1]}));
+    write_text_file(command.out_dir + "/campaign_float32.svg",
+                    faults::campaign_svg(float32, "LeNet-5 / Fashion-MNIST, weights as float32: ReLU vs ProAct"));
+    write_text_file(command.out_dir + "/campaign_q15.16.svg",
+                    faults::campaign_svg(fixed, "LeNet-5 / Fashion-MNIST, weights as Q15.16: ReLU vs ProAct"));
 
     std::printf("\n== summary (top-1 test accuracy, %%; under faults: mean of %lld trials) ==\n",
                 static_cast<long long>(command.trials));
-    double seconds = 0;
-    for (const auto& e : history) seconds += e.seconds;
-    std::printf("trained %d epochs, %.2f s/epoch; clean test accuracy %.2f%%\n", command.train.epochs,
-                history.empty() ? 0.0 : seconds / double(history.size()), 100 * result.accuracy());
-    const std::vector<double> shown = {1e-7, 1e-6, 1e-5, 1e-4};
-    std::printf("%-26s %10s", "model, storage", "fault-free");
-    for (double ber : shown) std::printf("  BER %-7.0e", ber);
-    std::printf("\n");
-    for (const faults::CampaignResult& campaign : campaigns) {
-        std::printf("%-26s %10.2f", campaign.label.c_str(), campaign.fault_free_accuracy());
-        for (double ber : shown) std::printf("  %11.2f", mean_at(campaign, ber));
-        std::printf("\n");
-    }
-    std::printf("files in %s: lenet5.safetensors, train_log.csv, eval.json, campaign.csv, campaign_*.json, "
-                "campaign.svg\n", command.out_dir.c_str());
+    print_table(float32, kFloatBers);
+    print_table(fixed, kFixedBers);
+    std::printf("files in %s: lenet5.safetensors, lenet5_proact.safetensors, train_log.csv, proact_log.json, "
+                "campaign.csv, campaign_float32.svg, campaign_q15.16.svg\n", command.out_dir.c_str());
 }
 
 }  // namespace
 
 void register_demo(CLI::App& app) {
     auto command = std::make_shared<DemoCommand>();
-    CLI::App* sub = app.add_subcommand("demo", "Train, evaluate (and, as they land, harden and fault-test) LeNet-5 on Fashion-MNIST");
+    CLI::App* sub = app.add_subcommand("demo", "Train LeNet-5 on Fashion-MNIST, harden it with ProAct, fault-test both");
     command->train.epochs = 3;
     sub->add_option("--epochs", command->train.epochs, "Training epochs")->check(CLI::PositiveNumber)->capture_default_str();
     sub->add_option("--trials", command->trials, "Fault-campaign trials per BER")->check(CLI::PositiveNumber)->capture_default_str();
-    sub->add_option("--out-dir", command->out_dir, "Folder for the checkpoint, logs and reports")->capture_default_str();
+    sub->add_option("--out-dir", command->out_dir, "Folder for the checkpoints, logs and reports")->capture_default_str();
     add_common_options(*sub, command->common);
     sub->callback([command] { run_demo(*command); });
 }

@@ -50,8 +50,8 @@ void clip_forward(const float* x, const float* threshold, float* y, const ClipSh
 
 // dy, x: (B, C, S). dx (B, C, S) is written (not accumulated) when not null; dthreshold (sized as
 // the threshold) is written when not null, each element a sum over its broadcast positions in a
-// fixed order (b, then s; for a layer threshold per-channel partial sums added in channel order),
-// in double, so the result does not depend on the thread count.
+// fixed order (a layer threshold: partial sums over fixed blocks of elements, added in order), in
+// double, so the result does not depend on the thread count.
 void clip_backward(const float* x, const float* threshold, const float* dy, float* dx, float* dthreshold,
                    const ClipShape& shape, ClipMode mode, float slope);
 

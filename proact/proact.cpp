@@ -50,22 +50,37 @@ core::Tensor batch_input(const Problem& problem, const LayerData& data, std::spa
     return problem.chain.run(0, data.stage, Variable(gather_images(problem.train.images, rows))).value();
 }
 
-LayerData prepare_layer(const Problem& problem, size_t stage) {
-    LayerData data;
-    data.stage = stage;
-    if (stage == 0) {
-        data.cached = true;
-        data.train_inputs = problem.train.images;
-        data.validation_inputs = problem.validation.images;
-        return data;
+// The inputs of the stages holding the clipped layers, for the training and the validation images,
+// from one forward pass of the Ranger-initialised model: the layers are visited last to first, so
+// when a layer is visited the clipped layers below it still hold these very thresholds. Later
+// stages first (they are smaller) while the budget lasts; stage 0's input is the images.
+std::map<size_t, LayerData> prepare_layers(const Problem& problem, const std::vector<size_t>& layer_stages) {
+    std::map<size_t, LayerData> data;
+    std::vector<size_t> cached;
+    int64_t budget = problem.options.cache_budget_bytes;
+    const int64_t images = problem.train.size() + problem.validation.size();
+    for (auto it = layer_stages.rbegin(); it != layer_stages.rend(); ++it) {
+        if (data.count(*it)) continue;
+        LayerData& entry = data[*it];
+        entry.stage = *it;
+        if (*it == 0) {
+            entry.cached = true;
+            entry.train_inputs = problem.train.images;
+            entry.validation_inputs = problem.validation.images;
+            continue;
+        }
+        const core::Shape sample = problem.chain.input_shape_of(*it, problem.train.images.slice(0, 1));
+        const int64_t bytes = core::numel_of(sample) * images * int64_t(sizeof(float));
+        if (bytes > budget) continue;
+        budget -= bytes;
+        entry.cached = true;
+        cached.insert(cached.begin(), *it);
     }
-    const core::Shape sample = problem.chain.input_shape_of(stage, problem.train.images.slice(0, 1));
-    const int64_t bytes =
-        core::numel_of(sample) * (problem.train.size() + problem.validation.size()) * int64_t(sizeof(float));
-    if (bytes <= problem.options.cache_budget_bytes) {
-        data.cached = true;
-        data.train_inputs = problem.chain.prefix_output(stage, problem.train.images, 1000);
-        data.validation_inputs = problem.chain.prefix_output(stage, problem.validation.images, 1000);
+    const std::vector<core::Tensor> train = problem.chain.stage_inputs(cached, problem.train.images, 1000);
+    const std::vector<core::Tensor> validation = problem.chain.stage_inputs(cached, problem.validation.images, 1000);
+    for (size_t i = 0; i < cached.size(); ++i) {
+        data[cached[i]].train_inputs = train[i];
+        data[cached[i]].validation_inputs = validation[i];
     }
     return data;
 }
@@ -114,7 +129,7 @@ struct TryContext {
 };
 
 // One decay: train `epochs` (validating after each with check_every_epoch), then validate.
-TryLog run_try(const TryContext& context, size_t try_index, float decay, int epochs, double accuracy_floor) {
+TryLog run_try(const TryContext& context, float decay, int epochs, double accuracy_floor) {
     const auto start = Clock::now();
     const Problem& problem = context.problem;
     const ProActOptions& options = problem.options;
@@ -130,7 +145,8 @@ TryLog run_try(const TryContext& context, size_t try_index, float decay, int epo
     core::ProgressBar bar(label.str(), int64_t(epochs) * batches, options.progress);
     int64_t step = 0;
     for (int epoch = 0; epoch < epochs; ++epoch) {
-        core::Rng rng(options.seed, "proact-shuffle", (context.layer_index * 64 + try_index) * 1024 + uint64_t(epoch));
+        // The same order for every try of a layer: tries differ by their decay alone.
+        core::Rng rng(options.seed, "proact-shuffle", context.layer_index * 1024 + uint64_t(epoch));
         const std::vector<int64_t> order = datasets::random_permutation(count, rng);
         for (int64_t b = 0; b < batches; ++b, ++step) {
             const std::span<const int64_t> rows(order.data() + b * options.batch_size,
@@ -175,7 +191,7 @@ void summarise_threshold(const core::Tensor& values, float& low, float& high, fl
 
 // Visits layer `index`: tries the decays, keeps the first accepted try or the initial values.
 LayerLog train_layer(const Problem& problem, optim::ProgressiveThresholdOptimizer& progressive,
-                     const layers::ActivationSite& site, size_t index, size_t count) {
+                     const layers::ActivationSite& site, const LayerData& data, size_t index, size_t count) {
     const auto start = Clock::now();
     const ProActOptions& options = problem.options;
     const auto& clip = static_cast<const layers::ClippedReLU&>(*site.module);
@@ -187,7 +203,6 @@ LayerLog train_layer(const Problem& problem, optim::ProgressiveThresholdOptimize
     log.thresholds = clip.threshold().numel();
     summarise_threshold(clip.threshold().value(), log.initial_min, log.initial_max, nullptr);
 
-    const LayerData data = prepare_layer(problem, problem.chain.stage_of(site.path));
     log.prefix_cached = data.cached;
     log.accuracy_before = validation_accuracy(problem, data);
     progressive.activate(index);
@@ -198,7 +213,7 @@ LayerLog train_layer(const Problem& problem, optim::ProgressiveThresholdOptimize
     for (size_t t = 0; t < options.decays.size(); ++t) {
         progressive.restore(initial);
         progressive.reset_active_state();
-        log.tries.push_back(run_try(context, t, options.decays[t], epochs, log.accuracy_before - options.tolerance));
+        log.tries.push_back(run_try(context, options.decays[t], epochs, log.accuracy_before - options.tolerance));
         if (log.tries.back().accepted) {
             log.accepted_decay = options.decays[t];
             log.accuracy_after = log.tries.back().validation_accuracy;
@@ -292,8 +307,12 @@ ProActResult proact_harden(layers::Module& model, const core::Shape& input_shape
     result.validation_images = validation.size();
     result.profile_images = static_cast<int64_t>(profile_rows.size());
     result.ranger_accuracy = 100.0 * layers::evaluate(model, validation.images, validation.labels).accuracy();
+    std::vector<size_t> layer_stages;
+    for (const layers::ActivationSite& site : sites) layer_stages.push_back(chain.stage_of(site.path));
+    const std::map<size_t, LayerData> layer_data = prepare_layers(problem, layer_stages);
     for (size_t i = sites.size(); i-- > 0;) {
-        result.layers.push_back(train_layer(problem, progressive, sites[i], i, sites.size()));
+        result.layers.push_back(
+            train_layer(problem, progressive, sites[i], layer_data.at(layer_stages[i]), i, sites.size()));
         if (on_layer) on_layer(result.layers.back());
     }
     result.final_accuracy = 100.0 * layers::evaluate(model, validation.images, validation.labels).accuracy();

@@ -40,19 +40,26 @@ autograd::Variable StageChain::run(size_t from, size_t to, autograd::Variable x)
     return x;
 }
 
-core::Tensor StageChain::prefix_output(size_t stage, const core::Tensor& images, int64_t batch_size) const {
+std::vector<core::Tensor> StageChain::stage_inputs(const std::vector<size_t>& stages, const core::Tensor& images,
+                                                   int64_t batch_size) const {
     autograd::NoGradGuard no_grad;
     const int64_t count = images.size(0);
-    core::Tensor result;
+    std::vector<core::Tensor> result(stages.size());
+    if (stages.empty()) return result;
     for (int64_t start = 0; start < count; start += batch_size) {
         const int64_t stop = std::min(count, start + batch_size);
-        const core::Tensor out = run(0, stage, autograd::Variable(images.slice(start, stop))).value();
-        if (!result.defined()) {
-            core::Shape shape = out.shape();
-            shape[0] = count;
-            result = core::Tensor::empty(shape);
+        autograd::Variable x(images.slice(start, stop));
+        size_t at = 0;
+        for (size_t i = 0; i < stages.size(); ++i) {
+            x = run(at, stages[i], x);
+            at = stages[i];
+            if (!result[i].defined()) {
+                core::Shape shape = x.shape();
+                shape[0] = count;
+                result[i] = core::Tensor::empty(shape);
+            }
+            result[i].slice(start, stop).copy_(x.value());
         }
-        result.slice(start, stop).copy_(out);
     }
     return result;
 }

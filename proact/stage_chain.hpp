@@ -25,8 +25,10 @@ public:
     size_t stage_of(const std::string& path) const;
     // Stages [from, to) applied to x.
     autograd::Variable run(size_t from, size_t to, autograd::Variable x) const;
-    // The input of stage `stage` for every row of `images` (N, ...), in batches, without a graph.
-    core::Tensor prefix_output(size_t stage, const core::Tensor& images, int64_t batch_size) const;
+    // The inputs of each of `stages` (ascending, > 0) for every row of `images` (N, ...), from one
+    // pass in batches without a graph: (N, ...) each.
+    std::vector<core::Tensor> stage_inputs(const std::vector<size_t>& stages, const core::Tensor& images,
+                                           int64_t batch_size) const;
     // The shape of one sample's input to `stage`, from a one-sample pass of `sample` (1, ...).
     core::Shape input_shape_of(size_t stage, const core::Tensor& sample) const;
 

@@ -57,7 +57,7 @@ TEST_CASE("default targets: conv and linear weights and biases, every threshold,
     CHECK(names_of(select_targets(model, {}, false)) ==
           std::vector<std::string>{"0.weight", "0.bias", "4.weight", "4.bias"});
     CHECK(names_of(select_targets(model, {"*.weight", "5.threshold"}, false)) ==
-          std::vector<std::string>{"0.weight", "4.weight"});
+          std::vector<std::string>{"0.weight", "1.weight", "4.weight"});
 }
 
 TEST_CASE("targets by pattern: union in parameter order; a pattern matching nothing is an error") {

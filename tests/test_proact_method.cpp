@@ -1,0 +1,258 @@
+// Ranger and ProAct on tiny synthetic models and data: maxima against a direct computation, the
+// model untouched by profiling, ProAct's acceptance logic, frozen weights and statistics,
+// cached == recomputed prefix, thread-count invariance, bad input.
+#include <doctest/doctest.h>
+
+#include <map>
+
+#include "core/threads.hpp"
+#include "layers/layers.hpp"
+#include "proact/method.hpp"
+#include "support/test_support.hpp"
+
+using namespace proact;
+using autograd::Variable;
+using core::Tensor;
+
+namespace {
+
+// 1x8x8 -> Conv(1, 4, 3, pad 1), BatchNorm, ReLU, MaxPool(2), Flatten, Linear(64, 8), ReLU, Linear(8, 3).
+layers::ModulePtr tiny_cnn() {
+    core::Rng rng(7, "init");
+    auto model = std::make_shared<layers::Sequential>();
+    auto features = model->add("features", std::make_shared<layers::Sequential>());
+    features->add(std::make_shared<layers::Conv2d>(1, 4, 3, rng, 1, 1));
+    features->add(std::make_shared<layers::BatchNorm2d>(4));
+    features->add(std::make_shared<layers::ReLU>());
+    features->add(std::make_shared<layers::MaxPool2d>(2));
+    model->add("flatten", std::make_shared<layers::Flatten>());
+    auto classifier = model->add("classifier", std::make_shared<layers::Sequential>());
+    classifier->add(std::make_shared<layers::Linear>(64, 8, rng));
+    classifier->add(std::make_shared<layers::ReLU>());
+    classifier->add(std::make_shared<layers::Linear>(8, 3, rng));
+    model->eval();
+    return model;
+}
+
+// Noise images labelled by the model itself (so its accuracy is 100%): train 200, validation 100.
+// The last layer's bias is shifted first so that the three classes come out about equally often
+// (a random net on noise would call nearly everything one class).
+struct Task {
+    layers::ModulePtr model;
+    datasets::Dataset train, validation;
+};
+
+datasets::Dataset labelled(layers::Module& model, const Tensor& images) {
+    datasets::Dataset data;
+    data.images = images;
+    data.num_classes = 3;
+    data.name = "noise";
+    data.labels = layers::evaluate(model, images, std::vector<int32_t>(static_cast<size_t>(images.size(0)), 0)).predictions;
+    return data;
+}
+
+Task tiny_task() {
+    Task task{tiny_cnn(), {}, {}};
+    core::Rng rng(3, "tiny-proact-data");
+    const Tensor train_images = Tensor::normal({200, 1, 8, 8}, 0.0f, 1.0f, rng);
+    const Tensor validation_images = Tensor::normal({100, 1, 8, 8}, 0.0f, 1.0f, rng);
+    {
+        autograd::NoGradGuard no_grad;
+        const Tensor logits = (*task.model)(Variable(train_images)).value();
+        Tensor& bias = task.model->state_dict().at("classifier.2.bias");
+        for (int64_t k = 0; k < 3; ++k) {
+            double mean = 0.0;
+            for (int64_t i = 0; i < 200; ++i) mean += logits.data()[i * 3 + k];
+            bias.data()[k] -= static_cast<float>(mean / 200.0);
+        }
+    }
+    task.train = labelled(*task.model, train_images);
+    task.validation = labelled(*task.model, validation_images);
+    return task;
+}
+
+method::ProActOptions quick_options() {
+    method::ProActOptions options;
+    options.batch_size = 32;
+    options.profile_images = 64;
+    options.progress = false;
+    options.seed = 3;
+    options.epochs_scalar = 1;
+    options.epochs_neuron = 1;
+    return options;
+}
+
+std::map<std::string, Tensor> state_of(const layers::Module& model) {
+    std::map<std::string, Tensor> state;
+    for (const auto& [name, value] : model.state_dict()) state[name] = value.clone();
+    return state;
+}
+
+}  // namespace
+
+TEST_CASE("Ranger maxima equal a direct computation; profiling changes nothing of the model") {
+    Task task = tiny_task();
+    layers::ModulePtr model = task.model;
+    const datasets::Dataset& data = task.train;
+    const auto before = state_of(*model);
+    model->train();
+    const auto profiles = method::profile_activations(*model, {1, 8, 8}, data.images, 16);
+    CHECK(model->is_training());  // mode restored
+    model->eval();
+    for (const auto& [name, value] : state_of(*model)) CHECK(core::equal(value, before.at(name)));
+    REQUIRE(profiles.size() == 2);
+    CHECK(profiles[0].path == "features.2");
+    CHECK(profiles[1].path == "classifier.1");
+
+    // Direct: the activations of the whole set at once, element by element.
+    autograd::NoGradGuard no_grad;
+    auto& features = static_cast<layers::Sequential&>(*model->child("features"));
+    const Tensor relu1 = (*features.at(2))((*features.at(1))((*features.at(0))(Variable(data.images)))).value();
+    for (int64_t j = 0; j < 4 * 8 * 8; ++j) {
+        float best = 0.0f;
+        for (int64_t b = 0; b < 200; ++b) best = std::max(best, relu1.data()[b * 256 + j]);
+        CHECK(profiles[0].neuron_max.data()[j] == best);
+    }
+    const Tensor channel = profiles[0].channel_max();
+    for (int64_t c = 0; c < 4; ++c) {
+        float best = 0.0f;
+        for (int64_t b = 0; b < 200; ++b)
+            for (int64_t s = 0; s < 64; ++s) best = std::max(best, relu1.data()[b * 256 + c * 64 + s]);
+        CHECK(channel.data()[c] == best);
+    }
+    // The same maxima again: no hook of the first pass is left behind to record twice.
+    const auto again = method::profile_activations(*model, {1, 8, 8}, data.images, 50);
+    CHECK(core::equal(again[1].neuron_max, profiles[1].neuron_max));
+    CHECK(method::ranger_subset(1000, 10, 4) == method::ranger_subset(1000, 10, 4));
+    CHECK(method::ranger_subset(1000, 10, 4) != method::ranger_subset(1000, 10, 5));
+}
+
+TEST_CASE("Ranger hardening sets each threshold to its maxima") {
+    Task task = tiny_task();
+    layers::ModulePtr model = task.model;
+    const datasets::Dataset& data = task.train;
+    const auto profiles = method::profile_activations(*model, {1, 8, 8}, data.images);
+    method::ranger_harden(*model, {1, 8, 8}, profiles, layers::HybridClip::parse("channel:saturate"));
+    const auto params = model->state_dict();
+    CHECK(core::equal(params.at("features.2.threshold"), profiles[0].channel_max().reshape({4, 1, 1})));
+    CHECK(core::equal(params.at("classifier.1.threshold"), profiles[1].neuron_max));
+    // a profile of another model is refused before any surgery
+    layers::ModulePtr other = tiny_cnn();
+    auto wrong = profiles;
+    std::swap(wrong[0], wrong[1]);
+    CHECK_THROWS_AS(method::ranger_harden(*other, {1, 8, 8}, wrong, layers::HybridClip{}), core::ValueError);
+    CHECK(layers::activation_sites(*other, {1, 8, 8})[0].module->type_name() == "ReLU");
+}
+
+TEST_CASE("ProAct: weights and statistics frozen, thresholds trained, accuracy within the tolerance") {
+    Task task = tiny_task();
+    layers::ModulePtr model = task.model;
+    const datasets::Dataset &train = task.train, &validation = task.validation;
+    const auto before = state_of(*model);
+    const method::ProActResult result = method::proact_harden(*model, {1, 8, 8}, train, validation, quick_options());
+    REQUIRE(result.layers.size() == 2);
+    CHECK(result.layers[0].path == "classifier.1");  // last first
+    CHECK(result.layers[0].granularity == "neuron");
+    CHECK(result.layers[1].granularity == "layer");
+    CHECK(result.threshold_count == 1 + 8);
+    CHECK(result.original_accuracy == 100.0);
+    for (int64_t count : datasets::label_histogram(validation)) CHECK(count >= 15);
+    // Each layer keeps within the tolerance of the accuracy it started from (the smooth step at the
+    // Ranger maxima already halves the largest activations: ranger_accuracy may be below 100).
+    for (const method::LayerLog& layer : result.layers) CHECK(layer.accuracy_after >= layer.accuracy_before - 1.5);
+    CHECK(result.layers[0].accuracy_before == result.ranger_accuracy);
+    CHECK(result.final_accuracy == result.layers.back().accuracy_after);
+    for (const auto& [name, value] : state_of(*model)) {
+        CAPTURE(name);
+        if (!name.ends_with("threshold")) CHECK(core::equal(value, before.at(name)));  // BN buffers too
+    }
+    // Frozen weights never received a gradient: backward did no work for them.
+    for (const auto& [name, p] : model->named_parameters())
+        if (!name.ends_with("threshold")) CHECK_FALSE(p.has_grad());
+    CHECK(layers::clip_metadata(*model).at("activation") == "hybrid:smooth:20");
+    const std::string json = method::proact_json(result, quick_options());
+    CHECK(test::contains(json, "\"accepted_decay\""));
+    CHECK_FALSE(test::contains(json, "seconds"));
+}
+
+TEST_CASE("ProAct: a rejected try is restored exactly; with no accepted try the Ranger values stay") {
+    const auto harden = [](const std::vector<float>& decays, double tolerance) {
+        Task task = tiny_task();
+        layers::ModulePtr model = task.model;
+        const datasets::Dataset &train = task.train, &validation = task.validation;
+        method::ProActOptions options = quick_options();
+        options.decays = decays;
+        options.tolerance = tolerance;
+        options.lr_neuron = 0.01f;
+        const method::ProActResult result = method::proact_harden(*model, {1, 8, 8}, train, validation, options);
+        return std::make_pair(result, state_of(*model));
+    };
+    // A decay of 90 at lr 0.01 multiplies the thresholds by 0.1 each step: accuracy collapses.
+    const auto [rejected_then_kept, state_a] = harden({90.0f, 0.0f}, 1.0);
+    const auto [kept_only, state_b] = harden({0.0f}, 1.0);
+    for (const method::LayerLog& layer : rejected_then_kept.layers) {
+        REQUIRE(layer.tries.size() == 2);
+        CHECK_FALSE(layer.tries[0].accepted);
+        CHECK(layer.tries[1].accepted);
+    }
+    for (const auto& [name, value] : state_a) CHECK(core::equal(value, state_b.at(name)));
+
+    const auto [none_accepted, state_c] = harden({90.0f}, 0.0);
+    Task ranger_task = tiny_task();
+    layers::ModulePtr ranger = ranger_task.model;
+    const datasets::Dataset& train = ranger_task.train;
+    method::ranger_harden(*ranger, {1, 8, 8},
+                          method::profile_activations(*ranger, {1, 8, 8},
+                                                      method::gather_images(train.images, method::ranger_subset(200, 64, 3))),
+                          layers::HybridClip{});
+    for (const method::LayerLog& layer : none_accepted.layers) CHECK_FALSE(layer.accepted_decay.has_value());
+    for (const auto& [name, value] : ranger->state_dict()) CHECK(core::equal(state_c.at(name), value));
+}
+
+TEST_CASE("ProAct: recomputed prefix == cached prefix, and the same bytes on 1 and 2 threads") {
+    std::vector<std::string> jsons;
+    std::vector<std::map<std::string, Tensor>> states;
+    for (const auto& [threads, budget] : std::vector<std::pair<int, int64_t>>{{1, 1 << 30}, {2, 1 << 30}, {2, 0}}) {
+        core::set_num_threads(threads);
+        Task task = tiny_task();
+        layers::ModulePtr model = task.model;
+        const datasets::Dataset &train = task.train, &validation = task.validation;
+        method::ProActOptions options = quick_options();
+        options.cache_budget_bytes = budget;
+        const auto result = method::proact_harden(*model, {1, 8, 8}, train, validation, options);
+        CHECK(result.layers[1].prefix_cached == (budget > 0));
+        jsons.push_back(method::proact_json(result, options));
+        states.push_back(state_of(*model));
+    }
+    core::set_num_threads(0);
+    CHECK(jsons[1] == jsons[0]);
+    for (size_t run = 1; run < states.size(); ++run)
+        for (const auto& [name, value] : states[run]) CHECK(core::equal(value, states[0].at(name)));
+}
+
+TEST_CASE("ProAct: bad options and models without ReLUs are refused, the model untouched") {
+    Task task = tiny_task();
+    layers::ModulePtr model = task.model;
+    const datasets::Dataset& train = task.train;
+    const auto refuse = [&](auto change) {
+        method::ProActOptions options = quick_options();
+        change(options);
+        CHECK_THROWS_AS(method::proact_harden(*model, {1, 8, 8}, train, train, options), core::ValueError);
+        CHECK(model->named_parameters().size() == 8);  // no threshold added
+    };
+    refuse([](method::ProActOptions& o) { o.tolerance = -1; });
+    refuse([](method::ProActOptions& o) { o.tolerance = 101; });
+    refuse([](method::ProActOptions& o) { o.clip.slope = 0; });
+    refuse([](method::ProActOptions& o) { o.clip.mode = core::ClipMode::hard; });
+    refuse([](method::ProActOptions& o) { o.decays.clear(); });
+    refuse([](method::ProActOptions& o) { o.optimizer = "sgd"; });
+    refuse([](method::ProActOptions& o) { o.epochs_scalar = 0; });
+    auto linear = std::make_shared<layers::Sequential>();
+    core::Rng rng(1, "init");
+    linear->add(std::make_shared<layers::Flatten>());
+    linear->add(std::make_shared<layers::Linear>(64, 3, rng));
+    CHECK(test::contains(test::message_of<core::ValueError>([&] {
+                             method::proact_harden(*linear, {1, 8, 8}, train, train, quick_options());
+                         }),
+                         "no ReLU"));
+}
