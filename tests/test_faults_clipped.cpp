@@ -49,7 +49,7 @@ TEST_CASE("campaigns on clipped models: fast paths equal the plain recomputation
         CampaignOptions options;
         options.format = StorageFormat::fixed_point(7, 8);
         options.bers = {3e-3, 3e-2};
-        options.trials = 30;
+        options.trials = 12;
         options.seed = 5;
         options.progress = false;
         options.batch_size = 64;
