@@ -1,5 +1,5 @@
 // Clipped activations: a ReLU whose output is cut at a threshold b, the kernels under
-// layers::ClippedReLU (ProAct, Ranger, FitAct; METHOD.md "Clipped activation").
+// layers::ClippedReLU (ProAct, Ranger, FitAct; docs/METHOD.md "Clipped activation").
 //
 // x is viewed as (B, C, S): B samples, C channels, S positions per channel (H*W for a conv
 // output, 1 for a linear one). The threshold is sized by its granularity:

@@ -1,6 +1,6 @@
 // Fault targets: the parameter tensors whose stored bits a campaign may flip.
 //
-// Default rule (METHOD.md "Fault model"): the weights and biases of every Conv2d and Linear
+// Default rule (docs/METHOD.md "Fault model"): the weights and biases of every Conv2d and Linear
 // module, plus every parameter whose name ends in "threshold", scalars included (a clipping
 // threshold is a stored word like any weight; the toolbox's shape-[0] scalars escape faults only by
 // accident). include_thresholds = false leaves the thresholds out (to fault a hardened model's

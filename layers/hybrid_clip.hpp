@@ -1,5 +1,5 @@
 // HybridClip: the configuration that turns a model's ReLUs into ClippedReLUs, and the surgery that
-// does it (METHOD.md "ProAct progressive training", step 1).
+// does it (docs/METHOD.md "ProAct progressive training", step 1).
 //
 //   HybridClip config;                                  // hybrid, smooth, k = 20: ProAct's
 //   auto clipped = apply_clip(*model, {1, 28, 28}, config);

@@ -1,5 +1,5 @@
 // ProgressiveThresholdOptimizer: trains the thresholds of one clipped layer at a time, every other
-// parameter of the model truly frozen (METHOD.md "ProAct progressive training", step 3).
+// parameter of the model truly frozen (docs/METHOD.md "ProAct progressive training", step 3).
 //
 //   ProgressiveThresholdOptimizer progressive(*model, layers, std::make_unique<AdamW>(AdamWOptions{}));
 //   progressive.activate(3);                       // only layer 3's thresholds are trainable

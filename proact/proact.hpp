@@ -1,4 +1,4 @@
-// ProAct: progressive training of hybrid clipped activations (METHOD.md "ProAct progressive
+// ProAct: progressive training of hybrid clipped activations (docs/METHOD.md "ProAct progressive
 // training"), with our defaults; the reference toolbox's setting is reachable through the options.
 //
 //   ProActOptions options;                               // 0.8 CE + 0.1 KD + 4e-8 L2, AdamW, ...

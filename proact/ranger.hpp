@@ -1,5 +1,5 @@
 // Ranger profiling: the largest value each ReLU puts out on a seeded subset of the training set
-// (METHOD.md "Ranger"), the starting thresholds of every method, and Ranger itself as the cheap
+// (docs/METHOD.md "Ranger"), the starting thresholds of every method, and Ranger itself as the cheap
 // hardening baseline (thresholds = those maxima, no training).
 //
 //   auto subset = ranger_subset(train.size(), 1024, seed);            // seeded, without repeats
