@@ -16,8 +16,10 @@
 
 #include "apps/commands.hpp"
 #include "core/error.hpp"
+#include "core/threads.hpp"
 
 int main(int argc, char** argv) {
+    proact::core::prefer_passive_openmp_wait(argv);
     CLI::App app{"proact: resilient neural networks against bit flips (ProAct), from scratch in C++"};
     app.require_subcommand(1);
     proact::apps::register_train(app);
