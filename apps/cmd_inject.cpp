@@ -46,14 +46,6 @@ struct InjectCommand {
     bool no_threshold_faults = false;
 };
 
-std::string read_text_file(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) core::fail<core::IoError>("cannot read '", path, "'");
-    std::ostringstream text;
-    text << in.rdbuf();
-    return text.str();
-}
-
 bool ends_with(const std::string& text, const std::string& suffix) {
     return text.size() >= suffix.size() && text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
@@ -82,7 +74,7 @@ void run_inject(const InjectCommand& command) {
     options.label = command.label;
     faults::validate_options(options);
     std::vector<faults::CampaignResult> others;
-    for (const std::string& path : command.plot_with) others.push_back(faults::campaign_from_json(read_text_file(path), path));
+    for (const std::string& path : command.plot_with) others.push_back(faults::campaign_from_json(core::read_text_file(path), path));
 
     const layers::Checkpoint checkpoint = layers::load_checkpoint(command.model_file);
     layers::ModulePtr model = layers::load_model(command.model_file);

@@ -58,28 +58,6 @@ datasets::Dataset load_split(const std::string& dataset, const std::string& spli
     return data;
 }
 
-void write_text_file(const std::string& path, const std::string& text) {
-    const std::filesystem::path target(path);
-    if (target.has_parent_path()) std::filesystem::create_directories(target.parent_path());
-    const std::string temporary = path + ".tmp";
-    {
-        std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
-        if (!out) core::fail<core::IoError>("cannot write '", temporary, "'");
-        out << text;
-        out.flush();
-        if (!out) {
-            std::filesystem::remove(temporary);
-            core::fail<core::IoError>("cannot write '", temporary, "'");
-        }
-    }
-    std::error_code error;
-    std::filesystem::rename(temporary, target, error);
-    if (error) {
-        std::filesystem::remove(temporary);
-        core::fail<core::IoError>("cannot rename '", temporary, "' to '", path, "': ", error.message());
-    }
-}
-
 void write_epoch_csv(const std::string& path, const std::vector<method::EpochLog>& log) {
     std::ostringstream csv;
     csv << "epoch,lr,train_loss,train_accuracy,validation_loss,validation_accuracy,seconds,images_per_second\n";

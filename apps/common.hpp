@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "core/text_file.hpp"
 #include "datasets/dataset.hpp"
 #include "layers/evaluate.hpp"
 #include "proact/training.hpp"
@@ -36,8 +37,8 @@ datasets::Dataset load_split(const std::string& dataset, const std::string& spli
 // Writes the per-epoch log as CSV (header + rows), atomically.
 void write_epoch_csv(const std::string& path, const std::vector<method::EpochLog>& log);
 
-// Writes `text` to `path` atomically (temporary file + rename). IoError on failure.
-void write_text_file(const std::string& path, const std::string& text);
+// Writes `text` to `path` atomically (core/text_file.hpp).
+using core::write_text_file;
 
 // Human-readable accuracy line and confusion matrix.
 std::string format_confusion(const layers::EvalResult& result, const std::vector<std::string>& class_names);
