@@ -32,6 +32,7 @@ struct ReproduceCommand {
     std::string methods = "all", bers;
     int64_t trials = 30;
     int64_t eval_images = 0;
+    int64_t train_images = 0;  // the model's training images (0: the whole training split)
     double validation_fraction = 0.1;
     bool resume = false, no_times = false, quick = false;
     method::ProActOptions proact;
@@ -44,6 +45,7 @@ void apply_quick(const CLI::App& sub, ReproduceCommand& command) {
     if (unset("--trials")) command.trials = 3;
     if (unset("--epochs")) command.train.epochs = 1;
     if (unset("--eval-images")) command.eval_images = 1000;
+    if (unset("--train-images")) command.train_images = 5000;
     if (unset("--max-train-images")) command.proact.max_train_images = 2000;
     command.proact.epochs_scalar = command.proact.epochs_neuron = 1;
     command.proact.decays = {4e-2f, 4e-4f};
@@ -59,6 +61,7 @@ std::string trained_model(const ReproduceCommand& command) {
             const auto meta = layers::load_checkpoint(path).metadata;
             if (meta.at("model") == command.model && meta.at("dataset") == command.dataset &&
                 meta.at("epochs") == std::to_string(command.train.epochs) &&
+                meta.at("train_images") == std::to_string(command.train_images) &&
                 meta.at("seed") == std::to_string(command.common.seed)) {
                 std::fprintf(stderr, "[train] kept %s\n", path.c_str());
                 return path;
@@ -68,7 +71,13 @@ std::string trained_model(const ReproduceCommand& command) {
     }
     const datasets::Dataset full = load_split(command.dataset, "train", command.common);
     auto [train, validation] = datasets::split(full, command.validation_fraction, command.common.seed);
+    if (command.train_images > 0 && command.train_images < train.size()) {
+        std::vector<int64_t> rows(static_cast<size_t>(command.train_images));
+        for (size_t i = 0; i < rows.size(); ++i) rows[i] = static_cast<int64_t>(i);
+        train = train.subset(rows);
+    }
     layers::ModulePtr model = layers::make_model(command.model, full.sample_shape(), full.num_classes, command.common.seed);
+    std::filesystem::create_directories(command.out_dir);
     std::fprintf(stderr, "[train] %s, %d epochs on %lld images\n", command.model.c_str(), command.train.epochs,
                  static_cast<long long>(train.size()));
     method::TrainOptions options = command.train;
@@ -78,6 +87,7 @@ std::string trained_model(const ReproduceCommand& command) {
     layers::save_checkpoint(path, *model,
                             {{"dataset", command.dataset},
                              {"epochs", std::to_string(command.train.epochs)},
+                             {"train_images", std::to_string(command.train_images)},
                              {"seed", std::to_string(command.common.seed)}});
     return path;
 }
@@ -149,6 +159,9 @@ void register_reproduce(CLI::App& app) {
     sub->add_option("--trials", command->trials, "Trials per BER and method")->check(CLI::PositiveNumber)->capture_default_str();
     sub->add_option("--eval-images", command->eval_images, "Evaluate on a seeded subset of the test set (0: all)")
         ->check(CLI::NonNegativeNumber)->capture_default_str();
+    sub->add_option("--train-images", command->train_images,
+                    "Train the model on the first N images of the training split (0: all)")
+        ->check(CLI::NonNegativeNumber)->capture_default_str();
     sub->add_option("--val-fraction", command->validation_fraction, "Share of the training set held out for validation")
         ->check(CLI::Range(0.01, 0.9))->capture_default_str();
     sub->add_option("--profile-images", command->profile_images, "Training images Ranger profiles on")->capture_default_str();
@@ -160,7 +173,8 @@ void register_reproduce(CLI::App& app) {
     sub->add_flag("--no-times", command->no_times,
                   "Write harden_seconds as null: results.json then depends on the seed alone, at any thread count");
     sub->add_flag("--quick", command->quick,
-                  "Smoke run: 3 trials, 1 training epoch, 1,000 test images, ProAct on 2,000 images, 1 epoch per try");
+                  "Smoke run: 3 trials, 1 training epoch on 5,000 images, 1,000 test images, ProAct on 2,000 images, 1 epoch "
+                  "per try");
     command->train.epochs = 10;
     add_train_options(*sub, command->train);
     add_common_options(*sub, command->common);
