@@ -159,6 +159,7 @@ PairedDifference paired_difference(const std::vector<double>& a, const std::vect
 double no_prediction_share(const MethodOutcome& outcome, size_t point);
 
 std::string results_markdown(const ComparisonResult& result, bool times);
+// The same records without the settings (in .json and .md), one line each.
 std::string results_csv(const ComparisonResult& result, bool times);
 // {"model", ..., "records": [one per method and BER: method, format, ber, trials, mean_accuracy,
 // std, ci95, no_prediction, clean_accuracy, thresholds, guards, harden_seconds, settings,

@@ -53,13 +53,6 @@ std::string rate_text(double rate) {
 
 nlohmann::json number_or_null(double value) { return std::isfinite(value) ? nlohmann::json(value) : nlohmann::json(); }
 
-std::string csv_field(const std::string& text) {
-    if (text.find_first_of(",\"\n") == std::string::npos) return text;
-    std::string quoted = "\"";
-    for (char c : text) quoted += c == '"' ? std::string("\"\"") : std::string(1, c);
-    return quoted + "\"";
-}
-
 }  // namespace
 
 // A stand-in for the faults library's paired statistics, which replace it when the branches meet:
@@ -131,14 +124,14 @@ std::string results_markdown(const ComparisonResult& result, bool times) {
 std::string results_csv(const ComparisonResult& result, bool times) {
     std::ostringstream csv;
     csv << "method,format,ber,trials,mean_accuracy,std,ci95,no_prediction,clean_accuracy,thresholds,guards,"
-           "harden_seconds,paired_vs_proact_mean,paired_vs_proact_ci95,settings\n";
+           "harden_seconds,paired_vs_proact_mean,paired_vs_proact_ci95\n";
     char row[512];
     for (const MethodOutcome& outcome : result.methods)
         for (size_t p = 0; p < outcome.campaign.points.size(); ++p) {
             const faults::PointResult& point = outcome.campaign.points[p];
             const auto paired = against_proact(result, outcome, p);
             const auto number = [](double value) { return std::isfinite(value) ? fixed(value, 4) : std::string(); };
-            std::snprintf(row, sizeof row, "%s,%s,%g,%lld,%.4f,%.4f,%s,%.4f,%.4f,%lld,%lld,%s,%s,%s,",
+            std::snprintf(row, sizeof row, "%s,%s,%g,%lld,%.4f,%.4f,%s,%.4f,%.4f,%lld,%lld,%s,%s,%s\n",
                           outcome.method.c_str(), result.format.c_str(), point.rate,
                           static_cast<long long>(point.stats.trials), point.stats.mean, point.stats.std,
                           number(point.stats.ci95_half_width).c_str(), no_prediction_share(outcome, p),
@@ -146,7 +139,7 @@ std::string results_csv(const ComparisonResult& result, bool times) {
                           static_cast<long long>(outcome.report.guards),
                           times ? fixed(outcome.report.seconds, 3).c_str() : "",
                           paired ? number(paired->mean).c_str() : "", paired ? number(paired->ci95).c_str() : "");
-            csv << row << csv_field(outcome.report.settings) << "\n";
+            csv << row;
         }
     return csv.str();
 }
