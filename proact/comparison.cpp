@@ -14,6 +14,7 @@
 
 #include "autograd/variable.hpp"
 #include "core/error.hpp"
+#include "core/progress.hpp"
 #include "core/text_file.hpp"
 #include "faults/injector.hpp"
 #include "faults/report.hpp"
@@ -139,6 +140,10 @@ std::vector<std::vector<int64_t>> count_no_prediction(layers::Module& model, con
         return count;
     };
     const int64_t fault_free = count_images();
+    int64_t total = 0, done = 0;
+    for (const faults::PointResult& point : campaign.points) total += static_cast<int64_t>(point.trial_ids.size());
+    core::ProgressBar bar("no-prediction", total, options.progress);
+    bar.set_unit("trials/s");
     std::vector<std::vector<int64_t>> counts;
     for (const faults::PointResult& point : campaign.points) {
         const faults::FaultModel fault_model = faults::FaultModel::bit_error_rate(point.rate, mask);
@@ -147,8 +152,13 @@ std::vector<std::vector<int64_t>> count_no_prediction(layers::Module& model, con
             const faults::FaultMap map = faults::draw_fault_map(targets, fault_model, options.format, options.seed, trial);
             faults::ScopedFaults faulted(targets, map, options.format);
             trials.push_back(faulted.changes_values() ? count_images() : fault_free);
+            ++done;
+            char status[32];
+            std::snprintf(status, sizeof status, "BER %g", point.rate);
+            bar.update(done, done, status);
         }
     }
+    bar.finish();
     model.train(was_training);
     return counts;
 }

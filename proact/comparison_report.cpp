@@ -45,10 +45,17 @@ std::string fixed(double value, int digits = 2) {
     return text;
 }
 
+// 1e-04, 2.5e-05: every BER in one notation (%g would write 0.0001 beside 1e-05).
 std::string rate_text(double rate) {
     char text[32];
-    std::snprintf(text, sizeof text, "%g", rate);
-    return text;
+    std::snprintf(text, sizeof text, "%.3e", rate);
+    std::string mantissa(text), exponent;
+    const size_t e = mantissa.find('e');
+    exponent = mantissa.substr(e);
+    mantissa.resize(e);
+    while (mantissa.back() == '0') mantissa.pop_back();
+    if (mantissa.back() == '.') mantissa.pop_back();
+    return mantissa + exponent;
 }
 
 nlohmann::json number_or_null(double value) { return std::isfinite(value) ? nlohmann::json(value) : nlohmann::json(); }
