@@ -153,6 +153,20 @@ TEST_CASE("comparison: the same results.json on 1 and 2 threads without times") 
     CHECK(test::contains(results_of(one), "float32"));
 }
 
+TEST_CASE("comparison: images without a prediction are counted") {
+    const Problem problem;
+    method::ComparisonOptions options = problem.options("nan");
+    options.methods = {"unprotected"};
+    options.campaign.format = faults::StorageFormat::float32();
+    options.campaign.bers = {0.0, 0.05};  // 5% of float32 bits: all-ones exponents, NaN and inf weights
+    options.campaign.trials = 2;
+    const method::ComparisonResult result = problem.run(options);
+    const method::MethodOutcome& outcome = result.methods.at(0);
+    CHECK(method::no_prediction_share(outcome, 0) == 0.0);
+    CHECK(method::no_prediction_share(outcome, 1) > 0.0);
+    for (size_t t = 0; t < 2; ++t) CHECK(outcome.no_prediction[1][t] <= result.samples);
+}
+
 TEST_CASE("comparison: method table, method lists and bad options") {
     CHECK(method::parse_method_list("all").size() == method::comparison_methods().size());
     CHECK(method::parse_method_list("proact,unprotected") == std::vector<std::string>{"proact", "unprotected"});
