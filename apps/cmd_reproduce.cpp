@@ -113,7 +113,6 @@ void run_reproduce(ReproduceCommand& command, const CLI::App& sub) {
     options.campaign.dataset_name = command.dataset;
     if (!command.bers.empty()) options.campaign.bers = faults::parse_ber_list(command.bers);
     faults::validate_options(options.campaign);
-    command.proact.profile_images = command.profile_images;
     method::validate_options(command.proact);
     options.harden.proact = command.proact;
     options.harden.profile_images = command.profile_images;
@@ -164,7 +163,7 @@ void register_reproduce(CLI::App& app) {
         ->check(CLI::NonNegativeNumber)->capture_default_str();
     sub->add_option("--val-fraction", command->validation_fraction, "Share of the training set held out for validation")
         ->check(CLI::Range(0.01, 0.9))->capture_default_str();
-    sub->add_option("--profile-images", command->profile_images, "Training images Ranger profiles on")->capture_default_str();
+    sub->add_option("--profile-images", command->profile_images, "Training images the activation maxima come from (Ranger, and ProAct's starting thresholds)")->capture_default_str();
     sub->add_option("--max-train-images", command->proact.max_train_images,
                     "Cap on the images ProAct trains thresholds on (0: the whole training split)")->capture_default_str();
     sub->add_flag("--resume", command->resume,

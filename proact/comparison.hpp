@@ -50,9 +50,9 @@ struct HardenContext {
     const datasets::Dataset* train = nullptr;      // training split (the validation part held out)
     const datasets::Dataset* validation = nullptr;
     faults::StorageFormat format = faults::StorageFormat::fixed_point(15, 16);
-    ProActOptions proact;                          // ProAct's settings
+    ProActOptions proact;                          // ProAct's settings (seed, progress, profile_images: below)
     layers::HybridClip ranger_clip = layers::HybridClip::parse("layer:hard");
-    int64_t profile_images = 1024;                 // Ranger's subset of the training split
+    int64_t profile_images = 1024;                 // the Ranger maxima's subset of the training split (all methods)
     uint64_t seed = 0;
     bool progress = true;
     std::function<void(const std::string&)> log;   // a progress line (per layer); may be empty

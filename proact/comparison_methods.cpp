@@ -32,7 +32,7 @@ std::string proact_settings(const HardenContext& context) {
          << " L2; " << o.optimizer << " lr " << o.lr_scalar << "/" << o.lr_neuron << " " << o.schedule << "; decays";
     for (size_t i = 0; i < o.decays.size(); ++i) text << (i ? "," : " ") << o.decays[i];
     text << "; epochs " << o.epochs_scalar << "/" << o.epochs_neuron << (o.check_every_epoch ? " checked each" : "")
-         << "; tolerance " << o.tolerance << "; batch " << o.batch_size << "; profile " << o.profile_images
+         << "; tolerance " << o.tolerance << "; batch " << o.batch_size << "; profile " << context.profile_images
          << "; train images " << (o.max_train_images > 0 ? std::to_string(o.max_train_images) : "all");
     return text.str();
 }
@@ -59,6 +59,7 @@ HardenReport harden_proact(layers::Module& model, const HardenContext& context) 
     ProActOptions options = context.proact;
     options.seed = context.seed;
     options.progress = context.progress;
+    options.profile_images = context.profile_images;
     const ProActResult result =
         proact_harden(model, context.input_shape, *context.train, *context.validation, options,
                       [&context](const LayerLog& layer) {

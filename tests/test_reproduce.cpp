@@ -60,7 +60,6 @@ struct Problem {
         options.harden.proact.epochs_scalar = options.harden.proact.epochs_neuron = 1;
         options.harden.proact.decays = {4e-2f};
         options.harden.proact.batch_size = 32;
-        options.harden.proact.profile_images = 64;
         options.out_dir = dir.file(out);
         options.progress = false;
         return options;
