@@ -11,5 +11,6 @@ void register_demo(CLI::App& app);
 void register_inject(CLI::App& app);
 void register_merge(CLI::App& app);
 void register_harden(CLI::App& app);
+void register_reproduce(CLI::App& app);
 
 }  // namespace proact::apps

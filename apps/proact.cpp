@@ -3,6 +3,7 @@
 //   proact train --model lenet5 --dataset fashion-mnist --epochs 10 --seed 0 --out model.safetensors
 //   proact eval  --model-file model.safetensors --dataset fashion-mnist
 //   proact harden --method proact --model-file model.safetensors --dataset fashion-mnist --out hardened.safetensors
+//   proact reproduce --model lenet5 --dataset fashion-mnist --format q15.16 --out-dir out
 //   proact demo                                  # what ./run demo runs
 //
 // Every command takes --seed (one seed decides every random choice), --threads and --data-dir.
@@ -28,6 +29,7 @@ int main(int argc, char** argv) {
     proact::apps::register_inject(app);
     proact::apps::register_merge(app);
     proact::apps::register_harden(app);
+    proact::apps::register_reproduce(app);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

@@ -1,0 +1,148 @@
+// The comparison's method table and the data it runs on. Each entry hardens a fresh copy of the
+// trained model and says what it did; comparison.cpp does everything around it (quantisation,
+// saving, the campaign), the same for every method.
+#include <chrono>
+#include <cstdio>
+#include <sstream>
+
+#include "core/error.hpp"
+#include "datasets/registry.hpp"
+#include "datasets/split.hpp"
+#include "proact/comparison.hpp"
+#include "proact/ranger.hpp"
+
+namespace proact::method {
+
+namespace {
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+std::string ranger_settings(const HardenContext& context) {
+    std::ostringstream text;
+    text << context.ranger_clip.to_string() << "; maxima of " << context.profile_images << " training images";
+    return text.str();
+}
+
+std::string proact_settings(const HardenContext& context) {
+    const ProActOptions& o = context.proact;
+    std::ostringstream text;
+    text << o.clip.to_string() << "; " << o.ce_weight << " CE + " << o.kd_weight << " KD + " << o.l2_weight
+         << " L2; " << o.optimizer << " lr " << o.lr_scalar << "/" << o.lr_neuron << " " << o.schedule << "; decays";
+    for (size_t i = 0; i < o.decays.size(); ++i) text << (i ? "," : " ") << o.decays[i];
+    text << "; epochs " << o.epochs_scalar << "/" << o.epochs_neuron << (o.check_every_epoch ? " checked each" : "")
+         << "; tolerance " << o.tolerance << "; batch " << o.batch_size << "; profile " << context.profile_images
+         << "; train images " << (o.max_train_images > 0 ? std::to_string(o.max_train_images) : "all");
+    return text.str();
+}
+
+HardenReport harden_unprotected(layers::Module&, const HardenContext&) {
+    HardenReport report;
+    report.settings = "relu, no clipping";
+    return report;
+}
+
+HardenReport harden_ranger(layers::Module& model, const HardenContext& context) {
+    const auto start = std::chrono::steady_clock::now();
+    const auto rows = ranger_subset(context.train->size(), context.profile_images, context.seed);
+    const auto profiles = profile_activations(model, context.input_shape, gather_images(context.train->images, rows));
+    ranger_harden(model, context.input_shape, profiles, context.ranger_clip);
+    HardenReport report;
+    report.thresholds = threshold_count(model);
+    report.seconds = seconds_since(start);
+    report.settings = ranger_settings(context);
+    return report;
+}
+
+HardenReport harden_proact(layers::Module& model, const HardenContext& context) {
+    ProActOptions options = context.proact;
+    options.seed = context.seed;
+    options.progress = context.progress;
+    options.profile_images = context.profile_images;
+    const ProActResult result =
+        proact_harden(model, context.input_shape, *context.train, *context.validation, options,
+                      [&context](const LayerLog& layer) {
+                          if (context.log) context.log(layer_summary(layer));
+                      });
+    HardenReport report;
+    report.thresholds = result.threshold_count;
+    report.seconds = result.seconds;
+    report.settings = proact_settings(context);
+    return report;
+}
+
+}  // namespace
+
+const std::vector<ComparisonMethod>& comparison_methods() {
+    static const std::vector<ComparisonMethod> methods = {
+        {"unprotected", "the trained model as it is (ReLU)", [](const HardenContext&) { return std::string("relu"); },
+         harden_unprotected},
+        {"ranger", "thresholds = activation maxima on training images, layer-wise hard zero (no training)",
+         ranger_settings, harden_ranger},
+        // Entries that live on other branches join here at merge, in the comparison's order:
+        //   "ftclipact" (between ranger and proact), "fitact" (before proact),
+        //   "guard" and "proact+guard" (after proact).
+        {"proact", "hybrid thresholds from Ranger, trained layer by layer from the last (ProAct)", proact_settings,
+         harden_proact},
+    };
+    return methods;
+}
+
+std::string comparison_method_names() {
+    std::string names;
+    for (const ComparisonMethod& method : comparison_methods()) names += (names.empty() ? "" : ", ") + method.name;
+    return names;
+}
+
+const ComparisonMethod& find_comparison_method(const std::string& name) {
+    for (const ComparisonMethod& method : comparison_methods())
+        if (method.name == name) return method;
+    core::fail<core::ValueError>("comparison: unknown method '", name, "' (known: ", comparison_method_names(), ")");
+}
+
+std::vector<std::string> parse_method_list(std::string_view text) {
+    std::vector<std::string> names;
+    if (text == "all") {
+        for (const ComparisonMethod& method : comparison_methods()) names.push_back(method.name);
+        return names;
+    }
+    std::string item;
+    std::istringstream items{std::string(text)};
+    while (std::getline(items, item, ',')) {
+        find_comparison_method(item);
+        for (const std::string& earlier : names)
+            if (earlier == item) core::fail<core::ValueError>("comparison: method '", item, "' is listed twice");
+        names.push_back(item);
+    }
+    if (names.empty())
+        core::fail<core::ValueError>("comparison: no methods given (expected 'all' or some of ", comparison_method_names(), ")");
+    return names;
+}
+
+int64_t threshold_count(const layers::Module& model) {
+    int64_t count = 0;
+    for (const auto& [name, parameter] : model.named_parameters())
+        if (name.ends_with("threshold")) count += parameter.numel();
+    return count;
+}
+
+ComparisonData load_comparison_data(const std::string& dataset, const std::string& data_dir,
+                                    const core::Shape& input_shape, double validation_fraction, uint64_t seed) {
+    const datasets::Dataset full = datasets::load_dataset(dataset, "train", data_dir, input_shape);
+    ComparisonData data;
+    data.test = datasets::load_dataset(dataset, "test", data_dir, input_shape);
+    if (full.sample_shape() != input_shape || data.test.sample_shape() != input_shape)
+        core::fail<core::ShapeError>("comparison: the model takes images of shape ", core::shape_str(input_shape),
+                                     ", data set ", dataset, " has ", core::shape_str(full.sample_shape()));
+    std::tie(data.train, data.validation) = datasets::split(full, validation_fraction, seed);
+    return data;
+}
+
+std::vector<double> default_comparison_bers(const layers::ModelInfo& info) {
+    if (info.name == "lenet5") return {1e-5, 1e-4, 3e-4, 1e-3};
+    if (info.input_shape.size() == 3 && info.input_shape[1] <= 28) return {1e-6, 1e-5, 3e-5, 1e-4, 3e-4};
+    return {1e-7, 3e-7, 1e-6, 3e-6, 1e-5, 3e-5};
+}
+
+}  // namespace proact::method

@@ -1,0 +1,217 @@
+// The comparison experiment on a tiny synthetic problem: the files it writes, resume (a deleted or
+// corrupt campaign is recomputed, the rest kept, the same bytes), thread-count invariance, the
+// method table, the paired difference, and the CIFAR data path on generated binary files.
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "core/file_io.hpp"
+#include "core/threads.hpp"
+#include "datasets/cifar.hpp"
+#include "datasets/synthetic.hpp"
+#include "layers/checkpoint.hpp"
+#include "layers/evaluate.hpp"
+#include "proact/comparison.hpp"
+#include "proact/training.hpp"
+#include "support/test_support.hpp"
+
+using namespace proact;
+using test::TempDir;
+
+namespace {
+
+// Three Gaussian blobs in 784 dimensions shown as 1x28x28 images: LeNet-5 learns them in an epoch.
+datasets::Dataset blob_images(int64_t per_class, uint64_t seed) {
+    datasets::Dataset data = datasets::gaussian_blobs(per_class, 3, 28 * 28, 1.0f, seed, 1.0f);
+    data.images = data.images.reshape({data.size(), 1, 28, 28});
+    return data;
+}
+
+struct Problem {
+    TempDir dir{"proact-reproduce"};
+    method::ComparisonData data;
+    std::string checkpoint;
+
+    Problem() {
+        data.train = blob_images(40, 1);
+        data.validation = blob_images(10, 1);
+        data.test = blob_images(20, 1);
+        layers::ModulePtr model = layers::make_model("lenet5", {1, 28, 28}, 3, 7);
+        method::TrainOptions train;
+        train.epochs = 1;
+        train.batch_size = 16;
+        train.lr = 0.01f;
+        train.progress = false;
+        method::train_classifier(*model, data.train, &data.validation, train);
+        checkpoint = dir.file("model.safetensors");
+        layers::save_checkpoint(checkpoint, *model);
+    }
+
+    method::ComparisonOptions options(const std::string& out) const {
+        method::ComparisonOptions options;
+        options.methods = {"unprotected", "ranger", "proact"};
+        options.campaign.bers = {1e-3, 1e-2};
+        options.campaign.trials = 3;
+        options.campaign.seed = 5;
+        options.harden.seed = 5;
+        options.harden.profile_images = 64;
+        options.harden.proact.epochs_scalar = options.harden.proact.epochs_neuron = 1;
+        options.harden.proact.decays = {4e-2f};
+        options.harden.proact.batch_size = 32;
+        options.out_dir = dir.file(out);
+        options.progress = false;
+        return options;
+    }
+
+    method::ComparisonResult run(const method::ComparisonOptions& options) const {
+        method::ComparisonResult result = method::run_comparison(checkpoint, data, options);
+        method::write_comparison_files(result, options);
+        return result;
+    }
+};
+
+std::string results_of(const method::ComparisonOptions& options) {
+    return core::read_file((std::filesystem::path(options.out_dir) / "results.json").string());
+}
+
+}  // namespace
+
+TEST_CASE("comparison: every file, one record per method and BER, resume keeps what checks out") {
+    const Problem problem;
+    method::ComparisonOptions options = problem.options("out");
+    const method::ComparisonResult first = problem.run(options);
+    REQUIRE(first.methods.size() == 3);
+    CHECK(first.methods[0].report.thresholds == 0);
+    CHECK(first.methods[1].report.thresholds == 4);  // LeNet-5: four ReLUs, one threshold each
+    CHECK(first.methods[2].report.thresholds > 4);   // hybrid: the last layer neuron-wise (84)
+    for (const auto& outcome : first.methods) {
+        CHECK(outcome.report.clean_accuracy == doctest::Approx(outcome.campaign.fault_free_accuracy()));
+        CHECK(outcome.no_prediction.size() == 2);
+    }
+    for (const char* name : {"results.md", "results.csv", "results.json", "results.svg", "ranger.safetensors",
+                             "proact.campaign.json", "unprotected.no_prediction.json"})
+        CHECK(std::filesystem::exists(std::filesystem::path(options.out_dir) / name));
+
+    const std::string json_text = results_of(options);
+    const nlohmann::json json = nlohmann::json::parse(json_text);
+    REQUIRE(json.at("records").size() == 6);
+    for (const auto& record : json.at("records"))
+        for (const char* field : {"method", "format", "ber", "mean_accuracy", "ci95", "clean_accuracy", "thresholds",
+                                  "harden_seconds", "no_prediction"})
+            CHECK(record.contains(field));
+    CHECK(json["records"][0]["format"] == "Q15.16");
+    CHECK(json["records"][0]["paired_vs_proact"].is_object());
+    CHECK(json["records"][4]["paired_vs_proact"].is_null());
+    std::istringstream csv(core::read_file(options.out_dir + "/results.csv"));
+    int lines = 0;
+    for (std::string line; std::getline(csv, line);) ++lines;
+    CHECK(lines == 1 + 6);
+    CHECK(test::contains(core::read_file(options.out_dir + "/results.md"), "| proact |"));
+
+    // A deleted campaign and a corrupt one are run again; the rest is read back; same bytes.
+    std::filesystem::remove(options.out_dir + "/ranger.campaign.json");
+    const std::string proact_campaign = core::read_file(options.out_dir + "/proact.campaign.json");
+    core::write_file_atomically(options.out_dir + "/proact.campaign.json", proact_campaign.substr(0, proact_campaign.size() / 2));
+    options.resume = true;
+    const method::ComparisonResult resumed = problem.run(options);
+    CHECK(resumed.methods[0].hardening_kept);
+    CHECK(resumed.methods[0].campaign_kept);
+    CHECK(resumed.methods[1].hardening_kept);
+    CHECK_FALSE(resumed.methods[1].campaign_kept);
+    CHECK(resumed.methods[2].hardening_kept);
+    CHECK_FALSE(resumed.methods[2].campaign_kept);
+    CHECK(results_of(options) == json_text);
+    CHECK(core::read_file(options.out_dir + "/proact.campaign.json") == proact_campaign);
+
+    // Other campaign settings: nothing of the campaigns is trusted, the hardened models are.
+    options.campaign.trials = 2;
+    const method::ComparisonResult other = problem.run(options);
+    for (const auto& outcome : other.methods) {
+        CHECK(outcome.hardening_kept);
+        CHECK_FALSE(outcome.campaign_kept);
+        CHECK(outcome.campaign.points[0].trial_ids.size() == 2);
+    }
+}
+
+TEST_CASE("comparison: the same results.json on 1 and 2 threads without times") {
+    const Problem problem;
+    method::ComparisonOptions one = problem.options("one"), two = problem.options("two");
+    one.times = two.times = false;
+    one.methods = two.methods = {"ranger", "proact"};
+    one.campaign.format = two.campaign.format = faults::StorageFormat::float32();
+    const int threads = core::num_threads();
+    core::set_num_threads(1);
+    problem.run(one);
+    core::set_num_threads(2);
+    problem.run(two);
+    core::set_num_threads(threads);
+    CHECK(results_of(one) == results_of(two));
+    CHECK(test::contains(results_of(one), "\"harden_seconds\": null"));
+    CHECK(test::contains(results_of(one), "float32"));
+}
+
+TEST_CASE("comparison: images without a prediction are counted") {
+    const Problem problem;
+    method::ComparisonOptions options = problem.options("nan");
+    options.methods = {"unprotected"};
+    options.campaign.format = faults::StorageFormat::float32();
+    options.campaign.bers = {0.0, 0.05};  // 5% of float32 bits: all-ones exponents, NaN and inf weights
+    options.campaign.trials = 2;
+    const method::ComparisonResult result = problem.run(options);
+    const method::MethodOutcome& outcome = result.methods.at(0);
+    CHECK(method::no_prediction_share(outcome, 0) == 0.0);
+    CHECK(method::no_prediction_share(outcome, 1) > 0.0);
+    for (size_t t = 0; t < 2; ++t) CHECK(outcome.no_prediction[1][t] <= result.samples);
+}
+
+TEST_CASE("comparison: method table, method lists and bad options") {
+    CHECK(method::parse_method_list("all").size() == method::comparison_methods().size());
+    CHECK(method::parse_method_list("proact,unprotected") == std::vector<std::string>{"proact", "unprotected"});
+    const std::string unknown =
+        test::message_of<core::ValueError>([] { method::parse_method_list("ranger,fitactt"); });
+    CHECK(test::contains(unknown, "fitactt"));
+    CHECK(test::contains(unknown, "unprotected, ranger"));
+    CHECK(test::contains(test::message_of<core::ValueError>([] { method::parse_method_list("ranger,ranger"); }),
+                         "twice"));
+    CHECK(method::default_comparison_bers({"lenet5", {1, 28, 28}, 10, 0}).back() == 1e-3);
+
+    const Problem problem;
+    method::ComparisonOptions options = problem.options("bad");
+    options.campaign.ci_margin = 1.0;
+    CHECK_THROWS_AS(method::run_comparison(problem.checkpoint, problem.data, options), core::ValueError);
+    options = problem.options("bad");
+    options.methods = {"nothing"};
+    CHECK_THROWS_AS(method::run_comparison(problem.checkpoint, problem.data, options), core::ValueError);
+}
+
+TEST_CASE("comparison: paired difference trial by trial") {
+    const method::PairedDifference difference = method::paired_difference({90, 80, 70}, {89, 78, 67});
+    CHECK(difference.trials == 3);
+    CHECK(difference.mean == doctest::Approx(2.0));
+    // differences 1, 2, 3: std 1, t(0.975, 2) = 4.3027
+    CHECK(difference.ci95 == doctest::Approx(4.3027 / std::sqrt(3.0)).epsilon(1e-3));
+    CHECK_THROWS_AS(method::paired_difference({1, 2}, {1}), core::ValueError);
+}
+
+TEST_CASE("comparison: CIFAR-10 data from its binary files, for a CIFAR model") {
+    TempDir dir{"proact-reproduce-cifar"};
+    const auto write = [&dir](const std::string& name, int64_t count, int salt) {
+        std::vector<uint8_t> pixels(static_cast<size_t>(count * datasets::kCifarImageBytes));
+        for (size_t i = 0; i < pixels.size(); ++i) pixels[i] = static_cast<uint8_t>((i * 7 + size_t(salt) * 13) % 256);
+        std::vector<uint8_t> labels;
+        for (int64_t i = 0; i < count; ++i) labels.push_back(static_cast<uint8_t>((i + salt) % 10));
+        datasets::write_cifar10_file(dir.path / name, pixels, labels);
+    };
+    for (int batch = 1; batch <= 5; ++batch) write("data_batch_" + std::to_string(batch) + ".bin", 4, batch);
+    write("test_batch.bin", 6, 9);
+    const method::ComparisonData data = method::load_comparison_data("cifar10", dir.path.string(), {3, 32, 32}, 0.2, 3);
+    CHECK(data.train.size() == 16);
+    CHECK(data.validation.size() == 4);
+    CHECK(data.test.size() == 6);
+    layers::ModulePtr model = layers::make_model("alexnet", {3, 32, 32}, 10, 0);
+    CHECK(layers::evaluate(*model, data.test.images, data.test.labels).total == 6);
+    CHECK(method::default_comparison_bers({"alexnet", {3, 32, 32}, 10, 0}).front() == 1e-7);
+    CHECK_THROWS_AS(method::load_comparison_data("cifar10", dir.path.string(), {1, 28, 28}, 0.2, 3), core::ShapeError);
+}
