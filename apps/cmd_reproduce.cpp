@@ -27,7 +27,7 @@ namespace {
 
 struct ReproduceCommand {
     CommonOptions common;
-    method::TrainOptions train;
+    train::TrainOptions train;
     std::string model = "lenet5", model_file, dataset = "fashion-mnist", format = "q15.16", out_dir;
     std::string methods = "all", bers;
     int64_t trials = 30;
@@ -80,10 +80,10 @@ std::string trained_model(const ReproduceCommand& command) {
     std::filesystem::create_directories(command.out_dir);
     std::fprintf(stderr, "[train] %s, %d epochs on %lld images\n", command.model.c_str(), command.train.epochs,
                  static_cast<long long>(train.size()));
-    method::TrainOptions options = command.train;
+    train::TrainOptions options = command.train;
     options.seed = command.common.seed;
     options.progress = !command.common.quiet;
-    method::train_classifier(*model, train, &validation, options);
+    train::train_classifier(*model, train, &validation, options);
     layers::save_checkpoint(path, *model,
                             {{"dataset", command.dataset},
                              {"epochs", std::to_string(command.train.epochs)},

@@ -1,6 +1,6 @@
 // Example 2: training a small network with a hand-written loop.
 //
-// method::train_classifier does all of this for you (progress bars, validation, checkpoints);
+// train::train_classifier does all of this for you (progress bars, validation, checkpoints);
 // writing the loop once shows what it is made of: a seeded DataLoader, forward, loss, backward,
 // optimizer step, and an evaluation at the end.
 //

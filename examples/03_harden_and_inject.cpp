@@ -45,10 +45,10 @@ int main() {
     auto [train, validation] = datasets::split(rest, 0.2, seed);
 
     layers::ModulePtr unprotected = make_mlp(seed);
-    method::TrainOptions training;
+    train::TrainOptions training;
     training.epochs = 5;
     training.progress = false;
-    method::train_classifier(*unprotected, train, &validation, training);
+    train::train_classifier(*unprotected, train, &validation, training);
 
     // Q15.16 fixed point: a 32-bit word with 16 fraction bits. Weights go onto that grid BEFORE
     // hardening, so the thresholds are trained against the weights the campaign will fault.

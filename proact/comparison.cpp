@@ -29,13 +29,12 @@ using faults::CampaignOptions;
 using faults::CampaignResult;
 
 struct MethodFiles {
-    std::string checkpoint, campaign, no_prediction;
+    std::string checkpoint, campaign;
 };
 
 MethodFiles files_of(const std::string& out_dir, const std::string& method) {
     const std::filesystem::path dir(out_dir);
-    return {(dir / (method + ".safetensors")).string(), (dir / (method + ".campaign.json")).string(),
-            (dir / (method + ".no_prediction.json")).string()};
+    return {(dir / (method + ".safetensors")).string(), (dir / (method + ".campaign.json")).string()};
 }
 
 // Everything a hardened model depends on: same key, same hardened bits.
@@ -98,7 +97,7 @@ std::optional<CampaignResult> read_campaign(const std::string& path, const Campa
     try {
         CampaignResult result = faults::campaign_from_json(core::read_file(path), path);
         bool same = result.label == options.label && result.format == options.format.to_string() &&
-                    result.fault_kind == faults::to_string(options.fault_kind) && result.seed == options.seed &&
+                    result.fault_model == options.fault_model && result.seed == options.seed &&
                     result.trials == options.trials && result.shard.count == 1 && result.samples == samples &&
                     result.fault_free_correct == clean_correct && result.points.size() == options.bers.size() &&
                     result.patterns == options.patterns;
@@ -110,89 +109,6 @@ std::optional<CampaignResult> read_campaign(const std::string& path, const Campa
     } catch (const nlohmann::json::exception&) {
     }
     return std::nullopt;
-}
-
-// Images whose logits are not all finite, per trial of each point: the campaign's fault maps drawn
-// again (injector.hpp: the same seed and trial give the same faults), applied, and the whole set
-// evaluated. This one function stands in for the faults library's own "no prediction" outcome,
-// which replaces it when the two branches meet.
-std::vector<std::vector<int64_t>> count_no_prediction(layers::Module& model, const core::Tensor& images,
-                                                      const CampaignOptions& options, const CampaignResult& campaign) {
-    std::vector<faults::FaultTarget> targets = faults::select_targets(model, options.patterns, options.fault_thresholds);
-    const faults::BitMask mask = faults::BitMask::parse(options.bit_mask, options.format);
-    const bool was_training = model.is_training();
-    model.eval();
-    const auto count_images = [&] {
-        autograd::NoGradGuard no_grad;
-        constexpr int64_t kBatch = 1000;
-        int64_t count = 0;
-        for (int64_t start = 0; start < images.size(0); start += kBatch) {
-            const int64_t stop = std::min(images.size(0), start + kBatch);
-            const core::Tensor logits = model.forward(autograd::Variable(images.slice(start, stop))).value().contiguous();
-            const int64_t classes = logits.numel() / (stop - start);
-            const float* row = logits.data();
-            for (int64_t i = 0; i < stop - start; ++i, row += classes) {
-                bool finite = true;
-                for (int64_t k = 0; k < classes; ++k) finite &= std::isfinite(row[k]);
-                count += !finite;
-            }
-        }
-        return count;
-    };
-    const int64_t fault_free = count_images();
-    int64_t total = 0, done = 0;
-    for (const faults::PointResult& point : campaign.points) total += static_cast<int64_t>(point.trial_ids.size());
-    core::ProgressBar bar("no-prediction", total, options.progress);
-    bar.set_unit("trials/s");
-    std::vector<std::vector<int64_t>> counts;
-    for (const faults::PointResult& point : campaign.points) {
-        const faults::FaultModel fault_model = faults::FaultModel::bit_error_rate(point.rate, mask);
-        std::vector<int64_t>& trials = counts.emplace_back();
-        for (int64_t trial : point.trial_ids) {
-            const faults::FaultMap map = faults::draw_fault_map(targets, fault_model, options.format, options.seed, trial);
-            faults::ScopedFaults faulted(targets, map, options.format);
-            trials.push_back(faulted.changes_values() ? count_images() : fault_free);
-            ++done;
-            char status[32];
-            std::snprintf(status, sizeof status, "BER %g", point.rate);
-            bar.update(done, done, status);
-        }
-    }
-    bar.finish();
-    model.train(was_training);
-    return counts;
-}
-
-std::string no_prediction_json(const std::string& method, const CampaignResult& campaign,
-                               const std::vector<std::vector<int64_t>>& counts) {
-    nlohmann::json rates = nlohmann::json::array(), trials = nlohmann::json::array();
-    for (size_t p = 0; p < campaign.points.size(); ++p) {
-        rates.push_back(campaign.points[p].rate);
-        trials.push_back(counts[p]);
-    }
-    return nlohmann::json{{"method", method}, {"samples", campaign.samples}, {"rates", rates},
-                          {"no_prediction", trials}}.dump(1) + "\n";
-}
-
-std::optional<std::vector<std::vector<int64_t>>> read_no_prediction(const std::string& path, const std::string& method,
-                                                                   const CampaignResult& campaign) {
-    if (!std::filesystem::exists(path)) return std::nullopt;
-    try {
-        const nlohmann::json json = nlohmann::json::parse(core::read_file(path));
-        if (json.at("method") != method || json.at("samples") != campaign.samples) return std::nullopt;
-        const auto rates = json.at("rates").get<std::vector<double>>();
-        auto counts = json.at("no_prediction").get<std::vector<std::vector<int64_t>>>();
-        if (rates.size() != campaign.points.size() || counts.size() != rates.size()) return std::nullopt;
-        for (size_t p = 0; p < rates.size(); ++p) {
-            if (rates[p] != campaign.points[p].rate || counts[p].size() != campaign.points[p].trial_ids.size())
-                return std::nullopt;
-            for (int64_t count : counts[p])
-                if (count < 0 || count > campaign.samples) return std::nullopt;
-        }
-        return counts;
-    } catch (const std::exception&) {
-        return std::nullopt;
-    }
 }
 
 void say(const ComparisonOptions& options, const std::string& line) {
@@ -248,13 +164,6 @@ MethodOutcome run_method(const ComparisonMethod& method, RunContext& run, const 
         core::write_file_atomically(files.campaign, faults::campaign_json(*campaign));
     }
     outcome.campaign = *campaign;
-    auto counts = outcome.campaign_kept ? read_no_prediction(files.no_prediction, method.name, *campaign) : std::nullopt;
-    if (!counts) {
-        say(options, step + " no-prediction count: the campaign's fault maps replayed");
-        counts = count_no_prediction(*model, test.images, campaign_options, *campaign);
-        core::write_file_atomically(files.no_prediction, no_prediction_json(method.name, *campaign, *counts));
-    }
-    outcome.no_prediction = std::move(*counts);
     return outcome;
 }
 
@@ -267,9 +176,9 @@ ComparisonResult run_comparison(const std::string& trained_checkpoint, const Com
     if (options.methods.empty()) options.methods = parse_method_list("all");
     for (const std::string& name : options.methods) find_comparison_method(name);
     options.campaign.fault_thresholds = true;
-    if (options.campaign.fault_kind != faults::FaultKind::ber)
-        core::fail<core::ValueError>("comparison: the campaign's fault model must be 'ber', got '",
-                                     faults::to_string(options.campaign.fault_kind), "'");
+    if (options.campaign.fault_model.is_exact())
+        core::fail<core::ValueError>("comparison: the campaign's fault model must be a rate, got '",
+                                     options.campaign.fault_model.to_string(), "'");
     if (options.campaign.ci_margin != 0.0 || options.campaign.shard.count != 1)
         core::fail<core::ValueError>("comparison: every method runs every trial (no --ci-margin, no shards)");
     faults::validate_options(options.campaign);

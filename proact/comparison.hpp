@@ -14,8 +14,8 @@
 // format its weights are quantised first (so thresholds are trained against the weights the
 // campaign will see); the method hardens it; every fault target, thresholds included, is
 // quantised; the hardened model is saved (DIR/<method>.safetensors, the report in its metadata)
-// and its campaign written (DIR/<method>.campaign.json) with the images left without a prediction
-// (DIR/<method>.no_prediction.json). Every method sees the same campaign options (seed, BERs,
+// and its campaign written (DIR/<method>.campaign.json, with each trial's images left without a
+// prediction). Every method sees the same campaign options (seed, BERs,
 // trials, format) with the thresholds faulted, so trial t flips the same weight bits in every
 // model (injector.hpp) and the methods can be compared trial by trial.
 //
@@ -122,8 +122,6 @@ struct MethodOutcome {
     std::string method;
     HardenReport report;
     faults::CampaignResult campaign;
-    // Per campaign point, per trial: evaluation images whose logits are not all finite.
-    std::vector<std::vector<int64_t>> no_prediction;
     bool hardening_kept = false;       // read back from out_dir by resume
     bool campaign_kept = false;
 };
@@ -145,15 +143,6 @@ ComparisonResult run_comparison(const std::string& trained_checkpoint, const Com
 
 // ---------------------------------------------------------------------------------------------
 // Results (comparison_report.cpp).
-
-// Difference of two campaigns trial by trial: mean of a[t] - b[t] (accuracy points) and its 95% CI
-// half-width (NaN below two trials). ValueError when the trial counts differ.
-struct PairedDifference {
-    int64_t trials = 0;
-    double mean = 0.0;
-    double ci95 = 0.0;
-};
-PairedDifference paired_difference(const std::vector<double>& a, const std::vector<double>& b);
 
 // Percent of the images without a prediction over all trials of point `point`.
 double no_prediction_share(const MethodOutcome& outcome, size_t point);

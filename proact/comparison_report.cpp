@@ -10,19 +10,13 @@
 
 #include "core/error.hpp"
 #include "core/file_io.hpp"
+#include "faults/paired_comparison.hpp"
 #include "faults/report.hpp"
 #include "proact/comparison.hpp"
 
 namespace proact::method {
 
 namespace {
-
-std::vector<double> trial_accuracies(const MethodOutcome& outcome, size_t point) {
-    std::vector<double> accuracies;
-    for (int64_t correct : outcome.campaign.points[point].correct)
-        accuracies.push_back(outcome.campaign.accuracy(correct));
-    return accuracies;
-}
 
 const MethodOutcome* find_outcome(const ComparisonResult& result, const std::string& method) {
     for (const MethodOutcome& outcome : result.methods)
@@ -31,11 +25,11 @@ const MethodOutcome* find_outcome(const ComparisonResult& result, const std::str
 }
 
 // This method minus ProAct at `point`; nothing without ProAct in the run or for ProAct itself.
-std::optional<PairedDifference> against_proact(const ComparisonResult& result, const MethodOutcome& outcome,
-                                               size_t point) {
+std::optional<faults::PairedPoint> against_proact(const ComparisonResult& result, const MethodOutcome& outcome,
+                                                  size_t point) {
     const MethodOutcome* proact = find_outcome(result, "proact");
     if (!proact || proact == &outcome) return std::nullopt;
-    return paired_difference(trial_accuracies(outcome, point), trial_accuracies(*proact, point));
+    return faults::compare_paired(outcome.campaign, proact->campaign).points.at(point);
 }
 
 std::string fixed(double value, int digits = 2) {
@@ -62,24 +56,8 @@ nlohmann::json number_or_null(double value) { return std::isfinite(value) ? nloh
 
 }  // namespace
 
-// A stand-in for the faults library's paired statistics, which replace it when the branches meet:
-// the trials are paired by index (trial t of every campaign flips the same weight bits).
-PairedDifference paired_difference(const std::vector<double>& a, const std::vector<double>& b) {
-    if (a.size() != b.size() || a.empty())
-        core::fail<core::ValueError>("paired difference: ", a.size(), " trials against ", b.size(),
-                                     " (expected the same number, at least 1)");
-    std::vector<double> differences;
-    for (size_t t = 0; t < a.size(); ++t) differences.push_back(a[t] - b[t]);
-    const faults::AccuracyStats stats = faults::accuracy_stats(differences);
-    return {stats.trials, stats.mean, stats.ci95_half_width};
-}
-
 double no_prediction_share(const MethodOutcome& outcome, size_t point) {
-    const std::vector<int64_t>& counts = outcome.no_prediction.at(point);
-    if (counts.empty() || outcome.campaign.samples == 0) return 0.0;
-    double images = 0.0;
-    for (int64_t count : counts) images += double(count);
-    return 100.0 * images / (double(counts.size()) * double(outcome.campaign.samples));
+    return outcome.campaign.points.at(point).no_prediction_stats.mean;
 }
 
 std::string results_markdown(const ComparisonResult& result, bool times) {
@@ -119,8 +97,8 @@ std::string results_markdown(const ComparisonResult& result, bool times) {
             if (outcome.method == "proact") continue;
             md << "| " << outcome.method << " - proact |";
             for (size_t p = 0; p < outcome.campaign.points.size(); ++p) {
-                const PairedDifference difference = *against_proact(result, outcome, p);
-                md << " " << fixed(difference.mean) << " ± " << fixed(difference.ci95) << " |";
+                const faults::PairedPoint difference = *against_proact(result, outcome, p);
+                md << " " << fixed(difference.mean_difference) << " ± " << fixed(difference.ci95_half_width) << " |";
             }
             md << "\n";
         }
@@ -145,7 +123,8 @@ std::string results_csv(const ComparisonResult& result, bool times) {
                           outcome.report.clean_accuracy, static_cast<long long>(outcome.report.thresholds),
                           static_cast<long long>(outcome.report.guards),
                           times ? fixed(outcome.report.seconds, 3).c_str() : "",
-                          paired ? number(paired->mean).c_str() : "", paired ? number(paired->ci95).c_str() : "");
+                          paired ? number(paired->mean_difference).c_str() : "",
+                          paired ? number(paired->ci95_half_width).c_str() : "");
             csv << row;
         }
     return csv.str();
@@ -171,7 +150,7 @@ std::string results_json(const ComparisonResult& result, bool times) {
                 {"guards", outcome.report.guards},
                 {"harden_seconds", times ? nlohmann::json(outcome.report.seconds) : nlohmann::json()},
                 {"settings", outcome.report.settings},
-                {"paired_vs_proact", paired ? nlohmann::json{{"mean", paired->mean}, {"ci95", number_or_null(paired->ci95)}}
+                {"paired_vs_proact", paired ? nlohmann::json{{"mean", paired->mean_difference}, {"ci95", number_or_null(paired->ci95_half_width)}}
                                             : nlohmann::json()},
             };
             records.push_back(std::move(record));

@@ -14,7 +14,7 @@
 #include "layers/checkpoint.hpp"
 #include "layers/evaluate.hpp"
 #include "proact/comparison.hpp"
-#include "proact/training.hpp"
+#include "train/training.hpp"
 #include "support/test_support.hpp"
 
 using namespace proact;
@@ -39,12 +39,12 @@ struct Problem {
         data.validation = blob_images(10, 1);
         data.test = blob_images(20, 1);
         layers::ModulePtr model = layers::make_model("lenet5", {1, 28, 28}, 3, 7);
-        method::TrainOptions train;
+        train::TrainOptions train;
         train.epochs = 1;
         train.batch_size = 16;
         train.lr = 0.01f;
         train.progress = false;
-        method::train_classifier(*model, data.train, &data.validation, train);
+        train::train_classifier(*model, data.train, &data.validation, train);
         checkpoint = dir.file("model.safetensors");
         layers::save_checkpoint(checkpoint, *model);
     }
@@ -88,10 +88,10 @@ TEST_CASE("comparison: every file, one record per method and BER, resume keeps w
     CHECK(first.methods[2].report.thresholds > 4);   // hybrid: the last layer neuron-wise (84)
     for (const auto& outcome : first.methods) {
         CHECK(outcome.report.clean_accuracy == doctest::Approx(outcome.campaign.fault_free_accuracy()));
-        CHECK(outcome.no_prediction.size() == 2);
+        CHECK(outcome.campaign.points.size() == 2);
     }
     for (const char* name : {"results.md", "results.csv", "results.json", "results.svg", "ranger.safetensors",
-                             "proact.campaign.json", "unprotected.no_prediction.json"})
+                             "proact.campaign.json", "unprotected.campaign.json"})
         CHECK(std::filesystem::exists(std::filesystem::path(options.out_dir) / name));
 
     const std::string json_text = results_of(options);
@@ -163,7 +163,9 @@ TEST_CASE("comparison: images without a prediction are counted") {
     const method::MethodOutcome& outcome = result.methods.at(0);
     CHECK(method::no_prediction_share(outcome, 0) == 0.0);
     CHECK(method::no_prediction_share(outcome, 1) > 0.0);
-    for (size_t t = 0; t < 2; ++t) CHECK(outcome.no_prediction[1][t] <= result.samples);
+    // No prediction counts as wrong: a trial's correct and no-prediction images never exceed the set.
+    for (size_t t = 0; t < 2; ++t)
+        CHECK(outcome.campaign.points[1].correct[t] + outcome.campaign.points[1].no_prediction[t] <= result.samples);
 }
 
 TEST_CASE("comparison: method table, method lists and bad options") {
@@ -184,15 +186,6 @@ TEST_CASE("comparison: method table, method lists and bad options") {
     options = problem.options("bad");
     options.methods = {"nothing"};
     CHECK_THROWS_AS(method::run_comparison(problem.checkpoint, problem.data, options), core::ValueError);
-}
-
-TEST_CASE("comparison: paired difference trial by trial") {
-    const method::PairedDifference difference = method::paired_difference({90, 80, 70}, {89, 78, 67});
-    CHECK(difference.trials == 3);
-    CHECK(difference.mean == doctest::Approx(2.0));
-    // differences 1, 2, 3: std 1, t(0.975, 2) = 4.3027
-    CHECK(difference.ci95 == doctest::Approx(4.3027 / std::sqrt(3.0)).epsilon(1e-3));
-    CHECK_THROWS_AS(method::paired_difference({1, 2}, {1}), core::ValueError);
 }
 
 TEST_CASE("comparison: CIFAR-10 data from its binary files, for a CIFAR model") {
