@@ -2,6 +2,7 @@
 
 #include "core/safetensors.hpp"
 #include "layers/hybrid_clip.hpp"
+#include "layers/range_guard.hpp"
 #include "layers/zoo.hpp"
 
 namespace proact::layers {
@@ -27,6 +28,7 @@ void save_checkpoint(const std::string& path, const Module& model, const std::ma
     if (const ModelInfo* info = model_info(model))
         for (const auto& [key, value] : model_metadata(*info)) file.metadata[key] = value;
     for (const auto& [key, value] : clip_metadata(model)) file.metadata[key] = value;
+    for (const auto& [key, value] : guard_metadata(model)) file.metadata[key] = value;
     for (const auto& [key, value] : metadata) {
         auto [it, inserted] = file.metadata.emplace(key, value);
         if (!inserted && it->second != value)
@@ -72,6 +74,7 @@ ModulePtr load_model(const std::string& path) {
         fail<core::FormatError>("load_model: '", path, "': metadata does not describe a known model: ", error.what());
     }
     apply_clip_metadata(*model, info.input_shape, checkpoint.metadata, checkpoint.tensors, "load_model: '" + path + "'");
+    apply_guard_metadata(*model, checkpoint.metadata, checkpoint.tensors, "load_model: '" + path + "'");
     load_weights(*model, checkpoint.tensors, "load_model: '" + path + "'");
     model->eval();
     return model;
