@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <limits>
 #include <sstream>
+#include <utility>
 
 #include <nlohmann/json.hpp>
 
@@ -99,6 +101,20 @@ double validation_accuracy(layers::Module& model, const datasets::Dataset& valid
     return 100.0 * layers::evaluate(model, validation.images, validation.labels).accuracy();
 }
 
+float& threshold_of(const layers::ActivationSite& site) {
+    return static_cast<layers::ClippedReLU&>(*site.module).threshold().value().data()[0];
+}
+
+// The accuracy with every threshold at +inf for one evaluation (the values are put back).
+double unclipped_accuracy(layers::Module& model, const std::vector<layers::ActivationSite>& sites,
+                          const datasets::Dataset& validation) {
+    std::vector<float> saved;
+    for (const auto& site : sites) saved.push_back(std::exchange(threshold_of(site), std::numeric_limits<float>::infinity()));
+    const double accuracy = validation_accuracy(model, validation);
+    for (size_t i = 0; i < sites.size(); ++i) threshold_of(sites[i]) = saved[i];
+    return accuracy;
+}
+
 }  // namespace
 
 FtClipActResult ftclipact_harden(layers::Module& model, const core::Shape& input_shape, const datasets::Dataset& train,
@@ -128,33 +144,19 @@ FtClipActResult ftclipact_harden(layers::Module& model, const core::Shape& input
     const faults::StorageFormat& format = options.campaign.format;
     const auto quantize = [&format](float value) { return format.quantize(value); };
     // The Ranger thresholds themselves on the grid, for the layers not searched yet.
-    for (const layers::ActivationSite& site : sites) {
-        float& threshold = static_cast<layers::ClippedReLU&>(*site.module).threshold().value().data()[0];
-        threshold = quantize(threshold);
-    }
+    for (const layers::ActivationSite& site : sites) threshold_of(site) = quantize(threshold_of(site));
     result.activation = config.to_string();
     result.format = format.to_string();
     result.subset_images = static_cast<int64_t>(rows.size());
     result.threshold_count = static_cast<int64_t>(sites.size());
-    {
-        // The unclipped accuracy: every threshold at +inf for one evaluation.
-        std::vector<float> saved;
-        for (const auto& site : sites) {
-            float& threshold = static_cast<layers::ClippedReLU&>(*site.module).threshold().value().data()[0];
-            saved.push_back(threshold);
-            threshold = std::numeric_limits<float>::infinity();
-        }
-        result.original_accuracy = validation_accuracy(model, validation);
-        for (size_t i = 0; i < sites.size(); ++i)
-            static_cast<layers::ClippedReLU&>(*sites[i].module).threshold().value().data()[0] = saved[i];
-    }
+    result.original_accuracy = unclipped_accuracy(model, sites, validation);
     result.ranger_accuracy = validation_accuracy(model, validation);
 
     const int64_t steps = int64_t(sites.size()) * options.max_rounds * options.candidates;
     core::ProgressBar bar("FtClipAct", steps, options.progress);
     bar.set_unit("campaigns/s");
     for (size_t i = 0; i < sites.size(); ++i) {
-        float& threshold = static_cast<layers::ClippedReLU&>(*sites[i].module).threshold().value().data()[0];
+        float& threshold = threshold_of(sites[i]);
         FtClipActLayer layer;
         layer.path = sites[i].path;
         layer.ranger_max = threshold;
