@@ -154,7 +154,7 @@ void register_inject(CLI::App& app) {
                     "Target parameters by glob (repeatable); default: conv/linear weights and biases and "
                     "every clipping threshold");
     sub->add_flag("--no-threshold-faults", command->no_threshold_faults,
-                  "Leave the clipping thresholds of a hardened model out of the targets");
+                  "Leave the clipping thresholds and range-guard bounds of a hardened model out of the targets");
     sub->add_option("--trials", command->trials, "Trials per rate (the most with --ci-margin)")->capture_default_str();
     sub->add_option("--ci-margin", command->ci_margin,
                     "Stop a rate once the 95% CI of the mean accuracy is within ± this many points (at least 10 "

@@ -110,3 +110,13 @@ Variable clip_activation(const Variable& x, const Variable& threshold, core::Cli
 core::ClipGranularity clip_granularity_of(const Shape& x_shape, const Shape& threshold_shape);
 
 }  // namespace proact::autograd
+
+// ---- weight range guard (ops_range_guard.cpp; kernel in core/range_guard.hpp) ----
+namespace proact::autograd {
+
+// values (any shape) with every element outside [bounds[0], bounds[1]] (NaN, inf included) set to
+// 0; bounds is [2]. The gradient flows to values where they were kept; the bounds get a zero one
+// (hardened models are not trained further, so nothing needs it). ShapeError for bounds not [2].
+Variable range_guard(const Variable& values, const Variable& bounds);
+
+}  // namespace proact::autograd

@@ -18,6 +18,7 @@
 #include "core/error.hpp"
 #include "core/gemm.hpp"
 #include "core/progress.hpp"
+#include "core/range_guard.hpp"
 #include "core/reduce.hpp"
 #include "core/rng.hpp"
 #include "core/tensor.hpp"

@@ -25,6 +25,7 @@
 #include "layers/evaluate.hpp"
 #include "layers/linear.hpp"
 #include "layers/pooling.hpp"
+#include "layers/range_guard.hpp"
 #include "layers/sequential.hpp"
 #include "layers/zoo.hpp"
 
@@ -339,8 +340,7 @@ autograd::Variable Campaign::run_stage(size_t stage, const autograd::Variable& x
         if (auto* conv = dynamic_cast<layers::Conv2d*>(entry.module); conv && x.size(1) == conv->in_channels()) {
             std::vector<int64_t> all(static_cast<size_t>(conv->out_channels()));
             for (size_t c = 0; c < all.size(); ++c) all[c] = static_cast<int64_t>(c);
-            return autograd::Variable(core::conv2d_channels(x.value(), conv->weight().value(),
-                                                      conv->bias().defined() ? conv->bias().value() : core::Tensor(),
+            return autograd::Variable(core::conv2d_channels(x.value(), conv->effective_weight(), conv->effective_bias(),
                                                       conv->stride(), conv->padding(), all));
         }
     return (*entry.module)(x);
@@ -355,13 +355,13 @@ core::Tensor Campaign::channel_outputs(size_t stage, const autograd::Variable& i
             fail<core::ShapeError>("fault campaign: stage ", stages_[stage].path, " got input ",
                                    core::shape_str(input.shape()), ", expected (batch, ", conv->in_channels(),
                                    ", height, width)");
-        y = autograd::Variable(core::conv2d_channels(input.value(), conv->weight().value(),
-                                               conv->bias().defined() ? conv->bias().value() : core::Tensor(),
+        y = autograd::Variable(core::conv2d_channels(input.value(), conv->effective_weight(), conv->effective_bias(),
                                                conv->stride(), conv->padding(), channels));
     } else if (auto* linear = dynamic_cast<layers::Linear*>(&module)) {
-        const autograd::Variable weight(core::gather_rows(linear->weight().value(), channels));
+        // effective_*: the range guard's filtered values when the layer is guarded.
+        const autograd::Variable weight(core::gather_rows(linear->effective_weight(), channels));
         const autograd::Variable bias = linear->bias().defined()
-                                            ? autograd::Variable(core::gather_rows(linear->bias().value(), channels))
+                                            ? autograd::Variable(core::gather_rows(linear->effective_bias(), channels))
                                             : autograd::Variable();
         y = autograd::linear(input, weight, bias);
     } else {
@@ -475,15 +475,21 @@ TrialOutcome Campaign::run_trial(size_t point, int64_t trial, std::vector<FaultL
         // The output channels whose weights or bias changed: row `element / (numel / O)` of a
         // weight (O, ...) or bias (O).
         std::set<int64_t> rows;
+        bool first_is_whole = false;
         for (const TensorLog& tensor : faults.log()) {
             if (static_cast<size_t>(stage_of_target_[tensor.target]) != first) continue;
             const core::Tensor& value = targets_[tensor.target].parameter.value();
             const int64_t row_size = value.numel() / value.size(0);
+            // A changed range-guard bound filters every row of its tensor: the stage is rerun whole.
+            const bool bounds = layers::is_bounds_parameter(targets_[tensor.target].name);
             for (const FaultRecord& record : tensor.records)
-                if (record.changed()) rows.insert(record.element / row_size);
+                if (record.changed()) {
+                    if (bounds) first_is_whole = true;
+                    rows.insert(record.element / row_size);
+                }
         }
         const int64_t outputs = stages_[first].module->named_parameters().front().second.size(0);
-        if (static_cast<int64_t>(rows.size()) < outputs) {
+        if (!first_is_whole && static_cast<int64_t>(rows.size()) < outputs) {
             const std::vector<int64_t> channels(rows.begin(), rows.end());
             outcome.channels = static_cast<int64_t>(channels.size());
             return counted(count_correct_sparse(first, channels));

@@ -39,7 +39,11 @@ bool is_default_target(const std::string& module_type, const std::string& local_
     if (numel < 1) return false;
     if ((module_type == "Conv2d" || module_type == "Linear") && (local_name == "weight" || local_name == "bias"))
         return true;
-    return include_thresholds && ends_with(local_name, "threshold");
+    return include_thresholds && is_protection_parameter(local_name);
+}
+
+bool is_protection_parameter(const std::string& name) {
+    return ends_with(name, "threshold") || ends_with(name, "_bounds");
 }
 
 std::vector<FaultTarget> select_targets(layers::Module& model, const std::vector<std::string>& patterns,
@@ -74,7 +78,7 @@ std::vector<FaultTarget> select_targets(layers::Module& model, const std::vector
 
     std::vector<FaultTarget> targets;
     for (size_t i = 0; i < parameters.size(); ++i) {
-        if (!selected[i] || (!include_thresholds && ends_with(parameters[i].first, "threshold"))) continue;
+        if (!selected[i] || (!include_thresholds && is_protection_parameter(parameters[i].first))) continue;
         const auto& [name, parameter] = parameters[i];
         if (!parameter.value().is_contiguous())
             core::fail<core::ValueError>("fault targets: parameter ", name, " is not contiguous");

@@ -3,8 +3,9 @@
 // Default rule (docs/METHOD.md "Fault model"): the weights and biases of every Conv2d and Linear
 // module, plus every parameter whose name ends in "threshold", scalars included (a clipping
 // threshold is a stored word like any weight; the toolbox's shape-[0] scalars escape faults only by
-// accident). include_thresholds = false leaves the thresholds out (to fault a hardened model's
-// weights alone). Batch-norm parameters and buffers are not targets unless a pattern names them.
+// accident), and the weight range guard's bounds ("*_bounds", layers/range_guard.hpp), stored like
+// thresholds. include_thresholds = false leaves the thresholds and bounds out (to fault a hardened
+// model's weights alone). Batch-norm parameters and buffers are not targets unless a pattern names them.
 
 // Patterns are shell globs on full PyTorch-style names ("features.*.weight", "classifier.4.*",
 // "*threshold"): the targets are the parameters matched by any pattern, in the model's parameter
@@ -34,11 +35,15 @@ struct FaultTarget {
 bool is_default_target(const std::string& module_type, const std::string& local_name, int64_t numel,
                        bool include_thresholds = true);
 
+// A clipping threshold ("*threshold") or a range-guard bound ("*_bounds"): what a hardening
+// method adds to the stored model, as opposed to its weights.
+bool is_protection_parameter(const std::string& name);
+
 // The targets of `model`: by the default rule when `patterns` is empty, otherwise every parameter
 // matched by some pattern. ValueError naming the pattern and some parameter names when a pattern
 // matches nothing, or when the result is empty (a model without conv/linear layers). Every target
 // must be contiguous (parameters always are). include_thresholds = false drops every "*threshold"
-// parameter from the result, whichever rule selected it.
+// and "*_bounds" parameter from the result, whichever rule selected it.
 std::vector<FaultTarget> select_targets(layers::Module& model, const std::vector<std::string>& patterns = {},
                                         bool include_thresholds = true);
 

@@ -2,6 +2,7 @@
 
 #include "core/safetensors.hpp"
 #include "layers/hybrid_clip.hpp"
+#include "layers/range_guard.hpp"
 #include "layers/zoo.hpp"
 
 namespace proact::layers {
@@ -27,6 +28,7 @@ void save_checkpoint(const std::string& path, const Module& model, const std::ma
     if (const ModelInfo* info = model_info(model))
         for (const auto& [key, value] : model_metadata(*info)) file.metadata[key] = value;
     for (const auto& [key, value] : clip_metadata(model)) file.metadata[key] = value;
+    for (const auto& [key, value] : guard_metadata(model)) file.metadata[key] = value;
     for (const auto& [key, value] : metadata) {
         auto [it, inserted] = file.metadata.emplace(key, value);
         if (!inserted && it->second != value)
@@ -73,6 +75,7 @@ ModulePtr load_model(const Checkpoint& checkpoint, const std::string& source) {
         fail<core::FormatError>("load_model: ", source, ": metadata does not describe a known model: ", error.what());
     }
     apply_clip_metadata(*model, info.input_shape, checkpoint.metadata, checkpoint.tensors, "load_model: " + source);
+    apply_guard_metadata(*model, checkpoint.metadata, checkpoint.tensors, "load_model: " + source);
     load_weights(*model, checkpoint.tensors, "load_model: " + source);
     model->eval();
     return model;

@@ -10,7 +10,8 @@
 // (model_info() not null) "model", "input_shape", "num_classes", "init_seed"; then the caller's
 // entries (training settings). A caller entry with the same key as a model entry must agree. A model
 // with clipped activations also records "activation" (hybrid_clip.hpp), and load_model applies
-// that configuration before loading the weights, so a hardened checkpoint loads like any other.
+// that configuration before loading the weights, so a hardened checkpoint loads like any other; a
+// model with the weight range guard records "range_guard" (range_guard.hpp) the same way.
 #pragma once
 
 #include <map>

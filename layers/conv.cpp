@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "autograd/ops.hpp"
+#include "layers/range_guard.hpp"
 
 namespace proact::layers {
 
@@ -33,13 +34,23 @@ Variable Conv2d::forward(const Variable& input) {
     if (output_size(input.size(2)) <= 0 || output_size(input.size(3)) <= 0)
         fail<core::ShapeError>("conv2d: input of ", input.size(2), "x", input.size(3), " pixels is smaller than the ",
                                kernel_, "x", kernel_, " kernel with padding ", padding_);
-    return autograd::conv2d(input, weight_, bias_, stride_, padding_);
+    return autograd::conv2d(input, guarded(weight_, weight_bounds_), guarded(bias_, bias_bounds_), stride_, padding_);
 }
+
+void Conv2d::enable_range_guard() {
+    if (range_guarded()) fail<core::ValueError>("Conv2d: the range guard is enabled already");
+    weight_bounds_ = register_parameter("weight_bounds", value_bounds(weight_.value()), false);
+    if (bias_.defined()) bias_bounds_ = register_parameter("bias_bounds", value_bounds(bias_.value()), false);
+}
+
+Tensor Conv2d::effective_weight() const { return guarded_value(weight_, weight_bounds_); }
+Tensor Conv2d::effective_bias() const { return guarded_value(bias_, bias_bounds_); }
 
 std::string Conv2d::describe() const {
     std::ostringstream out;
     out << "Conv2d(" << in_channels_ << ", " << out_channels_ << ", kernel_size=" << kernel_ << ", stride=" << stride_
-        << ", padding=" << padding_ << ", bias=" << (bias_.defined() ? "true" : "false") << ")";
+        << ", padding=" << padding_ << ", bias=" << (bias_.defined() ? "true" : "false")
+        << (range_guarded() ? ", range_guard=true" : "") << ")";
     return out.str();
 }
 

@@ -31,9 +31,21 @@ public:
     const Variable& weight() const { return weight_; }
     const Variable& bias() const { return bias_; }  // undefined without bias
 
+    // Weight range guard (layers/range_guard.hpp): registers "weight_bounds" (and "bias_bounds")
+    // [2] = the current [min, max], without gradient; from then on forward uses every weight outside
+    // its bounds as 0. The stored weights are never edited. ValueError when guarded already.
+    void enable_range_guard();
+    bool range_guarded() const { return weight_bounds_.defined(); }
+    const Variable& weight_bounds() const { return weight_bounds_; }
+    const Variable& bias_bounds() const { return bias_bounds_; }  // undefined without bias
+    // The weight and bias forward computes with: guarded copies when guarded, else the values.
+    Tensor effective_weight() const;
+    Tensor effective_bias() const;  // undefined without bias
+
 private:
     int64_t in_channels_, out_channels_, kernel_, stride_, padding_;
     Variable weight_, bias_;
+    Variable weight_bounds_, bias_bounds_;
 };
 
 }  // namespace proact::layers

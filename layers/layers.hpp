@@ -39,6 +39,7 @@
 #include "layers/linear.hpp"
 #include "layers/module.hpp"
 #include "layers/pooling.hpp"
+#include "layers/range_guard.hpp"
 #include "layers/resnet_block.hpp"
 #include "layers/sequential.hpp"
 #include "layers/zoo.hpp"

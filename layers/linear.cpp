@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "autograd/ops.hpp"
+#include "layers/range_guard.hpp"
 
 namespace proact::layers {
 
@@ -26,13 +27,23 @@ Variable Linear::forward(const Variable& input) {
                                input.dim() > 2 ? " (add a Flatten before this layer)" : "");
     if (input.size(1) != in_features_)
         fail<core::ShapeError>("linear: input has ", input.size(1), " features, layer expects ", in_features_);
-    return autograd::linear(input, weight_, bias_);
+    return autograd::linear(input, guarded(weight_, weight_bounds_), guarded(bias_, bias_bounds_));
 }
+
+void Linear::enable_range_guard() {
+    if (range_guarded()) fail<core::ValueError>("Linear: the range guard is enabled already");
+    weight_bounds_ = register_parameter("weight_bounds", value_bounds(weight_.value()), false);
+    if (bias_.defined()) bias_bounds_ = register_parameter("bias_bounds", value_bounds(bias_.value()), false);
+}
+
+Tensor Linear::effective_weight() const { return guarded_value(weight_, weight_bounds_); }
+Tensor Linear::effective_bias() const { return guarded_value(bias_, bias_bounds_); }
 
 std::string Linear::describe() const {
     std::ostringstream out;
     out << "Linear(in_features=" << in_features_ << ", out_features=" << out_features_
-        << ", bias=" << (bias_.defined() ? "true" : "false") << ")";
+        << ", bias=" << (bias_.defined() ? "true" : "false")
+        << (range_guarded() ? ", range_guard=true" : "") << ")";
     return out.str();
 }
 

@@ -9,11 +9,19 @@
 //   method::ProActResult result = method::proact_harden(*model, {1, 28, 28}, train, validation, options);
 //   layers::save_checkpoint("hardened.safetensors", *model);   // loads with layers::load_model
 //
-// ranger.hpp: activation profiles, Ranger.  proact.hpp: ProAct.  stage_chain.hpp: a model as a
-// chain of stages (the frozen prefix / trained suffix split).  train/training.hpp: the generic loop.
+// ranger.hpp: activation profiles, Ranger.  proact.hpp: ProAct.  fitact.hpp, ftclipact.hpp: the
+// baselines.  hardening_report.hpp: what every method reports.  threshold_training.hpp: the frozen
+// prefix, shared by ProAct and FitAct.  stage_chain.hpp: a model as a chain of stages (the frozen
+// prefix / trained suffix split).  comparison.hpp: the comparison experiment.  train/training.hpp:
+// the generic loop.
 #pragma once
 
+#include "proact/comparison.hpp"
+#include "proact/fitact.hpp"
+#include "proact/ftclipact.hpp"
+#include "proact/hardening_report.hpp"
 #include "proact/proact.hpp"
 #include "proact/ranger.hpp"
 #include "proact/stage_chain.hpp"
+#include "proact/threshold_training.hpp"
 #include "train/training.hpp"

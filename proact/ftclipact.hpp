@@ -1,0 +1,111 @@
+// FtClipAct (METHOD.md "FtClipAct"): layer-wise hard-zero thresholds, each found by a search driven
+// by fault campaigns.
+//
+//   FtClipActOptions options;  options.campaign.seed = seed;   // Q15.16, BER, the 5 search BERs
+//   FtClipActResult result = ftclipact_harden(*model, {1, 28, 28}, train, validation, options);
+//   layers::save_checkpoint("ftclipact.safetensors", *model);
+//
+// What it does to `model`:
+//  1. every ReLU becomes a layer-wise hard-zero ClippedReLU at its Ranger maximum (profiled on a
+//     seeded subset of `train`, the same subset the campaigns run on);
+//  2. the fault targets are put on options.campaign.format's grid (faults::quantize_targets), once:
+//     the search must score the model as it will be stored, a fixed-point campaign refuses an
+//     unquantised model, and quantising is idempotent, so `proact inject` sees the same model. The
+//     caller's weights therefore change in place for a fixed-point format, as inject would change them;
+//  3. the clipped layers are visited FIRST to LAST. For each: the interval [0, Ranger max]; per
+//     round `candidates` equally spaced thresholds (both ends included), each quantised to the
+//     format, written into the layer's threshold, and scored by a fault campaign on the subset: the
+//     area under mean accuracy vs log10(BER) (trapezoids), divided by the log10 span, so a score is a
+//     mean accuracy in percent (one BER: its accuracy); the interval narrows to the best candidate's
+//     neighbours; the search stops once the round's scores differ by at most `score_tolerance`
+//     after at least `min_rounds` rounds, or after `max_rounds`. The best candidate seen is written
+//     into the layer and stays there (the toolbox's candidates never reach the layer and its result
+//     is overwritten by fresh Ranger maxima: neither happens here, and the tests check it).
+// Campaign trials are paired across candidates: trial t flips the same weight bits for every
+// candidate (injector.hpp), so scores differ by the thresholds, not by luck.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "datasets/dataset.hpp"
+#include "core/clip.hpp"
+#include "faults/campaign.hpp"
+#include "layers/module.hpp"
+
+namespace proact::method {
+
+// The search campaigns' defaults: BERs 1e-7, 1e-6, 3e-6, 1e-5, 3e-5, 5 trials, Q15.16 bit flips,
+// thresholds faulted, no progress bar of their own.
+faults::CampaignOptions ftclipact_default_campaign();
+
+struct FtClipActOptions {
+    // Fault model, storage format, BERs, trials and seed of the search campaigns (progress is ignored).
+    faults::CampaignOptions campaign = ftclipact_default_campaign();
+    int64_t subset_images = 1024;    // seeded training subset for Ranger and the campaigns
+    int candidates = 4;              // per round
+    int min_rounds = 3;
+    int max_rounds = 4;
+    double score_tolerance = 0.2;    // accuracy points between the round's best and worst score
+    bool progress = true;
+};
+
+// ValueError naming the option, its allowed range and the value (the campaign options included).
+void validate_options(const FtClipActOptions& options);
+
+struct SearchRound {
+    float low = 0, high = 0;                  // the interval searched
+    std::vector<float> thresholds;            // the candidates (quantised)
+    std::vector<double> scores;               // percent
+};
+
+struct SearchResult {
+    std::vector<SearchRound> rounds;
+    float best_threshold = 0;
+    double best_score = 0;
+};
+
+// The interval search alone, on any score(threshold) (a campaign in ftclipact_harden; a formula in
+// tests): rounds as described above, each candidate passed through `quantize` first (identity for
+// float32). on_candidate(round, candidate) runs before each score. Ties go to the lower threshold.
+SearchResult search_threshold(float high, const FtClipActOptions& options, const std::function<float(float)>& quantize,
+                              const std::function<double(float)>& score,
+                              const std::function<void(int, int)>& on_candidate = {});
+
+struct FtClipActLayer {
+    std::string path;
+    float ranger_max = 0;
+    SearchResult search;
+};
+
+struct FtClipActResult {
+    std::string activation;                   // "layer:hard" (or "layer:saturate")
+    std::string format;                       // of the campaigns, "Q15.16"
+    int64_t threshold_count = 0;
+    int64_t subset_images = 0;
+    int64_t campaigns = 0;                    // one per candidate
+    int64_t quantized_values = 0;             // fault-target values put on the grid (changed)
+    double original_accuracy = 0.0;           // validation, the unclipped (quantised) model
+    double ranger_accuracy = 0.0;             // validation, clipped at the Ranger maxima
+    double final_accuracy = 0.0;              // validation, hardened
+    std::vector<FtClipActLayer> layers;       // first to last
+    double seconds = 0.0;
+};
+
+// Hardens `model` in place (see above); `mode` is hard (FtClipAct) or saturate. ValueError for bad
+// options or a model without ReLUs, before the model changes.
+FtClipActResult ftclipact_harden(layers::Module& model, const core::Shape& input_shape, const datasets::Dataset& train,
+                                 const datasets::Dataset& validation, const FtClipActOptions& options,
+                                 core::ClipMode mode = core::ClipMode::hard,
+                                 const std::function<void(const FtClipActLayer&)>& on_layer = {});
+
+// The score of `model` as it is: area under accuracy vs log10(BER) over `campaign`'s BERs on
+// (images, labels), percent. The search's scoring, for callers and tests.
+double campaign_score(layers::Module& model, const core::Tensor& images, const std::vector<int32_t>& labels,
+                      const faults::CampaignOptions& campaign);
+
+std::string ftclipact_json(const FtClipActResult& result, const FtClipActOptions& options, bool with_times = false);
+
+}  // namespace proact::method

@@ -1,0 +1,82 @@
+#include "proact/threshold_training.hpp"
+
+#include <algorithm>
+
+#include "autograd/ops.hpp"
+#include "core/reduce.hpp"
+#include "datasets/split.hpp"
+#include "proact/ranger.hpp"
+
+namespace proact::method {
+
+using autograd::Variable;
+
+PrefixInputs prefix_inputs(const StageChain& chain, const datasets::Dataset& train, const datasets::Dataset& validation,
+                           size_t stage, int64_t budget_bytes) {
+    PrefixInputs prefix;
+    prefix.stage = stage;
+    if (stage == 0) {
+        prefix.cached = true;
+        prefix.train_inputs = train.images;
+        prefix.validation_inputs = validation.images;
+        return prefix;
+    }
+    const core::Shape sample = chain.input_shape_of(stage, train.images.slice(0, 1));
+    const int64_t bytes = core::numel_of(sample) * (train.size() + validation.size()) * int64_t(sizeof(float));
+    if (bytes <= budget_bytes) {
+        prefix.cached = true;
+        prefix.train_inputs = chain.prefix_output(stage, train.images, 1000);
+        prefix.validation_inputs = chain.prefix_output(stage, validation.images, 1000);
+    }
+    return prefix;
+}
+
+core::Tensor batch_input(const StageChain& chain, const datasets::Dataset& train, const PrefixInputs& prefix,
+                         std::span<const int64_t> rows) {
+    if (prefix.cached) return gather_images(prefix.train_inputs, rows);
+    autograd::NoGradGuard no_grad;
+    return chain.run(0, prefix.stage, Variable(gather_images(train.images, rows))).value();
+}
+
+double suffix_accuracy(const StageChain& chain, const datasets::Dataset& validation, const PrefixInputs& prefix) {
+    autograd::NoGradGuard no_grad;
+    const int64_t count = validation.size();
+    int64_t correct = 0;
+    for (int64_t start = 0; start < count; start += 1000) {
+        const int64_t stop = std::min(count, start + 1000);
+        const Variable input(prefix.cached ? prefix.validation_inputs.slice(start, stop)
+                                           : chain.run(0, prefix.stage, Variable(validation.images.slice(start, stop))).value());
+        const std::vector<int64_t> predicted = core::argmax(chain.run(prefix.stage, chain.size(), input).value(), 1);
+        for (int64_t i = 0; i < stop - start; ++i)
+            correct += predicted[static_cast<size_t>(i)] == validation.labels[static_cast<size_t>(start + i)];
+    }
+    return count ? 100.0 * double(correct) / double(count) : 0.0;
+}
+
+datasets::Dataset capped_train_set(const datasets::Dataset& train, int64_t max_images, uint64_t seed,
+                                   const char* stream) {
+    if (max_images <= 0 || max_images >= train.size()) return train;
+    core::Rng rng(seed, stream);
+    std::vector<int64_t> order = datasets::random_permutation(train.size(), rng);
+    order.resize(static_cast<size_t>(max_images));
+    std::sort(order.begin(), order.end());
+    return train.subset(order);
+}
+
+void check_data(const datasets::Dataset& data, const char* method, const char* what, const core::Shape& input_shape) {
+    data.validate();
+    if (data.size() < 1) core::fail<core::ValueError>(method, ": the ", what, " set is empty");
+    if (data.sample_shape() != input_shape)
+        core::fail<core::ShapeError>(method, ": ", what, " samples have shape ", core::shape_str(data.sample_shape()),
+                                     ", the model takes ", core::shape_str(input_shape));
+}
+
+RequiresGradGuard::RequiresGradGuard(layers::Module& model) {
+    for (const auto& [name, p] : model.named_parameters()) saved.emplace_back(p, p.requires_grad());
+}
+
+RequiresGradGuard::~RequiresGradGuard() {
+    for (auto& [p, flag] : saved) p.set_requires_grad(flag);
+}
+
+}  // namespace proact::method
