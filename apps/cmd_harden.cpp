@@ -102,7 +102,7 @@ void resolve_ftclipact(HardenCommand& command, const std::string& granularity, c
     command.proact.clip = layers::HybridClip{layers::ClipScheme::layer, clip_mode, 20.0f};
     faults::CampaignOptions& campaign = command.ftclipact.campaign;
     campaign.format = faults::StorageFormat::parse(command.format);
-    campaign.fault_kind = faults::parse_fault_kind(command.fault_model);
+    campaign.fault_model = faults::FaultModelSpec::parse(command.fault_model);
     campaign.bers = faults::parse_ber_list(command.search_bers);
     campaign.fault_thresholds = !command.no_threshold_faults;
     campaign.seed = command.common.seed;

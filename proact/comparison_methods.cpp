@@ -8,7 +8,10 @@
 #include "core/error.hpp"
 #include "datasets/registry.hpp"
 #include "datasets/split.hpp"
+#include "layers/range_guard.hpp"
 #include "proact/comparison.hpp"
+#include "proact/fitact.hpp"
+#include "proact/ftclipact.hpp"
 #include "proact/ranger.hpp"
 
 namespace proact::method {
@@ -72,6 +75,76 @@ HardenReport harden_proact(layers::Module& model, const HardenContext& context) 
     return report;
 }
 
+std::string fitact_settings(const HardenContext& context) {
+    const FitActOptions o;
+    std::ostringstream text;
+    text << o.clip.to_string() << "; CE + " << o.l2_weight << " L2; adam lr " << o.lr << "; epochs " << o.epochs
+         << "; batch " << o.batch_size << "; profile " << context.profile_images;
+    return text.str();
+}
+
+HardenReport harden_fitact(layers::Module& model, const HardenContext& context) {
+    FitActOptions options;
+    options.seed = context.seed;
+    options.progress = context.progress;
+    options.profile_images = context.profile_images;
+    const FitActResult result = fitact_harden(model, context.input_shape, *context.train, *context.validation, options);
+    HardenReport report;
+    report.thresholds = result.threshold_count;
+    report.seconds = result.seconds;
+    report.settings = fitact_settings(context);
+    return report;
+}
+
+// FtClipAct's search campaigns use the comparison's storage format.
+FtClipActOptions ftclipact_options(const HardenContext& context) {
+    FtClipActOptions options;
+    options.campaign.format = context.format;
+    options.campaign.seed = context.seed;
+    options.subset_images = context.profile_images;
+    options.progress = context.progress;
+    return options;
+}
+
+std::string ftclipact_settings(const HardenContext& context) {
+    const FtClipActOptions o = ftclipact_options(context);
+    std::ostringstream text;
+    text << "layer:hard; search BERs";
+    for (size_t i = 0; i < o.campaign.bers.size(); ++i) text << (i ? "," : " ") << o.campaign.bers[i];
+    text << "; " << o.campaign.trials << " trials; " << o.candidates << " candidates; rounds " << o.min_rounds << "-"
+         << o.max_rounds << "; tolerance " << o.score_tolerance << "; " << o.campaign.format.to_string() << "; subset "
+         << o.subset_images;
+    return text.str();
+}
+
+HardenReport harden_ftclipact(layers::Module& model, const HardenContext& context) {
+    const FtClipActResult result = ftclipact_harden(model, context.input_shape, *context.train, *context.validation,
+                                                    ftclipact_options(context));
+    HardenReport report;
+    report.thresholds = result.threshold_count;
+    report.seconds = result.seconds;
+    report.settings = ftclipact_settings(context);
+    return report;
+}
+
+HardenReport harden_guard(layers::Module& model, const HardenContext&) {
+    const auto start = std::chrono::steady_clock::now();
+    HardenReport report;
+    report.guards = apply_range_guard(model);
+    report.seconds = seconds_since(start);
+    report.settings = "weight range guard: fault-free [min, max] per conv/linear tensor, 0 outside";
+    return report;
+}
+
+HardenReport harden_proact_guard(layers::Module& model, const HardenContext& context) {
+    HardenReport report = harden_proact(model, context);
+    const HardenReport guard = harden_guard(model, context);
+    report.guards = guard.guards;
+    report.seconds += guard.seconds;
+    report.settings += "; " + guard.settings;
+    return report;
+}
+
 }  // namespace
 
 const std::vector<ComparisonMethod>& comparison_methods() {
@@ -80,11 +153,17 @@ const std::vector<ComparisonMethod>& comparison_methods() {
          harden_unprotected},
         {"ranger", "thresholds = activation maxima on training images, layer-wise hard zero (no training)",
          ranger_settings, harden_ranger},
-        // Entries that live on other branches join here at merge, in the comparison's order:
-        //   "ftclipact" (between ranger and proact), "fitact" (before proact),
-        //   "guard" and "proact+guard" (after proact).
+        {"ftclipact", "layer-wise hard thresholds searched by fault campaigns, first layer to last (FtClipAct)",
+         ftclipact_settings, harden_ftclipact},
+        {"fitact", "neuron-wise smooth thresholds from Ranger, all trained at once (FitAct)", fitact_settings,
+         harden_fitact},
         {"proact", "hybrid thresholds from Ranger, trained layer by layer from the last (ProAct)", proact_settings,
          harden_proact},
+        {"guard", "weight range guard alone: values outside a tensor's fault-free [min, max] read as 0",
+         [](const HardenContext&) { return std::string("range guard"); }, harden_guard},
+        {"proact+guard", "ProAct, then the weight range guard", [](const HardenContext& context) {
+             return proact_settings(context) + "; range guard";
+         }, harden_proact_guard},
     };
     return methods;
 }

@@ -29,7 +29,7 @@ faults::CampaignOptions ftclipact_default_campaign() {
 
 void validate_options(const FtClipActOptions& options) {
     faults::validate_options(options.campaign);
-    const bool exact = options.campaign.fault_kind == faults::FaultKind::exact;
+    const bool exact = options.campaign.fault_model.is_exact();
     if (!exact)
         for (double ber : options.campaign.bers)
             if (!(ber > 0.0)) fail<core::ValueError>("FtClipAct: search BERs must be > 0 (the score is over log10 BER), got ", ber);
@@ -191,7 +191,7 @@ FtClipActResult ftclipact_harden(layers::Module& model, const core::Shape& input
 std::string ftclipact_json(const FtClipActResult& result, const FtClipActOptions& options, bool with_times) {
     const faults::CampaignOptions& campaign = options.campaign;
     nlohmann::ordered_json settings = {
-        {"format", campaign.format.to_string()}, {"fault_kind", faults::to_string(campaign.fault_kind)},
+        {"format", campaign.format.to_string()}, {"fault_model", campaign.fault_model.to_string()},
         {"bit_mask", campaign.bit_mask}, {"bers", campaign.bers}, {"trials", campaign.trials},
         {"fault_thresholds", campaign.fault_thresholds}, {"seed", campaign.seed},
         {"subset_images", options.subset_images}, {"candidates", options.candidates},

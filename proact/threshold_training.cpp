@@ -25,8 +25,8 @@ PrefixInputs prefix_inputs(const StageChain& chain, const datasets::Dataset& tra
     const int64_t bytes = core::numel_of(sample) * (train.size() + validation.size()) * int64_t(sizeof(float));
     if (bytes <= budget_bytes) {
         prefix.cached = true;
-        prefix.train_inputs = chain.prefix_output(stage, train.images, 1000);
-        prefix.validation_inputs = chain.prefix_output(stage, validation.images, 1000);
+        prefix.train_inputs = chain.stage_inputs({stage}, train.images, 1000).front();
+        prefix.validation_inputs = chain.stage_inputs({stage}, validation.images, 1000).front();
     }
     return prefix;
 }
