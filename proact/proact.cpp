@@ -16,6 +16,7 @@
 #include "optim/schedule.hpp"
 #include "proact/ranger.hpp"
 #include "proact/stage_chain.hpp"
+#include "proact/threshold_training.hpp"
 
 namespace proact::method {
 
@@ -240,25 +241,6 @@ core::Tensor teacher_targets(layers::Module& model, const core::Tensor& images) 
     return result;
 }
 
-// Restores every parameter's requires_grad however hardening ends.
-struct RequiresGradGuard {
-    std::vector<std::pair<Variable, bool>> saved;
-    explicit RequiresGradGuard(layers::Module& model) {
-        for (const auto& [name, p] : model.named_parameters()) saved.emplace_back(p, p.requires_grad());
-    }
-    ~RequiresGradGuard() {
-        for (auto& [p, flag] : saved) p.set_requires_grad(flag);
-    }
-};
-
-void check_data(const datasets::Dataset& data, const char* what, const core::Shape& input_shape) {
-    data.validate();
-    if (data.size() < 1) fail<core::ValueError>("ProAct: the ", what, " set is empty");
-    if (data.sample_shape() != input_shape)
-        fail<core::ShapeError>("ProAct: ", what, " samples have shape ", core::shape_str(data.sample_shape()),
-                               ", the model takes ", core::shape_str(input_shape));
-}
-
 }  // namespace
 
 ProActResult proact_harden(layers::Module& model, const core::Shape& input_shape, const datasets::Dataset& full_train,
@@ -266,26 +248,15 @@ ProActResult proact_harden(layers::Module& model, const core::Shape& input_shape
                            const std::function<void(const LayerLog&)>& on_layer) {
     const auto start = Clock::now();
     validate_options(options);
-    check_data(full_train, "training", input_shape);
-    check_data(validation, "validation", input_shape);
+    check_data(full_train, "ProAct", "training", input_shape);
+    check_data(validation, "ProAct", "validation", input_shape);
     const bool was_training = model.is_training();
     model.eval();
     ProActResult result;
     const std::vector<int64_t> profile_rows = ranger_subset(full_train.size(), options.profile_images, options.seed);
     const std::vector<ActivationProfile> profiles =
         profile_activations(model, input_shape, gather_images(full_train.images, profile_rows));
-    datasets::Dataset capped;
-    if (options.max_train_images > 0 && options.max_train_images < full_train.size()) {
-        const std::vector<int64_t> rows = [&] {
-            core::Rng rng(options.seed, "proact-train");
-            std::vector<int64_t> order = datasets::random_permutation(full_train.size(), rng);
-            order.resize(static_cast<size_t>(options.max_train_images));
-            std::sort(order.begin(), order.end());
-            return order;
-        }();
-        capped = full_train.subset(rows);
-    }
-    const datasets::Dataset& train = capped.size() > 0 ? capped : full_train;
+    const datasets::Dataset train = capped_train_set(full_train, options.max_train_images, options.seed, "proact-train");
     const core::Tensor teacher = teacher_targets(model, train.images);
     result.original_accuracy = 100.0 * layers::evaluate(model, validation.images, validation.labels).accuracy();
 

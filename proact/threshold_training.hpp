@@ -1,5 +1,5 @@
-// What threshold-only training shares (FitAct; ProAct holds private copies of the same pieces in
-// proact.cpp for now): the frozen prefix's outputs computed once, accuracy of the trained suffix on
+// What threshold-only training shares (FitAct; ProAct, which caches the inputs of several layers
+// at once in proact.cpp, uses the cap, the data checks and the guard): the frozen prefix's outputs computed once, accuracy of the trained suffix on
 // them, a seeded training cap, and the guard that restores every parameter's requires_grad.
 //
 // The prefix (stages [0, stage) of a StageChain) holds no trained parameter and the model is in
