@@ -59,7 +59,7 @@ Task tiny_task() {
     {
         autograd::NoGradGuard no_grad;
         const Tensor logits = (*task.model)(Variable(train_images)).value();
-        Tensor& bias = task.model->state_dict().at("classifier.2.bias");
+        Tensor bias = task.model->state_dict().at("classifier.2.bias");  // shares the model's storage
         for (int64_t k = 0; k < 3; ++k) {
             double mean = 0.0;
             for (int64_t i = 0; i < 200; ++i) mean += logits.data()[i * 3 + k];
