@@ -154,8 +154,8 @@ std::string run_method(HardenCommand& command, layers::Module& model, const core
                        const datasets::Dataset& train, const datasets::Dataset& validation) {
     if (command.method == "guard") return "";
     if (command.method == "ranger") {
-        const auto rows = method::ranger_subset(train.size(), command.proact.profile_images, command.common.seed);
-        const auto profiles = method::profile_activations(model, input_shape, method::gather_images(train.images, rows));
+        const auto profiles = method::profile_training_subset(model, input_shape, train.images,
+                                                              command.proact.profile_images, command.common.seed);
         const auto sites = method::ranger_harden(model, input_shape, profiles, command.proact.clip);
         for (size_t i = 0; i < sites.size(); ++i) {
             const auto& clip = static_cast<const layers::ClippedReLU&>(*sites[i].module);

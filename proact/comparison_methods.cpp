@@ -48,8 +48,8 @@ HardenReport harden_unprotected(layers::Module&, const HardenContext&) {
 
 HardenReport harden_ranger(layers::Module& model, const HardenContext& context) {
     const auto start = std::chrono::steady_clock::now();
-    const auto rows = ranger_subset(context.train->size(), context.profile_images, context.seed);
-    const auto profiles = profile_activations(model, context.input_shape, gather_images(context.train->images, rows));
+    const auto profiles = profile_training_subset(model, context.input_shape, context.train->images,
+                                                  context.profile_images, context.seed);
     ranger_harden(model, context.input_shape, profiles, context.ranger_clip);
     HardenReport report;
     report.thresholds = threshold_count(model);

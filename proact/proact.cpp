@@ -1,5 +1,6 @@
 #include "proact/proact.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <map>
@@ -253,9 +254,8 @@ ProActResult proact_harden(layers::Module& model, const core::Shape& input_shape
     const bool was_training = model.is_training();
     model.eval();
     ProActResult result;
-    const std::vector<int64_t> profile_rows = ranger_subset(full_train.size(), options.profile_images, options.seed);
     const std::vector<ActivationProfile> profiles =
-        profile_activations(model, input_shape, gather_images(full_train.images, profile_rows));
+        profile_training_subset(model, input_shape, full_train.images, options.profile_images, options.seed);
     const datasets::Dataset train = capped_train_set(full_train, options.max_train_images, options.seed, "proact-train");
     const core::Tensor teacher = teacher_targets(model, train.images);
     result.original_accuracy = 100.0 * layers::evaluate(model, validation.images, validation.labels).accuracy();
@@ -276,7 +276,7 @@ ProActResult proact_harden(layers::Module& model, const core::Shape& input_shape
     result.activation = options.clip.to_string();
     result.train_images = train.size();
     result.validation_images = validation.size();
-    result.profile_images = static_cast<int64_t>(profile_rows.size());
+    result.profile_images = std::min(options.profile_images, full_train.size());  // ranger_subset's size
     result.ranger_accuracy = 100.0 * layers::evaluate(model, validation.images, validation.labels).accuracy();
     std::vector<size_t> layer_stages;
     for (const layers::ActivationSite& site : sites) layer_stages.push_back(chain.stage_of(site.path));

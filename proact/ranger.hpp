@@ -48,6 +48,11 @@ Tensor gather_images(const Tensor& images, std::span<const int64_t> indices);
 std::vector<ActivationProfile> profile_activations(layers::Module& model, const Shape& input_shape,
                                                    const Tensor& images, int64_t batch_size = 256);
 
+// profile_activations on the seeded ranger_subset of `train_images` (N, ...): the profiles every
+// method starts from.
+std::vector<ActivationProfile> profile_training_subset(layers::Module& model, const Shape& input_shape,
+                                                       const Tensor& train_images, int64_t images, uint64_t seed);
+
 // Clips `model` with `config` and sets every threshold from its layer's profile; returns the
 // clipped layers in execution order. ValueError if the profiles are not those of the model's ReLUs.
 std::vector<layers::ActivationSite> ranger_harden(layers::Module& model, const Shape& input_shape,
