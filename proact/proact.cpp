@@ -9,7 +9,6 @@
 
 #include "autograd/ops.hpp"
 #include "core/progress.hpp"
-#include "core/reduce.hpp"
 #include "datasets/split.hpp"
 #include "layers/evaluate.hpp"
 #include "optim/adam.hpp"
@@ -96,7 +95,8 @@ double validation_accuracy(const Problem& problem, const LayerData& data) {
         const int64_t stop = std::min(count, start + 1000);
         const Variable input(data.cached ? data.validation_inputs.slice(start, stop)
                                          : problem.chain.run(0, data.stage, Variable(problem.validation.images.slice(start, stop))).value());
-        const std::vector<int64_t> predicted = core::argmax(problem.chain.run(data.stage, problem.chain.size(), input).value(), 1);
+        const std::vector<int64_t> predicted =
+            layers::predict_classes(problem.chain.run(data.stage, problem.chain.size(), input).value());
         for (int64_t i = 0; i < stop - start; ++i)
             correct += predicted[static_cast<size_t>(i)] == problem.validation.labels[static_cast<size_t>(start + i)];
     }

@@ -3,7 +3,7 @@
 #include <algorithm>
 
 #include "autograd/ops.hpp"
-#include "core/reduce.hpp"
+#include "layers/evaluate.hpp"
 #include "datasets/split.hpp"
 #include "proact/ranger.hpp"
 
@@ -46,7 +46,7 @@ double suffix_accuracy(const StageChain& chain, const datasets::Dataset& validat
         const int64_t stop = std::min(count, start + 1000);
         const Variable input(prefix.cached ? prefix.validation_inputs.slice(start, stop)
                                            : chain.run(0, prefix.stage, Variable(validation.images.slice(start, stop))).value());
-        const std::vector<int64_t> predicted = core::argmax(chain.run(prefix.stage, chain.size(), input).value(), 1);
+        const std::vector<int64_t> predicted = layers::predict_classes(chain.run(prefix.stage, chain.size(), input).value());
         for (int64_t i = 0; i < stop - start; ++i)
             correct += predicted[static_cast<size_t>(i)] == validation.labels[static_cast<size_t>(start + i)];
     }
