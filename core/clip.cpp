@@ -97,26 +97,40 @@ void clip_row(const float* x, const float* b, float* y, int64_t S, float slope) 
 }
 
 // One row of the backward: dx written if write_dx; the threshold gradient added to sums[s]
-// (per_element) or to sums[0] if write_sums.
+// (per_element) or to sums[0] if write_sums. Chunks of kLanes elements: the threshold gradients go
+// to a float buffer first and are added to the double sums in a second loop (GCC does not
+// vectorise the convert-and-add inside the first). A shared threshold sums element s into lane
+// s % kLanes and the lanes in order at the end, so its bits do not depend on the vector width
+// the compiler chose; a per-element sum adds one value per element per row, in row order.
+constexpr int64_t kLanes = 16;
+
 template <ClipMode mode, bool per_element, bool write_dx, bool write_sums>
 void clip_grad_row_as(const float* x, const float* b, const float* dy, float* dx, double* sums, int64_t S, float slope) {
     const float shared = b[0];
-    if constexpr (per_element) {
+    double lanes[kLanes] = {};
+    for (int64_t start = 0; start < S; start += kLanes) {
+        const int64_t count = std::min(kLanes, S - start);
+        float dthreshold[kLanes];
 #pragma omp simd
-        for (int64_t s = 0; s < S; ++s) {
-            const ClipGrad g = clip_grad<mode>(x[s], b[s], dy[s], slope);
+        for (int64_t j = 0; j < count; ++j) {
+            const int64_t s = start + j;
+            const ClipGrad g = clip_grad<mode>(x[s], per_element ? b[s] : shared, dy[s], slope);
             if constexpr (write_dx) dx[s] = g.dx;
-            if constexpr (write_sums) sums[s] += g.dthreshold;
+            dthreshold[j] = g.dthreshold;
         }
-    } else {
+        if constexpr (!write_sums) continue;
+        if constexpr (per_element) {
+#pragma omp simd
+            for (int64_t j = 0; j < count; ++j) sums[start + j] += static_cast<double>(dthreshold[j]);
+        } else {
+#pragma omp simd
+            for (int64_t j = 0; j < count; ++j) lanes[j] += static_cast<double>(dthreshold[j]);
+        }
+    }
+    if constexpr (write_sums && !per_element) {
         double total = 0.0;
-#pragma omp simd reduction(+ : total)
-        for (int64_t s = 0; s < S; ++s) {
-            const ClipGrad g = clip_grad<mode>(x[s], shared, dy[s], slope);
-            if constexpr (write_dx) dx[s] = g.dx;
-            total += g.dthreshold;
-        }
-        if constexpr (write_sums) sums[0] += total;
+        for (int64_t j = 0; j < kLanes; ++j) total += lanes[j];
+        sums[0] += total;
     }
 }
 
