@@ -178,13 +178,7 @@ std::string run_method(HardenCommand& command, layers::Module& model, const core
                     static_cast<long long>(command.ftclipact.subset_images));
         const auto result = method::ftclipact_harden(
             model, input_shape, train, validation, command.ftclipact, command.proact.clip.mode,
-            [](const method::FtClipActLayer& layer) {
-                char line[256];
-                std::snprintf(line, sizeof(line), "%-16s threshold %.4g -> %.4g  score %.2f%%  %zu rounds",
-                              layer.path.c_str(), layer.ranger_max, layer.search.best_threshold,
-                              layer.search.best_score, layer.search.rounds.size());
-                print_line(line);
-            });
+            [](const method::FtClipActLayer& layer) { print_line(method::layer_summary(layer)); });
         return method::ftclipact_json(result, command.ftclipact, command.log_times);
     }
     std::printf("ProAct: %s thresholds from Ranger on %lld images, trained layer by layer from the last, "

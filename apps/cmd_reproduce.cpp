@@ -36,7 +36,9 @@ struct ReproduceCommand {
     double validation_fraction = 0.1;
     bool resume = false, no_times = false, quick = false;
     method::ProActOptions proact;
+    method::FitActOptions fitact;
     int64_t profile_images = 1024;
+    int64_t max_train_images = 0;  // ProAct's and FitAct's threshold-training images (0: all)
 };
 
 // Fewer trials, epochs and images for every flag the user did not give: a smoke run in seconds.
@@ -46,7 +48,8 @@ void apply_quick(const CLI::App& sub, ReproduceCommand& command) {
     if (unset("--epochs")) command.train.epochs = 1;
     if (unset("--eval-images")) command.eval_images = 1000;
     if (unset("--train-images")) command.train_images = 5000;
-    if (unset("--max-train-images")) command.proact.max_train_images = 2000;
+    if (unset("--max-train-images")) command.max_train_images = 2000;
+    if (unset("--fitact-epochs")) command.fitact.epochs = 1;
     command.proact.epochs_scalar = command.proact.epochs_neuron = 1;
     command.proact.decays = {4e-2f, 4e-4f};
 }
@@ -113,8 +116,11 @@ void run_reproduce(ReproduceCommand& command, const CLI::App& sub) {
     options.campaign.dataset_name = command.dataset;
     if (!command.bers.empty()) options.campaign.bers = faults::parse_ber_list(command.bers);
     faults::validate_options(options.campaign);
+    command.proact.max_train_images = command.fitact.max_train_images = command.max_train_images;
     method::validate_options(command.proact);
+    method::validate_options(command.fitact);
     options.harden.proact = command.proact;
+    options.harden.fitact = command.fitact;
     options.harden.profile_images = command.profile_images;
     options.harden.seed = command.common.seed;
     options.out_dir = command.out_dir;
@@ -164,16 +170,19 @@ void register_reproduce(CLI::App& app) {
     sub->add_option("--val-fraction", command->validation_fraction, "Share of the training set held out for validation")
         ->check(CLI::Range(0.01, 0.9))->capture_default_str();
     sub->add_option("--profile-images", command->profile_images, "Training images the activation maxima come from (Ranger, and ProAct's starting thresholds)")->capture_default_str();
-    sub->add_option("--max-train-images", command->proact.max_train_images,
-                    "Cap on the images ProAct trains thresholds on (0: the whole training split)")->capture_default_str();
+    sub->add_option("--max-train-images", command->max_train_images,
+                    "Cap on the images ProAct and FitAct train thresholds on, a seeded subset (0: the whole training split)")
+        ->check(CLI::NonNegativeNumber)->capture_default_str();
+    sub->add_option("--fitact-epochs", command->fitact.epochs, "FitAct's epochs over its training images (the toolbox: 100)")
+        ->check(CLI::PositiveNumber)->capture_default_str();
     sub->add_flag("--resume", command->resume,
                   "Keep what a previous run left in --out-dir when it checks out (trained model, hardened models, "
                   "campaigns); recompute the rest");
     sub->add_flag("--no-times", command->no_times,
                   "Write harden_seconds as null: results.json then depends on the seed alone, at any thread count");
     sub->add_flag("--quick", command->quick,
-                  "Smoke run: 3 trials, 1 training epoch on 5,000 images, 1,000 test images, ProAct on 2,000 images, 1 epoch "
-                  "per try");
+                  "Smoke run: 3 trials, 1 training epoch on 5,000 images, 1,000 test images, ProAct and FitAct on 2,000 "
+                  "images, ProAct 1 epoch per try, FitAct 1 epoch");
     command->train.epochs = 10;
     add_train_options(*sub, command->train);
     add_common_options(*sub, command->common);

@@ -9,6 +9,7 @@ namespace proact::core {
 
 namespace {
 std::atomic<bool> progress_enabled{true};
+constexpr auto kLogInterval = std::chrono::seconds(30);
 }
 
 void ProgressBar::set_enabled(bool enabled) { progress_enabled = enabled; }
@@ -44,8 +45,16 @@ void ProgressBar::update(int64_t done, int64_t items, const std::string& status)
     done_ = done;
     items_ = items;
     status_ = status;
-    if (!enabled_ || !interactive_) return;
+    if (!enabled_) return;
     const auto now = std::chrono::steady_clock::now();
+    if (!interactive_) {
+        // A log file gets a whole line every kLogInterval, so a long run piped to a file still
+        // says where it is and its ETA; the final line comes from finish().
+        if (now - last_draw_ < kLogInterval || done_ >= total_) return;
+        last_draw_ = now;
+        draw(true);
+        return;
+    }
     if (now - last_draw_ < std::chrono::milliseconds(100) && done_ < total_) return;
     last_draw_ = now;
     draw(false);
@@ -59,6 +68,7 @@ void ProgressBar::finish(const std::string& status) {
     draw(true);
 }
 
+// final: end the line (the last draw, or a line of a log file); the ETA until finish().
 void ProgressBar::draw(bool final) {
     const double elapsed = elapsed_seconds();
     const double fraction = total_ > 0 ? double(done_) / double(total_) : 1.0;
@@ -72,7 +82,7 @@ void ProgressBar::draw(bool final) {
         std::snprintf(text, sizeof text, "  %.0f %s", double(items_) / elapsed, unit_.c_str());
         rate = text;
     }
-    const std::string timing = final || done_ >= total_
+    const std::string timing = finished_ || done_ >= total_
                                    ? "  " + format_duration(elapsed)
                                    : "  ETA " + (done_ > 0 ? format_duration(elapsed / double(done_) * double(total_ - done_))
                                                            : std::string("?"));

@@ -37,6 +37,7 @@
 #include "datasets/dataset.hpp"
 #include "faults/campaign.hpp"
 #include "layers/zoo.hpp"
+#include "proact/fitact.hpp"
 #include "proact/proact.hpp"
 
 namespace proact::method {
@@ -51,6 +52,7 @@ struct HardenContext {
     const datasets::Dataset* validation = nullptr;
     faults::StorageFormat format = faults::StorageFormat::fixed_point(15, 16);
     ProActOptions proact;                          // ProAct's settings (seed, progress, profile_images: below)
+    FitActOptions fitact;                          // FitAct's settings (seed, progress, profile_images: below)
     layers::HybridClip ranger_clip = layers::HybridClip::parse("layer:hard");
     int64_t profile_images = 1024;                 // the Ranger maxima's subset of the training split (all methods)
     uint64_t seed = 0;

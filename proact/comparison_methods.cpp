@@ -76,19 +76,24 @@ HardenReport harden_proact(layers::Module& model, const HardenContext& context) 
 }
 
 std::string fitact_settings(const HardenContext& context) {
-    const FitActOptions o;
+    const FitActOptions& o = context.fitact;
     std::ostringstream text;
     text << o.clip.to_string() << "; CE + " << o.l2_weight << " L2; adam lr " << o.lr << "; epochs " << o.epochs
-         << "; batch " << o.batch_size << "; profile " << context.profile_images;
+         << "; batch " << o.batch_size << "; profile " << context.profile_images << "; train images "
+         << (o.max_train_images > 0 ? std::to_string(o.max_train_images) : "all");
     return text.str();
 }
 
 HardenReport harden_fitact(layers::Module& model, const HardenContext& context) {
-    FitActOptions options;
+    FitActOptions options = context.fitact;
     options.seed = context.seed;
     options.progress = context.progress;
     options.profile_images = context.profile_images;
-    const FitActResult result = fitact_harden(model, context.input_shape, *context.train, *context.validation, options);
+    const FitActResult result =
+        fitact_harden(model, context.input_shape, *context.train, *context.validation, options,
+                      [&context, &options](const FitActEpoch& epoch) {
+                          if (context.log) context.log(epoch_summary(epoch, options.epochs));
+                      });
     HardenReport report;
     report.thresholds = result.threshold_count;
     report.seconds = result.seconds;
@@ -118,8 +123,11 @@ std::string ftclipact_settings(const HardenContext& context) {
 }
 
 HardenReport harden_ftclipact(layers::Module& model, const HardenContext& context) {
-    const FtClipActResult result = ftclipact_harden(model, context.input_shape, *context.train, *context.validation,
-                                                    ftclipact_options(context));
+    const FtClipActResult result =
+        ftclipact_harden(model, context.input_shape, *context.train, *context.validation, ftclipact_options(context),
+                         core::ClipMode::hard, [&context](const FtClipActLayer& layer) {
+                             if (context.log) context.log(layer_summary(layer));
+                         });
     HardenReport report;
     report.thresholds = result.threshold_count;
     report.seconds = result.seconds;

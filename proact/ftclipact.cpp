@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <limits>
 #include <sstream>
 #include <utility>
@@ -186,6 +187,13 @@ FtClipActResult ftclipact_harden(layers::Module& model, const core::Shape& input
     model.train(was_training);
     result.seconds = std::chrono::duration<double>(Clock::now() - start).count();
     return result;
+}
+
+std::string layer_summary(const FtClipActLayer& layer) {
+    char line[256];
+    std::snprintf(line, sizeof(line), "%-16s threshold %.4g -> %.4g  score %.2f%%  %zu rounds", layer.path.c_str(),
+                  layer.ranger_max, layer.search.best_threshold, layer.search.best_score, layer.search.rounds.size());
+    return line;
 }
 
 std::string ftclipact_json(const FtClipActResult& result, const FtClipActOptions& options, bool with_times) {

@@ -152,6 +152,27 @@ TEST_CASE("comparison: the same results.json on 1 and 2 threads without times") 
     CHECK(test::contains(results_of(one), "float32"));
 }
 
+TEST_CASE("comparison: FitAct's settings reach it, and other FitAct settings redo only FitAct") {
+    const Problem problem;
+    method::ComparisonOptions options = problem.options("fitact");
+    options.methods = {"ranger", "fitact"};
+    options.harden.fitact.epochs = 1;
+    options.harden.fitact.max_train_images = 50;
+    options.harden.fitact.batch_size = 25;
+    const method::ComparisonResult first = problem.run(options);
+    REQUIRE(first.methods.size() == 2);
+    CHECK(test::contains(first.methods[1].report.settings, "epochs 1"));
+    CHECK(test::contains(first.methods[1].report.settings, "train images 50"));
+    CHECK(first.methods[1].report.thresholds > first.methods[0].report.thresholds);  // neuron-wise
+
+    options.resume = true;
+    options.harden.fitact.epochs = 2;
+    const method::ComparisonResult second = problem.run(options);
+    CHECK(second.methods[0].hardening_kept);
+    CHECK_FALSE(second.methods[1].hardening_kept);
+    CHECK(test::contains(second.methods[1].report.settings, "epochs 2"));
+}
+
 TEST_CASE("comparison: images without a prediction are counted") {
     const Problem problem;
     method::ComparisonOptions options = problem.options("nan");
