@@ -9,6 +9,8 @@
 #include <filesystem>
 #include <optional>
 #include <sstream>
+#include <tuple>
+#include <utility>
 
 #include <nlohmann/json.hpp>
 
@@ -125,10 +127,31 @@ struct RunContext {
     uint64_t trained_checksum = 0;
 };
 
+std::string method_key(const ComparisonMethod& method, const RunContext& run) {
+    return hardening_key(method.settings(run.harden), run.trained_checksum, run.harden);
+}
+
+// The hardened model and report of `base`: its checkpoint in out_dir when this run wrote it (or
+// resume kept it) with the same key, else hardened now (not saved: it was not asked for). The
+// checkpoint's thresholds are already on the storage grid; quantising again changes nothing.
+std::pair<layers::ModulePtr, HardenReport> base_hardening(const ComparisonMethod& base, RunContext& run,
+                                                          const std::string& step) {
+    layers::ModulePtr model;
+    if (std::optional<HardenReport> saved = read_hardening(files_of(run.options.out_dir, base.name).checkpoint,
+                                                           method_key(base, run), model)) {
+        say(run.options, step + "   starts from " + base.name + "'s hardened model");
+        return {std::move(model), *saved};
+    }
+    model = layers::load_model(run.trained_checkpoint);
+    quantize_model(*model, run.options.campaign, false);
+    HardenReport report = base.harden(*model, run.harden);
+    return {std::move(model), report};
+}
+
 MethodOutcome run_method(const ComparisonMethod& method, RunContext& run, const std::string& step) {
     const ComparisonOptions& options = run.options;
     const MethodFiles files = files_of(options.out_dir, method.name);
-    const std::string key = hardening_key(method.settings(run.harden), run.trained_checksum, run.harden);
+    const std::string key = method_key(method, run);
     MethodOutcome outcome;
     outcome.method = method.name;
     layers::ModulePtr model;
@@ -139,10 +162,21 @@ MethodOutcome run_method(const ComparisonMethod& method, RunContext& run, const 
         say(options, step + " harden: kept " + files.checkpoint);
     } else {
         say(options, step + " harden: " + method.summary);
-        model = layers::load_model(run.trained_checkpoint);
-        quantize_model(*model, options.campaign, false);
         run.harden.log = [&options, &step](const std::string& line) { say(options, step + "   " + line); };
+        HardenReport base_report;
+        if (!method.base.empty()) {
+            std::tie(model, base_report) = base_hardening(find_comparison_method(method.base), run, step);
+        } else {
+            model = layers::load_model(run.trained_checkpoint);
+            quantize_model(*model, options.campaign, false);
+        }
         outcome.report = method.harden(*model, run.harden);
+        if (!method.base.empty()) {
+            outcome.report.thresholds = base_report.thresholds;
+            outcome.report.guards += base_report.guards;
+            outcome.report.seconds += base_report.seconds;
+            outcome.report.settings = base_report.settings + "; " + outcome.report.settings;
+        }
         quantize_model(*model, options.campaign, true);
         save_hardening(files.checkpoint, *model, method.name, key, outcome.report);
     }

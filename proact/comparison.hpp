@@ -73,8 +73,13 @@ struct ComparisonMethod {
     std::string summary;          // one line for --help
     // The settings the result depends on (the run key of resume): same text, same hardening.
     std::function<std::string(const HardenContext&)> settings;
-    // Hardens `model` (a fresh copy of the trained model, quantised weights) in place.
+    // Hardens `model` in place (a fresh copy of the trained model, quantised weights; with a base,
+    // the base method's hardened model) and reports this step alone.
     std::function<HardenReport(layers::Module& model, const HardenContext& context)> harden;
+    // A method this one continues ("proact" for "proact+guard"): its hardened checkpoint from this
+    // run (or kept by resume) is the starting point, else it is hardened first; the report adds up
+    // both steps (thresholds, guards, seconds, settings).
+    std::string base = {};
 };
 
 // Every method this build knows, in the order of the comparison's tables.

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <cstdio>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -99,13 +98,6 @@ void validate_options(const FitActOptions& options) {
         fail<core::ValueError>("FitAct: the training image cap must be >= 0 (0: all), got ", options.max_train_images);
     if (options.cache_budget_bytes < 0)
         fail<core::ValueError>("FitAct: the cache budget must be >= 0 bytes, got ", options.cache_budget_bytes);
-}
-
-std::string epoch_summary(const FitActEpoch& epoch, int epochs) {
-    char line[160];
-    std::snprintf(line, sizeof(line), "epoch %d/%d  loss %.4f  validation %.2f%%  %.1f s", epoch.epoch, epochs,
-                  epoch.train_loss, epoch.validation_accuracy, epoch.seconds);
-    return line;
 }
 
 FitActResult fitact_harden(layers::Module& model, const core::Shape& input_shape, const datasets::Dataset& full_train,

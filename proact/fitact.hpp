@@ -62,9 +62,6 @@ struct FitActResult {
     double seconds = 0.0;
 };
 
-// One line for an epoch: "epoch 3/24  loss 0.3127  validation 90.47%  4.1 s".
-std::string epoch_summary(const FitActEpoch& epoch, int epochs);
-
 // Hardens `model` in place. ValueError for bad options, a model without ReLUs, or data sets that do
 // not fit the model; nothing of the model changes then.
 FitActResult fitact_harden(layers::Module& model, const core::Shape& input_shape, const datasets::Dataset& train,

@@ -173,6 +173,37 @@ TEST_CASE("comparison: FitAct's settings reach it, and other FitAct settings red
     CHECK(test::contains(second.methods[1].report.settings, "epochs 2"));
 }
 
+TEST_CASE("comparison: ProAct + guard continues ProAct's hardened model, the same bits as hardening it afresh") {
+    const Problem problem;
+    method::ComparisonOptions both = problem.options("both"), alone = problem.options("alone");
+    both.methods = {"proact", "proact+guard"};
+    alone.methods = {"proact+guard"};
+    const method::ComparisonResult with_base = problem.run(both);
+    const method::ComparisonResult without = problem.run(alone);
+    const auto& proact = with_base.methods[0].report;
+    const auto& combined = with_base.methods[1].report;
+    CHECK(combined.thresholds == proact.thresholds);
+    CHECK(combined.guards > 0);
+    CHECK(combined.seconds >= proact.seconds);
+    CHECK(test::contains(combined.settings, "range guard"));
+    CHECK(combined.settings.find(proact.settings) == 0);
+    CHECK(without.methods[0].report.thresholds == combined.thresholds);
+    CHECK(without.methods[0].report.settings == combined.settings);
+
+    const auto tensors = [](const std::string& path) { return layers::load_checkpoint(path).tensors; };
+    const auto guarded = tensors(both.out_dir + "/proact+guard.safetensors");
+    const auto fresh = tensors(alone.out_dir + "/proact+guard.safetensors");
+    const auto plain = tensors(both.out_dir + "/proact.safetensors");
+    REQUIRE(guarded.size() == fresh.size());
+    for (const auto& [name, tensor] : guarded) {
+        REQUIRE(fresh.count(name));
+        CHECK_MESSAGE(tensor.to_vector() == fresh.at(name).to_vector(), name);
+        if (plain.count(name)) CHECK_MESSAGE(tensor.to_vector() == plain.at(name).to_vector(), name);
+    }
+    CHECK(guarded.size() > plain.size());  // the bounds
+    CHECK(with_base.methods[1].campaign.points[1].correct == without.methods[0].campaign.points[1].correct);
+}
+
 TEST_CASE("comparison: images without a prediction are counted") {
     const Problem problem;
     method::ComparisonOptions options = problem.options("nan");
