@@ -27,10 +27,9 @@ struct FitActOptions {
     float lr = 1e-3f;
     float l2_weight = 4e-9f;        // λ of Σ_layers mean(b²)
     float weight_decay = 0.0f;      // Adam's L2 decay (the toolbox: 4e-11)
-    // Epochs over the training set. The toolbox runs 100. 24 makes the comparison fair in time on
-    // LeNet-5 / Fashion-MNIST (54,000 images, 2 shared cores): FitAct's first 6 epochs took 33.5 s
-    // (~9 s set-up, ~4 s an epoch), ProAct with its defaults 102 s in all, so 24 epochs is about
-    // ProAct's time.
+    // Epochs over the training set. The toolbox runs 100. On LeNet-5 / Fashion-MNIST (54,000
+    // images) the loss goes 0.167 -> 0.155 over 24 epochs and the validation accuracy stays within
+    // 0.1 point of 91.4%: more epochs buy little. 24 take 69 s on 2 cores (ProAct: 21 s).
     int epochs = 24;
     int64_t batch_size = 128;
     int64_t profile_images = 1024;  // Ranger's subset of the training set
