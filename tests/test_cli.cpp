@@ -163,3 +163,24 @@ TEST_CASE("help lists the names the registries define") {
     const Run inject = run_proact(dir, "inject --help");
     CHECK(contains(inject.out, "1e-7,3e-7,1e-6,3e-6,1e-5,3e-5,1e-4"));
 }
+
+TEST_CASE("reproduce --quick runs every asked method with the quick settings, FitAct's included") {
+    TempDir dir("proact-cli-reproduce");
+    write_idx_split(dir, "train", 200);
+    write_idx_split(dir, "t10k", 100);
+    const std::string data = " --dataset fashion-mnist --data-dir " + dir.path.string();
+    const std::string out = dir.file("out");
+    const Run run = run_proact(dir, "reproduce --quick --methods ranger,fitact,proact,proact+guard --ber 1e-3 --out-dir " +
+                                        out + data + kQuiet);
+    REQUIRE_MESSAGE(run.exit_code == 0, run.err);
+    const std::string results = read_text(out + "/results.md");
+    CHECK(contains(results, "| fitact |"));
+    CHECK(contains(results, "adam lr 0.001; epochs 1;"));        // FitAct: one epoch under --quick
+    CHECK(contains(results, "train images 2000"));                // ProAct's and FitAct's cap
+    CHECK(contains(results, "| proact+guard |"));
+    CHECK(contains(read_text(out + "/results.json"), "\"method\": \"proact+guard\""));
+
+    const Run zero = run_proact(dir, "reproduce --fitact-epochs 0 --out-dir " + out + data + kQuiet);
+    CHECK(zero.exit_code == 2);
+    CHECK(contains(zero.err, "--fitact-epochs"));
+}
