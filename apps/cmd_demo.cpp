@@ -1,6 +1,7 @@
 // proact demo: the main job end to end on Fashion-MNIST: train LeNet-5, harden it with ProAct, and
 // run the same fault campaigns (weights stored as float32, then as Q15.16 fixed point) on the
-// unprotected and the hardened model; print the table and write the plots.
+// unprotected and the hardened model; print the table and write the plots; then the comparison
+// with every baseline (proact reproduce's, FitAct shortened to kDemoFitActEpochs) on the same model.
 //
 // Both models face the same weight faults: a trial's faults come from (seed, trial, parameter
 // name), and the hardened model's thresholds are faulted on top (they are stored words too).
@@ -16,6 +17,7 @@
 #include "faults/report.hpp"
 #include "layers/checkpoint.hpp"
 #include "layers/zoo.hpp"
+#include "proact/comparison.hpp"
 #include "proact/method.hpp"
 
 namespace proact::apps {
@@ -32,6 +34,9 @@ struct DemoCommand {
 
 const std::vector<double> kFloatBers = {1e-7, 1e-6, 1e-5, 1e-4};
 const std::vector<double> kFixedBers = {1e-6, 1e-5, 1e-4, 3e-4};
+// FitAct's epochs in the demo (reproduce: 24): its accuracy barely moves after the first few on
+// LeNet-5, and the demo should stay within a couple of minutes.
+constexpr int kDemoFitActEpochs = 3;
 
 // Accuracy at `ber` in a campaign's points, or NaN when that BER was not run.
 double mean_at(const faults::CampaignResult& result, double ber) {
@@ -42,7 +47,7 @@ double mean_at(const faults::CampaignResult& result, double ber) {
 
 layers::ModulePtr train_lenet(DemoCommand& command, const datasets::Dataset& train_set, const datasets::Dataset& validation,
                               const std::string& path) {
-    std::printf("\n[1/4] train LeNet-5 (%d epochs, SGD lr %g momentum %g, batch %lld)\n", command.train.epochs,
+    std::printf("\n[1/5] train LeNet-5 (%d epochs, SGD lr %g momentum %g, batch %lld)\n", command.train.epochs,
                 command.train.lr, command.train.momentum, static_cast<long long>(command.train.batch_size));
     layers::ModulePtr model = layers::make_model("lenet5", train_set.sample_shape(), train_set.num_classes, command.common.seed);
     std::vector<train::EpochLog> history;
@@ -105,7 +110,7 @@ void run_demo(DemoCommand& command) {
     auto [train, validation] = datasets::split(full, 0.1, command.common.seed);
     layers::ModulePtr model = train_lenet(command, train, validation, model_path);
 
-    std::printf("\n[2/4] harden with ProAct (%s thresholds, trained layer by layer from the last)\n",
+    std::printf("\n[2/5] harden with ProAct (%s thresholds, trained layer by layer from the last)\n",
                 command.proact.clip.to_string().c_str());
     layers::ModulePtr hardened = layers::load_model(model_path);
     const method::ProActResult hardening = method::proact_harden(
@@ -114,13 +119,13 @@ void run_demo(DemoCommand& command) {
     layers::save_checkpoint(hardened_path, *hardened, {{"dataset", "fashion-mnist"}, {"hardening", "proact"}});
     write_text_file(command.out_dir + "/proact_log.json", method::proact_json(hardening, command.proact));
 
-    std::printf("\n[3/4] evaluate on the %lld test images\n", static_cast<long long>(test.size()));
+    std::printf("\n[3/5] evaluate on the %lld test images\n", static_cast<long long>(test.size()));
     const double clean = 100.0 * layers::evaluate(*model, test.images, test.labels).accuracy();
     const double clean_hardened = 100.0 * layers::evaluate(*hardened, test.images, test.labels).accuracy();
     std::printf("unprotected %.2f%%, ProAct %.2f%% (%lld thresholds, hardened in %.1f s)\n", clean, clean_hardened,
                 static_cast<long long>(hardening.threshold_count), hardening.seconds);
 
-    std::printf("\n[4/4] fault campaigns on the test set: bit flips in conv/linear weights and biases (and ProAct's "
+    std::printf("\n[4/5] fault campaigns on the test set: bit flips in conv/linear weights and biases (and ProAct's "
                 "thresholds), %lld trials per BER\n", static_cast<long long>(command.trials));
     std::vector<faults::CampaignResult> unprotected = campaigns_of(*model, "ReLU", test, command);
     std::vector<faults::CampaignResult> protected_ = campaigns_of(*hardened, "ProAct", test, command);
@@ -137,15 +142,35 @@ void run_demo(DemoCommand& command) {
                 static_cast<long long>(command.trials));
     print_table(float32, kFloatBers);
     print_table(fixed, kFixedBers);
+
+    std::printf("\n[5/5] the comparison (as proact reproduce): every method on the same Q15.16 faults, thresholds "
+                "and guard bounds faulted too, %lld trials per BER\n", static_cast<long long>(command.trials));
+    method::ComparisonOptions options;
+    options.methods = method::parse_method_list("all");
+    options.campaign.format = faults::StorageFormat::fixed_point(15, 16);
+    options.campaign.bers = method::default_comparison_bers(*layers::model_info(*model));
+    options.campaign.trials = command.trials;
+    options.campaign.seed = command.common.seed;
+    options.campaign.dataset_name = "fashion-mnist";
+    options.harden.proact = command.proact;
+    options.harden.fitact.epochs = kDemoFitActEpochs;
+    options.harden.seed = command.common.seed;
+    options.out_dir = command.out_dir + "/comparison";
+    options.progress = !command.common.quiet;
+    const method::ComparisonData data{std::move(train), std::move(validation), test};
+    const method::ComparisonResult comparison = method::run_comparison(model_path, data, options);
+    method::write_comparison_files(comparison, options);
+    std::printf("%s\n", method::results_markdown(comparison, true).c_str());
     std::printf("files in %s: lenet5.safetensors, lenet5_proact.safetensors, train_log.csv, proact_log.json, "
-                "campaign.csv, campaign_float32.svg, campaign_q15.16.svg\n", command.out_dir.c_str());
+                "campaign.csv, campaign_float32.svg, campaign_q15.16.svg, comparison/results.{md,csv,json,svg}\n",
+                command.out_dir.c_str());
 }
 
 }  // namespace
 
 void register_demo(CLI::App& app) {
     auto command = std::make_shared<DemoCommand>();
-    CLI::App* sub = app.add_subcommand("demo", "Train LeNet-5 on Fashion-MNIST, harden it with ProAct, fault-test both");
+    CLI::App* sub = app.add_subcommand("demo", "Train LeNet-5 on Fashion-MNIST, harden it with ProAct, fault-test both, compare every method");
     command->train.epochs = 3;
     sub->add_option("--epochs", command->train.epochs, "Training epochs")->check(CLI::PositiveNumber)->capture_default_str();
     sub->add_option("--trials", command->trials, "Fault-campaign trials per BER")->check(CLI::PositiveNumber)->capture_default_str();
