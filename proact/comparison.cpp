@@ -3,6 +3,7 @@
 // settings (see comparison.hpp).
 #include "proact/comparison.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -125,6 +126,7 @@ struct RunContext {
     HardenContext harden;
     std::string trained_checkpoint;
     uint64_t trained_checksum = 0;
+    std::vector<std::string> saved;  // methods whose checkpoint this run wrote or resume kept
 };
 
 std::string method_key(const ComparisonMethod& method, const RunContext& run) {
@@ -132,13 +134,16 @@ std::string method_key(const ComparisonMethod& method, const RunContext& run) {
 }
 
 // The hardened model and report of `base`: its checkpoint in out_dir when this run wrote it (or
-// resume kept it) with the same key, else hardened now (not saved: it was not asked for). The
-// checkpoint's thresholds are already on the storage grid; quantising again changes nothing.
+// resume kept it), else hardened now (not saved: it was not asked for). A file from an earlier run
+// is never read without resume. The checkpoint's thresholds are already on the storage grid;
+// quantising again changes nothing.
 std::pair<layers::ModulePtr, HardenReport> base_hardening(const ComparisonMethod& base, RunContext& run,
                                                           const std::string& step) {
     layers::ModulePtr model;
-    if (std::optional<HardenReport> saved = read_hardening(files_of(run.options.out_dir, base.name).checkpoint,
-                                                           method_key(base, run), model)) {
+    const bool ours = std::find(run.saved.begin(), run.saved.end(), base.name) != run.saved.end();
+    if (std::optional<HardenReport> saved =
+            ours ? read_hardening(files_of(run.options.out_dir, base.name).checkpoint, method_key(base, run), model)
+                 : std::nullopt) {
         say(run.options, step + "   starts from " + base.name + "'s hardened model");
         return {std::move(model), *saved};
     }
@@ -180,6 +185,7 @@ MethodOutcome run_method(const ComparisonMethod& method, RunContext& run, const 
         quantize_model(*model, options.campaign, true);
         save_hardening(files.checkpoint, *model, method.name, key, outcome.report);
     }
+    run.saved.push_back(method.name);
     const datasets::Dataset& test = run.data.test;
     const int64_t clean_correct = layers::evaluate(*model, test.images, test.labels).correct;
     outcome.report.clean_accuracy = 100.0 * double(clean_correct) / double(test.size());
@@ -222,7 +228,7 @@ ComparisonResult run_comparison(const std::string& trained_checkpoint, const Com
     const layers::ModulePtr trained = layers::load_model(trained_checkpoint);
     const layers::ModelInfo* info = layers::model_info(*trained);
     if (!info) core::fail<core::ValueError>("comparison: ", trained_checkpoint, " is not a zoo model");
-    RunContext run{data, options, options.harden, trained_checkpoint, faults::model_checksum(*trained)};
+    RunContext run{data, options, options.harden, trained_checkpoint, faults::model_checksum(*trained), {}};
     run.harden.input_shape = info->input_shape;
     run.harden.train = &data.train;
     run.harden.validation = &data.validation;

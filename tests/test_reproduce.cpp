@@ -204,6 +204,29 @@ TEST_CASE("comparison: ProAct + guard continues ProAct's hardened model, the sam
     CHECK(with_base.methods[1].campaign.points[1].correct == without.methods[0].campaign.points[1].correct);
 }
 
+TEST_CASE("comparison: a base checkpoint left by an earlier run is not trusted without resume") {
+    const Problem problem;
+    method::ComparisonOptions options = problem.options("stale");
+    options.methods = {"proact"};
+    problem.run(options);
+    // Tamper with the earlier run's ProAct checkpoint, keeping its metadata (and so its key).
+    const std::string path = options.out_dir + "/proact.safetensors";
+    const layers::Checkpoint original = layers::load_checkpoint(path);
+    layers::ModulePtr model = layers::load_model(path);
+    for (auto& [name, parameter] : model->named_parameters())
+        if (name.ends_with("threshold")) parameter.value().data()[0] = 1234.0f;
+    std::map<std::string, std::string> metadata;
+    for (const auto& [key, value] : original.metadata)
+        if (key.starts_with("comparison_") || key == "hardening") metadata[key] = value;
+    layers::save_checkpoint(path, *model, metadata);
+
+    options.methods = {"proact+guard"};
+    problem.run(options);
+    const auto guarded = layers::load_checkpoint(options.out_dir + "/proact+guard.safetensors").tensors;
+    for (const auto& [name, tensor] : original.tensors)
+        if (name.ends_with("threshold")) CHECK_MESSAGE(guarded.at(name).to_vector() == tensor.to_vector(), name);
+}
+
 TEST_CASE("comparison: images without a prediction are counted") {
     const Problem problem;
     method::ComparisonOptions options = problem.options("nan");
