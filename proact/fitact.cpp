@@ -105,15 +105,11 @@ FitActResult fitact_harden(layers::Module& model, const core::Shape& input_shape
                            const std::function<void(const FitActEpoch&)>& on_epoch) {
     const auto start = Clock::now();
     validate_options(options);
-    check_data(full_train, "FitAct", "training", input_shape);
-    check_data(validation, "FitAct", "validation", input_shape);
     const bool was_training = model.is_training();
-    model.eval();
     FitActResult result;
-    const std::vector<ActivationProfile> profiles =
-        profile_training_subset(model, input_shape, full_train.images, options.profile_images, options.seed);
-    const datasets::Dataset train = capped_train_set(full_train, options.max_train_images, options.seed, "fitact-train");
-    result.original_accuracy = 100.0 * layers::evaluate(model, validation.images, validation.labels).accuracy();
+    const auto [profiles, train] =
+        start_threshold_training(model, input_shape, full_train, validation, options.profile_images,
+                                 options.max_train_images, options.seed, "FitAct", "fitact-train", result);
 
     RequiresGradGuard requires_grad_guard(model);
     const std::vector<layers::ActivationSite> sites = ranger_harden(model, input_shape, profiles, options.clip);
@@ -134,9 +130,6 @@ FitActResult fitact_harden(layers::Module& model, const core::Shape& input_shape
         prefix_inputs(chain, train, validation, chain.stage_of(sites.front().path), options.cache_budget_bytes);
     const Problem problem{chain, train, validation, prefix, thresholds, options};
     result.activation = options.clip.to_string();
-    result.train_images = train.size();
-    result.validation_images = validation.size();
-    result.profile_images = std::min(options.profile_images, full_train.size());  // ranger_subset's size
     result.prefix_cached = prefix.cached;
     result.ranger_accuracy = suffix_accuracy(chain, validation, prefix);
     for (int epoch = 0; epoch < options.epochs; ++epoch) {
@@ -162,18 +155,10 @@ std::string fitact_json(const FitActResult& result, const FitActOptions& options
         if (with_times) entry["seconds"] = epoch.seconds;
         epochs.push_back(entry);
     }
-    nlohmann::ordered_json json = {{"method", "fitact"},
-                                   {"activation", result.activation},
-                                   {"threshold_count", result.threshold_count},
-                                   {"train_images", result.train_images},
-                                   {"validation_images", result.validation_images},
-                                   {"profile_images", result.profile_images},
-                                   {"original_accuracy", result.original_accuracy},
-                                   {"ranger_accuracy", result.ranger_accuracy},
-                                   {"final_accuracy", result.final_accuracy},
-                                   {"prefix_cached", result.prefix_cached},
-                                   {"options", settings},
-                                   {"epochs", epochs}};
+    nlohmann::ordered_json json = result_json_head("fitact", result);
+    json["prefix_cached"] = result.prefix_cached;
+    json["options"] = settings;
+    json["epochs"] = epochs;
     if (with_times) json["seconds"] = result.seconds;
     return json.dump(2) + "\n";
 }

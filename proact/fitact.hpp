@@ -19,6 +19,7 @@
 
 #include "datasets/dataset.hpp"
 #include "layers/hybrid_clip.hpp"
+#include "proact/threshold_training.hpp"
 
 namespace proact::method {
 
@@ -49,16 +50,9 @@ struct FitActEpoch {
     double seconds = 0.0;
 };
 
-struct FitActResult {
-    std::string activation;             // HybridClip::to_string()
-    int64_t threshold_count = 0;
-    int64_t train_images = 0, validation_images = 0, profile_images = 0;
-    double original_accuracy = 0.0;     // validation, the unclipped model
-    double ranger_accuracy = 0.0;       // validation, after the Ranger initialisation
-    double final_accuracy = 0.0;        // validation, hardened
+struct FitActResult : ThresholdTrainingResult {
     bool prefix_cached = false;
     std::vector<FitActEpoch> epochs;
-    double seconds = 0.0;
 };
 
 // Hardens `model` in place. ValueError for bad options, a model without ReLUs, or data sets that do

@@ -249,16 +249,12 @@ ProActResult proact_harden(layers::Module& model, const core::Shape& input_shape
                            const std::function<void(const LayerLog&)>& on_layer) {
     const auto start = Clock::now();
     validate_options(options);
-    check_data(full_train, "ProAct", "training", input_shape);
-    check_data(validation, "ProAct", "validation", input_shape);
     const bool was_training = model.is_training();
-    model.eval();
     ProActResult result;
-    const std::vector<ActivationProfile> profiles =
-        profile_training_subset(model, input_shape, full_train.images, options.profile_images, options.seed);
-    const datasets::Dataset train = capped_train_set(full_train, options.max_train_images, options.seed, "proact-train");
+    const auto [profiles, train] =
+        start_threshold_training(model, input_shape, full_train, validation, options.profile_images,
+                                 options.max_train_images, options.seed, "ProAct", "proact-train", result);
     const core::Tensor teacher = teacher_targets(model, train.images);
-    result.original_accuracy = 100.0 * layers::evaluate(model, validation.images, validation.labels).accuracy();
 
     RequiresGradGuard requires_grad_guard(model);
     const std::vector<layers::ActivationSite> sites = ranger_harden(model, input_shape, profiles, options.clip);
@@ -274,9 +270,6 @@ ProActResult proact_harden(layers::Module& model, const core::Shape& input_shape
     const StageChain chain(model);
     const Problem problem{chain, train, validation, teacher, options};
     result.activation = options.clip.to_string();
-    result.train_images = train.size();
-    result.validation_images = validation.size();
-    result.profile_images = std::min(options.profile_images, full_train.size());  // ranger_subset's size
     result.ranger_accuracy = 100.0 * layers::evaluate(model, validation.images, validation.labels).accuracy();
     std::vector<size_t> layer_stages;
     for (const layers::ActivationSite& site : sites) layer_stages.push_back(chain.stage_of(site.path));

@@ -34,6 +34,7 @@
 
 #include "datasets/dataset.hpp"
 #include "layers/hybrid_clip.hpp"
+#include "proact/threshold_training.hpp"
 
 namespace proact::method {
 
@@ -94,15 +95,8 @@ struct LayerLog {
     double seconds = 0.0;
 };
 
-struct ProActResult {
+struct ProActResult : ThresholdTrainingResult {
     std::vector<LayerLog> layers;       // in the order visited: last to first
-    std::string activation;             // HybridClip::to_string()
-    int64_t threshold_count = 0;
-    int64_t train_images = 0, validation_images = 0, profile_images = 0;
-    double original_accuracy = 0.0;     // validation, the unclipped model
-    double ranger_accuracy = 0.0;       // validation, after the Ranger initialisation
-    double final_accuracy = 0.0;        // validation, hardened
-    double seconds = 0.0;               // all of it (not written to the JSON: it differs per run)
 };
 
 // Hardens `model` in place (see above). input_shape is one sample's (C, H, W) or (F). The

@@ -113,17 +113,9 @@ std::string proact_json(const ProActResult& result, const ProActOptions& options
         if (with_times) entry["seconds"] = layer.seconds;
         layers.push_back(entry);
     }
-    nlohmann::ordered_json json = {{"method", "proact"},
-                                   {"activation", result.activation},
-                                   {"threshold_count", result.threshold_count},
-                                   {"train_images", result.train_images},
-                                   {"validation_images", result.validation_images},
-                                   {"profile_images", result.profile_images},
-                                   {"original_accuracy", result.original_accuracy},
-                                   {"ranger_accuracy", result.ranger_accuracy},
-                                   {"final_accuracy", result.final_accuracy},
-                                   {"options", settings},
-                                   {"layers", layers}};
+    nlohmann::ordered_json json = result_json_head("proact", result);
+    json["options"] = settings;
+    json["layers"] = layers;
     if (with_times) json["seconds"] = result.seconds;
     return json.dump(2) + "\n";
 }

@@ -1,6 +1,7 @@
 #include "proact/threshold_training.hpp"
 
 #include <algorithm>
+#include <nlohmann/json.hpp>
 
 #include "autograd/ops.hpp"
 #include "layers/evaluate.hpp"
@@ -77,6 +78,35 @@ RequiresGradGuard::RequiresGradGuard(layers::Module& model) {
 
 RequiresGradGuard::~RequiresGradGuard() {
     for (auto& [p, flag] : saved) p.set_requires_grad(flag);
+}
+
+nlohmann::ordered_json result_json_head(const char* method, const ThresholdTrainingResult& result) {
+    return {{"method", method},
+            {"activation", result.activation},
+            {"threshold_count", result.threshold_count},
+            {"train_images", result.train_images},
+            {"validation_images", result.validation_images},
+            {"profile_images", result.profile_images},
+            {"original_accuracy", result.original_accuracy},
+            {"ranger_accuracy", result.ranger_accuracy},
+            {"final_accuracy", result.final_accuracy}};
+}
+
+TrainingStart start_threshold_training(layers::Module& model, const core::Shape& input_shape,
+                                       const datasets::Dataset& full_train, const datasets::Dataset& validation,
+                                       int64_t profile_images, int64_t max_images, uint64_t seed, const char* method,
+                                       const char* stream, ThresholdTrainingResult& result) {
+    check_data(full_train, method, "training", input_shape);
+    check_data(validation, method, "validation", input_shape);
+    model.eval();
+    TrainingStart start;
+    start.profiles = profile_training_subset(model, input_shape, full_train.images, profile_images, seed);
+    start.train = capped_train_set(full_train, max_images, seed, stream);
+    result.train_images = start.train.size();
+    result.validation_images = validation.size();
+    result.profile_images = std::min(profile_images, full_train.size());  // ranger_subset's size
+    result.original_accuracy = 100.0 * layers::evaluate(model, validation.images, validation.labels).accuracy();
+    return start;
 }
 
 }  // namespace proact::method

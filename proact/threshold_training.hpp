@@ -1,6 +1,7 @@
 // What threshold-only training shares (FitAct; ProAct, which caches the inputs of several layers
-// at once in proact.cpp, uses the cap, the data checks and the guard): the frozen prefix's outputs computed once, accuracy of the trained suffix on
-// them, a seeded training cap, and the guard that restores every parameter's requires_grad.
+// at once in proact.cpp, uses the start-up, the result fields, the cap and the guard): the frozen
+// prefix's outputs computed once, accuracy of the trained suffix on them, a seeded training cap,
+// how both start, what both report, and the guard that restores every parameter's requires_grad.
 //
 // The prefix (stages [0, stage) of a StageChain) holds no trained parameter and the model is in
 // eval mode, so its output for the training and validation images is fixed: kept in memory when it
@@ -8,11 +9,14 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json_fwd.hpp>
 #include <span>
+#include <string>
 #include <utility>
 #include <vector>
 
 #include "datasets/dataset.hpp"
+#include "proact/ranger.hpp"
 #include "proact/stage_chain.hpp"
 
 namespace proact::method {
@@ -39,6 +43,33 @@ datasets::Dataset capped_train_set(const datasets::Dataset& train, int64_t max_i
 
 // ValueError / ShapeError naming `method` and the set when `data` is empty or does not fit.
 void check_data(const datasets::Dataset& data, const char* method, const char* what, const core::Shape& input_shape);
+
+// What ProAct's and FitAct's results both hold.
+struct ThresholdTrainingResult {
+    std::string activation;             // HybridClip::to_string()
+    int64_t threshold_count = 0;
+    int64_t train_images = 0, validation_images = 0, profile_images = 0;
+    double original_accuracy = 0.0;     // validation, the unclipped model
+    double ranger_accuracy = 0.0;       // validation, after the Ranger initialisation
+    double final_accuracy = 0.0;        // validation, hardened
+    double seconds = 0.0;               // all of it (in the JSON only with times: it differs per run)
+};
+
+// {"method", then the fields above but the seconds, in that order}: the head of both JSON logs.
+nlohmann::ordered_json result_json_head(const char* method, const ThresholdTrainingResult& result);
+
+// How ProAct and FitAct start: `full_train` and `validation` checked against input_shape (errors
+// name `method`; the model is untouched then), the model put in eval mode, Ranger's profiles of
+// the seeded subset, the training set capped by max_images (Rng stream `stream`), and in `result`
+// the sizes and the unclipped model's validation accuracy.
+struct TrainingStart {
+    std::vector<ActivationProfile> profiles;
+    datasets::Dataset train;
+};
+TrainingStart start_threshold_training(layers::Module& model, const core::Shape& input_shape,
+                                       const datasets::Dataset& full_train, const datasets::Dataset& validation,
+                                       int64_t profile_images, int64_t max_images, uint64_t seed, const char* method,
+                                       const char* stream, ThresholdTrainingResult& result);
 
 // Restores every parameter's requires_grad however hardening ends.
 struct RequiresGradGuard {
