@@ -139,6 +139,7 @@ Campaign::Campaign(layers::Module& model, const core::Tensor& images, const std:
         fail<core::ShapeError>("fault campaign: ", images_.dim() ? images_.size(0) : 0, " inputs but ",
                                labels_.size(), " labels");
     if (labels_.empty()) fail<ValueError>("fault campaign: the evaluation set is empty (expected at least 1 sample)");
+    images_hash_ = data_checksum(images_, labels_);
     mask_ = BitMask::parse(options_.bit_mask, options_.format);
     targets_ = select_targets(model_, options_.patterns, options_.fault_thresholds);
     check_quantized(targets_, options_.format);
@@ -437,7 +438,8 @@ OutcomeCounts Campaign::count_correct_sparse(size_t stage, const std::vector<int
 
 TrialOutcome Campaign::run_trial(size_t point, int64_t trial, std::vector<FaultLogEntry>* log) {
     if (trial < 0) fail<ValueError>("fault campaign: trial ", trial, " is negative");
-    const FaultMap map = draw_fault_map(targets_, fault_model(point), options_.format, options_.seed, trial);
+    const FaultMap map = draw_fault_map(targets_, fault_model(point), options_.format,
+                                        FaultStreamKey{options_.seed, options_.purpose, point_rate(point)}, trial);
     TrialOutcome outcome;
     outcome.faults = map.size();
     const auto counted = [&outcome](const OutcomeCounts& counts) {
@@ -512,11 +514,14 @@ CampaignResult Campaign::settings_result() const {
     for (const FaultTarget& target : targets_) result.targets.push_back(target.name);
     result.target_values = target_values(targets_);
     result.seed = options_.seed;
+    result.purpose = options_.purpose;
+    result.batch_norm = options_.batch_norm;
     result.trials = options_.trials;
     result.ci_margin = options_.ci_margin;
     result.min_trials = options_.min_trials;
     result.shard = options_.shard;
     result.samples = images_.size(0);
+    result.images_hash = images_hash_;
     result.fault_free_correct = fault_free_.correct;
     result.fault_free_no_prediction = fault_free_.no_prediction;
     result.cached_bytes = cached_bytes();

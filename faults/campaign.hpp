@@ -12,11 +12,11 @@
 // An image whose logits are not all finite has no prediction (layers::predict_classes): it counts
 // as wrong, and the results carry how many there were per trial.
 //
-// Reproducible: trial t's accuracy depends only on (seed, t, rate, format, fault model, targets,
-// model, data): its faults come from injector.hpp's streams, its evaluation is deterministic, and
-// the model is restored bit-exactly after it. Trials may therefore be split over machines
-// (shard i/n runs t = i, i+n, ...; merge_shards joins them into what one run gives) or replayed
-// alone (Campaign::run_trial).
+// Reproducible: trial t's accuracy depends only on (seed, purpose, t, rate, format, fault model,
+// targets, model, data): its faults come from injector.hpp's streams, its evaluation is
+// deterministic, and the model is restored bit-exactly after it. Trials may therefore be split
+// over machines (shard i/n runs t = i, i+n, ...; merge_shards joins them into what one run gives)
+// or replayed alone (Campaign::run_trial).
 //
 // Fast, without changing a single result bit:
 //  - the model is viewed as a chain of stages (Sequential children expanded recursively; any other
@@ -107,6 +107,8 @@ public:
     size_t point_count() const;
     double point_rate(size_t point) const;
     FaultModel fault_model(size_t point) const;
+    // data_checksum of the evaluation images and labels, computed once by the constructor.
+    uint64_t images_hash() const { return images_hash_; }
     int64_t fault_free_correct() const { return fault_free_.correct; }
     int64_t fault_free_no_prediction() const { return fault_free_.no_prediction; }
     int64_t cached_bytes() const;
@@ -151,6 +153,7 @@ private:
     layers::Module& model_;
     core::Tensor images_;
     std::vector<int32_t> labels_;
+    uint64_t images_hash_ = 0;
     CampaignOptions options_;
     BitMask mask_;
     bool was_training_ = false;

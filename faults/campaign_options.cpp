@@ -4,6 +4,7 @@
 
 #include "core/error.hpp"
 #include "faults/bitflip.hpp"
+#include "faults/injector.hpp"
 
 namespace proact::faults {
 
@@ -48,6 +49,13 @@ ShardSpec parse_shard(std::string_view text) {
     return shard;
 }
 
+void check_batch_norm(std::string_view batch_norm) {
+    for (std::string_view known : kBatchNormModes)
+        if (batch_norm == known) return;
+    fail<ValueError>("batch norm '", batch_norm, "': expected ", kBatchNormModes[0],
+                     " (folded into the convolutions) or ", kBatchNormModes[1], " (kept as layers)");
+}
+
 void validate_options(const CampaignOptions& options) {
     if (options.fault_model.is_exact()) {
         if (options.exact_counts.empty())
@@ -77,6 +85,8 @@ void validate_options(const CampaignOptions& options) {
     if (options.cache_budget_bytes < 0)
         fail<ValueError>("fault campaign: cache budget ", options.cache_budget_bytes, " bytes is negative");
     BitMask::parse(options.bit_mask, options.format);  // throws on a bad mask
+    check_fault_purpose(options.purpose);
+    check_batch_norm(options.batch_norm);
 }
 
 }  // namespace proact::faults

@@ -7,6 +7,7 @@
 //   validate_options(options);                                // what the Campaign constructor checks
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -21,6 +22,11 @@ namespace proact::faults {
 std::vector<double> default_bers();
 // "1e-6,1e-5" -> {1e-6, 1e-5}. ValueError naming the item for a non-number or a BER outside [0, 1].
 std::vector<double> parse_ber_list(std::string_view text);
+
+// CampaignOptions::batch_norm's values.
+inline constexpr std::array<std::string_view, 2> kBatchNormModes = {"fold", "keep"};
+// ValueError naming `batch_norm` and the allowed values unless it is one of kBatchNormModes.
+void check_batch_norm(std::string_view batch_norm);
 
 struct ShardSpec {
     int index = 0;
@@ -54,6 +60,14 @@ struct CampaignOptions {
     bool reuse_fault_free = true;                // off: fault-free trials are evaluated again
     bool progress = true;                        // progress bar over the trials
     bool log_faults = false;                     // fill CampaignResult::fault_log
+    // What the faults are for: "evaluation" (a reported campaign), "search" (FtClipAct's threshold
+    // search) or "tuning" (hyper-parameter tuning), kFaultPurposes; each draws its own faults, so a
+    // search never tunes against the faults of the evaluation that reports it (injector.hpp).
+    std::string purpose = "evaluation";
+    // Whether batch norm was folded into the convolutions before the campaign ("fold") or kept as
+    // layers of its own ("keep"), kBatchNormModes. Descriptive: carried into the result and its
+    // files, so that campaigns of differently built models are not compared trial by trial.
+    std::string batch_norm = "fold";
     // Descriptions carried into the result and its files.
     std::string label;                           // legend of the plot; default "<model> <format>"
     std::string model_name;
@@ -62,8 +76,9 @@ struct CampaignOptions {
 
 // ValueError for a BER outside [0, 1], an empty point list, trials < 1, a negative exact count,
 // a bad shard, ci_margin < 0, min_trials < 2, ci_margin with more than one shard (the stopping
-// point would depend on trials other shards run), batch_size < 0, or a bit mask the format has
-// no such bits for. Run by the Campaign constructor; the command line calls it early.
+// point would depend on trials other shards run), batch_size < 0, a bit mask the format has no
+// such bits for, an unknown purpose or an unknown batch_norm. Run by the Campaign constructor; the
+// command line calls it early.
 void validate_options(const CampaignOptions& options);
 
 }  // namespace proact::faults

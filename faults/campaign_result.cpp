@@ -38,33 +38,48 @@ struct TrialRecord {
     int64_t faults = 0;
 };
 
-// ValueError naming the first setting in which `shard` differs from `first`.
+std::string joined(const std::vector<std::string>& names) {
+    std::string text;
+    for (const std::string& name : names) text += (text.empty() ? "" : ",") + name;
+    return text;
+}
+
+// ValueError naming the first setting in which `shard` differs from `first`, and both values.
 void check_same_campaign(const CampaignResult& first, const CampaignResult& shard) {
-    const auto differ = [&](const char* what) {
+    const auto differ = [&](const char* what, const auto& value_first, const auto& value_shard) {
         fail<ValueError>("merge: shard ", shard.shard.index, "/", shard.shard.count, " differs from shard ",
-                         first.shard.index, "/", first.shard.count, " in its ", what,
-                         "; only shards of one campaign can be merged");
+                         first.shard.index, "/", first.shard.count, " in its ", what, " (", value_shard, " against ",
+                         value_first, "); only shards of one campaign can be merged");
     };
-    if (shard.label != first.label) differ("label");
-    if (shard.model != first.model) differ("model");
-    if (shard.dataset != first.dataset) differ("dataset");
-    if (shard.format != first.format) differ("format");
-    if (shard.fault_model != first.fault_model) differ("fault model");
-    if (shard.bit_mask != first.bit_mask) differ("bit mask");
-    if (shard.patterns != first.patterns) differ("patterns");
-    if (shard.targets != first.targets) differ("targets");
-    if (shard.target_values != first.target_values) differ("target values");
-    if (shard.seed != first.seed) differ("seed");
-    if (shard.trials != first.trials) differ("trial count");
-    if (shard.ci_margin != first.ci_margin || shard.min_trials != first.min_trials) differ("CI margin");
-    if (shard.shard.count != first.shard.count) differ("shard count");
-    if (shard.samples != first.samples) differ("sample count");
-    if (shard.fault_free_correct != first.fault_free_correct ||
-        shard.fault_free_no_prediction != first.fault_free_no_prediction)
-        differ("fault-free accuracy");
-    if (shard.points.size() != first.points.size()) differ("number of rates");
+    if (shard.label != first.label) differ("label", first.label, shard.label);
+    if (shard.model != first.model) differ("model", first.model, shard.model);
+    if (shard.dataset != first.dataset) differ("dataset", first.dataset, shard.dataset);
+    if (shard.format != first.format) differ("format", first.format, shard.format);
+    if (shard.fault_model != first.fault_model)
+        differ("fault model", first.fault_model.to_string(), shard.fault_model.to_string());
+    if (shard.bit_mask != first.bit_mask) differ("bit mask", first.bit_mask, shard.bit_mask);
+    if (shard.patterns != first.patterns) differ("patterns", joined(first.patterns), joined(shard.patterns));
+    if (shard.targets != first.targets) differ("targets", joined(first.targets), joined(shard.targets));
+    if (shard.target_values != first.target_values) differ("target values", first.target_values, shard.target_values);
+    if (shard.seed != first.seed) differ("seed", first.seed, shard.seed);
+    if (shard.purpose != first.purpose) differ("purpose", first.purpose, shard.purpose);
+    if (shard.batch_norm != first.batch_norm) differ("batch norm", first.batch_norm, shard.batch_norm);
+    if (shard.trials != first.trials) differ("trial count", first.trials, shard.trials);
+    if (shard.ci_margin != first.ci_margin) differ("CI margin", first.ci_margin, shard.ci_margin);
+    if (shard.min_trials != first.min_trials) differ("minimum trials", first.min_trials, shard.min_trials);
+    if (shard.shard.count != first.shard.count) differ("shard count", first.shard.count, shard.shard.count);
+    if (shard.samples != first.samples) differ("sample count", first.samples, shard.samples);
+    if (shard.images_hash != first.images_hash)
+        differ("evaluation images (hash of images and labels)", checksum_hex(first.images_hash),
+               checksum_hex(shard.images_hash));
+    if (shard.fault_free_correct != first.fault_free_correct)
+        differ("fault-free correct count", first.fault_free_correct, shard.fault_free_correct);
+    if (shard.fault_free_no_prediction != first.fault_free_no_prediction)
+        differ("fault-free no-prediction count", first.fault_free_no_prediction, shard.fault_free_no_prediction);
+    if (shard.points.size() != first.points.size())
+        differ("number of rates", first.points.size(), shard.points.size());
     for (size_t p = 0; p < shard.points.size(); ++p)
-        if (shard.points[p].rate != first.points[p].rate) differ("rates");
+        if (shard.points[p].rate != first.points[p].rate) differ("rates", first.points[p].rate, shard.points[p].rate);
 }
 
 // ValueError unless the shards are indices 0..n-1 of one n-shard campaign, each given once.

@@ -40,11 +40,14 @@ struct CampaignResult {
     std::vector<std::string> targets;  // parameter names
     int64_t target_values = 0;
     uint64_t seed = 0;
+    std::string purpose = "evaluation";  // CampaignOptions::purpose: whose fault streams (injector.hpp)
+    std::string batch_norm = "fold";     // CampaignOptions::batch_norm: "fold" or "keep"
     int64_t trials = 0;              // requested per point
     double ci_margin = 0.0;
     int64_t min_trials = 10;
     ShardSpec shard;
     int64_t samples = 0;             // size of the evaluation set
+    uint64_t images_hash = 0;        // data_checksum of its images and labels (injector.hpp)
     int64_t fault_free_correct = 0;
     int64_t fault_free_no_prediction = 0;
     std::vector<PointResult> points;

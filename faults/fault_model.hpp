@@ -17,8 +17,8 @@
 // with a bit mask, what draw_faults takes.
 //
 // Randomness: draw_faults consumes only the Rng it is given. A campaign derives one stream per
-// (trial, tensor), e.g. Rng(seed, "faults", trial).child(tensor_index), so a trial's faults do not
-// depend on which other trials ran or in what order.
+// (seed, purpose, rate, trial, tensor name) (injector.hpp, fault_stream), so a trial's faults do not
+// depend on which other trials ran or in what order, nor on the faults of its other rates.
 #pragma once
 
 #include <algorithm>
@@ -216,6 +216,9 @@ struct FaultModel {
         check_probability(ber, "fault model");
         return {spec, ber, 0, mask};
     }
+
+    // The point this model is at: the BER, or k for an exact count (as PointResult::rate).
+    double rate() const { return spec.is_exact() ? static_cast<double>(exact_count) : ber; }
 
     // "flip, BER 1e-05, bits 0,1,...,31" / "stuck-at-1, 3 per tensor, bits 31"
     std::string to_string() const {

@@ -58,15 +58,29 @@ int64_t FaultMap::size() const {
     return total;
 }
 
-core::Rng fault_stream(uint64_t seed, int64_t trial, const std::string& name) {
-    return core::Rng(seed, "faults", static_cast<uint64_t>(trial)).child(core::hash_purpose(name));
+void check_fault_purpose(std::string_view purpose) {
+    for (std::string_view known : kFaultPurposes)
+        if (purpose == known) return;
+    core::fail<core::ValueError>("fault purpose '", purpose, "': expected one of ", kFaultPurposes[0], ", ",
+                                 kFaultPurposes[1], ", ", kFaultPurposes[2]);
+}
+
+core::Rng fault_stream(const FaultStreamKey& key, int64_t trial, const std::string& name) {
+    check_fault_purpose(key.purpose);
+    return core::Rng(key.seed, "faults/" + key.purpose, static_cast<uint64_t>(trial))
+        .child(std::bit_cast<uint64_t>(key.rate))
+        .child(core::hash_purpose(name));
 }
 
 FaultMap draw_fault_map(const std::vector<FaultTarget>& targets, const FaultModel& model, const StorageFormat& format,
-                        uint64_t seed, int64_t trial) {
+                        const FaultStreamKey& key, int64_t trial) {
+    if (std::bit_cast<uint64_t>(key.rate) != std::bit_cast<uint64_t>(model.rate()))
+        core::fail<core::ValueError>("draw_fault_map: the stream key's rate ", key.rate,
+                                     " is not the fault model's rate ", model.rate(), " (", model.to_string(),
+                                     "); key the streams by the rate the faults are drawn at");
     FaultMap map;
     for (size_t j = 0; j < targets.size(); ++j) {
-        core::Rng rng = fault_stream(seed, trial, targets[j].name);
+        core::Rng rng = fault_stream(key, trial, targets[j].name);
         std::vector<BitFault> faults = draw_faults(model, targets[j].numel(), format, rng);
         if (!faults.empty()) map.tensors.push_back({j, std::move(faults)});
     }
@@ -158,6 +172,34 @@ uint64_t model_checksum(const layers::Module& model) {
     for (const auto& [name, parameter] : model.named_parameters()) fnv.tensor(name, parameter.value());
     for (const auto& [name, buffer] : model.named_buffers()) fnv.tensor(name, buffer);
     return fnv.hash;
+}
+
+uint64_t data_checksum(const core::Tensor& images, const std::vector<int32_t>& labels) {
+    Fnv fnv;
+    const core::Tensor contiguous = images.contiguous();
+    fnv.bytes(contiguous.data(), static_cast<size_t>(contiguous.numel()) * sizeof(float));
+    fnv.bytes(labels.data(), labels.size() * sizeof(int32_t));
+    return fnv.hash;
+}
+
+std::string checksum_hex(uint64_t checksum) {
+    char text[24];
+    std::snprintf(text, sizeof text, "0x%016" PRIx64, checksum);
+    return text;
+}
+
+uint64_t parse_checksum_hex(std::string_view text) {
+    const auto refuse = [&] {
+        core::fail<core::ValueError>("checksum '", text, "': expected 0x and 16 lower-case hex digits");
+    };
+    if (text.size() != 18 || text.substr(0, 2) != "0x") refuse();
+    uint64_t checksum = 0;
+    for (char c : text.substr(2)) {
+        const int digit = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        if (digit < 0) refuse();
+        checksum = checksum << 4 | static_cast<uint64_t>(digit);
+    }
+    return checksum;
 }
 
 void append_fault_log(std::vector<FaultLogEntry>& entries, int64_t trial, double rate,

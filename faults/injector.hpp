@@ -3,24 +3,35 @@
 //
 //   auto targets = select_targets(model);                       // targets.hpp
 //   quantize_targets(targets, StorageFormat::parse("q15.16"));  // once: values onto the Q15.16 grid
-//   FaultMap map = draw_fault_map(targets, FaultModel::bit_error_rate(1e-5, mask), format, seed, trial);
+//   FaultMap map = draw_fault_map(targets, FaultModel::bit_error_rate(1e-5, mask), format,
+//                                 FaultStreamKey{seed, "evaluation", 1e-5}, trial);
 //   {
 //       ScopedFaults faults(targets, map, format);              // bits flipped in the model
 //       ... evaluate ...
 //   }                                                           // restored, bit for bit
 //
-// Reproducibility: the faults of target `name` in trial `trial` come from the stream
-// Rng(seed, "faults", trial).child(hash of name), and from nothing else: not the thread count, not
-// the other trials, not the other targets. A hardened model with extra threshold targets therefore
-// sees exactly the same weight faults as its baseline in every trial (paired comparison), and any
-// trial of a campaign can be replayed alone.
+// Reproducibility: the faults of target `name` in trial `trial` come from the stream keyed by
+// (seed, purpose, rate, trial, name) and from nothing else: not the thread count, not the other
+// trials, not the other targets. Exactly, with FaultStreamKey{seed, purpose, rate}:
+//   core::Rng(seed, "faults/" + purpose, trial).child(bits of rate).child(hash of name)
+// where "bits of rate" is std::bit_cast<uint64_t>(rate) of the double (the BER, or the point's k of
+// an exact-k campaign) and "hash of name" is core::hash_purpose(name) (FNV-1a). So
+//  - a hardened model with extra threshold targets sees exactly the same weight faults as its
+//    baseline in every trial (paired comparison), and any trial can be replayed alone;
+//  - one trial at two rates draws from unrelated streams: the map at BER 2r is not the map at r
+//    rescaled or extended (with one stream per trial the positions drawn at the lower rate were a
+//    prefix, or a rescaling, of those at the higher), so the points of a sweep are independent;
+//  - a threshold search or hyper-parameter tuning (purpose "search", "tuning") never sees the
+//    faults of the evaluation ("evaluation") that reports its result, whatever seed it is given.
 //
 // No model copy is ever made: a fault log records each changed element's old value, and restore
 // writes those values back newest first.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "faults/bitflip.hpp"
@@ -63,14 +74,31 @@ struct FaultMap {
     bool empty() const { return tensors.empty(); }
 };
 
-// The stream of target `name` in trial `trial`.
-core::Rng fault_stream(uint64_t seed, int64_t trial, const std::string& name);
+// What a campaign's faults are for; each purpose has streams of its own (see "Reproducibility").
+//   evaluation  the campaigns whose results are reported
+//   search      FtClipAct's threshold search
+//   tuning      hyper-parameter tuning
+inline constexpr std::array<std::string_view, 3> kFaultPurposes = {"evaluation", "search", "tuning"};
+// ValueError naming `purpose` and the known purposes unless it is one of kFaultPurposes.
+void check_fault_purpose(std::string_view purpose);
 
-// Trial `trial`'s faults: draw_faults(model, numel, format, fault_stream(seed, trial, name)) for
-// each target. ValueError from draw_faults (BER outside [0, 1], mask outside the word, exact count
-// above a tensor's bits).
+// Everything a trial's streams are keyed by but the trial and the target's name.
+struct FaultStreamKey {
+    uint64_t seed = 0;
+    std::string purpose = "evaluation";  // one of kFaultPurposes
+    double rate = 0.0;                   // the BER, or k of an exact-k point; enters by its exact bits
+};
+
+// The stream of target `name` in trial `trial` (see "Reproducibility" above). ValueError for an
+// unknown purpose.
+core::Rng fault_stream(const FaultStreamKey& key, int64_t trial, const std::string& name);
+
+// Trial `trial`'s faults: draw_faults(model, numel, format, fault_stream(key, trial, name)) for each
+// target. ValueError when key.rate is not the model's rate (FaultModel::rate(), compared bit for
+// bit), for an unknown purpose, and from draw_faults (BER outside [0, 1], mask outside the word,
+// exact count above a tensor's bits).
 FaultMap draw_fault_map(const std::vector<FaultTarget>& targets, const FaultModel& model, const StorageFormat& format,
-                        uint64_t seed, int64_t trial);
+                        const FaultStreamKey& key, int64_t trial);
 
 // ---------------------------------------------------------------------------------------------
 // Injection and restore.
@@ -114,6 +142,16 @@ private:
 // FNV-1a over the names, shapes and bit patterns of every parameter and buffer of `model`: equal
 // checksums before and after a campaign show that it restored every bit.
 uint64_t model_checksum(const layers::Module& model);
+
+// FNV-1a (64-bit) over the float bytes of `images` (its values in row-major order, as stored in
+// memory: little-endian on every supported machine), then the int32 bytes of `labels` likewise:
+// what tells two evaluation sets apart (CampaignResult::images_hash).
+uint64_t data_checksum(const core::Tensor& images, const std::vector<int32_t>& labels);
+
+// A checksum as text, "0x" and 16 lower-case hex digits ("0x00ab..."), and back. parse: ValueError
+// naming the text unless it is exactly that form.
+std::string checksum_hex(uint64_t checksum);
+uint64_t parse_checksum_hex(std::string_view text);
 
 // One fault of one trial, as the log files show it.
 struct FaultLogEntry {

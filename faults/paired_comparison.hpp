@@ -1,9 +1,10 @@
 // Paired comparison of two campaigns run with the same settings on two models (ProAct against
-// FitAct, say). Every method's weights get the same faults for the same seed and trial (injector.hpp:
-// a tensor's faults depend on (seed, trial, name) only), so the difference between the methods is
-// measured trial by trial: d_t = accuracy_a(t) - accuracy_b(t). Its mean with a t-based 95% CI is
-// far tighter than two independent means side by side, since the trial-to-trial spread of the
-// faults' severity cancels out.
+// FitAct, say). Every method's weights get the same faults for the same seed, purpose, rate and
+// trial (injector.hpp: a tensor's faults depend on (seed, purpose, rate, trial, name) only), so the
+// difference between the methods is measured on the same images, trial by trial:
+// d_t = accuracy_a(t) - accuracy_b(t). Its mean with a t-based 95% CI is far tighter than two
+// independent means side by side, since the trial-to-trial spread of the faults' severity cancels
+// out.
 //
 //   PairedComparison diff = compare_paired(proact, fitact);  // report.hpp: paired_table/csv/json
 //   diff.points[2].mean_difference;                          // ProAct - FitAct at the third BER, points
@@ -34,14 +35,18 @@ struct PairedComparison {
     std::string format;
     FaultModelSpec fault_model;
     uint64_t seed = 0;
+    std::string purpose;           // the campaigns' purpose and batch norm (CampaignOptions)
+    std::string batch_norm;
     int64_t samples = 0;
+    uint64_t images_hash = 0;      // data_checksum of the evaluation images and labels
     std::vector<PairedPoint> points;
     bool is_exact() const { return fault_model.is_exact(); }
 };
 
-// The per-rate differences a - b. ValueError naming the first difference unless `a` and `b` are
-// campaigns of the same settings: seed, storage format, fault model, bit mask, evaluation set
-// size, rates and trial ids at every rate.
+// The per-rate differences a - b. ValueError naming the first setting in which `a` and `b` differ,
+// and both values, unless they are campaigns of the same settings: evaluation images (size and
+// images_hash), storage format, fault model, bit mask, rates (in order), seed, purpose, batch norm
+// and trial ids at every rate. Their targets may differ: a hardened model adds thresholds.
 PairedComparison compare_paired(const CampaignResult& a, const CampaignResult& b);
 
 }  // namespace proact::faults

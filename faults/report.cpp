@@ -75,7 +75,8 @@ std::string campaign_table(const CampaignResult& result) {
     std::ostringstream out;
     out << "fault campaign: " << (result.model.empty() ? "model" : result.model);
     if (!result.dataset.empty()) out << " on " << result.dataset;
-    out << ", " << result.samples << " samples, seed " << result.seed;
+    out << ", " << result.samples << " samples, seed " << result.seed << ", purpose " << result.purpose;
+    if (result.batch_norm != kBatchNormModes[0]) out << ", batch norm " << result.batch_norm;
     if (result.shard.count > 1) out << ", shard " << shard_text(result.shard);
     out << "\n";
     out << "storage " << result.format << ", " << result.fault_model.describe() << ", bits "
@@ -169,11 +170,14 @@ std::string campaign_json(const CampaignResult& result) {
     json["targets"] = result.targets;
     json["target_values"] = result.target_values;
     json["seed"] = result.seed;
+    json["purpose"] = result.purpose;
+    json["batch_norm"] = result.batch_norm;
     json["trials"] = result.trials;
     json["ci_margin"] = result.ci_margin;
     json["min_trials"] = result.min_trials;
     json["shard"] = shard_text(result.shard);
     json["samples"] = result.samples;
+    json["images_hash"] = checksum_hex(result.images_hash);
     json["fault_free_correct"] = result.fault_free_correct;
     json["fault_free_accuracy"] = result.fault_free_accuracy();
     json["fault_free_no_prediction"] = result.fault_free_no_prediction;
@@ -220,6 +224,10 @@ CampaignResult campaign_from_json(const std::string& text, const std::string& so
     CampaignResult result;
     try {
         const int version = field(json, "proact_campaign").get<int>();
+        if (version == 2)
+            core::fail<core::FormatError>(source, ": campaign JSON version 2, expected ", kCampaignJsonVersion,
+                                          ": it has no 'purpose', 'images_hash' or 'batch_norm', and its faults "
+                                          "came from streams keyed without purpose and rate; rerun the campaign");
         if (version != kCampaignJsonVersion)
             core::fail<core::FormatError>(source, ": campaign JSON version ", version, ", expected ",
                                           kCampaignJsonVersion);
@@ -233,11 +241,16 @@ CampaignResult campaign_from_json(const std::string& text, const std::string& so
         result.targets = field(json, "targets").get<std::vector<std::string>>();
         result.target_values = field(json, "target_values").get<int64_t>();
         result.seed = field(json, "seed").get<uint64_t>();
+        result.purpose = field(json, "purpose").get<std::string>();
+        check_fault_purpose(result.purpose);
+        result.batch_norm = field(json, "batch_norm").get<std::string>();
+        check_batch_norm(result.batch_norm);
         result.trials = field(json, "trials").get<int64_t>();
         result.ci_margin = field(json, "ci_margin").get<double>();
         result.min_trials = field(json, "min_trials").get<int64_t>();
         result.shard = parse_shard(field(json, "shard").get<std::string>());
         result.samples = field(json, "samples").get<int64_t>();
+        result.images_hash = parse_checksum_hex(field(json, "images_hash").get<std::string>());
         result.fault_free_correct = field(json, "fault_free_correct").get<int64_t>();
         result.fault_free_no_prediction = field(json, "fault_free_no_prediction").get<int64_t>();
         for (const Json& row : field(json, "points")) {
@@ -414,7 +427,9 @@ std::string paired_table(const PairedComparison& comparison) {
     out << "paired comparison: " << comparison.label_a << " - " << comparison.label_b
         << " (accuracy difference, percentage points, trial by trial)\n";
     out << "storage " << comparison.format << ", " << comparison.fault_model.describe() << ", seed " << comparison.seed
-        << ", " << comparison.samples << " samples\n";
+        << ", purpose " << comparison.purpose;
+    if (comparison.batch_norm != kBatchNormModes[0]) out << ", batch norm " << comparison.batch_norm;
+    out << ", " << comparison.samples << " samples\n";
     char line[160];
     std::snprintf(line, sizeof line, "%10s %7s %10s %7s %9s\n", comparison.is_exact() ? "k" : "BER", "trials",
                   "mean diff", "std", "95% CI");
@@ -456,7 +471,10 @@ std::string paired_json(const PairedComparison& comparison) {
     json["format"] = comparison.format;
     json["fault_model"] = comparison.fault_model.to_string();
     json["seed"] = comparison.seed;
+    json["purpose"] = comparison.purpose;
+    json["batch_norm"] = comparison.batch_norm;
     json["samples"] = comparison.samples;
+    json["images_hash"] = checksum_hex(comparison.images_hash);
     json["rate_name"] = comparison.is_exact() ? "k" : "ber";
     json["points"] = Json::array();
     for (const PairedPoint& point : comparison.points) {

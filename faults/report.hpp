@@ -16,7 +16,9 @@ namespace proact::faults {
 
 // Version of the JSON layout written by campaign_json.
 // 2: per-trial no-prediction counts (images whose logits were not all finite).
-constexpr int kCampaignJsonVersion = 2;
+// 3: "purpose", "batch_norm" and "images_hash" (hex), and faults drawn from streams keyed by
+//    purpose and rate as well (injector.hpp); version 2 files are refused, naming those keys.
+constexpr int kCampaignJsonVersion = 3;
 
 // Accuracies count an image without a prediction (logits not all finite) as wrong; the share of
 // such images, in percent of the evaluation set, is reported beside them ("no prediction").

@@ -11,10 +11,12 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/rng.hpp"
 #include "core/tensor.hpp"
+#include "faults/injector.hpp"
 #include "layers/layers.hpp"
 
 namespace faults_test {
@@ -56,6 +58,16 @@ inline TinyData tiny_data(layers::Module& model, int64_t count, uint64_t seed) {
     for (int32_t& label : data.labels)
         if (rng.uniform() < 0.2f) label = static_cast<int32_t>(rng.below(5));
     return data;
+}
+
+// (target name, element * 64 + bit) of every fault of `map`, in map order: what tells two maps apart.
+inline std::vector<std::pair<std::string, int64_t>> positions(const faults::FaultMap& map,
+                                                              const std::vector<faults::FaultTarget>& targets) {
+    std::vector<std::pair<std::string, int64_t>> bits;
+    for (const faults::TensorFaults& tensor : map.tensors)
+        for (const faults::BitFault& fault : tensor.faults)
+            bits.emplace_back(targets[tensor.target].name, fault.element * 64 + fault.bit);
+    return bits;
 }
 
 template <class E, class F>

@@ -1,8 +1,11 @@
 // Fault targets, quantisation, fault maps, bit-exact restore and fault logs.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <bit>
 #include <cmath>
+#include <iterator>
+#include <numeric>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -101,36 +104,195 @@ TEST_CASE("quantize_targets puts values on the grid once, counting saturation") 
     CHECK(quantize_targets(targets, StorageFormat::float32()).changed == 0);
 }
 
-TEST_CASE("a tensor's faults depend on (seed, trial, name) only") {
+TEST_CASE("a tensor's faults depend on (seed, purpose, rate, trial, name) only") {
     layers::ModulePtr model = faults_test::tiny_cnn(4);
     const std::vector<FaultTarget> all = select_targets(*model);
     const std::vector<FaultTarget> one = select_targets(*model, {"classifier.0.weight"});
     const StorageFormat format = StorageFormat::float32();
     const FaultModel fault_model = FaultModel::bit_error_rate(0.01, BitMask::all(format));
+    const FaultStreamKey key{9, "evaluation", 0.01};
     for (int64_t trial = 0; trial < 20; ++trial) {
-        const FaultMap from_all = draw_fault_map(all, fault_model, format, 9, trial);
-        const FaultMap from_one = draw_fault_map(one, fault_model, format, 9, trial);
+        // The other targets (a hardened model's extra thresholds, say) leave this one's faults alone.
+        const FaultMap from_all = draw_fault_map(all, fault_model, format, key, trial);
+        const FaultMap from_one = draw_fault_map(one, fault_model, format, key, trial);
         std::vector<BitFault> in_all, in_one;
         for (const TensorFaults& tensor : from_all.tensors)
             if (all[tensor.target].name == "classifier.0.weight") in_all = tensor.faults;
         if (!from_one.tensors.empty()) in_one = from_one.tensors[0].faults;
         CHECK(in_all == in_one);
-        CHECK(from_all.size() == draw_fault_map(all, fault_model, format, 9, trial).size());  // replayable
+        CHECK(faults_test::positions(draw_fault_map(all, fault_model, format, key, trial), all) ==
+              faults_test::positions(from_all, all));  // replayable
     }
     // Different trials and seeds give different maps; the mean count matches the BER.
     int64_t total = 0;
-    std::set<std::vector<int64_t>> distinct;
+    std::set<std::vector<std::pair<std::string, int64_t>>> distinct;
     for (int64_t trial = 0; trial < 200; ++trial) {
-        const FaultMap map = draw_fault_map(all, fault_model, format, 1, trial);
+        const FaultMap map = draw_fault_map(all, fault_model, format, {1, "evaluation", 0.01}, trial);
         total += map.size();
-        std::vector<int64_t> signature;
-        for (const TensorFaults& tensor : map.tensors)
-            for (const BitFault& fault : tensor.faults) signature.push_back(fault.element * 32 + fault.bit);
-        distinct.insert(signature);
+        distinct.insert(faults_test::positions(map, all));
     }
     const double expected = 200.0 * double(target_values(all)) * 32.0 * 0.01;  // 200 trials
     CHECK(std::fabs(double(total) - expected) < 5.0 * std::sqrt(expected));
     CHECK(distinct.size() == 200);
+}
+
+namespace {
+
+// Candidate bits element * 32 + bit of the one target in `map` (float32, every bit allowed), ascending.
+std::vector<int64_t> bits_of(const FaultMap& map) {
+    std::vector<int64_t> bits;
+    for (const TensorFaults& tensor : map.tensors)
+        for (const BitFault& fault : tensor.faults) bits.push_back(fault.element * 32 + fault.bit);
+    return bits;
+}
+
+// Bits in both ascending lists.
+size_t overlap(const std::vector<int64_t>& a, const std::vector<int64_t>& b) {
+    std::vector<int64_t> both;
+    std::set_intersection(a.begin(), a.end(), b.begin(), b.end(), std::back_inserter(both));
+    return both.size();
+}
+
+// The share of the bits of `a` with a bit of `b` at most `distance` away.
+double near_share(const std::vector<int64_t>& a, const std::vector<int64_t>& b, int64_t distance) {
+    size_t near = 0;
+    for (int64_t bit : a) {
+        const auto next = std::lower_bound(b.begin(), b.end(), bit - distance);
+        near += next != b.end() && *next <= bit + distance;
+    }
+    return double(near) / double(a.size());
+}
+
+// Pearson correlation of the i-th gaps between consecutive bits of two ascending lists, over the
+// shorter one: near 1 when one map is the other rescaled (the gaps of one stream at two rates),
+// near 0 for independent maps.
+double gap_correlation(const std::vector<int64_t>& a, const std::vector<int64_t>& b) {
+    const size_t n = std::min(a.size(), b.size());
+    std::vector<double> x, y;
+    for (size_t i = 1; i < n; ++i) {
+        x.push_back(double(a[i] - a[i - 1]));
+        y.push_back(double(b[i] - b[i - 1]));
+    }
+    const double mean_x = std::accumulate(x.begin(), x.end(), 0.0) / double(x.size());
+    const double mean_y = std::accumulate(y.begin(), y.end(), 0.0) / double(y.size());
+    double xy = 0.0, xx = 0.0, yy = 0.0;
+    for (size_t i = 0; i < x.size(); ++i) {
+        xy += (x[i] - mean_x) * (y[i] - mean_y);
+        xx += (x[i] - mean_x) * (x[i] - mean_x);
+        yy += (y[i] - mean_y) * (y[i] - mean_y);
+    }
+    return xy / std::sqrt(xx * yy);
+}
+
+// A 1024 x 1024 weight: 2^25 candidate bits in float32, thousands of faults at BER 1e-4.
+struct LargeTarget {
+    layers::Sequential model;
+    std::vector<FaultTarget> targets;
+    LargeTarget() {
+        core::Rng rng(12, "init");
+        model.add(std::make_shared<layers::Linear>(1024, 1024, rng, /*bias=*/false));
+        targets = select_targets(model);
+    }
+};
+
+// The faults one stream per (seed, trial, name) gave before the rate and purpose were in the key.
+FaultMap drawn_from_one_stream_per_trial(const std::vector<FaultTarget>& targets, const FaultModel& model,
+                                         const StorageFormat& format, uint64_t seed, int64_t trial) {
+    core::Rng rng = core::Rng(seed, "faults", static_cast<uint64_t>(trial)).child(core::hash_purpose(targets[0].name));
+    return {{{0, draw_faults(model, targets[0].numel(), format, rng)}}};
+}
+
+}  // namespace
+
+TEST_CASE("one trial at two rates: unrelated maps, neither a prefix nor a rescaling of the other") {
+    const LargeTarget large;
+    const StorageFormat format = StorageFormat::float32();
+    const BitMask mask = BitMask::all(format);
+    const double rate = 1e-4;
+    for (int64_t trial = 0; trial < 3; ++trial) {
+        CAPTURE(trial);
+        const auto keyed = [&](const FaultModel& model) {
+            return bits_of(draw_fault_map(large.targets, model, format, {3, "evaluation", model.rate()}, trial));
+        };
+        const auto one_stream = [&](const FaultModel& model) {
+            return bits_of(drawn_from_one_stream_per_trial(large.targets, model, format, 3, trial));
+        };
+        // Binomial count: one stream at two rates gives the same geometric gaps rescaled by two.
+        const FaultModel low = FaultModel::bit_error_rate(rate, mask);
+        const FaultModel high = FaultModel::bit_error_rate(2 * rate, mask);
+        const std::vector<int64_t> at_low = keyed(low), at_high = keyed(high);
+        CHECK(at_low.size() > 3000);   // 2^25 * 1e-4 = 3355 expected
+        CHECK(at_high.size() > 6000);  // 6711 expected
+        // Independent gaps: the correlation is about N(0, 1/sqrt(3355)); 0.1 is 5.8 standard deviations.
+        CHECK(std::fabs(gap_correlation(at_low, at_high)) < 0.1);
+        CHECK(gap_correlation(one_stream(low), one_stream(high)) > 0.99);  // what the statistic catches
+
+        // The toolbox's floor count: one stream at two rates repeats the low rate's draws as the
+        // first half of the high rate's (a prefix). Chance overlap: 3355 * 6710 / 2^25 = 0.67 bits.
+        const FaultModel floor_low = FaultModel::toolbox_rate(rate, mask);
+        const FaultModel floor_high = FaultModel::toolbox_rate(2 * rate, mask);
+        const std::vector<int64_t> floor_at_low = keyed(floor_low);
+        CHECK(floor_at_low.size() > 3300);
+        CHECK(overlap(floor_at_low, keyed(floor_high)) <= 8);  // P(Poisson(0.67) > 8) < 1e-8
+        const std::vector<int64_t> old_floor_low = one_stream(floor_low);
+        CHECK(overlap(old_floor_low, one_stream(floor_high)) > old_floor_low.size() * 99 / 100);
+
+        // Exact counts, keyed by k: one stream gives k = 1000's draws as k = 2000's first ones, each
+        // moved by less than 1000 bits (Floyd's bounds differ by 1000). Chance of a k = 2000 bit
+        // within 1000 of a given bit: about 2000 * 2001 / 2^25 = 0.12.
+        const FaultModel exact_low = FaultModel::exact(1000, mask), exact_high = FaultModel::exact(2000, mask);
+        CHECK(keyed(exact_low).size() == 1000);
+        CHECK(near_share(keyed(exact_low), keyed(exact_high), 1000) < 0.25);
+        CHECK(near_share(one_stream(exact_low), one_stream(exact_high), 1000) > 0.9);
+    }
+}
+
+TEST_CASE("each purpose draws faults of its own for the same seed, rate and trial") {
+    const LargeTarget large;
+    const StorageFormat format = StorageFormat::float32();
+    const FaultModel fault_model = FaultModel::bit_error_rate(1e-4, BitMask::all(format));
+    std::vector<std::vector<int64_t>> maps;
+    for (std::string_view purpose : kFaultPurposes)
+        maps.push_back(bits_of(draw_fault_map(large.targets, fault_model, format, {7, std::string(purpose), 1e-4}, 2)));
+    for (size_t i = 0; i < maps.size(); ++i) {
+        CHECK(maps[i].size() > 3000);
+        CHECK(maps[i] == bits_of(draw_fault_map(large.targets, fault_model, format,
+                                                {7, std::string(kFaultPurposes[i]), 1e-4}, 2)));  // replayable
+        for (size_t j = i + 1; j < maps.size(); ++j) {
+            CAPTURE(kFaultPurposes[i]);
+            CAPTURE(kFaultPurposes[j]);
+            CHECK(overlap(maps[i], maps[j]) <= 8);  // chance: 3355^2 / 2^25 = 0.34 bits
+            CHECK(std::fabs(gap_correlation(maps[i], maps[j])) < 0.1);
+        }
+    }
+    // The default purpose is the evaluation's.
+    CHECK(FaultStreamKey{}.purpose == "evaluation");
+    CHECK(CampaignOptions{}.purpose == "evaluation");
+}
+
+TEST_CASE("stream keys: an unknown purpose and a rate other than the model's are refused") {
+    layers::ModulePtr model = faults_test::tiny_cnn(4);
+    const std::vector<FaultTarget> targets = select_targets(*model);
+    const StorageFormat format = StorageFormat::float32();
+    const FaultModel ber = FaultModel::bit_error_rate(0.01, BitMask::all(format));
+    const std::string unknown =
+        error_message<core::ValueError>([&] { draw_fault_map(targets, ber, format, {1, "final", 0.01}, 0); });
+    CHECK(unknown.find("'final'") != std::string::npos);
+    CHECK(unknown.find("evaluation, search, tuning") != std::string::npos);
+    CHECK_THROWS_AS(fault_stream({1, "Evaluation", 0.01}, 0, "features.0.weight"), core::ValueError);
+    CHECK_NOTHROW(check_fault_purpose("tuning"));
+    const std::string mismatch =
+        error_message<core::ValueError>([&] { draw_fault_map(targets, ber, format, {1, "evaluation", 0.02}, 0); });
+    CHECK(mismatch.find("rate 0.02 is not the fault model's rate 0.01") != std::string::npos);
+    // An exact-k model's rate is k.
+    const FaultModel exact = FaultModel::exact(3, BitMask::all(format));
+    CHECK(exact.rate() == 3.0);
+    CHECK(draw_fault_map(targets, exact, format, {1, "evaluation", 3.0}, 0).size() == 3 * 8);
+    CHECK_THROWS_AS(draw_fault_map(targets, exact, format, {1, "evaluation", 0.0}, 0), core::ValueError);
+    // The rate enters by its bits: a rate one ulp away is another stream.
+    const FaultModel next = FaultModel::bit_error_rate(std::nextafter(0.01, 1.0), BitMask::all(format));
+    CHECK(faults_test::positions(draw_fault_map(targets, next, format, {1, "evaluation", next.rate()}, 0), targets) !=
+          faults_test::positions(draw_fault_map(targets, ber, format, {1, "evaluation", 0.01}, 0), targets));
 }
 
 TEST_CASE("bit masks restrict the positions hit") {
@@ -139,9 +301,9 @@ TEST_CASE("bit masks restrict the positions hit") {
     const StorageFormat float32 = StorageFormat::float32();
     const StorageFormat q7_8 = StorageFormat::fixed_point(7, 8);
     const FaultMap signs = draw_fault_map(targets, FaultModel::bit_error_rate(0.2, BitMask::parse("sign", float32)),
-                                          float32, 0, 0);
+                                          float32, {0, "evaluation", 0.2}, 0);
     const FaultMap integers = draw_fault_map(
-        targets, FaultModel::bit_error_rate(0.2, BitMask::parse("integer", q7_8)), q7_8, 0, 0);
+        targets, FaultModel::bit_error_rate(0.2, BitMask::parse("integer", q7_8)), q7_8, {0, "evaluation", 0.2}, 0);
     CHECK(signs.size() > 0);
     CHECK(integers.size() > 0);
     for (const TensorFaults& tensor : signs.tensors)
@@ -165,7 +327,8 @@ TEST_CASE("thousands of trials restore every bit, float32 and Q15.16") {
             const FaultModel fault_model = trial % 3 == 0   ? FaultModel::bit_error_rate(0.02, mask)
                                            : trial % 3 == 1 ? FaultModel::stuck_at(1, 0.02, mask)
                                                             : FaultModel::exact(5, mask);
-            const FaultMap map = draw_fault_map(targets, fault_model, format, 11, trial);
+            const FaultMap map =
+                draw_fault_map(targets, fault_model, format, {11, "evaluation", fault_model.rate()}, trial);
             ScopedFaults faults(targets, map, format);
             flipped += map.size();
             if (trial == 0) CHECK(model_checksum(*model) != before);
@@ -192,7 +355,8 @@ TEST_CASE("ScopedFaults restores when the scope ends by an exception") {
     const StorageFormat format = StorageFormat::float32();
     const uint64_t before = model_checksum(*model);
     try {
-        const FaultMap map = draw_fault_map(targets, FaultModel::exact(3, BitMask::all(format)), format, 0, 0);
+        const FaultMap map =
+            draw_fault_map(targets, FaultModel::exact(3, BitMask::all(format)), format, {0, "evaluation", 3.0}, 0);
         ScopedFaults faults(targets, map, format);
         CHECK(faults.changes_values());
         throw std::runtime_error("evaluation failed");
@@ -256,9 +420,9 @@ TEST_CASE("a campaign logs the faults it injected, and the log replays") {
         CHECK(entry.trial < 5);
         CHECK(entry.rate == 1e-2);
     }
-    // Trial 3's entries are exactly draw_fault_map(seed 0, trial 3).
+    // Trial 3's entries are exactly draw_fault_map(seed 0, purpose "evaluation", rate 1e-2, trial 3).
     const FaultMap map = draw_fault_map(targets, FaultModel::bit_error_rate(1e-2, BitMask::all(options.format)),
-                                        options.format, 0, 3);
+                                        options.format, {0, "evaluation", 1e-2}, 3);
     std::vector<std::pair<std::string, int64_t>> drawn, logged_faults;
     for (const TensorFaults& tensor : map.tensors)
         for (const BitFault& fault : tensor.faults) drawn.emplace_back(targets[tensor.target].name, fault.element * 32 + fault.bit);

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "faults/campaign.hpp"
@@ -27,6 +28,7 @@ CampaignResult made_up(const std::string& label, const std::vector<int64_t>& fir
     result.bit_mask = "0,31";
     result.seed = 5;
     result.samples = 200;
+    result.images_hash = 0xfeedull;
     result.fault_free_correct = 190;
     int64_t p = 0;
     for (const std::vector<int64_t>* counts : {&first, &second}) {
@@ -42,6 +44,12 @@ CampaignResult made_up(const std::string& label, const std::vector<int64_t>& fir
     }
     recompute_stats(result);
     return result;
+}
+
+std::vector<std::vector<int64_t>> per_trial_faults(const CampaignResult& result) {
+    std::vector<std::vector<int64_t>> faults;
+    for (const PointResult& point : result.points) faults.push_back(point.faults);
+    return faults;
 }
 
 }  // namespace
@@ -71,6 +79,7 @@ TEST_CASE("paired differences against hand-computed values") {
 
     const std::string table = paired_table(comparison);
     CHECK(table.find("ProAct - FitAct") != std::string::npos);
+    CHECK(table.find(", seed 5, purpose evaluation, 200 samples\n") != std::string::npos);
     CHECK(table.find("+3.67") != std::string::npos);
     CHECK(table.find("±5.74") != std::string::npos);
     CHECK(table.find("-5.00") != std::string::npos);
@@ -88,6 +97,9 @@ TEST_CASE("paired differences against hand-computed values") {
     CHECK(json["points"][0]["differences"] == std::vector<double>{5.0, 1.0, 5.0});
     CHECK(json["points"][0]["mean_difference"].get<double>() == doctest::Approx(11.0 / 3.0));
     CHECK(json["points"][1]["ci95_half_width"].is_null());
+    CHECK(json["purpose"] == "evaluation");
+    CHECK(json["batch_norm"] == "fold");
+    CHECK(json["images_hash"] == "0x000000000000feed");
 }
 
 TEST_CASE("campaigns of different settings are refused, naming the first difference") {
@@ -116,13 +128,31 @@ TEST_CASE("campaigns of different settings are refused, naming the first differe
     b.points[1].rate = 3e-4;
     CHECK(refused(b).find("rates (0.0001 against 0.0003)") != std::string::npos);
     b = made_up("B", {170, 168}, {60});
-    CHECK(refused(b).find("trial ids at rate 1e-05 (3 trials against 2 other ones)") != std::string::npos);
+    CHECK(refused(b).find("trial ids at rate 1e-05 (3 trials, id 2 at position 2 against 2 trials, no id at "
+                          "position 2)") != std::string::npos);
+    b = made_up("B", {170, 168, 150}, {60});
+    b.points[0].trial_ids = {0, 4, 2};  // as many trials, another one among them
+    CHECK(refused(b).find("trial ids at rate 1e-05 (3 trials, id 1 at position 1 against 3 trials, id 4 at "
+                          "position 1)") != std::string::npos);
+    b = made_up("B", {170, 168, 150}, {60});
+    b.images_hash = 0xbeefull;  // as many images, other ones (or other labels)
+    CHECK(refused(b).find("evaluation images (hash of images and labels) (0x000000000000feed against "
+                          "0x000000000000beef)") != std::string::npos);
+    b = made_up("B", {170, 168, 150}, {60});
+    b.purpose = "search";
+    CHECK(refused(b).find("differ in their purpose (evaluation against search)") != std::string::npos);
+    b = made_up("B", {170, 168, 150}, {60});
+    b.batch_norm = "keep";
+    CHECK(refused(b).find("differ in their batch norm (fold against keep)") != std::string::npos);
+    b = made_up("B", {170, 168, 150}, {60});
+    std::swap(b.points[0], b.points[1]);  // the same rates in another order
+    CHECK(refused(b).find("rates (1e-05 against 0.0001)") != std::string::npos);
     b = made_up("B", {170, 168, 150}, {60});
     b.points.pop_back();
     CHECK(refused(b).find("number of rates (2 against 1)") != std::string::npos);
     b = made_up("B", {170, 168, 150}, {60});
     b.bit_mask = "31";
-    CHECK(refused(b).find("bit mask") != std::string::npos);
+    CHECK(refused(b).find("bit mask (0,31 against 31)") != std::string::npos);
     CHECK(refused(made_up("B", {170, 168, 150}, {60})) == "accepted");
 }
 
@@ -154,6 +184,20 @@ TEST_CASE("two models under the same faults: the mean difference is the differen
         CHECK(point.std == doctest::Approx(std::sqrt(squares / 11.0)));
         CHECK(point.ci95_half_width == doctest::Approx(student_t_quantile(0.975, 11) * point.std / std::sqrt(12.0)));
     }
+    // The same model on other labels of the same images, or under the search's faults: refused.
+    faults_test::TinyData relabelled = data;
+    relabelled.labels[0] = (relabelled.labels[0] + 1) % 5;
+    options.label = "relabelled";
+    const CampaignResult other_labels = run_campaign(*second, relabelled.images, relabelled.labels, options);
+    CHECK(other_labels.samples == a.samples);
+    CHECK(faults_test::error_message<core::ValueError>([&] { compare_paired(a, other_labels); })
+              .find("evaluation images (hash of images and labels)") != std::string::npos);
+    options.label = "search";
+    options.purpose = "search";
+    const CampaignResult searched = run_campaign(*second, data.images, data.labels, options);
+    CHECK(faults_test::error_message<core::ValueError>([&] { compare_paired(a, searched); })
+              .find("purpose (evaluation against search)") != std::string::npos);
+    CHECK(per_trial_faults(searched) != per_trial_faults(b));  // the search drew faults of its own
     // A model against itself: every difference is 0.
     for (const PairedPoint& point : compare_paired(a, a).points) {
         CHECK(point.mean_difference == 0.0);

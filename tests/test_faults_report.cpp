@@ -7,6 +7,7 @@
 
 #include "faults/campaign.hpp"
 #include "faults/report.hpp"
+#include "test_faults_fixture.hpp"
 
 using namespace proact;
 using namespace proact::faults;
@@ -33,6 +34,7 @@ CampaignResult made_up_result(const std::string& label, int64_t offset) {
     result.seed = 3;
     result.trials = 4;
     result.samples = 1000;
+    result.images_hash = 0x0123456789abcdefull;
     result.fault_free_correct = 900;
     result.fault_free_no_prediction = 2;
     const double rates[] = {1e-6, 1e-5, 1e-4};
@@ -66,6 +68,9 @@ TEST_CASE("JSON written and read back gives the same result and the same bytes")
     CHECK(back.points[2].no_prediction_stats.max == 3.0);
     CHECK(back.fault_free_no_prediction == 2);
     CHECK(back.bit_mask == result.bit_mask);
+    CHECK(back.purpose == "evaluation");
+    CHECK(back.batch_norm == "fold");
+    CHECK(back.images_hash == 0x0123456789abcdefull);
 
     const nlohmann::json parsed = nlohmann::json::parse(json);
     CHECK(parsed["proact_campaign"] == kCampaignJsonVersion);
@@ -74,6 +79,9 @@ TEST_CASE("JSON written and read back gives the same result and the same bytes")
     CHECK(parsed["points"][2]["rate"] == 1e-4);
     CHECK(parsed["shard"] == "0/1");
     CHECK(parsed["seed"] == 3);
+    CHECK(parsed["purpose"] == "evaluation");
+    CHECK(parsed["batch_norm"] == "fold");
+    CHECK(parsed["images_hash"] == "0x0123456789abcdef");
     CHECK(parsed["fault_free_no_prediction"] == 2);
     CHECK(parsed["points"][2]["no_prediction"][3] == 30);
     CHECK(parsed["points"][2]["no_prediction_mean"] == 1.5);
@@ -98,8 +106,41 @@ TEST_CASE("JSON errors name the source and the field") {
     // Version 1 files counted an image with NaN logits as a prediction of class 0.
     json = nlohmann::json::parse(campaign_json(made_up_result("x", 0)));
     json["proact_campaign"] = 1;
-    CHECK_THROWS_WITH_AS(campaign_from_json(json.dump(), "f.json"), doctest::Contains("version 1, expected 2"),
+    CHECK_THROWS_WITH_AS(campaign_from_json(json.dump(), "f.json"), doctest::Contains("version 1, expected 3"),
                          core::FormatError);
+    // Version 2 files have no purpose, images hash or batch norm, and their faults came from streams
+    // keyed without purpose and rate: refused, naming what they lack.
+    json = nlohmann::json::parse(campaign_json(made_up_result("x", 0)));
+    json["proact_campaign"] = 2;
+    for (const char* key : {"purpose", "images_hash", "batch_norm"}) json.erase(key);
+    const std::string old_version = faults_test::error_message<core::FormatError>(
+        [&] { campaign_from_json(json.dump(), "v2.json"); });
+    CHECK(old_version.find("v2.json: campaign JSON version 2, expected 3") != std::string::npos);
+    for (const char* key : {"'purpose'", "'images_hash'", "'batch_norm'"})
+        CHECK(old_version.find(key) != std::string::npos);
+    for (const char* key : {"purpose", "images_hash", "batch_norm"}) {
+        CAPTURE(key);
+        json = nlohmann::json::parse(campaign_json(made_up_result("x", 0)));
+        json.erase(key);
+        const std::string missing = "k.json: field '" + std::string(key) + "' is missing";
+        CHECK_THROWS_WITH_AS(campaign_from_json(json.dump(), "k.json"), doctest::Contains(missing.c_str()),
+                             core::FormatError);
+    }
+    json = nlohmann::json::parse(campaign_json(made_up_result("x", 0)));
+    json["purpose"] = "final";
+    CHECK_THROWS_WITH_AS(campaign_from_json(json.dump(), "l.json"), doctest::Contains("'final'"), core::FormatError);
+    json = nlohmann::json::parse(campaign_json(made_up_result("x", 0)));
+    json["batch_norm"] = "drop";
+    CHECK_THROWS_WITH_AS(campaign_from_json(json.dump(), "m.json"), doctest::Contains("'drop'"), core::FormatError);
+    for (const char* hash : {"0x123", "0123456789abcdef01", "0x0123456789ABCDEF", "0x0123456789abcdeg"}) {
+        CAPTURE(hash);
+        json = nlohmann::json::parse(campaign_json(made_up_result("x", 0)));
+        json["images_hash"] = hash;
+        CHECK_THROWS_WITH_AS(campaign_from_json(json.dump(), "n.json"), doctest::Contains(hash), core::FormatError);
+    }
+    json = nlohmann::json::parse(campaign_json(made_up_result("x", 0)));
+    json["images_hash"] = 81985529216486895;  // a number, not the hex text
+    CHECK_THROWS_AS(campaign_from_json(json.dump(), "o.json"), core::FormatError);
     json = nlohmann::json::parse(campaign_json(made_up_result("x", 0)));
     json["points"][1].erase("no_prediction");
     CHECK_THROWS_WITH_AS(campaign_from_json(json.dump(), "g.json"), doctest::Contains("'no_prediction' is missing"),
@@ -146,7 +187,7 @@ TEST_CASE("CSV: one row per rate, CI empty when undefined") {
 
 TEST_CASE("the table shows the settings, the fault-free accuracy and one row per rate") {
     const std::string table = campaign_table(made_up_result("baseline", 0));
-    CHECK(table.find("lenet5 on fashion-mnist, 1000 samples, seed 3") != std::string::npos);
+    CHECK(table.find("lenet5 on fashion-mnist, 1000 samples, seed 3, purpose evaluation\n") != std::string::npos);
     CHECK(table.find("storage Q15.16") != std::string::npos);
     CHECK(table.find("bits 0-3,31") != std::string::npos);
     CHECK(table.find("fault-free accuracy 90.00%, no prediction 0.20%") != std::string::npos);
@@ -154,6 +195,14 @@ TEST_CASE("the table shows the settings, the fault-free accuracy and one row per
     CHECK(table.find("1.50\n") != std::string::npos);  // the mean no-prediction share at 1e-4
     CHECK(table.find("0.0001") != std::string::npos);
     CHECK(count_of(table, "\n") == 4 + 3);
+    // Batch norm is named when it was not folded (the default goes unsaid); the purpose always.
+    CampaignResult kept = made_up_result("baseline", 0);
+    kept.purpose = "search";
+    kept.batch_norm = "keep";
+    const std::string kept_table = campaign_table(kept);
+    CHECK(kept_table.find("seed 3, purpose search, batch norm keep\n") != std::string::npos);
+    CHECK(count_of(kept_table, "\n") == 4 + 3);
+    CHECK(table.find("batch norm") == std::string::npos);
 }
 
 TEST_CASE("SVG plot: one line per result, error bars, legend, log axis") {
