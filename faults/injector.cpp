@@ -59,10 +59,12 @@ int64_t FaultMap::size() const {
 }
 
 void check_fault_purpose(std::string_view purpose) {
-    for (std::string_view known : kFaultPurposes)
-        if (purpose == known) return;
-    core::fail<core::ValueError>("fault purpose '", purpose, "': expected one of ", kFaultPurposes[0], ", ",
-                                 kFaultPurposes[1], ", ", kFaultPurposes[2]);
+    std::string known;
+    for (std::string_view name : kFaultPurposes) {
+        if (purpose == name) return;
+        known += (known.empty() ? "" : ", ") + std::string(name);
+    }
+    core::fail<core::ValueError>("fault purpose '", purpose, "': expected one of ", known);
 }
 
 core::Rng fault_stream(const FaultStreamKey& key, int64_t trial, const std::string& name) {
