@@ -9,7 +9,7 @@
 
 namespace proact::layers {
 
-// y = max(x, 0), any shape.
+// y = max(x, 0), any shape: autograd::relu, PyTorch's (NaN passes, +inf stays, -inf becomes 0).
 class ReLU : public Module {
 public:
     Variable forward(const Variable& input) override;

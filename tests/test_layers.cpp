@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <limits>
 #include <set>
 
 #include "autograd/ops.hpp"
@@ -217,6 +218,13 @@ TEST_CASE("ReLU and Flatten") {
     layers::ReLU relu;
     const Variable x(Tensor::from_vector({2, 2}, {-1.0f, 2.0f, 0.0f, -3.0f}));
     CHECK(relu(x).value().to_vector() == std::vector<float>{0, 2, 0, 0});
+    // the module is autograd::relu, PyTorch's: NaN passes, infinities saturate only below
+    const float inf = std::numeric_limits<float>::infinity();
+    const Variable odd(Tensor::from_vector({1, 3}, {std::numeric_limits<float>::quiet_NaN(), -inf, inf}));
+    const std::vector<float> out = relu(odd).value().to_vector();
+    CHECK(std::isnan(out[0]));
+    CHECK(out[1] == 0.0f);
+    CHECK(out[2] == inf);
     layers::Flatten flatten;
     CHECK(flatten(random_input({2, 16, 5, 5})).shape() == Shape{2, 400});
     CHECK_THROWS_AS(flatten(random_input({4})), core::ShapeError);
