@@ -230,6 +230,35 @@ TEST_CASE("ReLU and Flatten") {
     CHECK_THROWS_AS(flatten(random_input({4})), core::ShapeError);
 }
 
+TEST_CASE("Identity: the input itself, no parameters, replaces a child in place") {
+    layers::Identity identity;
+    const Variable x = random_input({2, 3, 4, 4});
+    CHECK(core::equal(identity(x).value(), x.value()));
+    CHECK(identity.named_parameters().empty());
+    CHECK(identity.describe() == "Identity()");
+    CHECK(layers::Identity("BatchNorm2d").describe() == "Identity(folded BatchNorm2d)");
+    core::Rng rng(2, "init");
+    auto net = std::make_shared<layers::Sequential>();
+    net->add(std::make_shared<layers::Linear>(3, 3, rng));
+    net->add(std::make_shared<layers::BatchNorm1d>(3));
+    net->add(std::make_shared<layers::Linear>(3, 2, rng));
+    net->replace_child("1", std::make_shared<layers::Identity>());
+    CHECK(parameter_names(*net) == std::vector<std::string>{"0.weight", "0.bias", "2.weight", "2.bias"});
+    CHECK((*net)(random_input({4, 3})).shape() == Shape{4, 2});
+}
+
+TEST_CASE("add_bias: a zero bias registered after the weight, as a layer built with one has it") {
+    core::Rng rng(3, "init");
+    layers::Conv2d conv(2, 4, 3, rng, 1, 1, /*bias=*/false);
+    conv.freeze("weight");
+    conv.add_bias();
+    CHECK(parameter_names(conv) == std::vector<std::string>{"weight", "bias"});
+    CHECK(core::equal(conv.bias().value(), Tensor::zeros({4})));
+    CHECK(!conv.bias().requires_grad());  // trains like the weight
+    CHECK(conv.describe() == "Conv2d(2, 4, kernel_size=3, stride=1, padding=1, bias=true)");
+    CHECK_THROWS_AS(conv.add_bias(), core::ValueError);
+}
+
 TEST_CASE("Sequential: positional and named children, hierarchical parameter names") {
     core::Rng rng(3, "init");
     auto net = std::make_shared<layers::Sequential>();
