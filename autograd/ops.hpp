@@ -28,6 +28,8 @@ Variable exp(const Variable& x);
 Variable log(const Variable& x);
 Variable pow(const Variable& x, float exponent);
 Variable sqrt(const Variable& x);
+// max(x, 0) as PyTorch has it: NaN passes, relu(+inf) = +inf, relu(-inf) = 0; gradient g where the
+// output is not <= 0 (so also at NaN), else 0.
 Variable relu(const Variable& x);
 Variable sigmoid(const Variable& x);
 Variable tanh(const Variable& x);

@@ -99,10 +99,14 @@ Variable sqrt(const Variable& x) {
     });
 }
 
+// PyTorch's relu, clamp_min(x, 0): only a value below 0 becomes 0, so NaN passes through (a fault's
+// NaN stays visible downstream), +inf stays +inf, -inf becomes 0 and -0 stays -0. Its backward is
+// PyTorch's threshold_backward(g, y, 0): 0 where y <= 0, else g, so the gradient also passes at a
+// NaN output (NaN <= 0 is false). The clipped ReLUs (core/clip.hpp) map non-finite inputs to 0 instead.
 Variable relu(const Variable& x) {
-    Tensor out = core::map(x.value(), [](float v) { return v > 0.0f ? v : 0.0f; });
+    Tensor out = core::map(x.value(), [](float v) { return v < 0.0f ? 0.0f : v; });
     return make_result(out, "relu", {x}, [out](const Tensor& g) {
-        return std::vector<Tensor>{core::zip(g, out, [](float dv, float y) { return y > 0.0f ? dv : 0.0f; }, "relu")};
+        return std::vector<Tensor>{core::zip(g, out, [](float dv, float y) { return y <= 0.0f ? 0.0f : dv; }, "relu")};
     });
 }
 

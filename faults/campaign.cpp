@@ -65,7 +65,7 @@ bool is_channel_wise(const layers::Module& module) {
     if (type == typeid(layers::ClippedReLU))
         return static_cast<const layers::ClippedReLU&>(module).threshold().numel() == 1;
     return (type == typeid(layers::ReLU) || type == typeid(layers::MaxPool2d) || type == typeid(layers::AvgPool2d) ||
-            type == typeid(layers::Dropout)) &&
+            type == typeid(layers::Dropout) || type == typeid(layers::Identity)) &&
            module.named_parameters().empty();
 }
 

@@ -17,4 +17,6 @@ Variable Flatten::forward(const Variable& input) {
 
 std::string Flatten::describe() const { return "Flatten(start_axis=" + std::to_string(start_axis_) + ")"; }
 
+std::string Identity::describe() const { return replaces_.empty() ? "Identity()" : "Identity(folded " + replaces_ + ")"; }
+
 }  // namespace proact::layers

@@ -1,6 +1,7 @@
 #include "layers/checkpoint.hpp"
 
 #include "core/safetensors.hpp"
+#include "layers/fold_batchnorm.hpp"
 #include "layers/hybrid_clip.hpp"
 #include "layers/range_guard.hpp"
 #include "layers/zoo.hpp"
@@ -27,6 +28,7 @@ void save_checkpoint(const std::string& path, const Module& model, const std::ma
     file.metadata = {{"format", "proact-checkpoint"}, {"format_version", "1"}};
     if (const ModelInfo* info = model_info(model))
         for (const auto& [key, value] : model_metadata(*info)) file.metadata[key] = value;
+    for (const auto& [key, value] : fold_metadata(model)) file.metadata[key] = value;
     for (const auto& [key, value] : clip_metadata(model)) file.metadata[key] = value;
     for (const auto& [key, value] : guard_metadata(model)) file.metadata[key] = value;
     for (const auto& [key, value] : metadata) {
@@ -74,6 +76,8 @@ ModulePtr load_model(const Checkpoint& checkpoint, const std::string& source) {
     } catch (const core::ValueError& error) {
         fail<core::FormatError>("load_model: ", source, ": metadata does not describe a known model: ", error.what());
     }
+    // The order the surgeries are made in: fold (structure only), clip, guard; then the weights.
+    apply_fold_metadata(*model, checkpoint.metadata, "load_model: " + source);
     apply_clip_metadata(*model, info.input_shape, checkpoint.metadata, checkpoint.tensors, "load_model: " + source);
     apply_guard_metadata(*model, checkpoint.metadata, checkpoint.tensors, "load_model: " + source);
     load_weights(*model, checkpoint.tensors, "load_model: " + source);

@@ -11,7 +11,9 @@
 // entries (training settings). A caller entry with the same key as a model entry must agree. A model
 // with clipped activations also records "activation" (hybrid_clip.hpp), and load_model applies
 // that configuration before loading the weights, so a hardened checkpoint loads like any other; a
-// model with the weight range guard records "range_guard" (range_guard.hpp) the same way.
+// model with the weight range guard records "range_guard" (range_guard.hpp) the same way, and a
+// model whose batch norms were folded into its convs records "batch_norm" = "folded"
+// (fold_batchnorm.hpp). load_model re-applies them in the order they are made: fold, clip, guard.
 #pragma once
 
 #include <map>
@@ -44,9 +46,9 @@ void load_weights(Module& model, const std::map<std::string, Tensor>& tensors,
 
 // Rebuilds a zoo model from the checkpoint's metadata ("model", "input_shape", "num_classes",
 // "init_seed") with make_model, loads the weights with load_weights and returns it in evaluation
-// mode. FormatError naming the missing or malformed metadata key, or the threshold tensor that
-// disagrees with the "activation" entry; ShapeError / ValueError naming
-// the file and the tensor when the tensors do not fit the model.
+// mode. FormatError naming the missing or malformed metadata key (an unknown "batch_norm" value
+// too), or the threshold tensor that disagrees with the "activation" entry; ShapeError /
+// ValueError naming the file and the tensor when the tensors do not fit the model.
 ModulePtr load_model(const std::string& path);
 // The same from a checkpoint already read; `source` names it in messages ("'model.safetensors'").
 ModulePtr load_model(const Checkpoint& checkpoint, const std::string& source);

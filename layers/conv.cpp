@@ -43,6 +43,13 @@ void Conv2d::enable_range_guard() {
     if (bias_.defined()) bias_bounds_ = register_parameter("bias_bounds", value_bounds(bias_.value()), false);
 }
 
+void Conv2d::add_bias() {
+    if (bias_.defined()) fail<core::ValueError>("Conv2d: add_bias on a layer that has a bias");
+    if (range_guarded())
+        fail<core::ValueError>("Conv2d: add_bias on a range-guarded layer (its guard has no bias bounds)");
+    bias_ = register_parameter("bias", Tensor::zeros({out_channels_}), weight_.requires_grad());
+}
+
 Tensor Conv2d::effective_weight() const { return guarded_value(weight_, weight_bounds_); }
 Tensor Conv2d::effective_bias() const { return guarded_value(bias_, bias_bounds_); }
 

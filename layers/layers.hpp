@@ -35,6 +35,7 @@
 #include "layers/conv.hpp"
 #include "layers/dropout.hpp"
 #include "layers/evaluate.hpp"
+#include "layers/fold_batchnorm.hpp"
 #include "layers/hybrid_clip.hpp"
 #include "layers/linear.hpp"
 #include "layers/module.hpp"

@@ -36,6 +36,13 @@ void Linear::enable_range_guard() {
     if (bias_.defined()) bias_bounds_ = register_parameter("bias_bounds", value_bounds(bias_.value()), false);
 }
 
+void Linear::add_bias() {
+    if (bias_.defined()) fail<core::ValueError>("Linear: add_bias on a layer that has a bias");
+    if (range_guarded())
+        fail<core::ValueError>("Linear: add_bias on a range-guarded layer (its guard has no bias bounds)");
+    bias_ = register_parameter("bias", Tensor::zeros({out_features_}), weight_.requires_grad());
+}
+
 Tensor Linear::effective_weight() const { return guarded_value(weight_, weight_bounds_); }
 Tensor Linear::effective_bias() const { return guarded_value(bias_, bias_bounds_); }
 

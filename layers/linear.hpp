@@ -21,6 +21,12 @@ public:
     int64_t out_features() const { return out_features_; }
     const Variable& weight() const { return weight_; }
     const Variable& bias() const { return bias_; }  // undefined without bias
+    // Gives a layer built without bias a "bias" (out_features) of zeros, an ordinary parameter registered
+    // after "weight" (as a layer built with bias has it) that trains like the weight (its
+    // requires_grad) and is a fault target; fold_batch_norm (fold_batchnorm.hpp) writes the folded
+    // shift into it. ValueError when the layer has a bias or is range-guarded (the guard has no
+    // bounds for it: fold first, then guard).
+    void add_bias();
 
     // Weight range guard (layers/range_guard.hpp): registers "weight_bounds" (and "bias_bounds")
     // [2] = the current [min, max], without gradient; from then on forward uses every weight outside

@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <limits>
 #include <set>
 
 #include "autograd/ops.hpp"
@@ -217,9 +218,45 @@ TEST_CASE("ReLU and Flatten") {
     layers::ReLU relu;
     const Variable x(Tensor::from_vector({2, 2}, {-1.0f, 2.0f, 0.0f, -3.0f}));
     CHECK(relu(x).value().to_vector() == std::vector<float>{0, 2, 0, 0});
+    // the module is autograd::relu, PyTorch's: NaN passes, infinities saturate only below
+    const float inf = std::numeric_limits<float>::infinity();
+    const Variable odd(Tensor::from_vector({1, 3}, {std::numeric_limits<float>::quiet_NaN(), -inf, inf}));
+    const std::vector<float> out = relu(odd).value().to_vector();
+    CHECK(std::isnan(out[0]));
+    CHECK(out[1] == 0.0f);
+    CHECK(out[2] == inf);
     layers::Flatten flatten;
     CHECK(flatten(random_input({2, 16, 5, 5})).shape() == Shape{2, 400});
     CHECK_THROWS_AS(flatten(random_input({4})), core::ShapeError);
+}
+
+TEST_CASE("Identity: the input itself, no parameters, replaces a child in place") {
+    layers::Identity identity;
+    const Variable x = random_input({2, 3, 4, 4});
+    CHECK(core::equal(identity(x).value(), x.value()));
+    CHECK(identity.named_parameters().empty());
+    CHECK(identity.describe() == "Identity()");
+    CHECK(layers::Identity("BatchNorm2d").describe() == "Identity(folded BatchNorm2d)");
+    core::Rng rng(2, "init");
+    auto net = std::make_shared<layers::Sequential>();
+    net->add(std::make_shared<layers::Linear>(3, 3, rng));
+    net->add(std::make_shared<layers::BatchNorm1d>(3));
+    net->add(std::make_shared<layers::Linear>(3, 2, rng));
+    net->replace_child("1", std::make_shared<layers::Identity>());
+    CHECK(parameter_names(*net) == std::vector<std::string>{"0.weight", "0.bias", "2.weight", "2.bias"});
+    CHECK((*net)(random_input({4, 3})).shape() == Shape{4, 2});
+}
+
+TEST_CASE("add_bias: a zero bias registered after the weight, as a layer built with one has it") {
+    core::Rng rng(3, "init");
+    layers::Conv2d conv(2, 4, 3, rng, 1, 1, /*bias=*/false);
+    conv.freeze("weight");
+    conv.add_bias();
+    CHECK(parameter_names(conv) == std::vector<std::string>{"weight", "bias"});
+    CHECK(core::equal(conv.bias().value(), Tensor::zeros({4})));
+    CHECK(!conv.bias().requires_grad());  // trains like the weight
+    CHECK(conv.describe() == "Conv2d(2, 4, kernel_size=3, stride=1, padding=1, bias=true)");
+    CHECK_THROWS_AS(conv.add_bias(), core::ValueError);
 }
 
 TEST_CASE("Sequential: positional and named children, hierarchical parameter names") {

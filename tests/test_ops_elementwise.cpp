@@ -2,6 +2,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <limits>
 
 #include "support/gradcheck_support.hpp"
 
@@ -69,6 +70,31 @@ TEST_CASE("relu and clamp are flat outside their range") {
     sum(c).backward();
     CHECK(x.grad().to_vector() == std::vector<float>{0, 1, 1, 0});
     CHECK_THROWS_AS(clamp(x, 1, -1), core::ValueError);
+}
+
+TEST_CASE("relu is PyTorch's on non-finite values: NaN passes, +inf stays, -inf becomes 0") {
+    const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+    Variable x(Tensor::from_vector({7}, {nan, -inf, inf, -1, 0, 2, -0.0f}), true);
+    const Variable y = relu(x);
+    const std::vector<float> out = y.value().to_vector();
+    CHECK(std::isnan(out[0]));
+    CHECK(out[1] == 0.0f);
+    CHECK(out[2] == inf);
+    CHECK(out[3] == 0.0f);
+    CHECK(out[4] == 0.0f);
+    CHECK(out[5] == 2.0f);
+    CHECK(std::signbit(out[6]));  // clamp_min(-0, 0) keeps the -0 it was given, as PyTorch
+    CHECK(!std::signbit(out[1]));
+    // threshold_backward(g, y, 0): g where y <= 0 is false (y > 0 or NaN), else 0.
+    sum(mul(y, Variable(Tensor::from_vector({7}, {1, 2, 3, 4, 5, 6, 7})))).backward();
+    CHECK(x.grad().to_vector() == std::vector<float>{1, 0, 3, 0, 0, 6, 0});
+}
+
+TEST_CASE("relu gradcheck on both signs") {
+    // values at least 0.1 away from the kink, so the central difference does not cross it
+    Tensor x = random_tensor({2, 3, 4}, 8, 0.1f, 1.0f);
+    for (int64_t i = 0; i < x.numel(); i += 2) x.data()[i] = -x.data()[i];
+    CHECK_GRADCHECK([](const std::vector<Variable>& in) { return relu(in[0]); }, {x});
 }
 
 TEST_CASE("forward values") {
