@@ -12,6 +12,7 @@
 
 #include "apps/commands.hpp"
 #include "apps/common.hpp"
+#include "apps/pipeline.hpp"
 #include "datasets/split.hpp"
 #include "faults/campaign.hpp"
 #include "faults/report.hpp"
@@ -27,7 +28,7 @@ namespace {
 struct DemoCommand {
     CommonOptions common;
     train::TrainOptions train;
-    method::ProActOptions proact;
+    method::MethodSettings settings;
     std::string out_dir = "out/demo";
     int64_t trials = 20;
 };
@@ -37,6 +38,7 @@ const std::vector<double> kFixedBers = {1e-6, 1e-5, 1e-4, 3e-4};
 // FitAct's epochs in the demo (reproduce: 24): its accuracy barely moves after the first few on
 // LeNet-5, and the demo should stay within a couple of minutes.
 constexpr int kDemoFitActEpochs = 3;
+constexpr double kValidationFraction = 0.1;
 
 // Accuracy at `ber` in a campaign's points, or NaN when that BER was not run.
 double mean_at(const faults::CampaignResult& result, double ber) {
@@ -45,20 +47,13 @@ double mean_at(const faults::CampaignResult& result, double ber) {
     return std::nan("");
 }
 
-layers::ModulePtr train_lenet(DemoCommand& command, const datasets::Dataset& train_set, const datasets::Dataset& validation,
-                              const std::string& path) {
+layers::ModulePtr train_lenet(DemoCommand& command, const datasets::Dataset& full, const std::string& path) {
     std::printf("\n[1/5] train LeNet-5 (%d epochs, SGD lr %g momentum %g, batch %lld)\n", command.train.epochs,
                 command.train.lr, command.train.momentum, static_cast<long long>(command.train.batch_size));
-    layers::ModulePtr model = layers::make_model("lenet5", train_set.sample_shape(), train_set.num_classes, command.common.seed);
-    std::vector<train::EpochLog> history;
-    train::train_classifier(*model, train_set, &validation, command.train, [&](const train::EpochLog& epoch) {
-        history.push_back(epoch);
-        write_epoch_csv(command.out_dir + "/train_log.csv", history);
-    });
-    layers::save_checkpoint(path, *model,
-                            {{"dataset", "fashion-mnist"}, {"seed", std::to_string(command.common.seed)},
-                             {"epochs", std::to_string(command.train.epochs)}});
-    return model;
+    return train_and_save({"lenet5", "fashion-mnist", kValidationFraction, 0, command.train, command.common, path,
+                           command.out_dir + "/train_log.csv"},
+                          full)
+        .model;
 }
 
 // Float32 first, then Q15.16: quantising to fixed point changes the stored values in place.
@@ -97,9 +92,8 @@ void print_table(const std::vector<faults::CampaignResult>& campaigns, const std
 
 void run_demo(DemoCommand& command) {
     apply_common_options(command.common);
-    command.train.seed = command.proact.seed = command.common.seed;
-    command.train.progress = command.proact.progress = !command.common.quiet;
-    method::validate_options(command.proact);
+    command.settings.fitact.epochs = kDemoFitActEpochs;
+    method::validate_settings(command.settings);
     std::filesystem::create_directories(command.out_dir);
     const std::string model_path = command.out_dir + "/lenet5.safetensors";
     const std::string hardened_path = command.out_dir + "/lenet5_proact.safetensors";
@@ -107,23 +101,25 @@ void run_demo(DemoCommand& command) {
                 static_cast<unsigned long long>(command.common.seed));
     const datasets::Dataset full = load_split("fashion-mnist", "train", command.common);
     const datasets::Dataset test = load_split("fashion-mnist", "test", command.common);
-    auto [train, validation] = datasets::split(full, 0.1, command.common.seed);
-    layers::ModulePtr model = train_lenet(command, train, validation, model_path);
+    auto [train, validation] = datasets::split(full, kValidationFraction, command.common.seed);
+    layers::ModulePtr model = train_lenet(command, full, model_path);
 
+    const method::Method& proact = method::find_method("proact");
     std::printf("\n[2/5] harden with ProAct (%s thresholds, trained layer by layer from the last)\n",
-                command.proact.clip.to_string().c_str());
+                command.settings.proact.clip.to_string().c_str());
     layers::ModulePtr hardened = layers::load_model(model_path);
-    const method::ProActResult hardening = method::proact_harden(
-        *hardened, full.sample_shape(), train, validation, command.proact,
-        [](const method::LayerLog& layer) { std::printf("%s\n", method::layer_summary(layer).c_str()); });
+    const method::HardenInputs inputs{full.sample_shape(), &train, &validation, faults::StorageFormat::float32(), {}};
+    const method::HardenReport hardening =
+        proact.harden(*hardened, inputs, command.settings, method::RunSettings{command.common.seed, !command.common.quiet},
+                      [](const std::string& line) { std::printf("%s\n", line.c_str()); });
     layers::save_checkpoint(hardened_path, *hardened, {{"dataset", "fashion-mnist"}, {"hardening", "proact"}});
-    write_text_file(command.out_dir + "/proact_log.json", method::proact_json(hardening, command.proact));
+    write_text_file(command.out_dir + "/proact_log.json", hardening.details_json);
 
     std::printf("\n[3/5] evaluate on the %lld test images\n", static_cast<long long>(test.size()));
     const double clean = 100.0 * layers::evaluate(*model, test.images, test.labels).accuracy();
     const double clean_hardened = 100.0 * layers::evaluate(*hardened, test.images, test.labels).accuracy();
     std::printf("unprotected %.2f%%, ProAct %.2f%% (%lld thresholds, hardened in %.1f s)\n", clean, clean_hardened,
-                static_cast<long long>(hardening.threshold_count), hardening.seconds);
+                static_cast<long long>(hardening.thresholds), hardening.seconds);
 
     std::printf("\n[4/5] fault campaigns on the test set: bit flips in conv/linear weights and biases (and ProAct's "
                 "thresholds), %lld trials per BER\n", static_cast<long long>(command.trials));
@@ -150,15 +146,12 @@ void run_demo(DemoCommand& command) {
     options.campaign.format = faults::StorageFormat::fixed_point(15, 16);
     options.campaign.bers = method::default_comparison_bers(*layers::model_info(*model));
     options.campaign.trials = command.trials;
-    options.campaign.seed = command.common.seed;
     options.campaign.dataset_name = "fashion-mnist";
-    options.harden.proact = command.proact;
-    options.harden.fitact.epochs = kDemoFitActEpochs;
-    options.harden.seed = command.common.seed;
+    options.settings = command.settings;
+    options.run = {command.common.seed, !command.common.quiet};
     options.out_dir = command.out_dir + "/comparison";
-    options.progress = !command.common.quiet;
-    const method::ComparisonData data{std::move(train), std::move(validation), test};
-    const method::ComparisonResult comparison = method::run_comparison(model_path, data, options);
+    const method::Replicate replicate{model_path, {std::move(train), std::move(validation), test}, command.common.seed};
+    const method::ComparisonResult comparison = method::run_comparison({replicate}, options);
     method::write_comparison_files(comparison, options);
     std::printf("%s\n", method::results_markdown(comparison, true).c_str());
     std::printf("files in %s: lenet5.safetensors, lenet5_proact.safetensors, train_log.csv, proact_log.json, "

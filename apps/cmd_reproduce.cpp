@@ -1,13 +1,17 @@
 // proact reproduce: the comparison experiment, from training to the results table.
 //
-//   proact reproduce --model lenet5 --dataset fashion-mnist --format q15.16 --out-dir out [--resume]
-//   proact reproduce --model-file m.safetensors --dataset cifar10 --data-dir cifar-10-batches-bin --out-dir out
+//   proact reproduce --model lenet5 --dataset fashion-mnist --format q15.16 --out-dir out [--replicates 3] [--resume]
+//   proact reproduce --model-file a.safetensors --model-file b.safetensors --dataset fashion-mnist --out-dir out
 //
-// Trains the model into DIR/model.safetensors (or takes --model-file), hardens a fresh copy with
-// each method of --methods, runs the same campaign on each (thresholds faulted) and writes
-// DIR/results.{md,csv,json,svg} beside every method's hardened checkpoint and campaign JSON.
-// results.json holds harden_seconds, the one figure that differs from run to run; --no-times
-// writes it as null so that the same seed gives the same bytes at any thread count.
+// Trains --replicates models (seeds --seed, --seed + 1, ...) into DIR/model[-r].safetensors, or
+// takes the --model-file checkpoints; hardens a fresh copy of each with every method of --methods
+// (the registry, proact/methods.hpp, with the flags of apps/method_flags.hpp), runs the same
+// campaign on each (thresholds faulted, fault purpose "evaluation", seed --seed) and writes
+// DIR/results.{md,csv,json,svg} beside every method's hardened checkpoint and campaign JSON. Each
+// model is hardened on the validation split it was trained with (its recorded seed and fraction)
+// and with its own training seed. results.json holds harden_seconds, the one figure that differs
+// from run to run; --no-times writes it as null so that the same seed gives the same bytes at any
+// thread count.
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
@@ -15,6 +19,8 @@
 
 #include "apps/commands.hpp"
 #include "apps/common.hpp"
+#include "apps/method_flags.hpp"
+#include "apps/pipeline.hpp"
 #include "core/rng.hpp"
 #include "datasets/split.hpp"
 #include "layers/checkpoint.hpp"
@@ -28,70 +34,61 @@ namespace {
 struct ReproduceCommand {
     CommonOptions common;
     train::TrainOptions train;
-    std::string model = "lenet5", model_file, dataset = "fashion-mnist", format = "q15.16", out_dir;
-    std::string methods = "all", bers;
+    MethodFlags flags;
+    std::string model = "lenet5", dataset = "fashion-mnist", format = "q15.16", out_dir;
+    std::vector<std::string> model_files;
+    std::string methods = "all", bers, batch_norm = "fold";
     int64_t trials = 30;
+    int64_t replicates = 1;
     int64_t eval_images = 0;
     int64_t train_images = 0;  // the model's training images (0: the whole training split)
     double validation_fraction = 0.1;
     bool resume = false, no_times = false, quick = false;
-    method::ProActOptions proact;
-    method::FitActOptions fitact;
-    int64_t profile_images = 1024;
-    int64_t max_train_images = 0;  // ProAct's and FitAct's threshold-training images (0: all)
 };
 
 // Fewer trials, epochs and images for every flag the user did not give: a smoke run in seconds.
-void apply_quick(const CLI::App& sub, ReproduceCommand& command) {
+void apply_quick(const CLI::App& sub, ReproduceCommand& command, method::MethodSettings& settings) {
     const auto unset = [&sub](const char* flag) { return sub.count(flag) == 0; };
     if (unset("--trials")) command.trials = 3;
     if (unset("--epochs")) command.train.epochs = 1;
     if (unset("--eval-images")) command.eval_images = 1000;
     if (unset("--train-images")) command.train_images = 5000;
-    if (unset("--max-train-images")) command.max_train_images = 2000;
-    if (unset("--fitact-epochs")) command.fitact.epochs = 1;
-    command.proact.epochs_scalar = command.proact.epochs_neuron = 1;
-    command.proact.decays = {4e-2f, 4e-4f};
+    if (unset("--max-train-images")) settings.max_train_images = 2000;
+    if (unset("--fitact-epochs")) settings.fitact.epochs = 1;
+    settings.proact.epochs_scalar = settings.proact.epochs_neuron = 1;
+    settings.proact.decays = {4e-2f, 4e-4f};
 }
 
-// The trained model: --model-file, or DIR/model.safetensors kept by --resume when it was trained
-// with the same model, data set, epochs and seed, or trained now.
-std::string trained_model(const ReproduceCommand& command) {
-    if (!command.model_file.empty()) return command.model_file;
-    const std::string path = (std::filesystem::path(command.out_dir) / "model.safetensors").string();
+// Replicate `r`'s trained model: DIR/model.safetensors (DIR/model-<r>.safetensors for r > 0) kept
+// by --resume when it was trained with the same model, data set, epochs, images and seed, or
+// trained now with seed --seed + r.
+std::string trained_model(const ReproduceCommand& command, int64_t r) {
+    const uint64_t seed = command.common.seed + uint64_t(r);
+    const std::string name = r == 0 ? "model.safetensors" : "model-" + std::to_string(r) + ".safetensors";
+    const std::string path = (std::filesystem::path(command.out_dir) / name).string();
     if (command.resume && std::filesystem::exists(path)) {
         try {
             const auto meta = layers::load_checkpoint(path).metadata;
             if (meta.at("model") == command.model && meta.at("dataset") == command.dataset &&
                 meta.at("epochs") == std::to_string(command.train.epochs) &&
                 meta.at("train_images") == std::to_string(command.train_images) &&
-                meta.at("seed") == std::to_string(command.common.seed)) {
+                meta.at("seed") == std::to_string(seed)) {
                 std::fprintf(stderr, "[train] kept %s\n", path.c_str());
                 return path;
             }
-        } catch (const std::exception&) {
+        } catch (const core::Error& error) {
+            std::fprintf(stderr, "[train] %s is not reusable (%s): training again\n", path.c_str(), error.what());
         }
     }
-    const datasets::Dataset full = load_split(command.dataset, "train", command.common);
-    auto [train, validation] = datasets::split(full, command.validation_fraction, command.common.seed);
-    if (command.train_images > 0 && command.train_images < train.size()) {
-        std::vector<int64_t> rows(static_cast<size_t>(command.train_images));
-        for (size_t i = 0; i < rows.size(); ++i) rows[i] = static_cast<int64_t>(i);
-        train = train.subset(rows);
-    }
-    layers::ModulePtr model = layers::make_model(command.model, full.sample_shape(), full.num_classes, command.common.seed);
+    CommonOptions common = command.common;
+    common.seed = seed;
+    const datasets::Dataset full = load_split(command.dataset, "train", common);
     std::filesystem::create_directories(command.out_dir);
-    std::fprintf(stderr, "[train] %s, %d epochs on %lld images\n", command.model.c_str(), command.train.epochs,
-                 static_cast<long long>(train.size()));
-    train::TrainOptions options = command.train;
-    options.seed = command.common.seed;
-    options.progress = !command.common.quiet;
-    train::train_classifier(*model, train, &validation, options);
-    layers::save_checkpoint(path, *model,
-                            {{"dataset", command.dataset},
-                             {"epochs", std::to_string(command.train.epochs)},
-                             {"train_images", std::to_string(command.train_images)},
-                             {"seed", std::to_string(command.common.seed)}});
+    std::fprintf(stderr, "[train] %s, %d epochs, seed %llu\n", command.model.c_str(), command.train.epochs,
+                 static_cast<unsigned long long>(seed));
+    train_and_save({command.model, command.dataset, command.validation_fraction, command.train_images, command.train,
+                    common, path, ""},
+                   full);
     return path;
 }
 
@@ -105,36 +102,51 @@ datasets::Dataset evaluation_subset(const datasets::Dataset& test, int64_t image
     return test.subset(rows);
 }
 
+// The checkpoints, each with the data split it was trained with and its hardening seed.
+std::vector<method::Replicate> replicates_of(const ReproduceCommand& command, const CLI::App& sub) {
+    std::vector<std::string> files = command.model_files;
+    if (files.empty())
+        for (int64_t r = 0; r < command.replicates; ++r) files.push_back(trained_model(command, r));
+    std::vector<method::Replicate> replicates;
+    for (const std::string& file : files) {
+        const auto metadata = layers::load_checkpoint(file).metadata;
+        const layers::ModelInfo info = layers::model_info_from_metadata(metadata, file);
+        const SplitRecord split = validation_split_of(metadata, file, command.validation_fraction,
+                                                      sub.count("--val-fraction") > 0, command.common.seed);
+        method::ComparisonData data = method::load_comparison_data(command.dataset, command.common.data_dir,
+                                                                   info.input_shape, split.fraction, split.seed);
+        data.test = evaluation_subset(data.test, command.eval_images, command.common.seed);
+        replicates.push_back({file, std::move(data), split.seed});
+    }
+    return replicates;
+}
+
 void run_reproduce(ReproduceCommand& command, const CLI::App& sub) {
     apply_common_options(command.common);
-    if (command.quick) apply_quick(sub, command);
     method::ComparisonOptions options;
+    options.settings = resolve_method_flags(sub, command.flags);
+    if (command.quick) apply_quick(sub, command, options.settings);
+    if (!command.model_files.empty() && sub.count("--replicates"))
+        core::fail<core::ValueError>("reproduce: --replicates trains that many models; with --model-file the "
+                                     "replicates are the files given (", command.model_files.size(), ")");
     options.methods = method::parse_method_list(command.methods);
     options.campaign.format = faults::StorageFormat::parse(command.format);
     options.campaign.trials = command.trials;
-    options.campaign.seed = command.common.seed;
     options.campaign.dataset_name = command.dataset;
     if (!command.bers.empty()) options.campaign.bers = faults::parse_ber_list(command.bers);
     faults::validate_options(options.campaign);
-    command.proact.max_train_images = command.fitact.max_train_images = command.max_train_images;
-    method::validate_options(command.proact);
-    method::validate_options(command.fitact);
-    options.harden.proact = command.proact;
-    options.harden.fitact = command.fitact;
-    options.harden.profile_images = command.profile_images;
-    options.harden.seed = command.common.seed;
+    options.run = {command.common.seed, !command.common.quiet};
+    options.batch_norm = command.batch_norm;
     options.out_dir = command.out_dir;
     options.resume = command.resume;
     options.times = !command.no_times;
-    options.progress = !command.common.quiet;
 
-    const std::string checkpoint = trained_model(command);
-    const layers::ModelInfo info = layers::model_info_from_metadata(layers::load_checkpoint(checkpoint).metadata, checkpoint);
+    std::vector<method::Replicate> replicates = replicates_of(command, sub);
+    const layers::ModelInfo info =
+        layers::model_info_from_metadata(layers::load_checkpoint(replicates.front().checkpoint).metadata,
+                                         replicates.front().checkpoint);
     if (command.bers.empty()) options.campaign.bers = method::default_comparison_bers(info);
-    method::ComparisonData data = method::load_comparison_data(command.dataset, command.common.data_dir, info.input_shape,
-                                                               command.validation_fraction, command.common.seed);
-    data.test = evaluation_subset(data.test, command.eval_images, command.common.seed);
-    const method::ComparisonResult result = method::run_comparison(checkpoint, data, options);
+    const method::ComparisonResult result = method::run_comparison(replicates, options);
     method::write_comparison_files(result, options);
     std::printf("%s\n", method::results_markdown(result, options.times).c_str());
     std::printf("wrote %s/results.{md,csv,json,svg} in %.1f s\n", command.out_dir.c_str(), result.seconds);
@@ -146,35 +158,43 @@ void register_reproduce(CLI::App& app) {
     auto command = std::make_shared<ReproduceCommand>();
     CLI::App* sub = app.add_subcommand(
         "reproduce", "The comparison: train, harden with every method, the same fault campaign on each, one table");
-    sub->add_option("--model", command->model, "Model to train: " + [] {
-        std::string names;
-        for (const std::string& name : layers::model_names()) names += (names.empty() ? "" : ", ") + name;
-        return names;
-    }())->check(CLI::IsMember(layers::model_names()))->capture_default_str();
-    sub->add_option("--model-file", command->model_file, "Trained checkpoint to use instead of training")
+    sub->add_option("--model", command->model, "Model to train: " + name_list(layers::model_names()))
+        ->check(CLI::IsMember(layers::model_names()))
+        ->capture_default_str();
+    sub->add_option("--model-file", command->model_files,
+                    "Trained checkpoint to use instead of training; give it several times for replicates")
         ->check(CLI::ExistingFile);
+    sub->add_option("--replicates", command->replicates,
+                    "Models trained with seeds --seed, --seed + 1, ...: the results give the spread over them")
+        ->check(CLI::Range(int64_t(1), int64_t(100)))
+        ->capture_default_str();
     sub->add_option("--dataset", command->dataset, "Data set: fashion-mnist, mnist, cifar10, cifar100")->capture_default_str();
     sub->add_option("--format", command->format, "Storage format: q15.16 (or any Qm.n) or float32")->capture_default_str();
-    sub->add_option("--out-dir", command->out_dir, "Folder for the checkpoints, campaigns and results")->required();
-    sub->add_option("--methods", command->methods, "all, or some of: " + method::comparison_method_names())
+    sub->add_option("--batch-norm", command->batch_norm,
+                    "fold: batch norm folded into the convolutions before quantisation, as deployed | keep: a "
+                    "fault-free stage (the toolbox's)")
+        ->check(CLI::IsMember({"fold", "keep"}))
         ->capture_default_str();
+    sub->add_option("--out-dir", command->out_dir, "Folder for the checkpoints, campaigns and results")->required();
+    sub->add_option("--methods", command->methods, "all, or some of: " + method::method_names())->capture_default_str();
     sub->add_option("--ber", command->bers,
                     "Comma-separated BERs (default: lenet5 1e-5,1e-4,3e-4,1e-3; other 28x28 models "
                     "1e-6,1e-5,3e-5,1e-4,3e-4; 32x32 models 1e-7,3e-7,1e-6,3e-6,1e-5,3e-5)");
-    sub->add_option("--trials", command->trials, "Trials per BER and method")->check(CLI::PositiveNumber)->capture_default_str();
+    sub->add_option("--trials", command->trials, "Trials per BER and method")
+        ->check(CLI::Range(int64_t(1), int64_t(100000)))
+        ->capture_default_str();
     sub->add_option("--eval-images", command->eval_images, "Evaluate on a seeded subset of the test set (0: all)")
-        ->check(CLI::NonNegativeNumber)->capture_default_str();
+        ->check(CLI::NonNegativeNumber)
+        ->capture_default_str();
     sub->add_option("--train-images", command->train_images,
                     "Train the model on the first N images of the training split (0: all)")
-        ->check(CLI::NonNegativeNumber)->capture_default_str();
-    sub->add_option("--val-fraction", command->validation_fraction, "Share of the training set held out for validation")
-        ->check(CLI::Range(0.01, 0.9))->capture_default_str();
-    sub->add_option("--profile-images", command->profile_images, "Training images the activation maxima come from (Ranger, and ProAct's starting thresholds)")->capture_default_str();
-    sub->add_option("--max-train-images", command->max_train_images,
-                    "Cap on the images ProAct and FitAct train thresholds on, a seeded subset (0: the whole training split)")
-        ->check(CLI::NonNegativeNumber)->capture_default_str();
-    sub->add_option("--fitact-epochs", command->fitact.epochs, "FitAct's epochs over its training images (the toolbox: 100)")
-        ->check(CLI::PositiveNumber)->capture_default_str();
+        ->check(CLI::NonNegativeNumber)
+        ->capture_default_str();
+    sub->add_option("--val-fraction", command->validation_fraction,
+                    "Share of the training set held out for validation (a --model-file that records its split "
+                    "keeps its own)")
+        ->check(CLI::Range(0.01, 0.9))
+        ->capture_default_str();
     sub->add_flag("--resume", command->resume,
                   "Keep what a previous run left in --out-dir when it checks out (trained model, hardened models, "
                   "campaigns); recompute the rest");
@@ -185,6 +205,7 @@ void register_reproduce(CLI::App& app) {
                   "images, ProAct 1 epoch per try, FitAct 1 epoch");
     command->train.epochs = 10;
     add_train_options(*sub, command->train);
+    add_method_flags(*sub, command->flags);
     add_common_options(*sub, command->common);
     sub->callback([command, sub] { run_reproduce(*command, *sub); });
 }

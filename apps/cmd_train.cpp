@@ -6,6 +6,7 @@
 
 #include "apps/commands.hpp"
 #include "apps/common.hpp"
+#include "apps/pipeline.hpp"
 #include "datasets/registry.hpp"
 #include "datasets/split.hpp"
 #include "layers/checkpoint.hpp"
@@ -27,47 +28,14 @@ struct TrainCommand {
     bool skip_test = false;
 };
 
-std::map<std::string, std::string> training_metadata(const TrainCommand& command, int epochs_done) {
-    std::ostringstream lr, momentum, weight_decay, fraction;
-    lr << command.train.lr;
-    momentum << command.train.momentum;
-    weight_decay << command.train.weight_decay;
-    fraction << command.validation_fraction;
-    return {{"dataset", command.dataset},
-            {"epochs", std::to_string(epochs_done)},
-            {"batch_size", std::to_string(command.train.batch_size)},
-            {"optimizer", command.train.optimizer},
-            {"lr", lr.str()},
-            {"momentum", momentum.str()},
-            {"weight_decay", weight_decay.str()},
-            {"schedule", command.train.schedule},
-            {"augment", command.train.augment ? "true" : "false"},
-            {"seed", std::to_string(command.common.seed)},
-            {"validation_fraction", fraction.str()}};
-}
-
 void run_train(TrainCommand& command) {
     apply_common_options(command.common);
-    command.train.seed = command.common.seed;
-    command.train.progress = !command.common.quiet;
     const core::Shape image_shape = layers::parse_shape(command.image_shape);
     const datasets::Dataset full = load_split(command.dataset, "train", command.common, image_shape);
-    auto [train_set, validation] = datasets::split(full, command.validation_fraction, command.common.seed);
-    layers::ModulePtr model =
-        layers::make_model(command.model, full.sample_shape(), full.num_classes, command.common.seed);
-    std::fprintf(stderr, "model %s: %lld parameters; training on %lld samples, validating on %lld\n",
-                 command.model.c_str(), static_cast<long long>(model->parameter_count()),
-                 static_cast<long long>(train_set.size()), static_cast<long long>(validation.size()));
     const std::string log_path = command.log_csv.empty() ? command.out + ".log.csv" : command.log_csv;
-    std::vector<train::EpochLog> history;
-    // After every epoch: the CSV log and the checkpoint, both written atomically, so an interrupted
-    // run keeps its last finished epoch.
-    train::train_classifier(*model, train_set, &validation, command.train, [&](const train::EpochLog& epoch) {
-        history.push_back(epoch);
-        write_epoch_csv(log_path, history);
-        layers::save_checkpoint(command.out, *model, training_metadata(command, epoch.epoch));
-    });
-    if (command.train.epochs == 0) layers::save_checkpoint(command.out, *model, training_metadata(command, 0));
+    TrainRequest request{command.model, command.dataset, command.validation_fraction, 0, command.train,
+                         command.common, command.out, log_path};
+    const auto [model, history] = train_and_save(request, full);
     std::printf("saved %s (log %s)\n", command.out.c_str(), log_path.c_str());
     if (!history.empty()) {
         const train::EpochLog& last = history.back();

@@ -12,5 +12,6 @@ void register_inject(CLI::App& app);
 void register_merge(CLI::App& app);
 void register_harden(CLI::App& app);
 void register_reproduce(CLI::App& app);
+void register_tune(CLI::App& app);
 
 }  // namespace proact::apps

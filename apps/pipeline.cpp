@@ -1,12 +1,15 @@
 #include "apps/pipeline.hpp"
 
+#include <charconv>
 #include <cstdio>
+#include <sstream>
 
 #include "core/error.hpp"
 #include "core/file_io.hpp"
 #include "faults/injector.hpp"
 #include "layers/checkpoint.hpp"
 #include "layers/zoo.hpp"
+#include "datasets/split.hpp"
 
 namespace proact::apps {
 
@@ -58,6 +61,77 @@ void quantise_and_report(std::vector<faults::FaultTarget>& targets, const faults
                 static_cast<long long>(report.values), targets.size(), format.to_string().c_str(),
                 static_cast<long long>(report.changed), static_cast<long long>(report.saturated),
                 report.max_abs_error);
+}
+
+std::map<std::string, std::string> training_metadata(const TrainRequest& request, int epochs_done) {
+    std::ostringstream lr, momentum, weight_decay;
+    lr << request.train.lr;
+    momentum << request.train.momentum;
+    weight_decay << request.train.weight_decay;
+    char fraction[32];  // the shortest text that reads back as the same double
+    const auto written = std::to_chars(fraction, fraction + sizeof fraction, request.validation_fraction);
+    return {{"dataset", request.dataset},
+            {"epochs", std::to_string(epochs_done)},
+            {"train_images", std::to_string(request.train_images)},
+            {"batch_size", std::to_string(request.train.batch_size)},
+            {"optimizer", request.train.optimizer},
+            {"lr", lr.str()},
+            {"momentum", momentum.str()},
+            {"weight_decay", weight_decay.str()},
+            {"schedule", request.train.schedule},
+            {"augment", request.train.augment ? "true" : "false"},
+            {"seed", std::to_string(request.common.seed)},
+            {"validation_fraction", std::string(fraction, written.ptr)}};
+}
+
+TrainedModel train_and_save(const TrainRequest& request, const datasets::Dataset& full_train) {
+    auto [train_set, validation] = datasets::split(full_train, request.validation_fraction, request.common.seed);
+    if (request.train_images > 0 && request.train_images < train_set.size()) {
+        std::vector<int64_t> rows(static_cast<size_t>(request.train_images));
+        for (size_t i = 0; i < rows.size(); ++i) rows[i] = static_cast<int64_t>(i);
+        train_set = train_set.subset(rows);
+    }
+    layers::ModulePtr model =
+        layers::make_model(request.model, full_train.sample_shape(), full_train.num_classes, request.common.seed);
+    if (!request.common.quiet)
+        std::fprintf(stderr, "model %s: %lld parameters; training on %lld samples, validating on %lld\n",
+                     request.model.c_str(), static_cast<long long>(model->parameter_count()),
+                     static_cast<long long>(train_set.size()), static_cast<long long>(validation.size()));
+    train::TrainOptions options = request.train;
+    options.seed = request.common.seed;
+    options.progress = !request.common.quiet;
+    std::vector<train::EpochLog> history;
+    train::train_classifier(*model, train_set, &validation, options, [&](const train::EpochLog& epoch) {
+        history.push_back(epoch);
+        if (!request.log_csv.empty()) write_epoch_csv(request.log_csv, history);
+        layers::save_checkpoint(request.out, *model, training_metadata(request, epoch.epoch));
+    });
+    if (options.epochs == 0) layers::save_checkpoint(request.out, *model, training_metadata(request, 0));
+    return {std::move(model), std::move(history)};
+}
+
+SplitRecord validation_split_of(const std::map<std::string, std::string>& metadata, const std::string& path,
+                                double flag_fraction, bool fraction_given, uint64_t fallback_seed) {
+    const auto seed = metadata.find("seed");
+    const auto fraction = metadata.find("validation_fraction");
+    if (seed == metadata.end() || fraction == metadata.end()) return {fallback_seed, flag_fraction, false};
+    SplitRecord record;
+    record.recorded = true;
+    const std::string& seed_text = seed->second;
+    const auto [seed_end, seed_error] = std::from_chars(seed_text.data(), seed_text.data() + seed_text.size(), record.seed);
+    const std::string& fraction_text = fraction->second;
+    const auto [fraction_end, fraction_error] =
+        std::from_chars(fraction_text.data(), fraction_text.data() + fraction_text.size(), record.fraction);
+    if (seed_error != std::errc() || seed_end != seed_text.data() + seed_text.size() || fraction_error != std::errc() ||
+        fraction_end != fraction_text.data() + fraction_text.size() || !(record.fraction >= 0.0 && record.fraction < 1.0))
+        core::fail<core::FormatError>(path, ": the recorded validation split (seed '", seed_text, "', fraction '",
+                                      fraction_text, "') is malformed");
+    if (fraction_given && flag_fraction != record.fraction)
+        core::fail<core::ValueError>("--val-fraction ", flag_fraction, " conflicts with the validation fraction ",
+                                     record.fraction, " that ", path,
+                                     " was trained with; its validation images are held out from that record "
+                                     "(leave the flag out)");
+    return record;
 }
 
 void write_output(const std::string& path, const std::string& text, const std::string& note) {

@@ -18,6 +18,7 @@
 #include "faults/targets.hpp"
 #include "layers/evaluate.hpp"
 #include "layers/module.hpp"
+#include "train/training.hpp"
 
 namespace proact::apps {
 
@@ -45,6 +46,37 @@ layers::EvalResult evaluate_and_print(layers::Module& model, const datasets::Dat
 // Moves the targets' values onto the grid of a fixed-point `format` (once, before a campaign) and
 // prints what moved; nothing for float32.
 void quantise_and_report(std::vector<faults::FaultTarget>& targets, const faults::StorageFormat& format);
+
+// What `proact train` records and every command that trains does: the model built with the seed,
+// trained on (train, validation), the checkpoint and the per-epoch CSV written after every epoch
+// (atomically: an interrupted run keeps its last finished epoch), the split recorded in the
+// metadata (seed, validation_fraction) so that later commands hold out the same images.
+struct TrainRequest {
+    std::string model, dataset;
+    double validation_fraction = 0.1;
+    int64_t train_images = 0;        // the first N of the training split (0: all); recorded
+    train::TrainOptions train;       // seed and progress set from `common`
+    CommonOptions common;
+    std::string out, log_csv;        // log_csv empty: no CSV
+};
+std::map<std::string, std::string> training_metadata(const TrainRequest& request, int epochs_done);
+struct TrainedModel {
+    layers::ModulePtr model;
+    std::vector<train::EpochLog> history;
+};
+TrainedModel train_and_save(const TrainRequest& request, const datasets::Dataset& full_train);
+
+// The validation split a checkpoint was trained with. A checkpoint of `proact train` records its
+// seed and fraction; harden, tune and reproduce hold out exactly those images, whatever --seed
+// says. A --val-fraction that disagrees with the record is refused by name; a checkpoint without
+// a record (a PyTorch state_dict) takes the flag and the fallback seed.
+struct SplitRecord {
+    uint64_t seed = 0;
+    double fraction = 0.1;
+    bool recorded = false;
+};
+SplitRecord validation_split_of(const std::map<std::string, std::string>& metadata, const std::string& path,
+                                double flag_fraction, bool fraction_given, uint64_t fallback_seed);
 
 // Writes `text` to `path` atomically and prints "wrote PATH" (with " (NOTE)" when a note is given).
 void write_output(const std::string& path, const std::string& text, const std::string& note = "");

@@ -30,6 +30,7 @@ int main(int argc, char** argv) {
     proact::apps::register_merge(app);
     proact::apps::register_harden(app);
     proact::apps::register_reproduce(app);
+    proact::apps::register_tune(app);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

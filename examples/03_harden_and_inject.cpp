@@ -60,10 +60,8 @@ int main() {
     layers::ModulePtr hardened = make_mlp(seed);
     hardened->load_state_dict(unprotected->state_dict());
     method::ProActOptions proact;
-    proact.seed = seed;
-    proact.progress = false;
     proact.profile_images = 256;  // Ranger's maxima, ProAct's starting thresholds
-    const method::ProActResult result = method::proact_harden(*hardened, {16}, train, validation, proact);
+    const method::ProActResult result = method::proact_harden(*hardened, {16}, train, validation, proact, method::RunSettings{seed, false});
     std::printf("ProAct: %lld thresholds (%s); validation accuracy %.2f%% -> %.2f%%\n",
                 static_cast<long long>(result.threshold_count), result.activation.c_str(), result.original_accuracy,
                 result.final_accuracy);

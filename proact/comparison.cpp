@@ -1,6 +1,6 @@
-// The comparison experiment: per method harden -> quantise -> save -> campaign -> no-prediction
-// counts, each step kept from a previous run when resume finds its file intact and from this run's
-// settings (see comparison.hpp).
+// The comparison experiment: per replicate and method load -> fold -> quantise -> harden ->
+// quantise -> save -> campaign, each step kept from a previous run when resume finds its file
+// intact and from this run's settings (see comparison.hpp).
 #include "proact/comparison.hpp"
 
 #include <algorithm>
@@ -21,6 +21,8 @@
 #include "core/file_io.hpp"
 #include "faults/injector.hpp"
 #include "faults/report.hpp"
+#include "datasets/registry.hpp"
+#include "datasets/split.hpp"
 #include "layers/checkpoint.hpp"
 #include "layers/evaluate.hpp"
 
@@ -40,25 +42,10 @@ MethodFiles files_of(const std::string& out_dir, const std::string& method) {
     return {(dir / (method + ".safetensors")).string(), (dir / (method + ".campaign.json")).string()};
 }
 
-// Everything a hardened model depends on: same key, same hardened bits.
-std::string hardening_key(const std::string& method_settings, uint64_t trained_checksum, const HardenContext& context) {
-    std::ostringstream key;
-    key << "trained " << std::hex << trained_checksum << std::dec << "; format " << context.format.to_string()
-        << "; seed " << context.seed << "; train " << context.train->size() << ", validation "
-        << context.validation->size() << "; " << method_settings;
-    return key.str();
-}
-
 std::string exact_number(double value) {
     char text[40];
     std::snprintf(text, sizeof text, "%.17g", value);
     return text;
-}
-
-void quantize_model(layers::Module& model, const CampaignOptions& options, bool include_thresholds) {
-    if (!options.format.is_fixed_point()) return;
-    std::vector<faults::FaultTarget> targets = faults::select_targets(model, options.patterns, include_thresholds);
-    faults::quantize_targets(targets, options.format);
 }
 
 // The report stored in a hardened checkpoint's metadata, when the checkpoint loads and was made
@@ -100,6 +87,7 @@ std::optional<CampaignResult> read_campaign(const std::string& path, const Campa
     try {
         CampaignResult result = faults::campaign_from_json(core::read_file(path), path);
         bool same = result.label == options.label && result.format == options.format.to_string() &&
+                    result.purpose == options.purpose && result.batch_norm == options.batch_norm &&
                     result.fault_model == options.fault_model && result.seed == options.seed &&
                     result.trials == options.trials && result.shard.count == 1 && result.samples == samples &&
                     result.fault_free_correct == clean_correct && result.points.size() == options.bers.size() &&
@@ -115,47 +103,54 @@ std::optional<CampaignResult> read_campaign(const std::string& path, const Campa
 }
 
 void say(const ComparisonOptions& options, const std::string& line) {
-    if (!options.progress) return;
+    if (!options.run.progress) return;
     std::fprintf(stderr, "%s\n", line.c_str());
     std::fflush(stderr);
 }
 
 struct RunContext {
-    const ComparisonData& data;
+    const Replicate& replicate;
     const ComparisonOptions& options;
-    HardenContext harden;
-    std::string trained_checkpoint;
+    HardenInputs inputs;
+    RunSettings run;                 // the replicate's seed
+    std::string dir;
     uint64_t trained_checksum = 0;
     std::vector<std::string> saved;  // methods whose checkpoint this run wrote or resume kept
 };
 
-std::string method_key(const ComparisonMethod& method, const RunContext& run) {
-    return hardening_key(method.settings(run.harden), run.trained_checksum, run.harden);
+// Everything a hardened model depends on: same key, same hardened bits.
+std::string hardening_key(const std::string& method_settings, uint64_t trained_checksum, const RunContext& run) {
+    std::ostringstream key;
+    key << "trained " << std::hex << trained_checksum << std::dec << "; batch norm " << run.options.batch_norm
+        << "; format " << run.inputs.format.to_string() << "; seed " << run.run.seed << "; train "
+        << run.inputs.train->size() << ", validation " << run.inputs.validation->size() << "; " << method_settings;
+    return key.str();
 }
 
-// The hardened model and report of `base`: its checkpoint in out_dir when this run wrote it (or
-// resume kept it), else hardened now (not saved: it was not asked for). A file from an earlier run
-// is never read without resume. The checkpoint's thresholds are already on the storage grid;
-// quantising again changes nothing.
-std::pair<layers::ModulePtr, HardenReport> base_hardening(const ComparisonMethod& base, RunContext& run,
-                                                          const std::string& step) {
+std::string method_key(const Method& method, const RunContext& run) {
+    return hardening_key(method.settings(run.options.settings, run.inputs), run.trained_checksum, run);
+}
+
+// The hardened model and report of `base`: its checkpoint in the replicate's folder when this run
+// wrote it (or resume kept it), else hardened now (not saved: it was not asked for). A file from an
+// earlier run is never read without resume. The checkpoint's thresholds are already on the
+// storage grid; quantising again changes nothing.
+std::pair<layers::ModulePtr, HardenReport> base_hardening(const Method& base, RunContext& run, const LogLine& log) {
     layers::ModulePtr model;
     const bool ours = std::find(run.saved.begin(), run.saved.end(), base.name) != run.saved.end();
     if (std::optional<HardenReport> saved =
-            ours ? read_hardening(files_of(run.options.out_dir, base.name).checkpoint, method_key(base, run), model)
-                 : std::nullopt) {
-        say(run.options, step + "   starts from " + base.name + "'s hardened model");
+            ours ? read_hardening(files_of(run.dir, base.name).checkpoint, method_key(base, run), model) : std::nullopt) {
+        log("starts from " + base.name + "'s hardened model");
         return {std::move(model), *saved};
     }
-    model = layers::load_model(run.trained_checkpoint);
-    quantize_model(*model, run.options.campaign, false);
-    HardenReport report = base.harden(*model, run.harden);
+    model = load_for_hardening(run.replicate.checkpoint, run.options.batch_norm, run.options.campaign);
+    HardenReport report = harden_with_base(base, *model, run.inputs, run.options.settings, run.run, log);
     return {std::move(model), report};
 }
 
-MethodOutcome run_method(const ComparisonMethod& method, RunContext& run, const std::string& step) {
+MethodOutcome run_method(const Method& method, RunContext& run, const std::string& step) {
     const ComparisonOptions& options = run.options;
-    const MethodFiles files = files_of(options.out_dir, method.name);
+    const MethodFiles files = files_of(run.dir, method.name);
     const std::string key = method_key(method, run);
     MethodOutcome outcome;
     outcome.method = method.name;
@@ -167,26 +162,20 @@ MethodOutcome run_method(const ComparisonMethod& method, RunContext& run, const 
         say(options, step + " harden: kept " + files.checkpoint);
     } else {
         say(options, step + " harden: " + method.summary);
-        run.harden.log = [&options, &step](const std::string& line) { say(options, step + "   " + line); };
-        HardenReport base_report;
+        const LogLine log = [&options, &step](const std::string& line) { say(options, step + "   " + line); };
         if (!method.base.empty()) {
-            std::tie(model, base_report) = base_hardening(find_comparison_method(method.base), run, step);
+            HardenReport base_report;
+            std::tie(model, base_report) = base_hardening(find_method(method.base), run, log);
+            outcome.report = add_reports(base_report, method.harden(*model, run.inputs, options.settings, run.run, log));
         } else {
-            model = layers::load_model(run.trained_checkpoint);
-            quantize_model(*model, options.campaign, false);
+            model = load_for_hardening(run.replicate.checkpoint, options.batch_norm, options.campaign);
+            outcome.report = method.harden(*model, run.inputs, options.settings, run.run, log);
         }
-        outcome.report = method.harden(*model, run.harden);
-        if (!method.base.empty()) {
-            outcome.report.thresholds = base_report.thresholds;
-            outcome.report.guards += base_report.guards;
-            outcome.report.seconds += base_report.seconds;
-            outcome.report.settings = base_report.settings + "; " + outcome.report.settings;
-        }
-        quantize_model(*model, options.campaign, true);
+        quantize_hardened(*model, options.campaign);
         save_hardening(files.checkpoint, *model, method.name, key, outcome.report);
     }
     run.saved.push_back(method.name);
-    const datasets::Dataset& test = run.data.test;
+    const datasets::Dataset& test = run.replicate.data.test;
     const int64_t clean_correct = layers::evaluate(*model, test.images, test.labels).correct;
     outcome.report.clean_accuracy = 100.0 * double(clean_correct) / double(test.size());
 
@@ -207,51 +196,110 @@ MethodOutcome run_method(const ComparisonMethod& method, RunContext& run, const 
     return outcome;
 }
 
-}  // namespace
-
-ComparisonResult run_comparison(const std::string& trained_checkpoint, const ComparisonData& data,
-                                const ComparisonOptions& options_in) {
-    const auto start = std::chrono::steady_clock::now();
-    ComparisonOptions options = options_in;
-    if (options.methods.empty()) options.methods = parse_method_list("all");
-    for (const std::string& name : options.methods) find_comparison_method(name);
-    options.campaign.fault_thresholds = true;
+void check_options(const ComparisonOptions& options, const std::vector<Replicate>& replicates) {
+    for (const std::string& name : options.methods) find_method(name);
     if (options.campaign.fault_model.is_exact())
         core::fail<core::ValueError>("comparison: the campaign's fault model must be a rate, got '",
                                      options.campaign.fault_model.to_string(), "'");
     if (options.campaign.ci_margin != 0.0 || options.campaign.shard.count != 1)
         core::fail<core::ValueError>("comparison: every method runs every trial (no --ci-margin, no shards)");
     faults::validate_options(options.campaign);
+    if (options.batch_norm != "fold" && options.batch_norm != "keep")
+        core::fail<core::ValueError>("comparison: batch norm '", options.batch_norm, "' is not one of fold, keep");
     if (options.out_dir.empty()) core::fail<core::ValueError>("comparison: no output folder given");
-    std::filesystem::create_directories(options.out_dir);
+    if (replicates.empty()) core::fail<core::ValueError>("comparison: no trained model given");
+    for (const Replicate& replicate : replicates) {
+        const datasets::Dataset& first = replicates.front().data.test;
+        const datasets::Dataset& test = replicate.data.test;
+        if (test.size() != first.size() || test.labels != first.labels)
+            core::fail<core::ValueError>("comparison: replicate ", replicate.checkpoint,
+                                         " is evaluated on other test images than ", replicates.front().checkpoint);
+    }
+}
 
-    const layers::ModulePtr trained = layers::load_model(trained_checkpoint);
-    const layers::ModelInfo* info = layers::model_info(*trained);
-    if (!info) core::fail<core::ValueError>("comparison: ", trained_checkpoint, " is not a zoo model");
-    RunContext run{data, options, options.harden, trained_checkpoint, faults::model_checksum(*trained), {}};
-    run.harden.input_shape = info->input_shape;
-    run.harden.train = &data.train;
-    run.harden.validation = &data.validation;
-    run.harden.format = options.campaign.format;
-    run.harden.progress = options.progress;
-    options.campaign.progress = options.progress;
-    options.campaign.model_name = info->name;
-    if (options.campaign.dataset_name.empty()) options.campaign.dataset_name = data.test.name;
+}  // namespace
+
+std::string replicate_dir(const std::string& out_dir, size_t replicate, size_t replicates) {
+    if (replicates <= 1) return out_dir;
+    return (std::filesystem::path(out_dir) / ("replicate-" + std::to_string(replicate))).string();
+}
+
+ComparisonResult run_comparison(const std::vector<Replicate>& replicates, const ComparisonOptions& options_in) {
+    const auto start = std::chrono::steady_clock::now();
+    ComparisonOptions options = options_in;
+    if (options.methods.empty()) options.methods = parse_method_list("all");
+    options.campaign.fault_thresholds = true;
+    options.campaign.seed = options.run.seed;
+    options.campaign.purpose = "evaluation";
+    options.campaign.batch_norm = options.batch_norm;
+    options.campaign.progress = options.run.progress;
+    check_options(options, replicates);
 
     ComparisonResult result;
-    result.model = info->name;
-    result.dataset = options.campaign.dataset_name;
-    result.format = options.campaign.format.to_string();
-    result.seed = options.campaign.seed;
-    result.samples = data.test.size();
+    result.methods = options.methods;
+    result.seed = options.run.seed;
     result.bers = options.campaign.bers;
-    for (size_t m = 0; m < options.methods.size(); ++m) {
-        std::ostringstream step;
-        step << "[" << m + 1 << "/" << options.methods.size() << " " << options.methods[m] << "]";
-        result.methods.push_back(run_method(find_comparison_method(options.methods[m]), run, step.str()));
+    result.format = options.campaign.format.to_string();
+    result.batch_norm = options.batch_norm;
+    result.tolerance_reference = to_string(options.settings.proact.tolerance_reference);
+    if (options.settings.ftclipact_search_bers.empty()) {
+        result.ftclipact_search_bers = "evaluation BERs";
+    } else {
+        std::ostringstream text;
+        for (size_t i = 0; i < options.settings.ftclipact_search_bers.size(); ++i)
+            text << (i ? "," : "") << options.settings.ftclipact_search_bers[i];
+        result.ftclipact_search_bers = text.str();
+    }
+    for (size_t r = 0; r < replicates.size(); ++r) {
+        const Replicate& replicate = replicates[r];
+        const layers::ModulePtr trained = load_for_hardening(replicate.checkpoint, options.batch_norm, options.campaign);
+        const layers::ModelInfo* info = layers::model_info(*trained);
+        if (!info) core::fail<core::ValueError>("comparison: ", replicate.checkpoint, " is not a zoo model");
+        RunContext run{replicate, options, {}, RunSettings{replicate.seed, options.run.progress},
+                       replicate_dir(options.out_dir, r, replicates.size()), faults::model_checksum(*trained), {}};
+        std::filesystem::create_directories(run.dir);
+        run.inputs = HardenInputs{info->input_shape, &replicate.data.train, &replicate.data.validation,
+                                  options.campaign.format, options.campaign.bers};
+        if (options.campaign.model_name.empty()) options.campaign.model_name = info->name;
+        if (options.campaign.dataset_name.empty()) options.campaign.dataset_name = replicate.data.test.name;
+        result.model = info->name;
+        result.dataset = options.campaign.dataset_name;
+        result.samples = replicate.data.test.size();
+
+        ReplicateResult outcome;
+        outcome.seed = replicate.seed;
+        outcome.checkpoint = replicate.checkpoint;
+        const datasets::Dataset& test = replicate.data.test;
+        outcome.trained_accuracy = 100.0 * layers::evaluate(*trained, test.images, test.labels).accuracy();
+        for (size_t m = 0; m < options.methods.size(); ++m) {
+            std::ostringstream step;
+            step << "[";
+            if (replicates.size() > 1) step << "replicate " << r + 1 << "/" << replicates.size() << ", ";
+            step << m + 1 << "/" << options.methods.size() << " " << options.methods[m] << "]";
+            outcome.methods.push_back(run_method(find_method(options.methods[m]), run, step.str()));
+        }
+        result.replicates.push_back(std::move(outcome));
     }
     result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     return result;
+}
+
+ComparisonData load_comparison_data(const std::string& dataset, const std::string& data_dir,
+                                    const core::Shape& input_shape, double validation_fraction, uint64_t seed) {
+    const datasets::Dataset full = datasets::load_dataset(dataset, "train", data_dir, input_shape);
+    ComparisonData data;
+    data.test = datasets::load_dataset(dataset, "test", data_dir, input_shape);
+    if (full.sample_shape() != input_shape || data.test.sample_shape() != input_shape)
+        core::fail<core::ShapeError>("comparison: the model takes images of shape ", core::shape_str(input_shape),
+                                     ", data set ", dataset, " has ", core::shape_str(full.sample_shape()));
+    std::tie(data.train, data.validation) = datasets::split(full, validation_fraction, seed);
+    return data;
+}
+
+std::vector<double> default_comparison_bers(const layers::ModelInfo& info) {
+    if (info.name == "lenet5") return {1e-5, 1e-4, 3e-4, 1e-3};
+    if (info.input_shape.size() == 3 && info.input_shape[1] <= 28) return {1e-6, 1e-5, 3e-5, 1e-4, 3e-4};
+    return {1e-7, 3e-7, 1e-6, 3e-6, 1e-5, 3e-5};
 }
 
 }  // namespace proact::method

@@ -1,9 +1,9 @@
 // The comparison's result files: a Markdown report, CSV and JSON with one record per method and
 // BER, and an SVG plot. Functions of the result alone; the hardening seconds only when asked for.
+// With several replicates every figure is over all of them (comparison.hpp).
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <optional>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -12,25 +12,12 @@
 #include "core/file_io.hpp"
 #include "faults/paired_comparison.hpp"
 #include "faults/report.hpp"
+#include "faults/statistics.hpp"
 #include "proact/comparison.hpp"
 
 namespace proact::method {
 
 namespace {
-
-const MethodOutcome* find_outcome(const ComparisonResult& result, const std::string& method) {
-    for (const MethodOutcome& outcome : result.methods)
-        if (outcome.method == method) return &outcome;
-    return nullptr;
-}
-
-// This method minus ProAct at `point`; nothing without ProAct in the run or for ProAct itself.
-std::optional<faults::PairedPoint> against_proact(const ComparisonResult& result, const MethodOutcome& outcome,
-                                                  size_t point) {
-    const MethodOutcome* proact = find_outcome(result, "proact");
-    if (!proact || proact == &outcome) return std::nullopt;
-    return faults::compare_paired(outcome.campaign, proact->campaign).points.at(point);
-}
 
 std::string fixed(double value, int digits = 2) {
     if (!std::isfinite(value)) return "n/a";
@@ -54,77 +41,156 @@ std::string rate_text(double rate) {
 
 nlohmann::json number_or_null(double value) { return std::isfinite(value) ? nlohmann::json(value) : nlohmann::json(); }
 
+double ci_of(const std::vector<double>& values) {
+    return values.size() < 2 ? std::nan("") : faults::accuracy_stats(values).ci95_half_width;
+}
+
+double mean_of(const std::vector<double>& values) {
+    double total = 0.0;
+    for (double value : values) total += value;
+    return values.empty() ? 0.0 : total / double(values.size());
+}
+
+int proact_index(const ComparisonResult& result) {
+    for (size_t m = 0; m < result.methods.size(); ++m)
+        if (result.methods[m] == "proact") return int(m);
+    return -1;
+}
+
+PointSummary summarize_point(const ComparisonResult& result, size_t method, size_t point) {
+    std::vector<double> trials, replicate_means, no_prediction, differences;
+    const int proact = proact_index(result);
+    for (const ReplicateResult& replicate : result.replicates) {
+        const faults::CampaignResult& campaign = replicate.methods[method].campaign;
+        const faults::PointResult& at = campaign.points.at(point);
+        for (size_t t = 0; t < at.correct.size(); ++t) {
+            trials.push_back(campaign.accuracy(at.correct[t]));
+            no_prediction.push_back(campaign.share(at.no_prediction[t]));
+        }
+        replicate_means.push_back(at.stats.mean);
+        if (proact >= 0 && size_t(proact) != method) {
+            // compare_paired checks that both ran on the same images, faults and trials.
+            const faults::PairedComparison paired =
+                faults::compare_paired(campaign, replicate.methods[size_t(proact)].campaign);
+            const std::vector<double>& d = paired.points.at(point).differences;
+            differences.insert(differences.end(), d.begin(), d.end());
+        }
+    }
+    PointSummary summary;
+    summary.mean = mean_of(replicate_means);
+    summary.ci95_trials = ci_of(trials);
+    summary.ci95_replicates = ci_of(replicate_means);
+    summary.no_prediction = mean_of(no_prediction);
+    summary.has_paired = !differences.empty();
+    summary.paired_mean = mean_of(differences);
+    summary.paired_ci95 = ci_of(differences);
+    return summary;
+}
+
+std::string plus_minus(double mean, double ci) { return fixed(mean) + " ± " + fixed(ci); }
+
 }  // namespace
 
-double no_prediction_share(const MethodOutcome& outcome, size_t point) {
-    return outcome.campaign.points.at(point).no_prediction_stats.mean;
+std::vector<MethodSummary> summarize(const ComparisonResult& result) {
+    std::vector<MethodSummary> summaries;
+    for (size_t m = 0; m < result.methods.size(); ++m) {
+        MethodSummary summary;
+        summary.method = result.methods[m];
+        std::vector<double> clean, drop, seconds;
+        for (const ReplicateResult& replicate : result.replicates) {
+            const HardenReport& report = replicate.methods[m].report;
+            clean.push_back(report.clean_accuracy);
+            drop.push_back(replicate.trained_accuracy - report.clean_accuracy);
+            seconds.push_back(report.seconds);
+        }
+        const HardenReport& first = result.replicates.front().methods[m].report;
+        summary.clean_accuracy = mean_of(clean);
+        summary.clean_drop = mean_of(drop);
+        summary.thresholds = first.thresholds;
+        summary.guards = first.guards;
+        summary.seconds = mean_of(seconds);
+        summary.settings = first.settings;
+        for (size_t p = 0; p < result.bers.size(); ++p) summary.points.push_back(summarize_point(result, m, p));
+        summaries.push_back(std::move(summary));
+    }
+    return summaries;
 }
 
 std::string results_markdown(const ComparisonResult& result, bool times) {
+    const std::vector<MethodSummary> summaries = summarize(result);
+    const size_t replicates = result.replicates.size();
+    const int64_t trials = result.replicates.front().methods.front().campaign.trials;
     std::ostringstream md;
-    const int64_t trials = result.methods.empty() ? 0 : result.methods.front().campaign.trials;
     md << "# " << result.model << " on " << result.dataset << ", " << result.format << "\n\n"
        << "Top-1 accuracy (%) on " << result.samples << " test images under random bit flips in the stored "
-       << "weights, biases and thresholds: mean ± 95% CI over " << trials << " trials (seed " << result.seed
-       << "); in brackets the share of images without a prediction (logits not all finite).\n\n| method | clean |";
+       << "weights, biases and thresholds (batch norm " << (result.batch_norm == "fold" ? "folded" : "kept, fault-free")
+       << "; seed " << result.seed << ", fault purpose evaluation): ";
+    if (replicates > 1)
+        md << "mean over " << replicates << " trained models (replicates) of " << trials
+           << " trials each, ± the 95% CI over all (replicate, trial) accuracies [and over the replicate means]";
+    else
+        md << "mean ± 95% CI over " << trials << " trials";
+    md << "; in brackets the share of images without a prediction (logits not all finite). Clean drop: points below "
+          "the unprotected model's clean accuracy.\n\n| method | clean | drop |";
     for (double ber : result.bers) md << " BER " << rate_text(ber) << " |";
-    md << "\n|---|---|";
+    md << "\n|---|---|---|";
     for (size_t p = 0; p < result.bers.size(); ++p) md << "---|";
     md << "\n";
-    for (const MethodOutcome& outcome : result.methods) {
-        md << "| " << outcome.method << " | " << fixed(outcome.report.clean_accuracy) << " |";
-        for (size_t p = 0; p < outcome.campaign.points.size(); ++p) {
-            const faults::AccuracyStats& stats = outcome.campaign.points[p].stats;
-            md << " " << fixed(stats.mean) << " ± " << fixed(stats.ci95_half_width) << " ("
-               << fixed(no_prediction_share(outcome, p), 1) << "%) |";
+    for (const MethodSummary& summary : summaries) {
+        md << "| " << summary.method << " | " << fixed(summary.clean_accuracy) << " | " << fixed(summary.clean_drop)
+           << " |";
+        for (const PointSummary& point : summary.points) {
+            md << " " << plus_minus(point.mean, point.ci95_trials);
+            if (replicates > 1) md << " [" << fixed(point.ci95_replicates) << "]";
+            md << " (" << fixed(point.no_prediction, 1) << "%) |";
         }
         md << "\n";
     }
-    md << "\n| method | clean accuracy | thresholds | guards | hardening time | settings |\n|---|---|---|---|---|---|\n";
-    for (const MethodOutcome& outcome : result.methods)
-        md << "| " << outcome.method << " | " << fixed(outcome.report.clean_accuracy) << " | "
-           << outcome.report.thresholds << " | " << outcome.report.guards << " | "
-           << (times ? fixed(outcome.report.seconds, 1) + " s" : std::string("-")) << " | " << outcome.report.settings
-           << " |\n";
-    if (find_outcome(result, "proact") && result.methods.size() > 1) {
-        md << "\nPaired difference against ProAct, trial by trial (same weight faults): mean ± 95% CI, accuracy "
-              "points (negative: worse than ProAct).\n\n| method |";
+    md << "\n| method | clean accuracy | clean drop | thresholds | guards | hardening time | settings |\n"
+          "|---|---|---|---|---|---|---|\n";
+    for (const MethodSummary& summary : summaries)
+        md << "| " << summary.method << " | " << fixed(summary.clean_accuracy) << " | " << fixed(summary.clean_drop)
+           << " | " << summary.thresholds << " | " << summary.guards << " | "
+           << (times ? fixed(summary.seconds, 1) + " s" : std::string("-")) << " | " << summary.settings << " |\n";
+    if (proact_index(result) >= 0 && summaries.size() > 1) {
+        md << "\nPaired difference against ProAct, trial by trial (same weight faults"
+           << (replicates > 1 ? ", all (replicate, trial) pairs" : "")
+           << "): mean ± 95% CI, accuracy points (negative: worse than ProAct).\n\n| method |";
         for (double ber : result.bers) md << " BER " << rate_text(ber) << " |";
         md << "\n|---|";
         for (size_t p = 0; p < result.bers.size(); ++p) md << "---|";
         md << "\n";
-        for (const MethodOutcome& outcome : result.methods) {
-            if (outcome.method == "proact") continue;
-            md << "| " << outcome.method << " - proact |";
-            for (size_t p = 0; p < outcome.campaign.points.size(); ++p) {
-                const faults::PairedPoint difference = *against_proact(result, outcome, p);
-                md << " " << fixed(difference.mean_difference) << " ± " << fixed(difference.ci95_half_width) << " |";
-            }
+        for (const MethodSummary& summary : summaries) {
+            if (summary.method == "proact") continue;
+            md << "| " << summary.method << " - proact |";
+            for (const PointSummary& point : summary.points) md << " " << plus_minus(point.paired_mean, point.paired_ci95) << " |";
             md << "\n";
         }
     }
+    md << "\nSettings: batch norm " << result.batch_norm << "; ProAct's tolerance against the "
+       << (result.tolerance_reference == "original" ? "original model's validation accuracy" : "previous layer's accuracy")
+       << "; FtClipAct searches at " << result.ftclipact_search_bers << " (fault purpose search).\n";
     return md.str();
 }
 
 std::string results_csv(const ComparisonResult& result, bool times) {
     std::ostringstream csv;
-    csv << "method,format,ber,trials,mean_accuracy,std,ci95,no_prediction,clean_accuracy,thresholds,guards,"
-           "harden_seconds,paired_vs_proact_mean,paired_vs_proact_ci95\n";
+    csv << "method,format,ber,replicates,trials,mean_accuracy,ci95,ci95_replicates,no_prediction,clean_accuracy,"
+           "clean_drop,thresholds,guards,harden_seconds,paired_vs_proact_mean,paired_vs_proact_ci95\n";
+    const auto number = [](double value) { return std::isfinite(value) ? fixed(value, 4) : std::string(); };
+    const int64_t trials = result.replicates.front().methods.front().campaign.trials;
     char row[512];
-    for (const MethodOutcome& outcome : result.methods)
-        for (size_t p = 0; p < outcome.campaign.points.size(); ++p) {
-            const faults::PointResult& point = outcome.campaign.points[p];
-            const auto paired = against_proact(result, outcome, p);
-            const auto number = [](double value) { return std::isfinite(value) ? fixed(value, 4) : std::string(); };
-            std::snprintf(row, sizeof row, "%s,%s,%g,%lld,%.4f,%.4f,%s,%.4f,%.4f,%lld,%lld,%s,%s,%s\n",
-                          outcome.method.c_str(), result.format.c_str(), point.rate,
-                          static_cast<long long>(point.stats.trials), point.stats.mean, point.stats.std,
-                          number(point.stats.ci95_half_width).c_str(), no_prediction_share(outcome, p),
-                          outcome.report.clean_accuracy, static_cast<long long>(outcome.report.thresholds),
-                          static_cast<long long>(outcome.report.guards),
-                          times ? fixed(outcome.report.seconds, 3).c_str() : "",
-                          paired ? number(paired->mean_difference).c_str() : "",
-                          paired ? number(paired->ci95_half_width).c_str() : "");
+    for (const MethodSummary& summary : summarize(result))
+        for (size_t p = 0; p < summary.points.size(); ++p) {
+            const PointSummary& point = summary.points[p];
+            std::snprintf(row, sizeof row, "%s,%s,%g,%zu,%lld,%.4f,%s,%s,%.4f,%.4f,%.4f,%lld,%lld,%s,%s,%s\n",
+                          summary.method.c_str(), result.format.c_str(), result.bers[p], result.replicates.size(),
+                          static_cast<long long>(trials), point.mean, number(point.ci95_trials).c_str(),
+                          number(point.ci95_replicates).c_str(), point.no_prediction, summary.clean_accuracy,
+                          summary.clean_drop, static_cast<long long>(summary.thresholds),
+                          static_cast<long long>(summary.guards), times ? fixed(summary.seconds, 3).c_str() : "",
+                          point.has_paired ? number(point.paired_mean).c_str() : "",
+                          point.has_paired ? number(point.paired_ci95).c_str() : "");
             csv << row;
         }
     return csv.str();
@@ -132,40 +198,55 @@ std::string results_csv(const ComparisonResult& result, bool times) {
 
 std::string results_json(const ComparisonResult& result, bool times) {
     nlohmann::json records = nlohmann::json::array();
-    for (const MethodOutcome& outcome : result.methods)
-        for (size_t p = 0; p < outcome.campaign.points.size(); ++p) {
-            const faults::PointResult& point = outcome.campaign.points[p];
-            const auto paired = against_proact(result, outcome, p);
-            nlohmann::json record = {
-                {"method", outcome.method},
+    const int64_t trials = result.replicates.front().methods.front().campaign.trials;
+    for (const MethodSummary& summary : summarize(result))
+        for (size_t p = 0; p < summary.points.size(); ++p) {
+            const PointSummary& point = summary.points[p];
+            records.push_back({
+                {"method", summary.method},
                 {"format", result.format},
-                {"ber", point.rate},
-                {"trials", point.stats.trials},
-                {"mean_accuracy", point.stats.mean},
-                {"std", point.stats.std},
-                {"ci95", number_or_null(point.stats.ci95_half_width)},
-                {"no_prediction", no_prediction_share(outcome, p)},
-                {"clean_accuracy", outcome.report.clean_accuracy},
-                {"thresholds", outcome.report.thresholds},
-                {"guards", outcome.report.guards},
-                {"harden_seconds", times ? nlohmann::json(outcome.report.seconds) : nlohmann::json()},
-                {"settings", outcome.report.settings},
-                {"paired_vs_proact", paired ? nlohmann::json{{"mean", paired->mean_difference}, {"ci95", number_or_null(paired->ci95_half_width)}}
-                                            : nlohmann::json()},
-            };
-            records.push_back(std::move(record));
+                {"ber", result.bers[p]},
+                {"replicates", result.replicates.size()},
+                {"trials", trials},
+                {"mean_accuracy", point.mean},
+                {"ci95", number_or_null(point.ci95_trials)},
+                {"ci95_replicates", number_or_null(point.ci95_replicates)},
+                {"no_prediction", point.no_prediction},
+                {"clean_accuracy", summary.clean_accuracy},
+                {"clean_drop", summary.clean_drop},
+                {"thresholds", summary.thresholds},
+                {"guards", summary.guards},
+                {"harden_seconds", times ? nlohmann::json(summary.seconds) : nlohmann::json()},
+                {"settings", summary.settings},
+                {"paired_vs_proact", point.has_paired ? nlohmann::json{{"mean", point.paired_mean},
+                                                                       {"ci95", number_or_null(point.paired_ci95)}}
+                                                      : nlohmann::json()},
+            });
         }
+    nlohmann::json replicate_seeds = nlohmann::json::array();
+    for (const ReplicateResult& replicate : result.replicates) replicate_seeds.push_back(replicate.seed);
+    const nlohmann::json settings = {{"batch_norm", result.batch_norm},
+                                     {"replicates", result.replicates.size()},
+                                     {"replicate_seeds", replicate_seeds},
+                                     {"seed", result.seed},
+                                     {"fault_purpose", "evaluation"},
+                                     {"tolerance_reference", result.tolerance_reference},
+                                     {"ftclipact_search_bers", result.ftclipact_search_bers},
+                                     {"trials", trials}};
     const nlohmann::json json = {{"experiment", "proact reproduce"}, {"model", result.model},
                                  {"dataset", result.dataset},        {"format", result.format},
                                  {"seed", result.seed},              {"samples", result.samples},
-                                 {"bers", result.bers},              {"records", records}};
+                                 {"bers", result.bers},              {"settings", settings},
+                                 {"records", records}};
     return json.dump(1) + "\n";
 }
 
 std::string results_svg(const ComparisonResult& result) {
     std::vector<faults::CampaignResult> campaigns;
-    for (const MethodOutcome& outcome : result.methods) campaigns.push_back(outcome.campaign);
-    return faults::campaign_svg(campaigns, result.model + " on " + result.dataset + ", " + result.format);
+    for (const MethodOutcome& outcome : result.replicates.front().methods) campaigns.push_back(outcome.campaign);
+    std::string title = result.model + " on " + result.dataset + ", " + result.format;
+    if (result.replicates.size() > 1) title += " (first of " + std::to_string(result.replicates.size()) + " replicates)";
+    return faults::campaign_svg(campaigns, title);
 }
 
 void write_comparison_files(const ComparisonResult& result, const ComparisonOptions& options) {

@@ -31,6 +31,7 @@ struct Problem {
     const PrefixInputs& prefix;
     const std::vector<Variable>& thresholds;
     const FitActOptions& options;
+    const RunSettings& run;
 };
 
 // CE + λ·Σ_layers mean(b²) on one batch.
@@ -48,11 +49,11 @@ FitActEpoch run_epoch(const Problem& problem, optim::Optimizer& optimizer, int e
     const FitActOptions& options = problem.options;
     const int64_t count = problem.train.size();
     const int64_t batches = (count + options.batch_size - 1) / options.batch_size;
-    core::Rng rng(options.seed, "fitact-shuffle", uint64_t(epoch));
+    core::Rng rng(problem.run.seed, "fitact-shuffle", uint64_t(epoch));
     const std::vector<int64_t> order = datasets::random_permutation(count, rng);
     std::ostringstream label;
     label << "FitAct epoch " << epoch + 1 << "/" << options.epochs;
-    core::ProgressBar bar(label.str(), batches, options.progress);
+    core::ProgressBar bar(label.str(), batches, problem.run.progress);
     FitActEpoch log;
     log.epoch = epoch + 1;
     double loss_total = 0.0;
@@ -102,14 +103,14 @@ void validate_options(const FitActOptions& options) {
 
 FitActResult fitact_harden(layers::Module& model, const core::Shape& input_shape, const datasets::Dataset& full_train,
                            const datasets::Dataset& validation, const FitActOptions& options,
-                           const std::function<void(const FitActEpoch&)>& on_epoch) {
+                           const RunSettings& run, const std::function<void(const FitActEpoch&)>& on_epoch) {
     const auto start = Clock::now();
     validate_options(options);
     const bool was_training = model.is_training();
     FitActResult result;
     const auto [profiles, train] =
         start_threshold_training(model, input_shape, full_train, validation, options.profile_images,
-                                 options.max_train_images, options.seed, "FitAct", "fitact-train", result);
+                                 options.max_train_images, run.seed, "FitAct", "fitact-train", result);
 
     RequiresGradGuard requires_grad_guard(model);
     const std::vector<layers::ActivationSite> sites = ranger_harden(model, input_shape, profiles, options.clip);
@@ -128,7 +129,7 @@ FitActResult fitact_harden(layers::Module& model, const core::Shape& input_shape
     const StageChain chain(model);
     const PrefixInputs prefix =
         prefix_inputs(chain, train, validation, chain.stage_of(sites.front().path), options.cache_budget_bytes);
-    const Problem problem{chain, train, validation, prefix, thresholds, options};
+    const Problem problem{chain, train, validation, prefix, thresholds, options, run};
     result.activation = options.clip.to_string();
     result.prefix_cached = prefix.cached;
     result.ranger_accuracy = suffix_accuracy(chain, validation, prefix);
@@ -147,7 +148,7 @@ std::string fitact_json(const FitActResult& result, const FitActOptions& options
         {"activation", options.clip.to_string()}, {"lr", options.lr}, {"l2_weight", options.l2_weight},
         {"weight_decay", options.weight_decay}, {"epochs", options.epochs}, {"batch_size", options.batch_size},
         {"profile_images", options.profile_images}, {"max_train_images", options.max_train_images},
-        {"seed", options.seed}};
+        {"seed", result.seed}};
     nlohmann::ordered_json epochs = nlohmann::ordered_json::array();
     for (const FitActEpoch& epoch : result.epochs) {
         nlohmann::ordered_json entry = {{"epoch", epoch.epoch}, {"train_loss", epoch.train_loss},

@@ -1,15 +1,15 @@
 // FitAct (METHOD.md "FitAct"): neuron-wise smooth-step thresholds everywhere, initialised from
 // Ranger, all trained at once with Adam on CE + λ·Σ_layers mean(b²), no distillation.
 //
-//   FitActOptions options;  options.seed = seed;          // neuron:smooth:20, Adam lr 1e-3, λ 4e-9
-//   FitActResult result = fitact_harden(*model, {1, 28, 28}, train, validation, options);
+//   FitActOptions options;                               // neuron:smooth:20, Adam lr 1e-3, λ 4e-9
+//   FitActResult result = fitact_harden(*model, {1, 28, 28}, train, validation, options, RunSettings{seed});
 //   layers::save_checkpoint("fitact.safetensors", *model);
 //
 // The same fast path as ProAct (threshold_training.hpp): weights never require a gradient, so
 // backward computes no weight gradients; the model stays in eval mode; everything before the FIRST
 // clipped layer is frozen and deterministic, so its output for the training and validation images
 // is computed once and reused by every epoch (within cache_budget_bytes). Only the thresholds
-// change: every weight, bias and statistic keeps its bits. Deterministic from options.seed.
+// change: every weight, bias and statistic keeps its bits. Deterministic from run.seed.
 #pragma once
 
 #include <cstdint>
@@ -19,6 +19,7 @@
 
 #include "datasets/dataset.hpp"
 #include "layers/hybrid_clip.hpp"
+#include "proact/run_settings.hpp"
 #include "proact/threshold_training.hpp"
 
 namespace proact::method {
@@ -36,8 +37,6 @@ struct FitActOptions {
     int64_t profile_images = 1024;  // Ranger's subset of the training set
     int64_t max_train_images = 0;   // 0: all of `train`; else a seeded subset of that many
     int64_t cache_budget_bytes = int64_t(1) << 30;
-    uint64_t seed = 0;
-    bool progress = true;
 };
 
 // ValueError naming the option, its allowed range and the value.
@@ -59,7 +58,7 @@ struct FitActResult : ThresholdTrainingResult {
 // not fit the model; nothing of the model changes then.
 FitActResult fitact_harden(layers::Module& model, const core::Shape& input_shape, const datasets::Dataset& train,
                            const datasets::Dataset& validation, const FitActOptions& options,
-                           const std::function<void(const FitActEpoch&)>& on_epoch = {});
+                           const RunSettings& run, const std::function<void(const FitActEpoch&)>& on_epoch = {});
 
 // The result and the options as JSON (with_times adds the seconds, which differ per run).
 std::string fitact_json(const FitActResult& result, const FitActOptions& options, bool with_times = false);

@@ -36,6 +36,8 @@ void validate_options(const FtClipActOptions& options) {
             if (!(ber > 0.0)) fail<core::ValueError>("FtClipAct: search BERs must be > 0 (the score is over log10 BER), got ", ber);
     if (options.campaign.shard.count != 1 || options.campaign.ci_margin != 0.0)
         fail<core::ValueError>("FtClipAct: search campaigns run every trial in one shard without early stopping");
+    if (options.max_search_bers < 1)
+        fail<core::ValueError>("FtClipAct: the search BER count must be at least 1, got ", options.max_search_bers);
     if (options.subset_images < 1) fail<core::ValueError>("FtClipAct: subset images must be at least 1, got ", options.subset_images);
     if (options.candidates < 2) fail<core::ValueError>("FtClipAct: candidates per round must be at least 2, got ", options.candidates);
     if (options.min_rounds < 1 || options.max_rounds < options.min_rounds)
@@ -83,7 +85,10 @@ double campaign_score(layers::Module& model, const core::Tensor& images, const s
                       const faults::CampaignOptions& campaign) {
     faults::CampaignOptions options = campaign;
     options.progress = false;
-    const faults::CampaignResult result = faults::run_campaign(model, images, labels, options);
+    return curve_score(faults::run_campaign(model, images, labels, options));
+}
+
+double curve_score(const faults::CampaignResult& result) {
     std::vector<std::pair<double, double>> curve;  // (log10 rate, mean accuracy)
     for (const faults::PointResult& point : result.points) curve.emplace_back(std::log10(point.rate), point.stats.mean);
     std::sort(curve.begin(), curve.end());
@@ -92,6 +97,25 @@ double campaign_score(layers::Module& model, const core::Tensor& images, const s
     for (size_t i = 1; i < curve.size(); ++i)
         area += 0.5 * (curve[i].second + curve[i - 1].second) * (curve[i].first - curve[i - 1].first);
     return area / (curve.back().first - curve.front().first);
+}
+
+std::vector<double> search_bers_for(const std::vector<double>& evaluation_bers, size_t count,
+                                    const std::function<double(double)>& accuracy_at) {
+    std::vector<double> bers = evaluation_bers;
+    std::sort(bers.begin(), bers.end());
+    if (bers.size() <= count) return bers;
+    std::vector<double> accuracy;
+    for (double ber : bers) accuracy.push_back(accuracy_at(ber));
+    size_t best = 0;
+    double best_fall = -std::numeric_limits<double>::infinity();
+    for (size_t first = 0; first + count <= bers.size(); ++first) {
+        const double fall = accuracy[first] - accuracy[first + count - 1];
+        if (fall > best_fall) {
+            best_fall = fall;
+            best = first;
+        }
+    }
+    return {bers.begin() + static_cast<std::ptrdiff_t>(best), bers.begin() + static_cast<std::ptrdiff_t>(best + count)};
 }
 
 namespace {
@@ -116,12 +140,32 @@ double unclipped_accuracy(layers::Module& model, const std::vector<layers::Activ
     return accuracy;
 }
 
+// search_bers_for with the unclipped model's accuracy on search faults of the subset (its weights
+// put on the format's grid: quantising is idempotent, the search does it again after clipping).
+std::vector<double> window_of_search_bers(layers::Module& model, const core::Tensor& images,
+                                          const std::vector<int32_t>& labels, const FtClipActOptions& options) {
+    std::vector<faults::FaultTarget> weights = faults::select_targets(model, options.campaign.patterns, false);
+    faults::quantize_targets(weights, options.campaign.format);
+    faults::CampaignOptions probe = options.campaign;
+    probe.progress = false;
+    const faults::CampaignResult unprotected = faults::run_campaign(model, images, labels, probe);
+    return search_bers_for(options.campaign.bers, size_t(options.max_search_bers), [&](double ber) {
+        for (const faults::PointResult& point : unprotected.points)
+            if (point.rate == ber) return point.stats.mean;
+        return 0.0;
+    });
+}
+
 }  // namespace
 
 FtClipActResult ftclipact_harden(layers::Module& model, const core::Shape& input_shape, const datasets::Dataset& train,
-                                 const datasets::Dataset& validation, const FtClipActOptions& options, core::ClipMode mode,
+                                 const datasets::Dataset& validation, const FtClipActOptions& options_in,
+                                 core::ClipMode mode, const RunSettings& run,
                                  const std::function<void(const FtClipActLayer&)>& on_layer) {
     const auto start = Clock::now();
+    FtClipActOptions options = options_in;
+    options.campaign.seed = run.seed;
+    options.campaign.purpose = "search";
     validate_options(options);
     if (mode == core::ClipMode::smooth)
         fail<core::ValueError>("FtClipAct: clips hard (or saturate), not smooth: its search needs no gradient");
@@ -130,11 +174,14 @@ FtClipActResult ftclipact_harden(layers::Module& model, const core::Shape& input
     const bool was_training = model.is_training();
     model.eval();
     FtClipActResult result;
-    const std::vector<int64_t> rows = ranger_subset(train.size(), options.subset_images, options.campaign.seed);
+    const std::vector<int64_t> rows = ranger_subset(train.size(), options.subset_images, run.seed);
     const core::Tensor images = gather_images(train.images, rows);
     std::vector<int32_t> labels;
     for (int64_t row : rows) labels.push_back(train.labels[static_cast<size_t>(row)]);
     const std::vector<ActivationProfile> profiles = profile_activations(model, input_shape, images);
+    if (options.campaign.bers.size() > size_t(options.max_search_bers))
+        options.campaign.bers = window_of_search_bers(model, images, labels, options);
+    result.search_bers = options.campaign.bers;
 
     const layers::HybridClip config{layers::ClipScheme::layer, mode, 20.0f};
     const std::vector<layers::ActivationSite> sites = ranger_harden(model, input_shape, profiles, config);
@@ -148,13 +195,14 @@ FtClipActResult ftclipact_harden(layers::Module& model, const core::Shape& input
     for (const layers::ActivationSite& site : sites) threshold_of(site) = quantize(threshold_of(site));
     result.activation = config.to_string();
     result.format = format.to_string();
+    result.seed = run.seed;
     result.subset_images = static_cast<int64_t>(rows.size());
     result.threshold_count = static_cast<int64_t>(sites.size());
     result.original_accuracy = unclipped_accuracy(model, sites, validation);
     result.ranger_accuracy = validation_accuracy(model, validation);
 
     const int64_t steps = int64_t(sites.size()) * options.max_rounds * options.candidates;
-    core::ProgressBar bar("FtClipAct", steps, options.progress);
+    core::ProgressBar bar("FtClipAct", steps, run.progress);
     bar.set_unit("campaigns/s");
     for (size_t i = 0; i < sites.size(); ++i) {
         float& threshold = threshold_of(sites[i]);
@@ -201,7 +249,8 @@ std::string ftclipact_json(const FtClipActResult& result, const FtClipActOptions
     nlohmann::ordered_json settings = {
         {"format", campaign.format.to_string()}, {"fault_model", campaign.fault_model.to_string()},
         {"bit_mask", campaign.bit_mask}, {"bers", campaign.bers}, {"trials", campaign.trials},
-        {"fault_thresholds", campaign.fault_thresholds}, {"seed", campaign.seed},
+        {"fault_thresholds", campaign.fault_thresholds}, {"seed", result.seed}, {"purpose", "search"},
+        {"searched_bers", result.search_bers},
         {"subset_images", options.subset_images}, {"candidates", options.candidates},
         {"min_rounds", options.min_rounds}, {"max_rounds", options.max_rounds},
         {"score_tolerance", options.score_tolerance}};

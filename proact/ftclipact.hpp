@@ -1,8 +1,10 @@
 // FtClipAct (METHOD.md "FtClipAct"): layer-wise hard-zero thresholds, each found by a search driven
 // by fault campaigns.
 //
-//   FtClipActOptions options;  options.campaign.seed = seed;   // Q15.16, BER, the 5 search BERs
-//   FtClipActResult result = ftclipact_harden(*model, {1, 28, 28}, train, validation, options);
+//   FtClipActOptions options;                 // Q15.16, BER, the toolbox's 5 search BERs
+//   options.campaign.bers = evaluation_bers;  // search where the model will be judged
+//   FtClipActResult result = ftclipact_harden(*model, {1, 28, 28}, train, validation, options,
+//                                             core::ClipMode::hard, RunSettings{seed});
 //   layers::save_checkpoint("ftclipact.safetensors", *model);
 //
 // What it does to `model`:
@@ -22,7 +24,10 @@
 //     into the layer and stays there (the toolbox's candidates never reach the layer and its result
 //     is overwritten by fresh Ranger maxima: neither happens here, and the tests check it).
 // Campaign trials are paired across candidates: trial t flips the same weight bits for every
-// candidate (injector.hpp), so scores differ by the thresholds, not by luck.
+// candidate (injector.hpp), so scores differ by the thresholds, not by luck. The search campaigns
+// run with run.seed and the fault purpose "search": their faults are never those of a reported
+// ("evaluation") campaign with the same seed, so thresholds are not chosen on the faults they are
+// then judged on.
 #pragma once
 
 #include <cstdint>
@@ -34,22 +39,35 @@
 #include "core/clip.hpp"
 #include "faults/campaign.hpp"
 #include "layers/module.hpp"
+#include "proact/run_settings.hpp"
 
 namespace proact::method {
 
-// The search campaigns' defaults: BERs 1e-7, 1e-6, 3e-6, 1e-5, 3e-5, 5 trials, Q15.16 bit flips,
-// thresholds faulted, no progress bar of their own.
+// The search campaigns' defaults: the toolbox's BERs 1e-7, 1e-6, 3e-6, 1e-5, 3e-5, 5 trials, Q15.16
+// bit flips, thresholds faulted, no progress bar of their own. The comparison replaces the BERs
+// by its evaluation BERs (search_bers_for).
 faults::CampaignOptions ftclipact_default_campaign();
 
+// At most `count` of `evaluation_bers` (ascending): all of them when they are that few, else the
+// window of `count` consecutive ones in which `accuracy_at` (the unprotected model's mean accuracy
+// at a BER, on search faults) falls the most: the range where the method will be judged and
+// where clipping decides anything. Ties go to the lower window.
+std::vector<double> search_bers_for(const std::vector<double>& evaluation_bers, size_t count,
+                                    const std::function<double(double)>& accuracy_at);
+
 struct FtClipActOptions {
-    // Fault model, storage format, BERs, trials and seed of the search campaigns (progress is ignored).
+    // Fault model, storage format, BERs and trials of the search campaigns (their seed is the
+    // run's, their purpose "search", progress ignored).
     faults::CampaignOptions campaign = ftclipact_default_campaign();
     int64_t subset_images = 1024;    // seeded training subset for Ranger and the campaigns
     int candidates = 4;              // per round
     int min_rounds = 3;
     int max_rounds = 4;
     double score_tolerance = 0.2;    // accuracy points between the round's best and worst score
-    bool progress = true;
+    // More search BERs than this: only the window of this many where the unprotected model falls
+    // the most on the search faults of the subset (search_bers_for), so that every BER searched
+    // at costs its campaigns where they decide something.
+    int max_search_bers = 5;
 };
 
 // ValueError naming the option, its allowed range and the value (the campaign options included).
@@ -83,6 +101,8 @@ struct FtClipActLayer {
 struct FtClipActResult {
     std::string activation;                   // "layer:hard" (or "layer:saturate")
     std::string format;                       // of the campaigns, "Q15.16"
+    uint64_t seed = 0;                        // the run's
+    std::vector<double> search_bers;          // the BERs searched at
     int64_t threshold_count = 0;
     int64_t subset_images = 0;
     int64_t campaigns = 0;                    // one per candidate
@@ -101,11 +121,15 @@ std::string layer_summary(const FtClipActLayer& layer);
 // options or a model without ReLUs, before the model changes.
 FtClipActResult ftclipact_harden(layers::Module& model, const core::Shape& input_shape, const datasets::Dataset& train,
                                  const datasets::Dataset& validation, const FtClipActOptions& options,
-                                 core::ClipMode mode = core::ClipMode::hard,
+                                 core::ClipMode mode, const RunSettings& run,
                                  const std::function<void(const FtClipActLayer&)>& on_layer = {});
 
-// The score of `model` as it is: area under accuracy vs log10(BER) over `campaign`'s BERs on
-// (images, labels), percent. The search's scoring, for callers and tests.
+// Area under mean accuracy vs log10(rate) over a campaign's points, divided by the log10 span
+// (one point: its accuracy): a mean accuracy in percent.
+double curve_score(const faults::CampaignResult& campaign);
+
+// The score of `model` as it is: curve_score of a campaign over `campaign`'s BERs on (images,
+// labels). The search's scoring, for callers and tests.
 double campaign_score(layers::Module& model, const core::Tensor& images, const std::vector<int32_t>& labels,
                       const faults::CampaignOptions& campaign);
 

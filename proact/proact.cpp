@@ -43,6 +43,8 @@ struct Problem {
     const datasets::Dataset& validation;
     const core::Tensor& teacher;          // (N, K) softmax of the original model on `train`
     const ProActOptions& options;
+    const RunSettings& run;
+    double original_accuracy;             // validation, the unclipped model: the fixed reference
 };
 
 core::Tensor batch_input(const Problem& problem, const LayerData& data, std::span<const int64_t> rows) {
@@ -144,11 +146,11 @@ TryLog run_try(const TryContext& context, float decay, int epochs, double accura
     std::ostringstream label;
     label << "layer " << (context.layer_count - context.layer_index) << "/" << context.layer_count << " "
           << context.path << " decay " << decay;
-    core::ProgressBar bar(label.str(), int64_t(epochs) * batches, options.progress);
+    core::ProgressBar bar(label.str(), int64_t(epochs) * batches, problem.run.progress);
     int64_t step = 0;
     for (int epoch = 0; epoch < epochs; ++epoch) {
         // The same order for every try of a layer: tries differ by their decay alone.
-        core::Rng rng(options.seed, "proact-shuffle", context.layer_index * 1024 + uint64_t(epoch));
+        core::Rng rng(problem.run.seed, "proact-shuffle", context.layer_index * 1024 + uint64_t(epoch));
         const std::vector<int64_t> order = datasets::random_permutation(count, rng);
         for (int64_t b = 0; b < batches; ++b, ++step) {
             const std::span<const int64_t> rows(order.data() + b * options.batch_size,
@@ -212,10 +214,13 @@ LayerLog train_layer(const Problem& problem, optim::ProgressiveThresholdOptimize
     const int epochs = clip.granularity() == core::ClipGranularity::layer ? options.epochs_scalar : options.epochs_neuron;
     const TryContext context{problem, data, progressive, clip.threshold(), index, count, site.path};
     log.accuracy_after = log.accuracy_before;
+    const double reference = options.tolerance_reference == ToleranceReference::original ? problem.original_accuracy
+                                                                                         : log.accuracy_before;
+    log.accuracy_floor = reference - options.tolerance;
     for (size_t t = 0; t < options.decays.size(); ++t) {
         progressive.restore(initial);
         progressive.reset_active_state();
-        log.tries.push_back(run_try(context, options.decays[t], epochs, log.accuracy_before - options.tolerance));
+        log.tries.push_back(run_try(context, options.decays[t], epochs, log.accuracy_floor));
         if (log.tries.back().accepted) {
             log.accepted_decay = options.decays[t];
             log.accuracy_after = log.tries.back().validation_accuracy;
@@ -244,16 +249,26 @@ core::Tensor teacher_targets(layers::Module& model, const core::Tensor& images) 
 
 }  // namespace
 
+ToleranceReference parse_tolerance_reference(const std::string& text) {
+    if (text == "original") return ToleranceReference::original;
+    if (text == "previous-layer") return ToleranceReference::previous_layer;
+    fail<core::ValueError>("ProAct: tolerance reference '", text, "' is not one of original, previous-layer");
+}
+
+const char* to_string(ToleranceReference reference) {
+    return reference == ToleranceReference::original ? "original" : "previous-layer";
+}
+
 ProActResult proact_harden(layers::Module& model, const core::Shape& input_shape, const datasets::Dataset& full_train,
                            const datasets::Dataset& validation, const ProActOptions& options,
-                           const std::function<void(const LayerLog&)>& on_layer) {
+                           const RunSettings& run, const std::function<void(const LayerLog&)>& on_layer) {
     const auto start = Clock::now();
     validate_options(options);
     const bool was_training = model.is_training();
     ProActResult result;
     const auto [profiles, train] =
         start_threshold_training(model, input_shape, full_train, validation, options.profile_images,
-                                 options.max_train_images, options.seed, "ProAct", "proact-train", result);
+                                 options.max_train_images, run.seed, "ProAct", "proact-train", result);
     const core::Tensor teacher = teacher_targets(model, train.images);
 
     RequiresGradGuard requires_grad_guard(model);
@@ -268,7 +283,7 @@ ProActResult proact_harden(layers::Module& model, const core::Shape& input_shape
     }
     optim::ProgressiveThresholdOptimizer progressive(model, threshold_layers, make_threshold_optimizer(options));
     const StageChain chain(model);
-    const Problem problem{chain, train, validation, teacher, options};
+    const Problem problem{chain, train, validation, teacher, options, run, result.original_accuracy};
     result.activation = options.clip.to_string();
     result.ranger_accuracy = 100.0 * layers::evaluate(model, validation.images, validation.labels).accuracy();
     std::vector<size_t> layer_stages;

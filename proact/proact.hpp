@@ -2,8 +2,7 @@
 // training"), with our defaults; the reference toolbox's setting is reachable through the options.
 //
 //   ProActOptions options;                               // 0.8 CE + 0.1 KD + 4e-8 L2, AdamW, ...
-//   options.seed = seed;
-//   ProActResult result = proact_harden(*model, {1, 28, 28}, train, validation, options,
+//   ProActResult result = proact_harden(*model, {1, 28, 28}, train, validation, options, RunSettings{seed},
 //                                       [](const LayerLog& layer) { /* print it */ });
 //   layers::save_checkpoint("hardened.safetensors", *model);   // records the activation metadata
 //
@@ -13,8 +12,11 @@
 // layer's thresholds are restored (values and optimizer state) to what they were before the
 // layer, trained `epochs` with loss α·CE + β·KD(teacher = the original model) + λ·mean(b²) of the
 // layer (the other layers' terms are constants here), and the try is accepted as soon as the
-// validation accuracy is at least the accuracy before the layer minus the tolerance (one-sided);
-// with no accepted try the initial values stay. Everything but the visited layer's thresholds is
+// validation accuracy is at least the reference accuracy minus the tolerance (one-sided); with no
+// accepted try the initial values stay. The reference is by default the ORIGINAL (unclipped)
+// model's validation accuracy, one fixed number for every layer, so the total clean loss on the
+// validation split is at most the tolerance; ToleranceReference::previous_layer compares with the
+// accuracy before the visited layer instead, which lets the tolerance add up over the layers. Everything but the visited layer's thresholds is
 // frozen, and the model stays in eval mode (BatchNorm statistics untouched).
 //
 // Fast by design: weights never require a gradient, so backward computes no weight gradients and
@@ -23,7 +25,7 @@
 // once per layer and reused by every epoch and try while it fits options.cache_budget_bytes; the
 // teacher's soft targets are computed once.
 //
-// Deterministic from options.seed: the same bytes at any thread count.
+// Deterministic from run.seed: the same bytes at any thread count.
 #pragma once
 
 #include <cstdint>
@@ -34,9 +36,16 @@
 
 #include "datasets/dataset.hpp"
 #include "layers/hybrid_clip.hpp"
+#include "proact/run_settings.hpp"
 #include "proact/threshold_training.hpp"
 
 namespace proact::method {
+
+// What a layer's tries are accepted against (see above).
+enum class ToleranceReference { original, previous_layer };
+// "original" | "previous-layer"; ValueError naming the text otherwise.
+ToleranceReference parse_tolerance_reference(const std::string& text);
+const char* to_string(ToleranceReference reference);
 
 struct ProActOptions {
     layers::HybridClip clip;            // hybrid, smooth, k = 20
@@ -58,14 +67,13 @@ struct ProActOptions {
     int epochs_neuron = 3;              // per try, channel- and neuron-wise thresholds
     bool check_every_epoch = false;     // toolbox: validate after each epoch, accept at the first fit
     double tolerance = 1.5;             // accuracy points (toolbox: 0.2)
+    ToleranceReference tolerance_reference = ToleranceReference::original;  // toolbox: original
     int64_t batch_size = 128;           // 422 steps an epoch on Fashion-MNIST's 54,000 training images
     int64_t profile_images = 1024;      // Ranger's subset of the training set
     // 0: all of `train` (the default: the decoupled decay acts once a step, so fewer images would
     // change which decay a layer accepts); else a seeded subset of that many, for quick looks.
     int64_t max_train_images = 0;
     int64_t cache_budget_bytes = int64_t(1) << 30;  // frozen-prefix outputs, training + validation
-    uint64_t seed = 0;
-    bool progress = true;
 };
 
 // ValueError naming the option, its allowed range and the value.
@@ -87,7 +95,8 @@ struct LayerLog {
     int64_t thresholds = 0;
     std::vector<TryLog> tries;
     std::optional<float> accepted_decay;  // none: the initial values were kept
-    double accuracy_before = 0.0;       // validation, percent
+    double accuracy_before = 0.0;       // validation, percent, before this layer
+    double accuracy_floor = 0.0;        // a try is accepted at this validation accuracy or above
     double accuracy_after = 0.0;
     float initial_min = 0, initial_max = 0;             // the Ranger values
     float threshold_min = 0, threshold_max = 0, threshold_mean = 0;  // after
@@ -104,7 +113,7 @@ struct ProActResult : ThresholdTrainingResult {
 // data sets that do not fit the model; nothing of the model changes then.
 ProActResult proact_harden(layers::Module& model, const core::Shape& input_shape, const datasets::Dataset& train,
                            const datasets::Dataset& validation, const ProActOptions& options,
-                           const std::function<void(const LayerLog&)>& on_layer = {});
+                           const RunSettings& run, const std::function<void(const LayerLog&)>& on_layer = {});
 
 // The result and the options as JSON, and one layer as a human-readable line.
 // with_times adds the seconds, which differ from run to run; without them the bytes depend only on

@@ -89,8 +89,9 @@ std::string proact_json(const ProActResult& result, const ProActOptions& options
         {"lr_neuron", options.lr_neuron}, {"schedule", options.schedule}, {"decays", options.decays},
         {"epochs_scalar", options.epochs_scalar}, {"epochs_neuron", options.epochs_neuron},
         {"check_every_epoch", options.check_every_epoch}, {"tolerance", options.tolerance},
+        {"tolerance_reference", to_string(options.tolerance_reference)},
         {"batch_size", options.batch_size}, {"profile_images", options.profile_images},
-        {"max_train_images", options.max_train_images}, {"seed", options.seed}};
+        {"max_train_images", options.max_train_images}, {"seed", result.seed}};
     nlohmann::ordered_json layers = nlohmann::ordered_json::array();
     for (const LayerLog& layer : result.layers) {
         nlohmann::ordered_json tries = nlohmann::ordered_json::array();
@@ -106,7 +107,8 @@ std::string proact_json(const ProActResult& result, const ProActOptions& options
             {"path", layer.path}, {"index", layer.index}, {"granularity", layer.granularity},
             {"thresholds", layer.thresholds},
             {"accepted_decay", layer.accepted_decay ? nlohmann::ordered_json(*layer.accepted_decay) : nlohmann::ordered_json()},
-            {"accuracy_before", layer.accuracy_before}, {"accuracy_after", layer.accuracy_after},
+            {"accuracy_before", layer.accuracy_before}, {"accuracy_floor", layer.accuracy_floor},
+            {"accuracy_after", layer.accuracy_after},
             {"initial_min", layer.initial_min}, {"initial_max", layer.initial_max},
             {"threshold_min", layer.threshold_min}, {"threshold_max", layer.threshold_max},
             {"threshold_mean", layer.threshold_mean}, {"prefix_cached", layer.prefix_cached}, {"tries", tries}};

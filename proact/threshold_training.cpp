@@ -102,6 +102,7 @@ TrainingStart start_threshold_training(layers::Module& model, const core::Shape&
     TrainingStart start;
     start.profiles = profile_training_subset(model, input_shape, full_train.images, profile_images, seed);
     start.train = capped_train_set(full_train, max_images, seed, stream);
+    result.seed = seed;
     result.train_images = start.train.size();
     result.validation_images = validation.size();
     result.profile_images = std::min(profile_images, full_train.size());  // ranger_subset's size

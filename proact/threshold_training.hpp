@@ -52,6 +52,7 @@ struct ThresholdTrainingResult {
     double original_accuracy = 0.0;     // validation, the unclipped model
     double ranger_accuracy = 0.0;       // validation, after the Ranger initialisation
     double final_accuracy = 0.0;        // validation, hardened
+    uint64_t seed = 0;                  // the run's (RunSettings)
     double seconds = 0.0;               // all of it (in the JSON only with times: it differs per run)
 };
 

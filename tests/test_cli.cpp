@@ -175,7 +175,7 @@ TEST_CASE("reproduce --quick runs every asked method with the quick settings, Fi
     REQUIRE_MESSAGE(run.exit_code == 0, run.err);
     const std::string results = read_text(out + "/results.md");
     CHECK(contains(results, "| fitact |"));
-    CHECK(contains(results, "adam lr 0.001; epochs 1;"));        // FitAct: one epoch under --quick
+    CHECK(contains(results, "adam lr 0.001 decay 0; epochs 1;"));        // FitAct: one epoch under --quick
     CHECK(contains(results, "train images 2000"));                // ProAct's and FitAct's cap
     CHECK(contains(results, "| proact+guard |"));
     CHECK(contains(read_text(out + "/results.json"), "\"method\": \"proact+guard\""));
@@ -183,4 +183,47 @@ TEST_CASE("reproduce --quick runs every asked method with the quick settings, Fi
     const Run zero = run_proact(dir, "reproduce --fitact-epochs 0 --out-dir " + out + data + kQuiet);
     CHECK(zero.exit_code == 2);
     CHECK(contains(zero.err, "--fitact-epochs"));
+}
+
+TEST_CASE("harden and tune go through the method registry; the validation split is the checkpoint's") {
+    TempDir dir("proact-cli-harden");
+    write_idx_split(dir, "train", 200);
+    write_idx_split(dir, "t10k", 100);
+    const std::string data = " --dataset fashion-mnist --data-dir " + dir.path.string();
+    const std::string model = dir.file("model.safetensors");
+    const Run train = run_proact(dir, "train --model lenet5 --epochs 1 --batch-size 32 --seed 3 --val-fraction 0.2 --out " +
+                                          model + data + kQuiet);
+    REQUIRE_MESSAGE(train.exit_code == 0, train.err);
+
+    // Another --seed does not move the validation split: the checkpoint's record decides it.
+    const std::string hardened = dir.file("proact.safetensors");
+    const Run harden = run_proact(dir, "harden --method proact --model-file " + model + " --out " + hardened +
+                                           " --epochs-scalar 1 --epochs-neuron 1 --decays 0.04 --profile-images 32 --seed 9" +
+                                           data + " --log " + dir.file("h.json") + kQuiet);
+    REQUIRE_MESSAGE(harden.exit_code == 0, harden.err);
+    CHECK(contains(harden.out, "validation: 40 images held out with seed 3 and fraction 0.2 (as the checkpoint records)"));
+    CHECK(contains(harden.out, "hardened proact"));
+    CHECK(contains(read_text(dir.file("h.json")), "\"tolerance_reference\": \"original\""));
+    const Run eval = run_proact(dir, "eval --model-file " + hardened + data + kQuiet);
+    CHECK_MESSAGE(eval.exit_code == 0, eval.err);
+
+    // A --val-fraction that contradicts the record is refused by name; nothing is written.
+    const Run conflict = run_proact(dir, "harden --method ranger --model-file " + model + " --out " + dir.file("r.safetensors") +
+                                             " --val-fraction 0.3" + data + kQuiet);
+    CHECK(conflict.exit_code == 1);
+    CHECK(contains(conflict.err, "--val-fraction 0.3 conflicts with the validation fraction 0.2"));
+    CHECK_FALSE(std::ifstream(dir.file("r.safetensors")).good());
+
+    const Run unknown = run_proact(dir, "harden --method proactt --model-file " + model + " --out " + dir.file("x") + data + kQuiet);
+    CHECK(unknown.exit_code == 2);
+
+    const Run tune = run_proact(dir, "tune --method ranger --model-file " + model + " --ber 1e-3 --trials 2 --profile-images 32 --max-clean-drop 100"
+                                         " --out-dir " + dir.file("tune") + data + kQuiet);
+    REQUIRE_MESSAGE(tune.exit_code == 0, tune.err);
+    CHECK(contains(tune.out, "Best: the defaults"));
+    CHECK(contains(read_text(dir.file("tune/tune.json")), "\"fault_purpose\": \"tuning\""));
+    const Run bad_grid = run_proact(dir, "tune --method proact --grid decay=0.4 --model-file " + model + " --out-dir " +
+                                             dir.file("tune2") + data + kQuiet);
+    CHECK(bad_grid.exit_code != 0);
+    CHECK(contains(bad_grid.err, "has no option 'decay'"));
 }

@@ -12,6 +12,8 @@ using core::Tensor;
 
 namespace {
 
+const method::RunSettings kRun{11, false};
+
 datasets::Dataset tiny_set(layers::Module& model, int64_t count, uint64_t seed) {
     faults_test::TinyData data = faults_test::tiny_data(model, count, seed);
     datasets::Dataset set;
@@ -27,8 +29,6 @@ method::FitActOptions tiny_options() {
     options.batch_size = 32;
     options.profile_images = 64;
     options.lr = 0.05f;  // large enough to move every threshold in a few steps
-    options.progress = false;
-    options.seed = 11;
     return options;
 }
 
@@ -43,10 +43,10 @@ TEST_CASE("FitAct trains every threshold and nothing else") {
     const method::FitActOptions options = tiny_options();
     // the Ranger initial values, on the same subset
     layers::ModulePtr reference = faults_test::tiny_cnn(5);
-    const auto rows = method::ranger_subset(train.size(), options.profile_images, options.seed);
+    const auto rows = method::ranger_subset(train.size(), options.profile_images, kRun.seed);
     const auto profiles = method::profile_activations(*reference, {1, 8, 8}, method::gather_images(train.images, rows));
 
-    const method::FitActResult result = method::fitact_harden(*model, {1, 8, 8}, train, validation, options);
+    const method::FitActResult result = method::fitact_harden(*model, {1, 8, 8}, train, validation, options, kRun);
     CHECK(result.activation == "neuron:smooth:20");
     CHECK(result.epochs.size() == 3);
     CHECK(result.threshold_count == 4 * 8 * 8 + 6 * 2 * 2 + 16);
@@ -71,7 +71,7 @@ TEST_CASE("FitAct: same seed, same bytes; bad options are ValueErrors before the
         layers::ModulePtr model = faults_test::tiny_cnn(5);
         const datasets::Dataset train = tiny_set(*model, 120, 1);
         const datasets::Dataset validation = tiny_set(*model, 40, 2);
-        json[run] = method::fitact_json(method::fitact_harden(*model, {1, 8, 8}, train, validation, tiny_options()),
+        json[run] = method::fitact_json(method::fitact_harden(*model, {1, 8, 8}, train, validation, tiny_options(), kRun),
                                         tiny_options());
     }
     CHECK(json[0] == json[1]);
@@ -80,9 +80,9 @@ TEST_CASE("FitAct: same seed, same bytes; bad options are ValueErrors before the
     const datasets::Dataset train = tiny_set(*model, 50, 1);
     method::FitActOptions options = tiny_options();
     options.epochs = 0;
-    CHECK_THROWS_AS(method::fitact_harden(*model, {1, 8, 8}, train, train, options), core::ValueError);
+    CHECK_THROWS_AS(method::fitact_harden(*model, {1, 8, 8}, train, train, options, kRun), core::ValueError);
     options = tiny_options();
     options.clip = layers::HybridClip::parse("neuron:hard");
-    CHECK_THROWS_AS(method::fitact_harden(*model, {1, 8, 8}, train, train, options), core::ValueError);
+    CHECK_THROWS_AS(method::fitact_harden(*model, {1, 8, 8}, train, train, options, kRun), core::ValueError);
     CHECK_FALSE(layers::clip_config_of(*model).has_value());
 }

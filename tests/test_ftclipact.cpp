@@ -12,11 +12,12 @@ using namespace proact;
 
 namespace {
 
+const method::RunSettings kRun{2, false};
+
 const auto kIdentity = [](float value) { return value; };
 
 method::FtClipActOptions search_options() {
     method::FtClipActOptions options;
-    options.progress = false;
     return options;
 }
 
@@ -63,12 +64,11 @@ TEST_CASE("FtClipAct on a model: the searched thresholds are set, kept, and what
     options.campaign.format = faults::StorageFormat::fixed_point(7, 8);
     options.campaign.bers = {1e-3, 1e-2};
     options.campaign.trials = 3;
-    options.campaign.seed = 2;
     options.subset_images = 96;
     options.candidates = 3;
     options.min_rounds = 1;
     options.max_rounds = 2;
-    const method::FtClipActResult result = method::ftclipact_harden(*model, {1, 8, 8}, train, train, options);
+    const method::FtClipActResult result = method::ftclipact_harden(*model, {1, 8, 8}, train, train, options, core::ClipMode::hard, kRun);
     REQUIRE(result.layers.size() == 3);
     CHECK(result.activation == "layer:hard");
     CHECK(result.threshold_count == 3);
@@ -84,9 +84,11 @@ TEST_CASE("FtClipAct on a model: the searched thresholds are set, kept, and what
     }
     CHECK(scores_differ);  // the candidates reached the layers
     // The final model is the one the last layer's best candidate was scored as.
-    const auto rows = method::ranger_subset(train.size(), options.subset_images, options.campaign.seed);
+    const auto rows = method::ranger_subset(train.size(), options.subset_images, kRun.seed);
     std::vector<int32_t> labels;
     for (int64_t row : rows) labels.push_back(train.labels[static_cast<size_t>(row)]);
+    options.campaign.seed = kRun.seed;  // the search's own faults: the run's seed, purpose "search"
+    options.campaign.purpose = "search";
     CHECK(method::campaign_score(*model, method::gather_images(train.images, rows), labels, options.campaign) ==
           result.layers.back().search.best_score);
     CHECK(result.campaigns == 3 * 2 * 3);
@@ -98,14 +100,14 @@ TEST_CASE("FtClipAct: bad options are ValueErrors") {
     datasets::Dataset train{data.images, data.labels, 5};
     method::FtClipActOptions options = search_options();
     options.candidates = 1;
-    CHECK_THROWS_AS(method::ftclipact_harden(*model, {1, 8, 8}, train, train, options), core::ValueError);
+    CHECK_THROWS_AS(method::ftclipact_harden(*model, {1, 8, 8}, train, train, options, core::ClipMode::hard, kRun), core::ValueError);
     options = search_options();
     options.min_rounds = 5;
-    CHECK_THROWS_AS(method::ftclipact_harden(*model, {1, 8, 8}, train, train, options), core::ValueError);
+    CHECK_THROWS_AS(method::ftclipact_harden(*model, {1, 8, 8}, train, train, options, core::ClipMode::hard, kRun), core::ValueError);
     options = search_options();
     options.campaign.bers = {0.0, 1e-5};
-    CHECK_THROWS_AS(method::ftclipact_harden(*model, {1, 8, 8}, train, train, options), core::ValueError);
-    CHECK_THROWS_AS(method::ftclipact_harden(*model, {1, 8, 8}, train, train, search_options(), core::ClipMode::smooth),
+    CHECK_THROWS_AS(method::ftclipact_harden(*model, {1, 8, 8}, train, train, options, core::ClipMode::hard, kRun), core::ValueError);
+    CHECK_THROWS_AS(method::ftclipact_harden(*model, {1, 8, 8}, train, train, search_options(), core::ClipMode::smooth, kRun),
                     core::ValueError);
     CHECK_FALSE(layers::clip_config_of(*model).has_value());
 }

@@ -16,6 +16,8 @@ using core::Tensor;
 
 namespace {
 
+const method::RunSettings kRun{3, false};
+
 // 1x8x8 -> Conv(1, 4, 3, pad 1), BatchNorm, ReLU, MaxPool(2), Flatten, Linear(64, 8), ReLU, Linear(8, 3).
 layers::ModulePtr tiny_cnn() {
     core::Rng rng(7, "init");
@@ -75,8 +77,6 @@ method::ProActOptions quick_options() {
     method::ProActOptions options;
     options.batch_size = 32;
     options.profile_images = 64;
-    options.progress = false;
-    options.seed = 3;
     options.epochs_scalar = 1;
     options.epochs_neuron = 1;
     return options;
@@ -149,7 +149,7 @@ TEST_CASE("ProAct: weights and statistics frozen, thresholds trained, accuracy w
     layers::ModulePtr model = task.model;
     const datasets::Dataset &train = task.train, &validation = task.validation;
     const auto before = state_of(*model);
-    const method::ProActResult result = method::proact_harden(*model, {1, 8, 8}, train, validation, quick_options());
+    const method::ProActResult result = method::proact_harden(*model, {1, 8, 8}, train, validation, quick_options(), kRun);
     REQUIRE(result.layers.size() == 2);
     CHECK(result.layers[0].path == "classifier.1");  // last first
     CHECK(result.layers[0].granularity == "neuron");
@@ -183,8 +183,11 @@ TEST_CASE("ProAct: a rejected try is restored exactly; with no accepted try the 
         method::ProActOptions options = quick_options();
         options.decays = decays;
         options.tolerance = tolerance;
+        // Against the accuracy before each layer: the Ranger start itself may cost more than the
+        // tolerance against the original model, and this test is about restoring, not the floor.
+        options.tolerance_reference = method::ToleranceReference::previous_layer;
         options.lr_neuron = 0.01f;
-        const method::ProActResult result = method::proact_harden(*model, {1, 8, 8}, train, validation, options);
+        const method::ProActResult result = method::proact_harden(*model, {1, 8, 8}, train, validation, options, kRun);
         return std::make_pair(result, state_of(*model));
     };
     // A decay of 90 at lr 0.01 multiplies the thresholds by 0.1 each step: accuracy collapses.
@@ -209,6 +212,29 @@ TEST_CASE("ProAct: a rejected try is restored exactly; with no accepted try the 
     for (const auto& [name, value] : ranger->state_dict()) CHECK(core::equal(state_c.at(name), value));
 }
 
+TEST_CASE("ProAct: the tolerance is against the original accuracy unless previous-layer is asked for") {
+    const auto harden = [](method::ToleranceReference reference) {
+        Task task = tiny_task();
+        method::ProActOptions options = quick_options();
+        options.decays = {2.0f, 0.5f, 0.0f};
+        options.tolerance = 3.0;
+        options.tolerance_reference = reference;
+        return method::proact_harden(*task.model, {1, 8, 8}, task.train, task.validation, options, kRun);
+    };
+    const method::ProActResult fixed = harden(method::ToleranceReference::original);
+    for (const method::LayerLog& layer : fixed.layers) {
+        // One floor for every layer, from the unclipped model: the losses cannot add up.
+        CHECK(layer.accuracy_floor == doctest::Approx(fixed.original_accuracy - 3.0));
+        if (layer.accepted_decay) CHECK(layer.accuracy_after >= fixed.original_accuracy - 3.0);
+    }
+    const method::ProActResult chained = harden(method::ToleranceReference::previous_layer);
+    for (const method::LayerLog& layer : chained.layers)
+        CHECK(layer.accuracy_floor == doctest::Approx(layer.accuracy_before - 3.0));
+    CHECK(method::parse_tolerance_reference("previous-layer") == method::ToleranceReference::previous_layer);
+    CHECK(std::string(method::to_string(method::ToleranceReference::original)) == "original");
+    CHECK_THROWS_AS(method::parse_tolerance_reference("previous"), core::ValueError);
+}
+
 TEST_CASE("ProAct: recomputed prefix == cached prefix, and the same bytes on 1 and 2 threads") {
     std::vector<std::string> jsons;
     std::vector<std::map<std::string, Tensor>> states;
@@ -219,7 +245,7 @@ TEST_CASE("ProAct: recomputed prefix == cached prefix, and the same bytes on 1 a
         const datasets::Dataset &train = task.train, &validation = task.validation;
         method::ProActOptions options = quick_options();
         options.cache_budget_bytes = budget;
-        const auto result = method::proact_harden(*model, {1, 8, 8}, train, validation, options);
+        const auto result = method::proact_harden(*model, {1, 8, 8}, train, validation, options, kRun);
         CHECK(result.layers[1].prefix_cached == (budget > 0));
         jsons.push_back(method::proact_json(result, options));
         states.push_back(state_of(*model));
@@ -237,7 +263,7 @@ TEST_CASE("ProAct: bad options and models without ReLUs are refused, the model u
     const auto refuse = [&](auto change) {
         method::ProActOptions options = quick_options();
         change(options);
-        CHECK_THROWS_AS(method::proact_harden(*model, {1, 8, 8}, train, train, options), core::ValueError);
+        CHECK_THROWS_AS(method::proact_harden(*model, {1, 8, 8}, train, train, options, kRun), core::ValueError);
         CHECK(model->named_parameters().size() == 8);  // no threshold added
     };
     refuse([](method::ProActOptions& o) { o.tolerance = -1; });
@@ -252,7 +278,7 @@ TEST_CASE("ProAct: bad options and models without ReLUs are refused, the model u
     linear->add(std::make_shared<layers::Flatten>());
     linear->add(std::make_shared<layers::Linear>(64, 3, rng));
     CHECK(test::contains(test::message_of<core::ValueError>([&] {
-                             method::proact_harden(*linear, {1, 8, 8}, train, train, quick_options());
+                             method::proact_harden(*linear, {1, 8, 8}, train, train, quick_options(), kRun);
                          }),
                          "no ReLU"));
 }

@@ -3,6 +3,7 @@
 // method table, the paired difference, and the CIFAR data path on generated binary files.
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -54,21 +55,22 @@ struct Problem {
         options.methods = {"unprotected", "ranger", "proact"};
         options.campaign.bers = {1e-3, 1e-2};
         options.campaign.trials = 3;
-        options.campaign.seed = 5;
-        options.harden.seed = 5;
-        options.harden.profile_images = 64;
-        options.harden.proact.epochs_scalar = options.harden.proact.epochs_neuron = 1;
-        options.harden.proact.decays = {4e-2f};
-        options.harden.proact.batch_size = 32;
+        options.run = {5, false};
+        options.settings.profile_images = 64;
+        options.settings.proact.epochs_scalar = options.settings.proact.epochs_neuron = 1;
+        options.settings.proact.decays = {4e-2f};
+        options.settings.batch_size = 32;
         options.out_dir = dir.file(out);
-        options.progress = false;
         return options;
     }
 
-    method::ComparisonResult run(const method::ComparisonOptions& options) const {
-        method::ComparisonResult result = method::run_comparison(checkpoint, data, options);
+    method::Replicate replicate() const { return {checkpoint, data, 5}; }
+
+    // One replicate's outcomes.
+    std::vector<method::MethodOutcome> run(const method::ComparisonOptions& options) const {
+        method::ComparisonResult result = method::run_comparison({replicate()}, options);
         method::write_comparison_files(result, options);
-        return result;
+        return result.replicates.front().methods;
     }
 };
 
@@ -81,12 +83,12 @@ std::string results_of(const method::ComparisonOptions& options) {
 TEST_CASE("comparison: every file, one record per method and BER, resume keeps what checks out") {
     const Problem problem;
     method::ComparisonOptions options = problem.options("out");
-    const method::ComparisonResult first = problem.run(options);
-    REQUIRE(first.methods.size() == 3);
-    CHECK(first.methods[0].report.thresholds == 0);
-    CHECK(first.methods[1].report.thresholds == 4);  // LeNet-5: four ReLUs, one threshold each
-    CHECK(first.methods[2].report.thresholds > 4);   // hybrid: the last layer neuron-wise (84)
-    for (const auto& outcome : first.methods) {
+    const auto first = problem.run(options);
+    REQUIRE(first.size() == 3);
+    CHECK(first[0].report.thresholds == 0);
+    CHECK(first[1].report.thresholds == 4);  // LeNet-5: four ReLUs, one threshold each
+    CHECK(first[2].report.thresholds > 4);   // hybrid: the last layer neuron-wise (84)
+    for (const auto& outcome : first) {
         CHECK(outcome.report.clean_accuracy == doctest::Approx(outcome.campaign.fault_free_accuracy()));
         CHECK(outcome.campaign.points.size() == 2);
     }
@@ -98,8 +100,8 @@ TEST_CASE("comparison: every file, one record per method and BER, resume keeps w
     const nlohmann::json json = nlohmann::json::parse(json_text);
     REQUIRE(json.at("records").size() == 6);
     for (const auto& record : json.at("records"))
-        for (const char* field : {"method", "format", "ber", "mean_accuracy", "ci95", "clean_accuracy", "thresholds",
-                                  "harden_seconds", "no_prediction"})
+        for (const char* field : {"method", "format", "ber", "mean_accuracy", "ci95", "clean_accuracy", "clean_drop",
+                                  "thresholds", "harden_seconds", "no_prediction"})
             CHECK(record.contains(field));
     CHECK(json["records"][0]["format"] == "Q15.16");
     CHECK(json["records"][0]["paired_vs_proact"].is_object());
@@ -115,20 +117,20 @@ TEST_CASE("comparison: every file, one record per method and BER, resume keeps w
     const std::string proact_campaign = core::read_file(options.out_dir + "/proact.campaign.json");
     core::write_file_atomically(options.out_dir + "/proact.campaign.json", proact_campaign.substr(0, proact_campaign.size() / 2));
     options.resume = true;
-    const method::ComparisonResult resumed = problem.run(options);
-    CHECK(resumed.methods[0].hardening_kept);
-    CHECK(resumed.methods[0].campaign_kept);
-    CHECK(resumed.methods[1].hardening_kept);
-    CHECK_FALSE(resumed.methods[1].campaign_kept);
-    CHECK(resumed.methods[2].hardening_kept);
-    CHECK_FALSE(resumed.methods[2].campaign_kept);
+    const auto resumed = problem.run(options);
+    CHECK(resumed[0].hardening_kept);
+    CHECK(resumed[0].campaign_kept);
+    CHECK(resumed[1].hardening_kept);
+    CHECK_FALSE(resumed[1].campaign_kept);
+    CHECK(resumed[2].hardening_kept);
+    CHECK_FALSE(resumed[2].campaign_kept);
     CHECK(results_of(options) == json_text);
     CHECK(core::read_file(options.out_dir + "/proact.campaign.json") == proact_campaign);
 
     // Other campaign settings: nothing of the campaigns is trusted, the hardened models are.
     options.campaign.trials = 2;
-    const method::ComparisonResult other = problem.run(options);
-    for (const auto& outcome : other.methods) {
+    const auto other = problem.run(options);
+    for (const auto& outcome : other) {
         CHECK(outcome.hardening_kept);
         CHECK_FALSE(outcome.campaign_kept);
         CHECK(outcome.campaign.points[0].trial_ids.size() == 2);
@@ -156,21 +158,21 @@ TEST_CASE("comparison: FitAct's settings reach it, and other FitAct settings red
     const Problem problem;
     method::ComparisonOptions options = problem.options("fitact");
     options.methods = {"ranger", "fitact"};
-    options.harden.fitact.epochs = 1;
-    options.harden.fitact.max_train_images = 50;
-    options.harden.fitact.batch_size = 25;
-    const method::ComparisonResult first = problem.run(options);
-    REQUIRE(first.methods.size() == 2);
-    CHECK(test::contains(first.methods[1].report.settings, "epochs 1"));
-    CHECK(test::contains(first.methods[1].report.settings, "train images 50"));
-    CHECK(first.methods[1].report.thresholds > first.methods[0].report.thresholds);  // neuron-wise
+    options.settings.fitact.epochs = 1;
+    options.settings.max_train_images = 50;
+    options.settings.batch_size = 25;
+    const auto first = problem.run(options);
+    REQUIRE(first.size() == 2);
+    CHECK(test::contains(first[1].report.settings, "epochs 1"));
+    CHECK(test::contains(first[1].report.settings, "train images 50"));
+    CHECK(first[1].report.thresholds > first[0].report.thresholds);  // neuron-wise
 
     options.resume = true;
-    options.harden.fitact.epochs = 2;
-    const method::ComparisonResult second = problem.run(options);
-    CHECK(second.methods[0].hardening_kept);
-    CHECK_FALSE(second.methods[1].hardening_kept);
-    CHECK(test::contains(second.methods[1].report.settings, "epochs 2"));
+    options.settings.fitact.epochs = 2;
+    const auto second = problem.run(options);
+    CHECK(second[0].hardening_kept);
+    CHECK_FALSE(second[1].hardening_kept);
+    CHECK(test::contains(second[1].report.settings, "epochs 2"));
 }
 
 TEST_CASE("comparison: ProAct + guard continues ProAct's hardened model, the same bits as hardening it afresh") {
@@ -178,17 +180,17 @@ TEST_CASE("comparison: ProAct + guard continues ProAct's hardened model, the sam
     method::ComparisonOptions both = problem.options("both"), alone = problem.options("alone");
     both.methods = {"proact", "proact+guard"};
     alone.methods = {"proact+guard"};
-    const method::ComparisonResult with_base = problem.run(both);
-    const method::ComparisonResult without = problem.run(alone);
-    const auto& proact = with_base.methods[0].report;
-    const auto& combined = with_base.methods[1].report;
+    const auto with_base = problem.run(both);
+    const auto without = problem.run(alone);
+    const auto& proact = with_base[0].report;
+    const auto& combined = with_base[1].report;
     CHECK(combined.thresholds == proact.thresholds);
     CHECK(combined.guards > 0);
     CHECK(combined.seconds >= proact.seconds);
     CHECK(test::contains(combined.settings, "range guard"));
     CHECK(combined.settings.find(proact.settings) == 0);
-    CHECK(without.methods[0].report.thresholds == combined.thresholds);
-    CHECK(without.methods[0].report.settings == combined.settings);
+    CHECK(without[0].report.thresholds == combined.thresholds);
+    CHECK(without[0].report.settings == combined.settings);
 
     const auto tensors = [](const std::string& path) { return layers::load_checkpoint(path).tensors; };
     const auto guarded = tensors(both.out_dir + "/proact+guard.safetensors");
@@ -201,7 +203,7 @@ TEST_CASE("comparison: ProAct + guard continues ProAct's hardened model, the sam
         if (plain.count(name)) CHECK_MESSAGE(tensor.to_vector() == plain.at(name).to_vector(), name);
     }
     CHECK(guarded.size() > plain.size());  // the bounds
-    CHECK(with_base.methods[1].campaign.points[1].correct == without.methods[0].campaign.points[1].correct);
+    CHECK(with_base[1].campaign.points[1].correct == without[0].campaign.points[1].correct);
 }
 
 TEST_CASE("comparison: a base checkpoint left by an earlier run is not trusted without resume") {
@@ -234,17 +236,72 @@ TEST_CASE("comparison: images without a prediction are counted") {
     options.campaign.format = faults::StorageFormat::float32();
     options.campaign.bers = {0.0, 0.05};  // 5% of float32 bits: all-ones exponents, NaN and inf weights
     options.campaign.trials = 2;
-    const method::ComparisonResult result = problem.run(options);
-    const method::MethodOutcome& outcome = result.methods.at(0);
-    CHECK(method::no_prediction_share(outcome, 0) == 0.0);
-    CHECK(method::no_prediction_share(outcome, 1) > 0.0);
+    const auto result = problem.run(options);
+    const method::MethodOutcome& outcome = result.at(0);
+    CHECK(outcome.campaign.points[0].no_prediction_stats.mean == 0.0);
+    CHECK(outcome.campaign.points[1].no_prediction_stats.mean > 0.0);
     // No prediction counts as wrong: a trial's correct and no-prediction images never exceed the set.
     for (size_t t = 0; t < 2; ++t)
-        CHECK(outcome.campaign.points[1].correct[t] + outcome.campaign.points[1].no_prediction[t] <= result.samples);
+        CHECK(outcome.campaign.points[1].correct[t] + outcome.campaign.points[1].no_prediction[t] <= outcome.campaign.samples);
+}
+
+TEST_CASE("comparison: replicates give a CI over the models and paired differences over every (replicate, trial)") {
+    const Problem problem;
+    // A second model: another training seed, its own validation split.
+    method::Replicate second = problem.replicate();
+    {
+        layers::ModulePtr model = layers::make_model("lenet5", {1, 28, 28}, 3, 8);
+        train::TrainOptions train;
+        train.epochs = 1;
+        train.batch_size = 16;
+        train.lr = 0.01f;
+        train.seed = 8;
+        train.progress = false;
+        train::train_classifier(*model, problem.data.train, &problem.data.validation, train);
+        second.checkpoint = problem.dir.file("model-1.safetensors");
+        layers::save_checkpoint(second.checkpoint, *model);
+        second.seed = 6;
+    }
+    method::ComparisonOptions options = problem.options("replicates");
+    options.methods = {"unprotected", "proact"};
+    options.times = false;
+    const method::ComparisonResult result = method::run_comparison({problem.replicate(), second}, options);
+    method::write_comparison_files(result, options);
+    REQUIRE(result.replicates.size() == 2);
+    CHECK(std::filesystem::exists(options.out_dir + "/replicate-1/proact.campaign.json"));
+    const std::vector<method::MethodSummary> summaries = method::summarize(result);
+    REQUIRE(summaries.size() == 2);
+    for (size_t p = 0; p < result.bers.size(); ++p) {
+        const method::PointSummary& point = summaries[0].points[p];
+        const double a = result.replicates[0].methods[0].campaign.points[p].stats.mean;
+        const double b = result.replicates[1].methods[0].campaign.points[p].stats.mean;
+        CHECK(point.mean == doctest::Approx((a + b) / 2));
+        // The CI over two replicate means: t(0.975, 1) * |a - b| / 2.
+        if (a != b) CHECK(point.ci95_replicates == doctest::Approx(12.7062 * std::fabs(a - b) / 2.0).epsilon(1e-3));
+        CHECK(point.has_paired);
+    }
+    // The clean drop is against each replicate's own trained model.
+    const double drop = ((result.replicates[0].trained_accuracy - result.replicates[0].methods[1].report.clean_accuracy) +
+                         (result.replicates[1].trained_accuracy - result.replicates[1].methods[1].report.clean_accuracy)) / 2;
+    CHECK(summaries[1].clean_drop == doctest::Approx(drop));
+    CHECK(summaries[0].clean_drop == doctest::Approx(0.0));
+    const nlohmann::json json = nlohmann::json::parse(results_of(options));
+    CHECK(json["settings"]["replicates"] == 2);
+    CHECK(json["settings"]["batch_norm"] == "fold");
+    CHECK(json["settings"]["tolerance_reference"] == "original");
+    CHECK(json["settings"]["ftclipact_search_bers"] == "evaluation BERs");
+    for (const auto& record : json["records"])
+        for (const char* field : {"clean_accuracy", "clean_drop", "ci95_replicates", "replicates"}) CHECK(record.contains(field));
+    CHECK(test::contains(core::read_file(options.out_dir + "/results.md"), "| drop |"));
+
+    // Replicates evaluated on other test images are refused.
+    method::Replicate other = second;
+    other.data.test.labels[0] = (other.data.test.labels[0] + 1) % 3;
+    CHECK_THROWS_AS(method::run_comparison({problem.replicate(), other}, options), core::ValueError);
 }
 
 TEST_CASE("comparison: method table, method lists and bad options") {
-    CHECK(method::parse_method_list("all").size() == method::comparison_methods().size());
+    CHECK(method::parse_method_list("all").size() == method::methods().size());
     CHECK(method::parse_method_list("proact,unprotected") == std::vector<std::string>{"proact", "unprotected"});
     const std::string unknown =
         test::message_of<core::ValueError>([] { method::parse_method_list("ranger,fitactt"); });
@@ -257,10 +314,10 @@ TEST_CASE("comparison: method table, method lists and bad options") {
     const Problem problem;
     method::ComparisonOptions options = problem.options("bad");
     options.campaign.ci_margin = 1.0;
-    CHECK_THROWS_AS(method::run_comparison(problem.checkpoint, problem.data, options), core::ValueError);
+    CHECK_THROWS_AS(method::run_comparison({problem.replicate()}, options), core::ValueError);
     options = problem.options("bad");
     options.methods = {"nothing"};
-    CHECK_THROWS_AS(method::run_comparison(problem.checkpoint, problem.data, options), core::ValueError);
+    CHECK_THROWS_AS(method::run_comparison({problem.replicate()}, options), core::ValueError);
 }
 
 TEST_CASE("comparison: CIFAR-10 data from its binary files, for a CIFAR model") {
