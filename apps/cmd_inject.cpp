@@ -10,6 +10,7 @@
 #include <memory>
 
 #include "apps/commands.hpp"
+#include "layers/fold_batchnorm.hpp"
 #include "apps/common.hpp"
 #include "apps/pipeline.hpp"
 #include "core/file_io.hpp"
@@ -38,6 +39,7 @@ struct InjectCommand {
     std::string shard = "0/1";
     int64_t batch_size = 0;
     std::string label;
+    std::string batch_norm = "fold";
     std::string csv_path, json_path, plot_path, fault_log_path;
     std::vector<std::string> plot_with;
     std::vector<std::string> compare_with;
@@ -90,12 +92,17 @@ void run_inject(const InjectCommand& command) {
     options.log_faults = !command.fault_log_path.empty();
     options.dataset_name = command.dataset;
     options.label = command.label;
+    options.batch_norm = command.batch_norm;
     faults::validate_options(options);
     const std::vector<faults::CampaignResult> others = read_campaigns(command.plot_with);
     const std::vector<faults::CampaignResult> baselines = read_campaigns(command.compare_with);
 
     const LoadedModel loaded = load_model_file(command.model_file);
     options.model_name = loaded.name;
+    // As a deployment stores the model: batch norm folded into the convolutions before the weights
+    // are put on the storage grid (a checkpoint folded already has none left to fold).
+    if (command.batch_norm == "fold" && layers::fold_batch_norm(*loaded.model) > 0)
+        std::printf("batch norm folded into the convolutions (--batch-norm keep: a fault-free stage)\n");
     // Targets first: a pattern that matches nothing fails before the data set is read.
     std::vector<faults::FaultTarget> targets =
         faults::select_targets(*loaded.model, options.patterns, options.fault_thresholds);
@@ -137,6 +144,11 @@ void register_inject(CLI::App& app) {
     sub->add_option("--dataset", command->dataset, "Data set: " + name_list(datasets::dataset_names()))->capture_default_str();
     sub->add_option("--split", command->split, "train | test")->check(CLI::IsMember({"train", "test"}))->capture_default_str();
     sub->add_option("--format", command->format, "Storage format: float32 or Qm.n (q15.16, q7.8, q3.4)")
+        ->capture_default_str();
+    sub->add_option("--batch-norm", command->batch_norm,
+                    "fold: batch norm folded into the convolutions before quantisation, as deployed | keep: a "
+                    "fault-free stage (the toolbox's setting); the campaign JSON records which")
+        ->check(CLI::IsMember({"fold", "keep"}))
         ->capture_default_str();
     sub->add_option("--ber", command->bers, "Comma-separated bit error rates in [0, 1]")->capture_default_str();
     sub->add_option("--fault-model", command->fault_model,
