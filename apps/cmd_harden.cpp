@@ -32,6 +32,7 @@
 #include "layers/range_guard.hpp"
 #include "layers/zoo.hpp"
 #include "proact/hardening_report.hpp"
+#include "proact/comparison.hpp"
 #include "proact/methods.hpp"
 
 namespace proact::apps {
@@ -47,6 +48,7 @@ struct HardenCommand {
     std::string mode;
     float slope = 20.0f;
     std::string format = "q15.16";
+    std::string bers;         // where the model will be judged; FtClipAct searches there
     std::string batch_norm = "fold";
     double validation_fraction = 0.1;
     bool log_times = false;
@@ -92,6 +94,7 @@ method::MethodSettings resolve(HardenCommand& command, const CLI::App& sub) {
     if (command.batch_norm != "fold" && command.batch_norm != "keep")
         core::fail<core::ValueError>("harden: --batch-norm '", command.batch_norm, "' is not one of fold, keep");
     (void)faults::StorageFormat::parse(command.format);
+    if (!command.bers.empty()) (void)faults::parse_ber_list(command.bers);
     method::MethodSettings settings = resolve_method_flags(sub, command.flags);
     apply_clip_flags(command, settings);
     method::validate_settings(settings);
@@ -125,7 +128,10 @@ void run_harden(HardenCommand& command, const CLI::App& sub) {
 
     const method::Method& chosen = method::find_method(command.method);
     std::printf("%s: %s\n", chosen.name.c_str(), chosen.summary.c_str());
-    const method::HardenInputs inputs{loaded.input_shape, &train, &validation, format, {}};
+    const layers::ModelInfo info = layers::model_info_from_metadata(loaded.metadata, command.model_file);
+    const std::vector<double> bers =
+        command.bers.empty() ? method::default_comparison_bers(info) : faults::parse_ber_list(command.bers);
+    const method::HardenInputs inputs{loaded.input_shape, &train, &validation, format, bers};
     const method::RunSettings run{command.common.seed, !command.common.quiet};
     const method::LogLine print = [](const std::string& line) {
         std::printf("%s\n", line.c_str());
@@ -173,6 +179,9 @@ void register_harden(CLI::App& app) {
     sub->add_option("--format", command->format,
                     "Storage format: the weights are put on its grid first; the report's bytes; FtClipAct's campaigns")
         ->capture_default_str();
+    sub->add_option("--ber", command->bers,
+                    "BERs the model will be judged at: FtClipAct searches at them (at most 5) unless --search-bers "
+                    "says otherwise (default: reproduce's for the model)");
     sub->add_option("--batch-norm", command->batch_norm,
                     "fold: batch norm folded into the convolutions first, as deployed | keep: a fault-free stage")
         ->capture_default_str();
