@@ -153,58 +153,6 @@ TEST_CASE("bad input: clear errors naming the input") {
               .find("'Search'") != std::string::npos);
 }
 
-TEST_CASE("a campaign records its purpose, batch norm and the hash of its images and labels") {
-    layers::ModulePtr model = faults_test::tiny_cnn(2);
-    faults_test::TinyData data = faults_test::tiny_data(*model, 100, 2);
-    CampaignOptions options = quick_options();
-    options.trials = 10;
-    const CampaignResult evaluation = run_campaign(*model, data.images, data.labels, options);
-    CHECK(evaluation.purpose == "evaluation");
-    CHECK(evaluation.batch_norm == "fold");
-    CHECK(evaluation.images_hash == data_checksum(data.images, data.labels));
-    CHECK(Campaign(*model, data.images, data.labels, options).images_hash() == evaluation.images_hash);
-
-    // The hash reads every image value and every label.
-    std::vector<int32_t> labels = data.labels;
-    labels.back() = (labels.back() + 1) % 5;
-    CHECK(data_checksum(data.images, labels) != evaluation.images_hash);
-    core::Tensor images = data.images.clone();
-    images.data()[images.numel() - 1] = std::nextafter(images.data()[images.numel() - 1], 10.0f);
-    CHECK(data_checksum(images, data.labels) != evaluation.images_hash);
-    CHECK(data_checksum(data.images.clone(), data.labels) == evaluation.images_hash);
-    // FNV-1a: the empty input hashes to the offset basis; one zero label is the basis ^ 0, times
-    // the prime, four times.
-    CHECK(data_checksum(core::Tensor::zeros({0, 1}), {}) == 0xCBF29CE484222325ull);
-    uint64_t one_label = 0xCBF29CE484222325ull;
-    for (int byte = 0; byte < 4; ++byte) one_label *= 0x100000001B3ull;
-    CHECK(data_checksum(core::Tensor::zeros({0, 1}), {0}) == one_label);
-    CHECK(checksum_hex(0xabcull) == "0x0000000000000abc");
-    CHECK(parse_checksum_hex(checksum_hex(evaluation.images_hash)) == evaluation.images_hash);
-
-    // A search draws faults of its own: other fault counts, other accuracies, the same fault-free result.
-    options.purpose = "search";
-    options.batch_norm = "keep";
-    const CampaignResult search = run_campaign(*model, data.images, data.labels, options);
-    CHECK(search.purpose == "search");
-    CHECK(search.batch_norm == "keep");
-    CHECK(search.images_hash == evaluation.images_hash);
-    CHECK(search.fault_free_correct == evaluation.fault_free_correct);
-    CHECK(search.points[2].faults != evaluation.points[2].faults);
-    CHECK(per_trial(search) != per_trial(evaluation));
-    const CampaignResult back = campaign_from_json(campaign_json(search));
-    CHECK(back.purpose == "search");
-    CHECK(back.batch_norm == "keep");
-    CHECK(back.images_hash == search.images_hash);
-    CHECK(campaign_json(back) == campaign_json(search));
-
-    // A trial's faults are those drawn under its key: (seed, purpose, rate, trial, name).
-    Campaign campaign(*model, data.images, data.labels, options);
-    const FaultMap map = draw_fault_map(campaign.targets(), campaign.fault_model(1), options.format,
-                                        FaultStreamKey{5, "search", options.bers[1]}, 4);
-    CHECK(campaign.run_trial(1, 4).faults == map.size());
-    CHECK(search.points[1].faults[4] == map.size());
-}
-
 TEST_CASE("a trial replayed alone gives what it gave inside the campaign, in any order") {
     layers::ModulePtr model = faults_test::tiny_cnn(2);
     faults_test::TinyData data = faults_test::tiny_data(*model, 200, 2);
