@@ -23,6 +23,7 @@ struct TrainCommand {
     std::string dataset = "fashion-mnist";
     std::string image_shape = "3,32,32";
     double validation_fraction = 0.1;
+    int64_t train_images = 0;
     std::string out = "model.safetensors";
     std::string log_csv;
     bool skip_test = false;
@@ -33,7 +34,7 @@ void run_train(TrainCommand& command) {
     const core::Shape image_shape = layers::parse_shape(command.image_shape);
     const datasets::Dataset full = load_split(command.dataset, "train", command.common, image_shape);
     const std::string log_path = command.log_csv.empty() ? command.out + ".log.csv" : command.log_csv;
-    TrainRequest request{command.model, command.dataset, command.validation_fraction, 0, command.train,
+    TrainRequest request{command.model, command.dataset, command.validation_fraction, command.train_images, command.train,
                          command.common, command.out, log_path};
     const auto [model, history] = train_and_save(request, full);
     std::printf("saved %s (log %s)\n", command.out.c_str(), log_path.c_str());
@@ -66,6 +67,10 @@ void register_train(CLI::App& app) {
     sub->add_option("--val-fraction", command->validation_fraction,
                     "Share of the training set held out for validation")
         ->check(CLI::Range(0.0, 0.9))
+        ->capture_default_str();
+    sub->add_option("--train-images", command->train_images,
+                    "Train on the first N images of the training split (0: all); the validation split is unchanged")
+        ->check(CLI::Range(int64_t(0), int64_t(1) << 40))
         ->capture_default_str();
     sub->add_option("--out", command->out, "Checkpoint to write (safetensors)")->capture_default_str();
     sub->add_option("--log", command->log_csv, "CSV of the per-epoch curves (default: OUT.log.csv)");
