@@ -1,7 +1,7 @@
 // FitAct (METHOD.md "FitAct"): neuron-wise smooth-step thresholds everywhere, initialised from
 // Ranger, all trained at once with Adam on CE + λ·Σ_layers mean(b²), no distillation.
 //
-//   FitActOptions options;                               // neuron:smooth:20, Adam lr 1e-3, λ 4e-9
+//   FitActOptions options;                               // neuron:smooth:20, Adam lr 3e-3, λ 4e-7
 //   FitActResult result = fitact_harden(*model, {1, 28, 28}, train, validation, options, RunSettings{seed});
 //   layers::save_checkpoint("fitact.safetensors", *model);
 //
@@ -26,8 +26,11 @@ namespace proact::method {
 
 struct FitActOptions {
     layers::HybridClip clip{layers::ClipScheme::neuron, core::ClipMode::smooth, 20.0f};
-    float lr = 1e-3f;
-    float l2_weight = 4e-9f;        // λ of Σ_layers mean(b²)
+    // lr and λ from `proact tune` (4 settings, the same budget as ProAct and FtClipAct; LeNet-5
+    // trained with seed 100, validation split, "tuning" faults): lr 3e-3 with λ 4e-7 scored 63.57
+    // against 63.35 for the earlier 1e-3 with 4e-9 (docs/METHOD.md). The toolbox: lr 1e-3.
+    float lr = 3e-3f;
+    float l2_weight = 4e-7f;        // λ of Σ_layers mean(b²)
     float weight_decay = 0.0f;      // Adam's L2 decay (the toolbox: 4e-11)
     // Epochs over the training set. The toolbox runs 100. On LeNet-5 / Fashion-MNIST (54,000
     // images) the loss goes 0.167 -> 0.155 over 24 epochs and the validation accuracy stays within

@@ -175,7 +175,7 @@ TEST_CASE("reproduce --quick runs every asked method with the quick settings, Fi
     REQUIRE_MESSAGE(run.exit_code == 0, run.err);
     const std::string results = read_text(out + "/results.md");
     CHECK(contains(results, "| fitact |"));
-    CHECK(contains(results, "adam lr 0.001 decay 0; epochs 1;"));        // FitAct: one epoch under --quick
+    CHECK(contains(results, "adam lr 0.003 decay 0; epochs 1;"));        // FitAct: one epoch under --quick
     CHECK(contains(results, "train images 2000"));                // ProAct's and FitAct's cap
     CHECK(contains(results, "| proact+guard |"));
     CHECK(contains(read_text(out + "/results.json"), "\"method\": \"proact+guard\""));
