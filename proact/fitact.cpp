@@ -25,7 +25,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 struct Problem {
-    const StageChain& chain;
+    const layers::StageChain& chain;
     const datasets::Dataset& train;
     const datasets::Dataset& validation;
     const PrefixInputs& prefix;
@@ -126,7 +126,7 @@ FitActResult fitact_harden(layers::Module& model, const core::Shape& input_shape
         result.threshold_count += threshold.numel();
     }
     optim::Adam optimizer(named, optim::AdamOptions{.lr = options.lr, .weight_decay = options.weight_decay});
-    const StageChain chain(model);
+    const layers::StageChain chain(model);
     const PrefixInputs prefix =
         prefix_inputs(chain, train, validation, chain.stage_of(sites.front().path), options.cache_budget_bytes);
     const Problem problem{chain, train, validation, prefix, thresholds, options, run};

@@ -15,7 +15,6 @@
 #include "optim/progressive.hpp"
 #include "optim/schedule.hpp"
 #include "proact/ranger.hpp"
-#include "proact/stage_chain.hpp"
 #include "proact/threshold_training.hpp"
 
 namespace proact::method {
@@ -38,7 +37,7 @@ struct LayerData {
 };
 
 struct Problem {
-    const StageChain& chain;
+    const layers::StageChain& chain;
     const datasets::Dataset& train;       // the images ProAct trains on
     const datasets::Dataset& validation;
     const core::Tensor& teacher;          // (N, K) softmax of the original model on `train`
@@ -282,7 +281,7 @@ ProActResult proact_harden(layers::Module& model, const core::Shape& input_shape
         result.threshold_count += clip.threshold().numel();
     }
     optim::ProgressiveThresholdOptimizer progressive(model, threshold_layers, make_threshold_optimizer(options));
-    const StageChain chain(model);
+    const layers::StageChain chain(model);
     const Problem problem{chain, train, validation, teacher, options, run, result.original_accuracy};
     result.activation = options.clip.to_string();
     result.ranger_accuracy = 100.0 * layers::evaluate(model, validation.images, validation.labels).accuracy();

@@ -12,7 +12,7 @@ namespace proact::method {
 
 using autograd::Variable;
 
-PrefixInputs prefix_inputs(const StageChain& chain, const datasets::Dataset& train, const datasets::Dataset& validation,
+PrefixInputs prefix_inputs(const layers::StageChain& chain, const datasets::Dataset& train, const datasets::Dataset& validation,
                            size_t stage, int64_t budget_bytes) {
     PrefixInputs prefix;
     prefix.stage = stage;
@@ -32,14 +32,14 @@ PrefixInputs prefix_inputs(const StageChain& chain, const datasets::Dataset& tra
     return prefix;
 }
 
-core::Tensor batch_input(const StageChain& chain, const datasets::Dataset& train, const PrefixInputs& prefix,
+core::Tensor batch_input(const layers::StageChain& chain, const datasets::Dataset& train, const PrefixInputs& prefix,
                          std::span<const int64_t> rows) {
     if (prefix.cached) return gather_images(prefix.train_inputs, rows);
     autograd::NoGradGuard no_grad;
     return chain.run(0, prefix.stage, Variable(gather_images(train.images, rows))).value();
 }
 
-double suffix_accuracy(const StageChain& chain, const datasets::Dataset& validation, const PrefixInputs& prefix) {
+double suffix_accuracy(const layers::StageChain& chain, const datasets::Dataset& validation, const PrefixInputs& prefix) {
     autograd::NoGradGuard no_grad;
     const int64_t count = validation.size();
     int64_t correct = 0;

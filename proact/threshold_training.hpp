@@ -3,7 +3,7 @@
 // prefix's outputs computed once, accuracy of the trained suffix on them, a seeded training cap,
 // how both start, what both report, and the guard that restores every parameter's requires_grad.
 //
-// The prefix (stages [0, stage) of a StageChain) holds no trained parameter and the model is in
+// The prefix (stages [0, stage) of a layers::StageChain) holds no trained parameter and the model is in
 // eval mode, so its output for the training and validation images is fixed: kept in memory when it
 // fits the budget, else recomputed per batch from the images.
 #pragma once
@@ -17,7 +17,7 @@
 
 #include "datasets/dataset.hpp"
 #include "proact/ranger.hpp"
-#include "proact/stage_chain.hpp"
+#include "layers/stage_chain.hpp"
 
 namespace proact::method {
 
@@ -28,13 +28,13 @@ struct PrefixInputs {
 };
 
 // The inputs of `stage` for both sets, cached when they fit budget_bytes (stage 0: the images).
-PrefixInputs prefix_inputs(const StageChain& chain, const datasets::Dataset& train, const datasets::Dataset& validation,
+PrefixInputs prefix_inputs(const layers::StageChain& chain, const datasets::Dataset& train, const datasets::Dataset& validation,
                            size_t stage, int64_t budget_bytes);
 // The input of the prefix's stage for training rows `rows`, without a graph.
-core::Tensor batch_input(const StageChain& chain, const datasets::Dataset& train, const PrefixInputs& prefix,
+core::Tensor batch_input(const layers::StageChain& chain, const datasets::Dataset& train, const PrefixInputs& prefix,
                          std::span<const int64_t> rows);
 // Top-1 accuracy (percent) on `validation` of the suffix [prefix.stage, end) on the prefix inputs.
-double suffix_accuracy(const StageChain& chain, const datasets::Dataset& validation, const PrefixInputs& prefix);
+double suffix_accuracy(const layers::StageChain& chain, const datasets::Dataset& validation, const PrefixInputs& prefix);
 
 // `train` itself when max_images is 0 or covers it, else a seeded subset of max_images rows drawn
 // from Rng(seed, stream), in ascending order.
