@@ -127,8 +127,9 @@ FitActResult fitact_harden(layers::Module& model, const core::Shape& input_shape
     }
     optim::Adam optimizer(named, optim::AdamOptions{.lr = options.lr, .weight_decay = options.weight_decay});
     const layers::StageChain chain(model);
+    const size_t first_stage = chain.stage_of(sites.front().path);
     const PrefixInputs prefix =
-        prefix_inputs(chain, train, validation, chain.stage_of(sites.front().path), options.cache_budget_bytes);
+        prefix_inputs(chain, train, validation, {first_stage}, options.cache_budget_bytes).at(first_stage);
     const Problem problem{chain, train, validation, prefix, thresholds, options, run};
     result.activation = options.clip.to_string();
     result.prefix_cached = prefix.cached;
