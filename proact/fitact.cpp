@@ -106,7 +106,7 @@ FitActResult fitact_harden(layers::Module& model, const core::Shape& input_shape
                            const RunSettings& run, const std::function<void(const FitActEpoch&)>& on_epoch) {
     const auto start = Clock::now();
     validate_options(options);
-    const bool was_training = model.is_training();
+    layers::ModeGuard eval_mode(model, /*training=*/false);
     FitActResult result;
     const auto [profiles, train] =
         start_threshold_training(model, input_shape, full_train, validation, options.profile_images,
@@ -114,7 +114,7 @@ FitActResult fitact_harden(layers::Module& model, const core::Shape& input_shape
 
     RequiresGradGuard requires_grad_guard(model);
     const std::vector<layers::ActivationSite> sites = ranger_harden(model, input_shape, profiles, options.clip);
-    model.eval();
+    model.eval();  // the clipped activations the surgery added, too
     for (auto& [name, p] : model.named_parameters()) p.set_requires_grad(false);
     std::vector<Variable> thresholds;
     optim::NamedParameters named;
@@ -139,7 +139,6 @@ FitActResult fitact_harden(layers::Module& model, const core::Shape& input_shape
         if (on_epoch) on_epoch(result.epochs.back());
     }
     result.final_accuracy = 100.0 * layers::evaluate(model, validation.images, validation.labels).accuracy();
-    model.train(was_training);
     result.seconds = std::chrono::duration<double>(Clock::now() - start).count();
     return result;
 }

@@ -197,7 +197,7 @@ ProActResult proact_harden(layers::Module& model, const core::Shape& input_shape
                            const RunSettings& run, const std::function<void(const LayerLog&)>& on_layer) {
     const auto start = Clock::now();
     validate_options(options);
-    const bool was_training = model.is_training();
+    layers::ModeGuard eval_mode(model, /*training=*/false);
     ProActResult result;
     const auto [profiles, train] =
         start_threshold_training(model, input_shape, full_train, validation, options.profile_images,
@@ -206,7 +206,7 @@ ProActResult proact_harden(layers::Module& model, const core::Shape& input_shape
 
     RequiresGradGuard requires_grad_guard(model);
     const std::vector<layers::ActivationSite> sites = ranger_harden(model, input_shape, profiles, options.clip);
-    model.eval();
+    model.eval();  // the clipped activations the surgery added, too
     std::vector<optim::ThresholdLayer> threshold_layers;
     for (const layers::ActivationSite& site : sites) {
         auto& clip = static_cast<layers::ClippedReLU&>(*site.module);
@@ -231,7 +231,6 @@ ProActResult proact_harden(layers::Module& model, const core::Shape& input_shape
         if (on_layer) on_layer(result.layers.back());
     }
     result.final_accuracy = 100.0 * layers::evaluate(model, validation.images, validation.labels).accuracy();
-    model.train(was_training);
     result.seconds = seconds_since(start);
     return result;
 }

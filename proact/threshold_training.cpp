@@ -113,7 +113,6 @@ TrainingStart start_threshold_training(layers::Module& model, const core::Shape&
                                        const char* stream, ThresholdTrainingResult& result) {
     check_data(full_train, method, "training", input_shape);
     check_data(validation, method, "validation", input_shape);
-    model.eval();
     TrainingStart start;
     start.profiles = profile_training_subset(model, input_shape, full_train.images, profile_images, seed);
     start.train = capped_train_set(full_train, max_images, seed, stream);

@@ -66,9 +66,9 @@ struct ThresholdTrainingResult {
 // {"method", then the fields above but the seconds, in that order}: the head of both JSON logs.
 nlohmann::ordered_json result_json_head(const char* method, const ThresholdTrainingResult& result);
 
-// How ProAct and FitAct start: `full_train` and `validation` checked against input_shape (errors
-// name `method`; the model is untouched then), the model put in eval mode, Ranger's profiles of
-// the seeded subset, the training set capped by max_images (Rng stream `stream`), and in `result`
+// How ProAct and FitAct start, with the model in eval mode (their layers::ModeGuard): `full_train`
+// and `validation` checked against input_shape (errors name `method`), Ranger's profiles of the
+// seeded subset, the training set capped by max_images (Rng stream `stream`), and in `result`
 // the sizes and the unclipped model's validation accuracy.
 struct TrainingStart {
     std::vector<ActivationProfile> profiles;
