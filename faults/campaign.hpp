@@ -20,10 +20,10 @@
 //
 // Fast, without changing a single result bit:
 //  - the model is viewed as a chain of stages (layers/stage_chain.hpp: Sequential children expanded
-//    recursively; any other module, a residual block say, is one stage). The input of every stage that owns a target is
-//    computed once, fault-free, for the whole evaluation set and kept (within a memory budget,
-//    later stages first since they are smaller); a trial reruns only from the cached input of the
-//    first stage whose parameters it changed. The cache is filled with the same batches the trial
+//    recursively; any other module, a residual block say, is one stage). The input of every stage
+//    that owns a target is computed once, fault-free, for the whole evaluation set and kept (within
+//    a memory budget, later stages first since they are smaller); a trial reruns only from the
+//    cached input of the first stage whose parameters it changed. The cache is filled with the same batches the trial
 //    uses, so the numbers are those of a full forward pass;
 //  - channel-sparse restart: when that first stage is a Conv2d or Linear, only its output channels
 //    whose weights or bias changed are recomputed (a conv/linear with those rows of the weight),
