@@ -9,6 +9,7 @@
 
 #include "core/error.hpp"
 #include "core/file_io.hpp"
+#include "core/format.hpp"
 #include "core/progress.hpp"
 #include "core/threads.hpp"
 #include "datasets/registry.hpp"
@@ -88,40 +89,9 @@ std::string name_list(const std::vector<std::string>& names, const std::string& 
     return joined;
 }
 
-namespace {
-
-// The shorter of 0.5 and 5e-1, of 0.0001 and 1e-4: the shortest exact scientific form, exponent
-// without padding, unless plain %g is no longer.
-std::string short_number(double value) {
-    char buffer[40];
-    std::string scientific;
-    for (int precision = 0; precision <= 17; ++precision) {
-        std::snprintf(buffer, sizeof buffer, "%.*e", precision, value);
-        if (std::strtod(buffer, nullptr) == value) break;
-    }
-    scientific = buffer;
-    const size_t e = scientific.find('e');
-    std::string exponent = scientific.substr(e + 1);
-    const bool negative = exponent[0] == '-';
-    exponent.erase(0, exponent.find_first_not_of("+-0"));
-    scientific = scientific.substr(0, e + 1) + (negative ? "-" : "") + (exponent.empty() ? "0" : exponent);
-    std::snprintf(buffer, sizeof buffer, "%.17g", value);
-    std::string plain = buffer;
-    for (int precision = 1; precision <= 17; ++precision) {
-        std::snprintf(buffer, sizeof buffer, "%.*g", precision, value);
-        if (std::strtod(buffer, nullptr) == value) {
-            plain = buffer;
-            break;
-        }
-    }
-    return plain.find('e') == std::string::npos && plain.size() <= scientific.size() ? plain : scientific;
-}
-
-}  // namespace
-
 std::string ber_list_text(const std::vector<double>& bers) {
     std::string text;
-    for (double ber : bers) text += (text.empty() ? "" : ",") + short_number(ber);
+    for (double ber : bers) text += (text.empty() ? "" : ",") + core::compact(ber);
     return text;
 }
 

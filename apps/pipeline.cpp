@@ -6,6 +6,7 @@
 
 #include "core/error.hpp"
 #include "core/file_io.hpp"
+#include "core/format.hpp"
 #include "faults/injector.hpp"
 #include "layers/checkpoint.hpp"
 #include "layers/zoo.hpp"
@@ -68,8 +69,6 @@ std::map<std::string, std::string> training_metadata(const TrainRequest& request
     lr << request.train.lr;
     momentum << request.train.momentum;
     weight_decay << request.train.weight_decay;
-    char fraction[32];  // the shortest text that reads back as the same double
-    const auto written = std::to_chars(fraction, fraction + sizeof fraction, request.validation_fraction);
     return {{"dataset", request.dataset},
             {"epochs", std::to_string(epochs_done)},
             {"train_images", std::to_string(request.train_images)},
@@ -81,7 +80,7 @@ std::map<std::string, std::string> training_metadata(const TrainRequest& request
             {"schedule", request.train.schedule},
             {"augment", request.train.augment ? "true" : "false"},
             {"seed", std::to_string(request.common.seed)},
-            {"validation_fraction", std::string(fraction, written.ptr)}};
+            {"validation_fraction", core::shortest(request.validation_fraction)}};  // reads back exactly
 }
 
 TrainedModel train_and_save(const TrainRequest& request, const datasets::Dataset& full_train) {

@@ -26,8 +26,6 @@
 #include "layers/linear.hpp"
 #include "layers/pooling.hpp"
 #include "layers/range_guard.hpp"
-#include "layers/sequential.hpp"
-#include "layers/zoo.hpp"
 
 namespace proact::faults {
 
@@ -35,27 +33,6 @@ using core::fail;
 using core::ValueError;
 
 namespace {
-
-// Sequential containers are opened up; a subclass that might override forward is one stage
-// (layers::Model only adds its ModelInfo).
-bool is_plain_sequential(const layers::Module& module) {
-    return typeid(module) == typeid(layers::Sequential) || typeid(module) == typeid(layers::Model);
-}
-
-void expand_stages(const std::string& path, layers::Module& module, std::vector<Campaign::Stage>& stages) {
-    if (is_plain_sequential(module)) {
-        for (const auto& [name, child] : module.children())
-            expand_stages(path.empty() ? name : path + "." + name, *child, stages);
-        return;
-    }
-    stages.push_back({path, &module, false, false, false, 0});
-}
-
-bool owns(const std::string& stage_path, const std::string& module_path) {
-    return stage_path.empty() || module_path == stage_path ||
-           (module_path.size() > stage_path.size() && module_path.compare(0, stage_path.size(), stage_path) == 0 &&
-            module_path[stage_path.size()] == '.');
-}
 
 // A stage that maps each channel (axis 1) of its input to the same channel of its output, on its
 // own, whatever the number of channels: a channel subset can pass through it.
@@ -132,7 +109,12 @@ constexpr int64_t kAutoBatchBytes = int64_t(128) << 20;
 
 Campaign::Campaign(layers::Module& model, const core::Tensor& images, const std::vector<int32_t>& labels,
                    CampaignOptions options)
-    : model_(model), images_(images), labels_(labels), options_(std::move(options)) {
+    : model_(model),
+      eval_mode_(model, /*training=*/false),
+      chain_(model),
+      images_(images),
+      labels_(labels),
+      options_(std::move(options)) {
     const auto start_time = std::chrono::steady_clock::now();
     validate_options(options_);
     if (images_.dim() < 1 || images_.size(0) != static_cast<int64_t>(labels_.size()))
@@ -151,53 +133,39 @@ Campaign::Campaign(layers::Module& model, const core::Tensor& images, const std:
                                  target.numel() * mask_.count(), " bits the mask allows");
     }
 
-    expand_stages("", model_, stages_);
-    if (stages_.empty()) fail<ValueError>("fault campaign: the model is an empty Sequential");
+    if (chain_.size() == 0) fail<ValueError>("fault campaign: the model is an empty Sequential");
+    for (const layers::Stage& stage : chain_.stages()) stages_.push_back({stage});
     for (const FaultTarget& target : targets_) {
-        int stage = 0;
-        for (size_t s = 0; s < stages_.size(); ++s)
-            if (owns(stages_[s].path, target.module_path)) {
-                stage = static_cast<int>(s);
-                break;
-            }
-        stage_of_target_.push_back(stage);
-        stages_[static_cast<size_t>(stage)].owns_targets = true;
+        const size_t stage = chain_.stage_of(target.module_path);
+        stage_of_target_.push_back(static_cast<int>(stage));
+        stages_[stage].owns_targets = true;
     }
 
-    was_training_ = model_.is_training();
-    model_.eval();
-    try {
-        autograd::NoGradGuard no_grad;
-        // The input shape of every stage (and of the logits), from one sample.
-        std::vector<core::Shape> sample_shapes(stages_.size() + 1);
-        std::vector<int64_t> sample_values(stages_.size() + 1, 0);
-        {
-            autograd::Variable x(images_.slice(0, 1));
-            for (size_t s = 0; s <= stages_.size(); ++s) {
-                sample_shapes[s] = x.shape();
-                sample_values[s] = x.numel();
-                if (s < stages_.size()) x = (*stages_[s].module)(x);
-            }
+    autograd::NoGradGuard no_grad;
+    // The input shape of every stage (and of the logits), from one sample.
+    std::vector<core::Shape> sample_shapes(stages_.size() + 1);
+    std::vector<int64_t> sample_values(stages_.size() + 1, 0);
+    {
+        autograd::Variable x(images_.slice(0, 1));
+        for (size_t s = 0; s <= stages_.size(); ++s) {
+            sample_shapes[s] = x.shape();
+            sample_values[s] = x.numel();
+            if (s < stages_.size()) x = (*stages_[s].module)(x);
         }
-        const int64_t count = images_.size(0);
-        batch_size_ = options_.batch_size;
-        if (batch_size_ == 0) {
-            const int64_t widest = *std::max_element(sample_values.begin(), sample_values.end());
-            const int64_t largest = std::max<int64_t>(1, kAutoBatchBytes / (widest * int64_t(sizeof(float))));
-            const int64_t batches = (count + largest - 1) / largest;
-            batch_size_ = (count + batches - 1) / batches;
-        }
-        choose_cache(sample_shapes);
-        fill_cache();
-        if (options_.stage_cache && options_.channel_sparse) probe_channel_sparse();
-    } catch (...) {
-        model_.train(was_training_);
-        throw;
     }
+    const int64_t count = images_.size(0);
+    batch_size_ = options_.batch_size;
+    if (batch_size_ == 0) {
+        const int64_t widest = *std::max_element(sample_values.begin(), sample_values.end());
+        const int64_t largest = std::max<int64_t>(1, kAutoBatchBytes / (widest * int64_t(sizeof(float))));
+        const int64_t batches = (count + largest - 1) / largest;
+        batch_size_ = (count + batches - 1) / batches;
+    }
+    choose_cache(sample_shapes);
+    fill_cache();
+    if (options_.stage_cache && options_.channel_sparse) probe_channel_sparse();
     setup_seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_time).count();
 }
-
-Campaign::~Campaign() { model_.train(was_training_); }
 
 void Campaign::choose_cache(const std::vector<core::Shape>& sample_shapes) {
     stage_inputs_.assign(stages_.size() + 1, core::Tensor());
@@ -368,8 +336,7 @@ core::Tensor Campaign::channel_outputs(size_t stage, const autograd::Variable& i
     } else {
         fail<ValueError>("fault campaign: stage ", stages_[stage].path, " is not a Conv2d or Linear");
     }
-    for (size_t s = stage + 1; s < stages_[stage].splice_stage; ++s) y = (*stages_[s].module)(y);
-    return y.value();
+    return chain_.run(stage + 1, stages_[stage].splice_stage, y).value();
 }
 
 size_t Campaign::point_count() const {

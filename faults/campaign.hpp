@@ -19,11 +19,11 @@
 // or replayed alone (Campaign::run_trial).
 //
 // Fast, without changing a single result bit:
-//  - the model is viewed as a chain of stages (Sequential children expanded recursively; any other
-//    module, a residual block say, is one stage). The input of every stage that owns a target is
-//    computed once, fault-free, for the whole evaluation set and kept (within a memory budget,
-//    later stages first since they are smaller); a trial reruns only from the cached input of the
-//    first stage whose parameters it changed. The cache is filled with the same batches the trial
+//  - the model is viewed as a chain of stages (layers/stage_chain.hpp: Sequential children expanded
+//    recursively; any other module, a residual block say, is one stage). The input of every stage
+//    that owns a target is computed once, fault-free, for the whole evaluation set and kept (within
+//    a memory budget, later stages first since they are smaller); a trial reruns only from the
+//    cached input of the first stage whose parameters it changed. The cache is filled with the same batches the trial
 //    uses, so the numbers are those of a full forward pass;
 //  - channel-sparse restart: when that first stage is a Conv2d or Linear, only its output channels
 //    whose weights or bias changed are recomputed (a conv/linear with those rows of the weight),
@@ -56,6 +56,7 @@
 #include "faults/storage_format.hpp"
 #include "faults/targets.hpp"
 #include "layers/module.hpp"
+#include "layers/stage_chain.hpp"
 
 namespace proact::core {
 class ProgressBar;
@@ -92,7 +93,6 @@ public:
     // model is evaluated in eval mode; its previous mode is restored by the destructor.
     Campaign(layers::Module& model, const core::Tensor& images, const std::vector<int32_t>& labels,
              CampaignOptions options);
-    ~Campaign();
     Campaign(const Campaign&) = delete;
     Campaign& operator=(const Campaign&) = delete;
 
@@ -115,9 +115,8 @@ public:
     int64_t batch_size() const { return batch_size_; }
     double setup_seconds() const { return setup_seconds_; }
 
-    struct Stage {
-        std::string path;          // "features.3"; "" for a model that is a single stage
-        layers::Module* module = nullptr;  // owned by the model
+    // A stage of the model's chain (path and module) and what the campaign decided for it.
+    struct Stage : layers::Stage {
         bool owns_targets = false;
         bool cached = false;       // its input is kept for the whole evaluation set
         // Conv2d / Linear: recomputed channel by channel, written into the cached input of stage
@@ -151,15 +150,16 @@ private:
     core::Tensor& cache_at(size_t stage) { return stage_inputs_[stage]; }
 
     layers::Module& model_;
+    layers::ModeGuard eval_mode_;  // the model's own mode back when the campaign ends
+    layers::StageChain chain_;
     core::Tensor images_;
     std::vector<int32_t> labels_;
     uint64_t images_hash_ = 0;
     CampaignOptions options_;
     BitMask mask_;
-    bool was_training_ = false;
     std::vector<FaultTarget> targets_;
     std::vector<int> stage_of_target_;
-    std::vector<Stage> stages_;
+    std::vector<Stage> stages_;  // chain_'s stages, one to one
     // Per stage: its input (N, ...) when cached, undefined otherwise; one more entry for the logits.
     std::vector<core::Tensor> stage_inputs_;
     bool logits_cached_ = false;

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.hpp"
+#include "core/format.hpp"
 
 namespace proact::faults {
 
@@ -216,13 +217,11 @@ void append_fault_log(std::vector<FaultLogEntry>& entries, int64_t trial, double
 
 std::string fault_log_csv(const std::vector<FaultLogEntry>& entries) {
     std::string csv = "trial,rate,parameter,index,bit,action,old_value,new_value,old_word,new_word\n";
-    char rate[32];
     for (const FaultLogEntry& entry : entries) {
-        std::snprintf(rate, sizeof rate, "%.6g", entry.rate);
-        csv += std::to_string(entry.trial) + ',' + rate + ',' + entry.parameter + ',' + std::to_string(entry.index) +
-               ',' + std::to_string(entry.bit) + ',' + to_string(entry.action) + ',' + format_float(entry.old_value) +
-               ',' + format_float(entry.new_value) + ',' + format_word(entry.old_word) + ',' +
-               format_word(entry.new_word) + '\n';
+        csv += std::to_string(entry.trial) + ',' + core::general(entry.rate) + ',' + entry.parameter + ',' +
+               std::to_string(entry.index) + ',' + std::to_string(entry.bit) + ',' + to_string(entry.action) + ',' +
+               format_float(entry.old_value) + ',' + format_float(entry.new_value) + ',' + format_word(entry.old_word) +
+               ',' + format_word(entry.new_word) + '\n';
     }
     return csv;
 }

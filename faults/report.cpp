@@ -7,18 +7,13 @@
 #include <sstream>
 
 #include "core/error.hpp"
+#include "core/format.hpp"
 
 namespace proact::faults {
 
 using Json = nlohmann::ordered_json;
 
 namespace {
-
-std::string printf_string(const char* format, double value) {
-    char text[64];
-    std::snprintf(text, sizeof text, format, value);
-    return text;
-}
 
 // "0,1,2,3,31" -> "0-3,31"
 std::string compress_positions(const std::string& positions) {
@@ -82,8 +77,8 @@ std::string campaign_table(const CampaignResult& result) {
     out << "storage " << result.format << ", " << result.fault_model.describe() << ", bits "
         << compress_positions(result.bit_mask) << ", " << result.targets.size() << " target tensors ("
         << result.target_values << " values)\n";
-    out << "fault-free accuracy " << printf_string("%.2f", result.fault_free_accuracy()) << "%, no prediction "
-        << printf_string("%.2f", result.share(result.fault_free_no_prediction)) << "%\n";
+    out << "fault-free accuracy " << core::fixed(result.fault_free_accuracy()) << "%, no prediction "
+        << core::fixed(result.share(result.fault_free_no_prediction)) << "%\n";
     char line[256];
     std::snprintf(line, sizeof line, "%10s %7s %8s %7s %8s %8s %9s %14s %10s\n", result.is_exact() ? "k" : "BER",
                   "trials", "mean %", "std", "min %", "max %", "95% CI", "faults/trial", "no pred %");
@@ -91,7 +86,7 @@ std::string campaign_table(const CampaignResult& result) {
     for (const PointResult& point : result.points) {
         const AccuracyStats& stats = point.stats;
         const std::string ci =
-            std::isnan(stats.ci95_half_width) ? std::string("n/a") : "±" + printf_string("%.2f", stats.ci95_half_width);
+            std::isnan(stats.ci95_half_width) ? std::string("n/a") : "±" + core::fixed(stats.ci95_half_width);
         std::snprintf(line, sizeof line, "%10g %7lld %8.2f %7.2f %8.2f %8.2f %*s %14.2f %10.2f", point.rate,
                       static_cast<long long>(stats.trials), stats.mean, stats.std, stats.min, stats.max,
                       ci.rfind("±", 0) == 0 ? 10 : 9, ci.c_str(), point.mean_faults(), point.no_prediction_stats.mean);
@@ -115,18 +110,18 @@ std::string campaign_csv(const std::vector<CampaignResult>& results) {
             csv += csv_field(result.label) + ',' + csv_field(result.model) + ',' + csv_field(result.dataset) + ',' +
                    result.format + ',' + result.fault_model.to_string() + ',' +
                    csv_field(compress_positions(result.bit_mask)) +
-                   ',' + (result.is_exact() ? "k" : "ber") + ',' + printf_string("%g", point.rate) + ',' +
-                   std::to_string(stats.trials) + ',' + printf_string("%.4f", stats.mean) + ',' +
-                   printf_string("%.4f", stats.std) + ',' + printf_string("%.4f", stats.min) + ',' +
-                   printf_string("%.4f", stats.max) + ',' +
-                   (has_ci ? printf_string("%.4f", stats.ci95_half_width) : "") + ',' +
-                   (has_ci ? printf_string("%.4f", stats.mean - stats.ci95_half_width) : "") + ',' +
-                   (has_ci ? printf_string("%.4f", stats.mean + stats.ci95_half_width) : "") + ',' +
-                   printf_string("%.4f", result.fault_free_accuracy()) + ',' +
-                   printf_string("%.4f", point.mean_faults()) + ',' + (point.stopped_early ? "true" : "false") + ',' +
-                   printf_string("%.4f", point.no_prediction_stats.mean) + ',' +
-                   printf_string("%.4f", point.no_prediction_stats.max) + ',' +
-                   printf_string("%.4f", result.share(result.fault_free_no_prediction)) + '\n';
+                   ',' + (result.is_exact() ? "k" : "ber") + ',' + core::general(point.rate) + ',' +
+                   std::to_string(stats.trials) + ',' + core::fixed(stats.mean, 4) + ',' +
+                   core::fixed(stats.std, 4) + ',' + core::fixed(stats.min, 4) + ',' +
+                   core::fixed(stats.max, 4) + ',' +
+                   (has_ci ? core::fixed(stats.ci95_half_width, 4) : "") + ',' +
+                   (has_ci ? core::fixed(stats.mean - stats.ci95_half_width, 4) : "") + ',' +
+                   (has_ci ? core::fixed(stats.mean + stats.ci95_half_width, 4) : "") + ',' +
+                   core::fixed(result.fault_free_accuracy(), 4) + ',' +
+                   core::fixed(point.mean_faults(), 4) + ',' + (point.stopped_early ? "true" : "false") + ',' +
+                   core::fixed(point.no_prediction_stats.mean, 4) + ',' +
+                   core::fixed(point.no_prediction_stats.max, 4) + ',' +
+                   core::fixed(result.share(result.fault_free_no_prediction), 4) + '\n';
         }
     return csv;
 }
@@ -295,7 +290,7 @@ const char* const kPlotColors[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e",
                                    "#9467bd", "#8c564b", "#e377c2", "#17becf"};
 const char* plot_color(size_t index) { return kPlotColors[index % (sizeof kPlotColors / sizeof kPlotColors[0])]; }
 
-std::string svg_number(double value) { return printf_string("%.2f", value); }
+std::string svg_number(double value) { return core::fixed(value); }
 
 PlotFrame plot_frame(const std::vector<CampaignResult>& results, const std::string& title) {
     PlotFrame frame;
@@ -374,7 +369,7 @@ void svg_series(std::ostringstream& svg, const PlotFrame& frame, const CampaignR
         }
         svg << "<circle cx=\"" << svg_number(x) << "\" cy=\"" << svg_number(y) << "\" r=\"3.5\" fill=\"" << color
             << "\"><title>" << xml_escape(result.label) << ": " << (frame.exact ? "k " : "BER ")
-            << printf_string("%g", point.rate) << ", mean " << svg_number(point.stats.mean) << "%, no prediction "
+            << core::general(point.rate) << ", mean " << svg_number(point.stats.mean) << "%, no prediction "
             << svg_number(point.no_prediction_stats.mean) << "%, " << point.stats.trials
             << " trials</title></circle>\n";
     }
@@ -436,7 +431,7 @@ std::string paired_table(const PairedComparison& comparison) {
     out << line;
     for (const PairedPoint& point : comparison.points) {
         const std::string ci = std::isnan(point.ci95_half_width) ? std::string("n/a")
-                                                                 : "±" + printf_string("%.2f", point.ci95_half_width);
+                                                                 : "±" + core::fixed(point.ci95_half_width);
         std::snprintf(line, sizeof line, "%10g %7lld %+10.2f %7.2f %*s\n", point.rate,
                       static_cast<long long>(point.trials), point.mean_difference, point.std,
                       ci.rfind("±", 0) == 0 ? 10 : 9, ci.c_str());
@@ -453,11 +448,11 @@ std::string paired_csv(const std::vector<PairedComparison>& comparisons) {
             const bool has_ci = !std::isnan(point.ci95_half_width);
             csv += csv_field(comparison.label_a) + ',' + csv_field(comparison.label_b) + ',' + comparison.format + ',' +
                    comparison.fault_model.to_string() + ',' + (comparison.is_exact() ? "k" : "ber") + ',' +
-                   printf_string("%g", point.rate) + ',' + std::to_string(point.trials) + ',' +
-                   printf_string("%.4f", point.mean_difference) + ',' + printf_string("%.4f", point.std) + ',' +
-                   (has_ci ? printf_string("%.4f", point.ci95_half_width) : "") + ',' +
-                   (has_ci ? printf_string("%.4f", point.mean_difference - point.ci95_half_width) : "") + ',' +
-                   (has_ci ? printf_string("%.4f", point.mean_difference + point.ci95_half_width) : "") + '\n';
+                   core::general(point.rate) + ',' + std::to_string(point.trials) + ',' +
+                   core::fixed(point.mean_difference, 4) + ',' + core::fixed(point.std, 4) + ',' +
+                   (has_ci ? core::fixed(point.ci95_half_width, 4) : "") + ',' +
+                   (has_ci ? core::fixed(point.mean_difference - point.ci95_half_width, 4) : "") + ',' +
+                   (has_ci ? core::fixed(point.mean_difference + point.ci95_half_width, 4) : "") + '\n';
         }
     return csv;
 }

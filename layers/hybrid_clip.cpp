@@ -49,14 +49,6 @@ bool is_activation(const Module& module) {
     return dynamic_cast<const ReLU*>(&module) || dynamic_cast<const ClippedReLU*>(&module);
 }
 
-// Removes the hooks it added however the pass ends.
-struct HookScope {
-    std::vector<std::pair<Module*, int>> hooks;
-    ~HookScope() {
-        for (auto& [module, id] : hooks) module->remove_forward_hook(id);
-    }
-};
-
 std::vector<std::string> split(std::string_view text, char separator) {
     std::vector<std::string> parts;
     size_t start = 0;
@@ -131,30 +123,21 @@ std::vector<ActivationSite> activation_sites(Module& model, const Shape& input_s
     std::vector<ActivationSite> sites;
     std::set<Module*> seen;
     {
-        HookScope scope;
+        ForwardHookScope hooks;
         for (const auto& [path, module] : modules) {
             if (!is_activation(*module)) continue;
             const std::string site_path = path;
-            const int id = module->add_forward_hook(
-                [&sites, &seen, site_path](Module& self, const Variable& input, const Variable&) {
-                    if (!seen.insert(&self).second) return;
-                    const Shape& shape = input.shape();
-                    sites.push_back({site_path, Shape(shape.begin() + 1, shape.end()), self.shared_from_this()});
-                });
-            scope.hooks.emplace_back(module, id);
+            hooks.add(*module, [&sites, &seen, site_path](Module& self, const Variable& input, const Variable&) {
+                if (!seen.insert(&self).second) return;
+                const Shape& shape = input.shape();
+                sites.push_back({site_path, Shape(shape.begin() + 1, shape.end()), self.shared_from_this()});
+            });
         }
-        const bool was_training = model.is_training();
-        model.eval();
-        try {
-            autograd::NoGradGuard no_grad;
-            Shape batch_shape = input_shape;
-            batch_shape.insert(batch_shape.begin(), 1);
-            model(Variable(Tensor::zeros(batch_shape)));
-        } catch (...) {
-            model.train(was_training);
-            throw;
-        }
-        model.train(was_training);
+        ModeGuard eval_mode(model, /*training=*/false);
+        autograd::NoGradGuard no_grad;
+        Shape batch_shape = input_shape;
+        batch_shape.insert(batch_shape.begin(), 1);
+        model(Variable(Tensor::zeros(batch_shape)));
     }
     return sites;
 }

@@ -43,4 +43,5 @@
 #include "layers/range_guard.hpp"
 #include "layers/resnet_block.hpp"
 #include "layers/sequential.hpp"
+#include "layers/stage_chain.hpp"
 #include "layers/zoo.hpp"

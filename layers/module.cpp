@@ -195,6 +195,14 @@ void Module::remove_forward_hook(int id) {
     std::erase_if(hooks_, [id](const auto& entry) { return entry.first == id; });
 }
 
+ForwardHookScope::~ForwardHookScope() {
+    for (auto& [module, id] : hooks_) module->remove_forward_hook(id);
+}
+
+void ForwardHookScope::add(Module& module, Module::ForwardHook hook) {
+    hooks_.emplace_back(&module, module.add_forward_hook(std::move(hook)));
+}
+
 Variable Module::register_parameter(const std::string& name, Tensor value, bool requires_grad) {
     for (auto& [n, p] : parameters_)
         if (n == name) fail<core::ValueError>(type_name(), ": parameter '", name, "' registered twice");

@@ -11,7 +11,8 @@
 //   net->freeze("*");  net->unfreeze("*.threshold");   // glob patterns on full names
 //
 // Forward hooks observe every module's input and output during a pass (threshold initialisation
-// records activation maxima this way) without the module knowing.
+// records activation maxima this way) without the module knowing; ForwardHookScope adds them for
+// one scope.
 #pragma once
 
 #include <cstdint>
@@ -133,6 +134,25 @@ public:
 private:
     Module& module_;
     bool was_training_;
+};
+
+// Forward hooks added for a scope and removed after, in the order added, however the scope ends.
+//
+//   ForwardHookScope hooks;
+//   hooks.add(*relu, [](Module&, const Variable& input, const Variable& output) { ... });
+//   (*model)(x);                                // the hooks observe this pass
+class ForwardHookScope {
+public:
+    ForwardHookScope() = default;
+    ~ForwardHookScope();
+    ForwardHookScope(const ForwardHookScope&) = delete;
+    ForwardHookScope& operator=(const ForwardHookScope&) = delete;
+
+    // Adds `hook` to `module`, which must outlive the scope.
+    void add(Module& module, Module::ForwardHook hook);
+
+private:
+    std::vector<std::pair<Module*, int>> hooks_;  // (module, id from add_forward_hook)
 };
 
 }  // namespace proact::layers

@@ -19,6 +19,7 @@
 #include "core/error.hpp"
 #include "core/progress.hpp"
 #include "core/file_io.hpp"
+#include "core/format.hpp"
 #include "faults/injector.hpp"
 #include "faults/report.hpp"
 #include "datasets/registry.hpp"
@@ -40,12 +41,6 @@ struct MethodFiles {
 MethodFiles files_of(const std::string& out_dir, const std::string& method) {
     const std::filesystem::path dir(out_dir);
     return {(dir / (method + ".safetensors")).string(), (dir / (method + ".campaign.json")).string()};
-}
-
-std::string exact_number(double value) {
-    char text[40];
-    std::snprintf(text, sizeof text, "%.17g", value);
-    return text;
 }
 
 // The report stored in a hardened checkpoint's metadata, when the checkpoint loads and was made
@@ -75,7 +70,7 @@ void save_hardening(const std::string& path, const layers::Module& model, const 
                              {"comparison_key", key},
                              {"comparison_thresholds", std::to_string(report.thresholds)},
                              {"comparison_guards", std::to_string(report.guards)},
-                             {"comparison_seconds", exact_number(report.seconds)},
+                             {"comparison_seconds", core::shortest(report.seconds)},
                              {"comparison_settings", report.settings}});
 }
 
@@ -255,11 +250,15 @@ ComparisonResult run_comparison(const std::vector<Replicate>& replicates, const 
         const layers::ModulePtr trained = load_for_hardening(replicate.checkpoint, options.batch_norm, options.campaign);
         const layers::ModelInfo* info = layers::model_info(*trained);
         if (!info) core::fail<core::ValueError>("comparison: ", replicate.checkpoint, " is not a zoo model");
-        RunContext run{replicate, options, {}, RunSettings{replicate.seed, options.run.progress},
-                       replicate_dir(options.out_dir, r, replicates.size()), faults::model_checksum(*trained), {}};
+        RunContext run{replicate,
+                       options,
+                       HardenInputs{info->input_shape, &replicate.data.train, &replicate.data.validation,
+                                    options.campaign.format, options.campaign.bers},
+                       RunSettings{replicate.seed, options.run.progress},
+                       replicate_dir(options.out_dir, r, replicates.size()),
+                       faults::model_checksum(*trained),
+                       {}};
         std::filesystem::create_directories(run.dir);
-        run.inputs = HardenInputs{info->input_shape, &replicate.data.train, &replicate.data.validation,
-                                  options.campaign.format, options.campaign.bers};
         if (options.campaign.model_name.empty()) options.campaign.model_name = info->name;
         if (options.campaign.dataset_name.empty()) options.campaign.dataset_name = replicate.data.test.name;
         result.model = info->name;

@@ -2,7 +2,6 @@
 // BER, and an SVG plot. Functions of the result alone; the hardening seconds only when asked for.
 // With several replicates every figure is over all of them (comparison.hpp).
 #include <cmath>
-#include <cstdio>
 #include <filesystem>
 #include <sstream>
 
@@ -10,6 +9,7 @@
 
 #include "core/error.hpp"
 #include "core/file_io.hpp"
+#include "core/format.hpp"
 #include "faults/paired_comparison.hpp"
 #include "faults/report.hpp"
 #include "faults/statistics.hpp"
@@ -18,26 +18,6 @@
 namespace proact::method {
 
 namespace {
-
-std::string fixed(double value, int digits = 2) {
-    if (!std::isfinite(value)) return "n/a";
-    char text[48];
-    std::snprintf(text, sizeof text, "%.*f", digits, value);
-    return text;
-}
-
-// 1e-04, 2.5e-05: every BER in one notation (%g would write 0.0001 beside 1e-05).
-std::string rate_text(double rate) {
-    char text[32];
-    std::snprintf(text, sizeof text, "%.3e", rate);
-    std::string mantissa(text), exponent;
-    const size_t e = mantissa.find('e');
-    exponent = mantissa.substr(e);
-    mantissa.resize(e);
-    while (mantissa.back() == '0') mantissa.pop_back();
-    if (mantissa.back() == '.') mantissa.pop_back();
-    return mantissa + exponent;
-}
 
 nlohmann::json number_or_null(double value) { return std::isfinite(value) ? nlohmann::json(value) : nlohmann::json(); }
 
@@ -87,7 +67,7 @@ PointSummary summarize_point(const ComparisonResult& result, size_t method, size
     return summary;
 }
 
-std::string plus_minus(double mean, double ci) { return fixed(mean) + " ± " + fixed(ci); }
+std::string plus_minus(double mean, double ci) { return core::fixed(mean) + " ± " + core::fixed(ci); }
 
 }  // namespace
 
@@ -132,31 +112,32 @@ std::string results_markdown(const ComparisonResult& result, bool times) {
         md << "mean ± 95% CI over " << trials << " trials";
     md << "; in brackets the share of images without a prediction (logits not all finite). Clean drop: points below "
           "the unprotected model's clean accuracy.\n\n| method | clean | drop |";
-    for (double ber : result.bers) md << " BER " << rate_text(ber) << " |";
+    for (double ber : result.bers) md << " BER " << core::rate_text(ber) << " |";
     md << "\n|---|---|---|";
     for (size_t p = 0; p < result.bers.size(); ++p) md << "---|";
     md << "\n";
     for (const MethodSummary& summary : summaries) {
-        md << "| " << summary.method << " | " << fixed(summary.clean_accuracy) << " | " << fixed(summary.clean_drop)
-           << " |";
+        md << "| " << summary.method << " | " << core::fixed(summary.clean_accuracy) << " | "
+           << core::fixed(summary.clean_drop) << " |";
         for (const PointSummary& point : summary.points) {
             md << " " << plus_minus(point.mean, point.ci95_trials);
-            if (replicates > 1) md << " [" << fixed(point.ci95_replicates) << "]";
-            md << " (" << fixed(point.no_prediction, 1) << "%) |";
+            if (replicates > 1) md << " [" << core::fixed(point.ci95_replicates) << "]";
+            md << " (" << core::fixed(point.no_prediction, 1) << "%) |";
         }
         md << "\n";
     }
     md << "\n| method | clean accuracy | clean drop | thresholds | guards | hardening time | settings |\n"
           "|---|---|---|---|---|---|---|\n";
     for (const MethodSummary& summary : summaries)
-        md << "| " << summary.method << " | " << fixed(summary.clean_accuracy) << " | " << fixed(summary.clean_drop)
-           << " | " << summary.thresholds << " | " << summary.guards << " | "
-           << (times ? fixed(summary.seconds, 1) + " s" : std::string("-")) << " | " << summary.settings << " |\n";
+        md << "| " << summary.method << " | " << core::fixed(summary.clean_accuracy) << " | "
+           << core::fixed(summary.clean_drop) << " | " << summary.thresholds << " | " << summary.guards << " | "
+           << (times ? core::fixed(summary.seconds, 1) + " s" : std::string("-")) << " | " << summary.settings
+           << " |\n";
     if (proact_index(result) >= 0 && summaries.size() > 1) {
         md << "\nPaired difference against ProAct, trial by trial (same weight faults"
            << (replicates > 1 ? ", all (replicate, trial) pairs" : "")
            << "): mean ± 95% CI, accuracy points (negative: worse than ProAct).\n\n| method |";
-        for (double ber : result.bers) md << " BER " << rate_text(ber) << " |";
+        for (double ber : result.bers) md << " BER " << core::rate_text(ber) << " |";
         md << "\n|---|";
         for (size_t p = 0; p < result.bers.size(); ++p) md << "---|";
         md << "\n";
@@ -177,21 +158,19 @@ std::string results_csv(const ComparisonResult& result, bool times) {
     std::ostringstream csv;
     csv << "method,format,ber,replicates,trials,mean_accuracy,ci95,ci95_replicates,no_prediction,clean_accuracy,"
            "clean_drop,thresholds,guards,harden_seconds,paired_vs_proact_mean,paired_vs_proact_ci95\n";
-    const auto number = [](double value) { return std::isfinite(value) ? fixed(value, 4) : std::string(); };
+    const auto number = [](double value) { return std::isfinite(value) ? core::fixed(value, 4) : std::string(); };
     const int64_t trials = result.replicates.front().methods.front().campaign.trials;
-    char row[512];
     for (const MethodSummary& summary : summarize(result))
         for (size_t p = 0; p < summary.points.size(); ++p) {
             const PointSummary& point = summary.points[p];
-            std::snprintf(row, sizeof row, "%s,%s,%g,%zu,%lld,%.4f,%s,%s,%.4f,%.4f,%.4f,%lld,%lld,%s,%s,%s\n",
-                          summary.method.c_str(), result.format.c_str(), result.bers[p], result.replicates.size(),
-                          static_cast<long long>(trials), point.mean, number(point.ci95_trials).c_str(),
-                          number(point.ci95_replicates).c_str(), point.no_prediction, summary.clean_accuracy,
-                          summary.clean_drop, static_cast<long long>(summary.thresholds),
-                          static_cast<long long>(summary.guards), times ? fixed(summary.seconds, 3).c_str() : "",
-                          point.has_paired ? number(point.paired_mean).c_str() : "",
-                          point.has_paired ? number(point.paired_ci95).c_str() : "");
-            csv << row;
+            csv << summary.method << ',' << result.format << ',' << core::general(result.bers[p]) << ','
+                << result.replicates.size() << ',' << trials << ',' << core::fixed(point.mean, 4) << ','
+                << number(point.ci95_trials) << ',' << number(point.ci95_replicates) << ','
+                << core::fixed(point.no_prediction, 4) << ',' << core::fixed(summary.clean_accuracy, 4) << ','
+                << core::fixed(summary.clean_drop, 4) << ',' << summary.thresholds << ',' << summary.guards << ','
+                << (times ? core::fixed(summary.seconds, 3) : "") << ','
+                << (point.has_paired ? number(point.paired_mean) : "") << ','
+                << (point.has_paired ? number(point.paired_ci95) : "") << '\n';
         }
     return csv.str();
 }

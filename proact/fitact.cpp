@@ -25,7 +25,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 struct Problem {
-    const StageChain& chain;
+    const layers::StageChain& chain;
     const datasets::Dataset& train;
     const datasets::Dataset& validation;
     const PrefixInputs& prefix;
@@ -106,7 +106,7 @@ FitActResult fitact_harden(layers::Module& model, const core::Shape& input_shape
                            const RunSettings& run, const std::function<void(const FitActEpoch&)>& on_epoch) {
     const auto start = Clock::now();
     validate_options(options);
-    const bool was_training = model.is_training();
+    layers::ModeGuard eval_mode(model, /*training=*/false);
     FitActResult result;
     const auto [profiles, train] =
         start_threshold_training(model, input_shape, full_train, validation, options.profile_images,
@@ -114,7 +114,7 @@ FitActResult fitact_harden(layers::Module& model, const core::Shape& input_shape
 
     RequiresGradGuard requires_grad_guard(model);
     const std::vector<layers::ActivationSite> sites = ranger_harden(model, input_shape, profiles, options.clip);
-    model.eval();
+    model.eval();  // the clipped activations the surgery added, too
     for (auto& [name, p] : model.named_parameters()) p.set_requires_grad(false);
     std::vector<Variable> thresholds;
     optim::NamedParameters named;
@@ -126,9 +126,10 @@ FitActResult fitact_harden(layers::Module& model, const core::Shape& input_shape
         result.threshold_count += threshold.numel();
     }
     optim::Adam optimizer(named, optim::AdamOptions{.lr = options.lr, .weight_decay = options.weight_decay});
-    const StageChain chain(model);
+    const layers::StageChain chain(model);
+    const size_t first_stage = chain.stage_of(sites.front().path);
     const PrefixInputs prefix =
-        prefix_inputs(chain, train, validation, chain.stage_of(sites.front().path), options.cache_budget_bytes);
+        prefix_inputs(chain, train, validation, {first_stage}, options.cache_budget_bytes).at(first_stage);
     const Problem problem{chain, train, validation, prefix, thresholds, options, run};
     result.activation = options.clip.to_string();
     result.prefix_cached = prefix.cached;
@@ -138,7 +139,6 @@ FitActResult fitact_harden(layers::Module& model, const core::Shape& input_shape
         if (on_epoch) on_epoch(result.epochs.back());
     }
     result.final_accuracy = 100.0 * layers::evaluate(model, validation.images, validation.labels).accuracy();
-    model.train(was_training);
     result.seconds = std::chrono::duration<double>(Clock::now() - start).count();
     return result;
 }

@@ -171,8 +171,7 @@ FtClipActResult ftclipact_harden(layers::Module& model, const core::Shape& input
         fail<core::ValueError>("FtClipAct: clips hard (or saturate), not smooth: its search needs no gradient");
     check_data(train, "FtClipAct", "training", input_shape);
     check_data(validation, "FtClipAct", "validation", input_shape);
-    const bool was_training = model.is_training();
-    model.eval();
+    layers::ModeGuard eval_mode(model, /*training=*/false);
     FtClipActResult result;
     const std::vector<int64_t> rows = ranger_subset(train.size(), options.subset_images, run.seed);
     const core::Tensor images = gather_images(train.images, rows);
@@ -185,7 +184,7 @@ FtClipActResult ftclipact_harden(layers::Module& model, const core::Shape& input
 
     const layers::HybridClip config{layers::ClipScheme::layer, mode, 20.0f};
     const std::vector<layers::ActivationSite> sites = ranger_harden(model, input_shape, profiles, config);
-    model.eval();
+    model.eval();  // the clipped activations the surgery added, too
     std::vector<faults::FaultTarget> targets =
         faults::select_targets(model, options.campaign.patterns, options.campaign.fault_thresholds);
     result.quantized_values = faults::quantize_targets(targets, options.campaign.format).changed;
@@ -232,7 +231,6 @@ FtClipActResult ftclipact_harden(layers::Module& model, const core::Shape& input
     std::ostringstream status;
     status << result.campaigns << " campaigns, validation " << result.ranger_accuracy << "% -> " << result.final_accuracy << "%";
     bar.finish(status.str());
-    model.train(was_training);
     result.seconds = std::chrono::duration<double>(Clock::now() - start).count();
     return result;
 }

@@ -11,8 +11,8 @@
 //
 // ranger.hpp: activation profiles, Ranger.  proact.hpp: ProAct.  fitact.hpp, ftclipact.hpp: the
 // baselines.  hardening_report.hpp: what every method reports.  threshold_training.hpp: the frozen
-// prefix, shared by ProAct and FitAct.  stage_chain.hpp: a model as a chain of stages (the frozen
-// prefix / trained suffix split).  comparison.hpp: the comparison experiment.  train/training.hpp:
+// prefix (a layers::StageChain split into frozen prefix and trained suffix) and its cached inputs,
+// shared by ProAct and FitAct.  comparison.hpp: the comparison experiment.  train/training.hpp:
 // the generic loop.
 #pragma once
 
@@ -22,6 +22,5 @@
 #include "proact/hardening_report.hpp"
 #include "proact/proact.hpp"
 #include "proact/ranger.hpp"
-#include "proact/stage_chain.hpp"
 #include "proact/threshold_training.hpp"
 #include "train/training.hpp"

@@ -15,7 +15,6 @@
 #include "optim/progressive.hpp"
 #include "optim/schedule.hpp"
 #include "proact/ranger.hpp"
-#include "proact/stage_chain.hpp"
 #include "proact/threshold_training.hpp"
 
 namespace proact::method {
@@ -29,16 +28,8 @@ using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
 
-// Everything one layer's tries share: the inputs of the stage holding the layer, computed once
-// when they fit the budget (else recomputed from the images per batch), and the labels/targets.
-struct LayerData {
-    size_t stage = 0;
-    bool cached = false;
-    core::Tensor train_inputs, validation_inputs;  // (N, ...) at `stage`, when cached
-};
-
 struct Problem {
-    const StageChain& chain;
+    const layers::StageChain& chain;
     const datasets::Dataset& train;       // the images ProAct trains on
     const datasets::Dataset& validation;
     const core::Tensor& teacher;          // (N, K) softmax of the original model on `train`
@@ -46,64 +37,6 @@ struct Problem {
     const RunSettings& run;
     double original_accuracy;             // validation, the unclipped model: the fixed reference
 };
-
-core::Tensor batch_input(const Problem& problem, const LayerData& data, std::span<const int64_t> rows) {
-    if (data.cached) return gather_images(data.train_inputs, rows);
-    autograd::NoGradGuard no_grad;
-    return problem.chain.run(0, data.stage, Variable(gather_images(problem.train.images, rows))).value();
-}
-
-// The inputs of the stages holding the clipped layers, for the training and the validation images,
-// from one forward pass of the Ranger-initialised model: the layers are visited last to first, so
-// when a layer is visited the clipped layers below it still hold these very thresholds. Later
-// stages first (they are smaller) while the budget lasts; stage 0's input is the images.
-std::map<size_t, LayerData> prepare_layers(const Problem& problem, const std::vector<size_t>& layer_stages) {
-    std::map<size_t, LayerData> data;
-    std::vector<size_t> cached;
-    int64_t budget = problem.options.cache_budget_bytes;
-    const int64_t images = problem.train.size() + problem.validation.size();
-    for (auto it = layer_stages.rbegin(); it != layer_stages.rend(); ++it) {
-        if (data.count(*it)) continue;
-        LayerData& entry = data[*it];
-        entry.stage = *it;
-        if (*it == 0) {
-            entry.cached = true;
-            entry.train_inputs = problem.train.images;
-            entry.validation_inputs = problem.validation.images;
-            continue;
-        }
-        const core::Shape sample = problem.chain.input_shape_of(*it, problem.train.images.slice(0, 1));
-        const int64_t bytes = core::numel_of(sample) * images * int64_t(sizeof(float));
-        if (bytes > budget) continue;
-        budget -= bytes;
-        entry.cached = true;
-        cached.insert(cached.begin(), *it);
-    }
-    const std::vector<core::Tensor> train = problem.chain.stage_inputs(cached, problem.train.images, 1000);
-    const std::vector<core::Tensor> validation = problem.chain.stage_inputs(cached, problem.validation.images, 1000);
-    for (size_t i = 0; i < cached.size(); ++i) {
-        data[cached[i]].train_inputs = train[i];
-        data[cached[i]].validation_inputs = validation[i];
-    }
-    return data;
-}
-
-// Top-1 accuracy on the validation split, percent.
-double validation_accuracy(const Problem& problem, const LayerData& data) {
-    autograd::NoGradGuard no_grad;
-    const int64_t count = problem.validation.size();
-    int64_t correct = 0;
-    for (int64_t start = 0; start < count; start += 1000) {
-        const int64_t stop = std::min(count, start + 1000);
-        const Variable input(data.cached ? data.validation_inputs.slice(start, stop)
-                                         : problem.chain.run(0, data.stage, Variable(problem.validation.images.slice(start, stop))).value());
-        const std::vector<int64_t> predicted =
-            layers::predict_classes(problem.chain.run(data.stage, problem.chain.size(), input).value());
-        for (int64_t i = 0; i < stop - start; ++i)
-            correct += predicted[static_cast<size_t>(i)] == problem.validation.labels[static_cast<size_t>(start + i)];
-    }
-    return count ? 100.0 * double(correct) / double(count) : 0.0;
-}
 
 // α·CE + β·KD + λ·mean(b²) on one batch.
 Variable batch_loss(const Problem& problem, const Variable& logits, std::span<const int64_t> rows,
@@ -124,7 +57,7 @@ Variable batch_loss(const Problem& problem, const Variable& logits, std::span<co
 
 struct TryContext {
     const Problem& problem;
-    const LayerData& data;
+    const PrefixInputs& data;     // the inputs of the stage holding the layer
     optim::ProgressiveThresholdOptimizer& progressive;
     const Variable& threshold;
     size_t layer_index;     // in execution order
@@ -156,7 +89,7 @@ TryLog run_try(const TryContext& context, float decay, int epochs, double accura
             const std::span<const int64_t> rows(order.data() + b * options.batch_size,
                                                 static_cast<size_t>(std::min(options.batch_size, count - b * options.batch_size)));
             if (options.schedule == "cosine") context.progressive.set_lr_factor(cosine.lr_at(step));
-            const Variable input(batch_input(problem, context.data, rows));
+            const Variable input(batch_input(problem.chain, problem.train, context.data, rows));
             const Variable logits = problem.chain.run(context.data.stage, problem.chain.size(), input);
             context.progressive.zero_grad();
             batch_loss(problem, logits, rows, context.threshold).backward();
@@ -165,7 +98,7 @@ TryLog run_try(const TryContext& context, float decay, int epochs, double accura
         }
         log.epochs = epoch + 1;
         if (options.check_every_epoch || epoch + 1 == epochs) {
-            log.validation_accuracy = validation_accuracy(problem, context.data);
+            log.validation_accuracy = suffix_accuracy(problem.chain, problem.validation, context.data);
             log.accepted = log.validation_accuracy >= accuracy_floor;
             if (log.accepted) break;
         }
@@ -195,7 +128,7 @@ void summarise_threshold(const core::Tensor& values, float& low, float& high, fl
 
 // Visits layer `index`: tries the decays, keeps the first accepted try or the initial values.
 LayerLog train_layer(const Problem& problem, optim::ProgressiveThresholdOptimizer& progressive,
-                     const layers::ActivationSite& site, const LayerData& data, size_t index, size_t count) {
+                     const layers::ActivationSite& site, const PrefixInputs& data, size_t index, size_t count) {
     const auto start = Clock::now();
     const ProActOptions& options = problem.options;
     const auto& clip = static_cast<const layers::ClippedReLU&>(*site.module);
@@ -208,7 +141,7 @@ LayerLog train_layer(const Problem& problem, optim::ProgressiveThresholdOptimize
     summarise_threshold(clip.threshold().value(), log.initial_min, log.initial_max, nullptr);
 
     log.prefix_cached = data.cached;
-    log.accuracy_before = validation_accuracy(problem, data);
+    log.accuracy_before = suffix_accuracy(problem.chain, problem.validation, data);
     progressive.activate(index);
     const optim::OptimizerSnapshot initial = progressive.snapshot();
     const int epochs = clip.granularity() == core::ClipGranularity::layer ? options.epochs_scalar : options.epochs_neuron;
@@ -264,7 +197,7 @@ ProActResult proact_harden(layers::Module& model, const core::Shape& input_shape
                            const RunSettings& run, const std::function<void(const LayerLog&)>& on_layer) {
     const auto start = Clock::now();
     validate_options(options);
-    const bool was_training = model.is_training();
+    layers::ModeGuard eval_mode(model, /*training=*/false);
     ProActResult result;
     const auto [profiles, train] =
         start_threshold_training(model, input_shape, full_train, validation, options.profile_images,
@@ -273,7 +206,7 @@ ProActResult proact_harden(layers::Module& model, const core::Shape& input_shape
 
     RequiresGradGuard requires_grad_guard(model);
     const std::vector<layers::ActivationSite> sites = ranger_harden(model, input_shape, profiles, options.clip);
-    model.eval();
+    model.eval();  // the clipped activations the surgery added, too
     std::vector<optim::ThresholdLayer> threshold_layers;
     for (const layers::ActivationSite& site : sites) {
         auto& clip = static_cast<layers::ClippedReLU&>(*site.module);
@@ -282,20 +215,22 @@ ProActResult proact_harden(layers::Module& model, const core::Shape& input_shape
         result.threshold_count += clip.threshold().numel();
     }
     optim::ProgressiveThresholdOptimizer progressive(model, threshold_layers, make_threshold_optimizer(options));
-    const StageChain chain(model);
+    const layers::StageChain chain(model);
     const Problem problem{chain, train, validation, teacher, options, run, result.original_accuracy};
     result.activation = options.clip.to_string();
     result.ranger_accuracy = 100.0 * layers::evaluate(model, validation.images, validation.labels).accuracy();
     std::vector<size_t> layer_stages;
     for (const layers::ActivationSite& site : sites) layer_stages.push_back(chain.stage_of(site.path));
-    const std::map<size_t, LayerData> layer_data = prepare_layers(problem, layer_stages);
+    // From one pass of the Ranger-initialised model: the layers are visited last to first, so when a
+    // layer is visited the clipped layers below it still hold these very thresholds.
+    const std::map<size_t, PrefixInputs> prefixes =
+        prefix_inputs(chain, train, validation, layer_stages, options.cache_budget_bytes);
     for (size_t i = sites.size(); i-- > 0;) {
         result.layers.push_back(
-            train_layer(problem, progressive, sites[i], layer_data.at(layer_stages[i]), i, sites.size()));
+            train_layer(problem, progressive, sites[i], prefixes.at(layer_stages[i]), i, sites.size()));
         if (on_layer) on_layer(result.layers.back());
     }
     result.final_accuracy = 100.0 * layers::evaluate(model, validation.images, validation.labels).accuracy();
-    model.train(was_training);
     result.seconds = seconds_since(start);
     return result;
 }

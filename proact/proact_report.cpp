@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/format.hpp"
 #include "proact/proact.hpp"
 
 namespace proact::method {
@@ -24,9 +25,7 @@ void check_rate(const char* name, float value) {
 
 std::string format_decay(const std::optional<float>& decay) {
     if (!decay) return "none (initial values kept)";
-    char text[32];
-    std::snprintf(text, sizeof(text), "%g", *decay);
-    return text;
+    return core::general(*decay);
 }
 
 }  // namespace

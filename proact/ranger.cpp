@@ -74,35 +74,22 @@ std::vector<ActivationProfile> profile_activations(layers::Module& model, const 
     for (const layers::ActivationSite& site : sites)
         profiles.push_back({site.path, site.activation_shape, Tensor::zeros(site.activation_shape)});
 
-    struct HookScope {
-        std::vector<std::pair<layers::Module*, int>> hooks;
-        ~HookScope() {
-            for (auto& [module, id] : hooks) module->remove_forward_hook(id);
-        }
-    } scope;
+    layers::ForwardHookScope hooks;
     for (size_t i = 0; i < sites.size(); ++i) {
         float* best = profiles[i].neuron_max.data();
         const int64_t per_sample = profiles[i].neuron_max.numel();
-        const int id = sites[i].module->add_forward_hook([best, per_sample](layers::Module&, const autograd::Variable&,
-                                                                            const autograd::Variable& output) {
+        hooks.add(*sites[i].module, [best, per_sample](layers::Module&, const autograd::Variable&,
+                                                       const autograd::Variable& output) {
             const Tensor values = output.value().contiguous();
             const float* data = values.data();
             for (int64_t b = 0; b < values.size(0); ++b)
                 for (int64_t j = 0; j < per_sample; ++j) best[j] = std::max(best[j], data[b * per_sample + j]);
         });
-        scope.hooks.emplace_back(sites[i].module.get(), id);
     }
-    const bool was_training = model.is_training();
-    model.eval();
-    try {
-        autograd::NoGradGuard no_grad;
-        for (int64_t start = 0; start < images.size(0); start += batch_size)
-            model(autograd::Variable(images.slice(start, std::min(images.size(0), start + batch_size))));
-    } catch (...) {
-        model.train(was_training);
-        throw;
-    }
-    model.train(was_training);
+    layers::ModeGuard eval_mode(model, /*training=*/false);
+    autograd::NoGradGuard no_grad;
+    for (int64_t start = 0; start < images.size(0); start += batch_size)
+        model(autograd::Variable(images.slice(start, std::min(images.size(0), start + batch_size))));
     return profiles;
 }
 

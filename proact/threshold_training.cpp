@@ -1,7 +1,9 @@
 #include "proact/threshold_training.hpp"
 
 #include <algorithm>
+#include <functional>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "autograd/ops.hpp"
 #include "layers/evaluate.hpp"
@@ -12,34 +14,47 @@ namespace proact::method {
 
 using autograd::Variable;
 
-PrefixInputs prefix_inputs(const StageChain& chain, const datasets::Dataset& train, const datasets::Dataset& validation,
-                           size_t stage, int64_t budget_bytes) {
-    PrefixInputs prefix;
-    prefix.stage = stage;
-    if (stage == 0) {
+std::map<size_t, PrefixInputs> prefix_inputs(const layers::StageChain& chain, const datasets::Dataset& train,
+                                             const datasets::Dataset& validation, const std::vector<size_t>& stages,
+                                             int64_t budget_bytes) {
+    std::map<size_t, PrefixInputs> prefixes;
+    std::vector<size_t> cached;  // ascending, > 0
+    int64_t budget = budget_bytes;
+    const int64_t images = train.size() + validation.size();
+    for (const size_t stage : std::set<size_t, std::greater<>>(stages.begin(), stages.end())) {
+        PrefixInputs& prefix = prefixes[stage];
+        prefix.stage = stage;
+        if (stage == 0) {
+            prefix.cached = true;
+            prefix.train_inputs = train.images;
+            prefix.validation_inputs = validation.images;
+            continue;
+        }
+        const core::Shape sample = chain.input_shape_of(stage, train.images.slice(0, 1));
+        const int64_t bytes = core::numel_of(sample) * images * int64_t(sizeof(float));
+        if (bytes > budget) continue;
+        budget -= bytes;
         prefix.cached = true;
-        prefix.train_inputs = train.images;
-        prefix.validation_inputs = validation.images;
-        return prefix;
+        cached.insert(cached.begin(), stage);
     }
-    const core::Shape sample = chain.input_shape_of(stage, train.images.slice(0, 1));
-    const int64_t bytes = core::numel_of(sample) * (train.size() + validation.size()) * int64_t(sizeof(float));
-    if (bytes <= budget_bytes) {
-        prefix.cached = true;
-        prefix.train_inputs = chain.stage_inputs({stage}, train.images, 1000).front();
-        prefix.validation_inputs = chain.stage_inputs({stage}, validation.images, 1000).front();
+    const std::vector<core::Tensor> train_inputs = chain.stage_inputs(cached, train.images, 1000);
+    const std::vector<core::Tensor> validation_inputs = chain.stage_inputs(cached, validation.images, 1000);
+    for (size_t i = 0; i < cached.size(); ++i) {
+        prefixes[cached[i]].train_inputs = train_inputs[i];
+        prefixes[cached[i]].validation_inputs = validation_inputs[i];
     }
-    return prefix;
+    return prefixes;
 }
 
-core::Tensor batch_input(const StageChain& chain, const datasets::Dataset& train, const PrefixInputs& prefix,
+core::Tensor batch_input(const layers::StageChain& chain, const datasets::Dataset& train, const PrefixInputs& prefix,
                          std::span<const int64_t> rows) {
     if (prefix.cached) return gather_images(prefix.train_inputs, rows);
     autograd::NoGradGuard no_grad;
     return chain.run(0, prefix.stage, Variable(gather_images(train.images, rows))).value();
 }
 
-double suffix_accuracy(const StageChain& chain, const datasets::Dataset& validation, const PrefixInputs& prefix) {
+double suffix_accuracy(const layers::StageChain& chain, const datasets::Dataset& validation,
+                       const PrefixInputs& prefix) {
     autograd::NoGradGuard no_grad;
     const int64_t count = validation.size();
     int64_t correct = 0;
@@ -98,7 +113,6 @@ TrainingStart start_threshold_training(layers::Module& model, const core::Shape&
                                        const char* stream, ThresholdTrainingResult& result) {
     check_data(full_train, method, "training", input_shape);
     check_data(validation, method, "validation", input_shape);
-    model.eval();
     TrainingStart start;
     start.profiles = profile_training_subset(model, input_shape, full_train.images, profile_images, seed);
     start.train = capped_train_set(full_train, max_images, seed, stream);

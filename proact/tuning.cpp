@@ -1,12 +1,12 @@
 #include "proact/tuning.hpp"
 
 #include <cmath>
-#include <cstdio>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
 
 #include "core/error.hpp"
+#include "core/format.hpp"
 #include "layers/evaluate.hpp"
 #include "layers/zoo.hpp"
 
@@ -50,12 +50,6 @@ TuneRow tune_one(const std::string& checkpoint, const HardenInputs& inputs, cons
     for (const faults::PointResult& point : campaign.points) row.accuracy.push_back(point.stats.mean);
     row.score = curve_score(campaign);
     return row;
-}
-
-std::string fixed(double value, int digits = 2) {
-    char text[48];
-    std::snprintf(text, sizeof text, "%.*f", digits, value);
-    return text;
 }
 
 }  // namespace
@@ -132,8 +126,8 @@ std::string tuning_markdown(const TuneResult& result) {
        << "Each setting hardened on the training split and judged on the " << result.validation_images
        << " validation images under fault purpose \"tuning\" (seed " << result.seed << ", " << result.trials
        << " trials per BER). Score: mean accuracy over log10 BER. Eligible: clean validation accuracy at most "
-       << fixed(result.max_clean_drop) << " points below the unclipped model's " << fixed(result.original_accuracy)
-       << "%.\n\n|";
+       << core::fixed(result.max_clean_drop) << " points below the unclipped model's "
+       << core::fixed(result.original_accuracy) << "%.\n\n|";
     for (const std::string& axis : result.axes) md << " " << axis << " |";
     md << " clean | drop |";
     for (double ber : result.bers) md << " BER " << ber << " |";
@@ -144,10 +138,11 @@ std::string tuning_markdown(const TuneResult& result) {
         const TuneRow& row = result.rows[r];
         md << "|";
         for (const std::string& value : row.values) md << " " << value << " |";
-        md << " " << fixed(row.clean_accuracy) << " | " << fixed(row.clean_drop) << " |";
-        for (double accuracy : row.accuracy) md << " " << fixed(accuracy) << " |";
-        md << " " << (int(r) == result.best ? "**" + fixed(row.score) + "**" : fixed(row.score)) << " | "
-           << (row.eligible ? "yes" : "no") << " | " << row.thresholds << " | " << fixed(row.seconds, 1) << " |\n";
+        md << " " << core::fixed(row.clean_accuracy) << " | " << core::fixed(row.clean_drop) << " |";
+        for (double accuracy : row.accuracy) md << " " << core::fixed(accuracy) << " |";
+        md << " " << (int(r) == result.best ? "**" + core::fixed(row.score) + "**" : core::fixed(row.score)) << " | "
+           << (row.eligible ? "yes" : "no") << " | " << row.thresholds << " | " << core::fixed(row.seconds, 1)
+           << " |\n";
     }
     md << "\nBest: ";
     if (result.best < 0) {
@@ -156,7 +151,7 @@ std::string tuning_markdown(const TuneResult& result) {
         const TuneRow& best = result.rows[size_t(result.best)];
         for (size_t a = 0; a < result.axes.size(); ++a) md << (a ? ", " : "") << result.axes[a] << "=" << best.values[a];
         if (result.axes.empty()) md << "the defaults";
-        md << " (score " << fixed(best.score) << ")\n";
+        md << " (score " << core::fixed(best.score) << ")\n";
     }
     return md.str();
 }
@@ -170,10 +165,10 @@ std::string tuning_csv(const TuneResult& result) {
     for (size_t r = 0; r < result.rows.size(); ++r) {
         const TuneRow& row = result.rows[r];
         for (const std::string& value : row.values) csv << '"' << value << "\",";
-        csv << fixed(row.clean_accuracy, 4) << "," << fixed(row.clean_drop, 4) << ",";
-        for (double accuracy : row.accuracy) csv << fixed(accuracy, 4) << ",";
-        csv << fixed(row.score, 4) << "," << (row.eligible ? 1 : 0) << "," << (int(r) == result.best ? 1 : 0) << ","
-            << row.thresholds << "\n";
+        csv << core::fixed(row.clean_accuracy, 4) << "," << core::fixed(row.clean_drop, 4) << ",";
+        for (double accuracy : row.accuracy) csv << core::fixed(accuracy, 4) << ",";
+        csv << core::fixed(row.score, 4) << "," << (row.eligible ? 1 : 0) << "," << (int(r) == result.best ? 1 : 0)
+            << "," << row.thresholds << "\n";
     }
     return csv.str();
 }

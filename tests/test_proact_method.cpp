@@ -1,6 +1,7 @@
 // Ranger and ProAct on tiny synthetic models and data: maxima against a direct computation, the
 // model untouched by profiling, ProAct's acceptance logic, frozen weights and statistics,
-// cached == recomputed prefix, thread-count invariance, bad input.
+// cached == recomputed prefix (and how the prefix cache spends its budget), thread-count
+// invariance, bad input.
 #include <doctest/doctest.h>
 
 #include <map>
@@ -254,6 +255,40 @@ TEST_CASE("ProAct: recomputed prefix == cached prefix, and the same bytes on 1 a
     CHECK(jsons[1] == jsons[0]);
     for (size_t run = 1; run < states.size(); ++run)
         for (const auto& [name, value] : states[run]) CHECK(core::equal(value, states[0].at(name)));
+}
+
+TEST_CASE("prefix_inputs: later stages first within the budget, stage 0 the images; cached == recomputed") {
+    Task task = tiny_task();
+    const layers::StageChain chain(*task.model);
+    // Stage 2 (features.2, the first ReLU) takes (4, 8, 8) per image, stage 6 (classifier.1) 8.
+    REQUIRE(chain.stage_of("features.2") == 2);
+    REQUIRE(chain.stage_of("classifier.1") == 6);
+    const int64_t images = task.train.size() + task.validation.size();
+    const int64_t late = images * 8 * 4, early = images * 4 * 8 * 8 * 4;
+    const auto cached_at = [&](int64_t budget) {
+        std::map<size_t, bool> cached;
+        for (const auto& [stage, prefix] :
+             method::prefix_inputs(chain, task.train, task.validation, {6, 0, 2, 6}, budget)) {
+            CHECK(prefix.stage == stage);
+            cached[stage] = prefix.cached;
+        }
+        return cached;
+    };
+    using Cached = std::map<size_t, bool>;
+    CHECK(cached_at(0) == Cached{{0, true}, {2, false}, {6, false}});
+    CHECK(cached_at(late) == Cached{{0, true}, {2, false}, {6, true}});
+    CHECK(cached_at(early) == Cached{{0, true}, {2, false}, {6, true}});  // the later stage took its share
+    CHECK(cached_at(early + late) == Cached{{0, true}, {2, true}, {6, true}});
+
+    const auto kept = method::prefix_inputs(chain, task.train, task.validation, {2, 6}, early + late);
+    const auto recomputed = method::prefix_inputs(chain, task.train, task.validation, {2, 6}, 0);
+    const std::vector<int64_t> rows = {17, 0, 199, 17};
+    for (size_t stage : {2, 6}) {
+        CHECK(core::equal(method::batch_input(chain, task.train, kept.at(stage), rows),
+                          method::batch_input(chain, task.train, recomputed.at(stage), rows)));
+        CHECK(method::suffix_accuracy(chain, task.validation, kept.at(stage)) == 100.0);  // its own labels
+        CHECK(method::suffix_accuracy(chain, task.validation, recomputed.at(stage)) == 100.0);
+    }
 }
 
 TEST_CASE("ProAct: bad options and models without ReLUs are refused, the model untouched") {

@@ -1,0 +1,32 @@
+// Numbers as text, one way for every table, CSV, report and metadata value:
+//
+//   fixed(97.0312)        "97.03"     fixed(0.5, 4) "0.5000"   fixed(NAN) "n/a"
+//   general(1e-05)        "1e-05"     general(0.0001) "0.0001" (printf's %g: 6 significant digits)
+//   rate_text(1e-4)       "1e-04"     rate_text(2.5e-05) "2.5e-05"  (every BER in one notation)
+//   shortest(0.1)         "0.1"       shortest(41.83) "41.83"  (reads back as the same double)
+//   compact(1e-07)        "1e-7"      compact(0.5) "0.5"       (as the --ber flag takes it)
+#pragma once
+
+#include <string>
+
+namespace proact::core {
+
+// printf's "%.<digits>f"; "n/a" for a value that is not finite (a cell with no number).
+std::string fixed(double value, int digits = 2);
+
+// printf's "%g": six significant digits, trailing zeros dropped, scientific below 1e-4 and from 1e6.
+std::string general(double value);
+
+// Scientific with three decimals, the mantissa's trailing zeros (and a bare point) dropped: 1e-04,
+// 2.5e-05, 1.125e-03. Where %g would write 0.0001 beside 1e-05, every BER reads alike.
+std::string rate_text(double rate);
+
+// The shortest text that reads back as exactly `value` (std::to_chars): 0.1, 1e-07, 41.83.
+std::string shortest(double value);
+
+// The shortest exact digits written the shorter way, the exponent without sign or padding:
+// 0.5 beside 5e-1, 1e-4 beside 0.0001, 1e-7; plain whenever printf's %g at that precision would
+// write it plain and it is no longer. Finite values (others as shortest).
+std::string compact(double value);
+
+}  // namespace proact::core
