@@ -1,6 +1,6 @@
 // proact tune: score settings of one method on the validation split under "tuning" faults.
 //
-//   proact tune --method proact --model-file m.safetensors --dataset fashion-mnist \
+//   proact tune --method proact --model-file m.safetensors --dataset fashion-mnist
 //               --grid tolerance=0.5,1,1.5 --grid lr_scalar=0.01,0.003 --ber 1e-5,1e-4,3e-4 --trials 10 --out-dir tune
 //
 // The command binds flags and calls proact/tuning.hpp: every setting of the grid hardened with the

@@ -54,7 +54,10 @@ std::string number_text(Number value) {
 template <class Number>
 std::string list_text(const std::vector<Number>& values) {
     std::string text;
-    for (size_t i = 0; i < values.size(); ++i) text += (i ? ":" : "") + number_text(values[i]);
+    for (size_t i = 0; i < values.size(); ++i) {
+        if (i) text += ':';
+        text += number_text(values[i]);
+    }
     return text;
 }
 
@@ -323,7 +326,10 @@ const std::vector<Method>& methods() {
 
 std::string method_names() {
     std::string names;
-    for (const Method& method : methods()) names += (names.empty() ? "" : ", ") + method.name;
+    for (const Method& method : methods()) {
+        if (!names.empty()) names += ", ";
+        names += method.name;
+    }
     return names;
 }
 
@@ -363,7 +369,10 @@ void validate_settings(const MethodSettings& settings) {
 
 std::string option_names(const Method& method) {
     std::string names;
-    for (const MethodOption& option : method.options) names += (names.empty() ? "" : ", ") + option.name;
+    for (const MethodOption& option : method.options) {
+        if (!names.empty()) names += ", ";
+        names += option.name;
+    }
     return names.empty() ? "none" : names;
 }
 
