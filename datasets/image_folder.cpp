@@ -45,18 +45,31 @@ void check_options(const ImageFolderOptions& options, const std::filesystem::pat
 
 // Decodes `path` into destination, which is (channels, height, width).
 void decode_into(const std::filesystem::path& path, const ImageFolderOptions& options, float* destination) {
-    const std::vector<uint8_t> file_bytes = read_raw_file_bytes(path);
+    const std::vector<uint8_t> file_bytes = read_raw_file_bytes(path, options.limits);
     if (file_bytes.size() > static_cast<size_t>(std::numeric_limits<int>::max()))
         core::fail<core::FormatError>("image '", path.string(), "' is too large to decode (", file_bytes.size(),
                                       " bytes)");
     int source_width = 0;
     int source_height = 0;
     int channels_in_file = 0;
+    // The size from the header first: a few hundred bytes can claim a 60000 x 60000 image, which
+    // stb would try to allocate.
+    if (!stbi_info_from_memory(file_bytes.data(), static_cast<int>(file_bytes.size()), &source_width, &source_height,
+                               &channels_in_file))
+        core::fail<core::FormatError>("image '", path.string(), "' cannot be decoded: ", stbi_failure_reason());
+    const uint64_t claimed_pixels = uint64_t(std::max(source_width, 0)) * uint64_t(std::max(source_height, 0));
+    if (claimed_pixels == 0 || claimed_pixels > options.limits.max_image_pixels)
+        core::fail<core::FormatError>("image '", path.string(), "' claims ", source_width, "x", source_height,
+                                      " pixels, expected 1 to ", options.limits.max_image_pixels,
+                                      " pixels per image (ReadLimits::max_image_pixels)");
     std::unique_ptr<stbi_uc, StbImageDeleter> pixels(
         stbi_load_from_memory(file_bytes.data(), static_cast<int>(file_bytes.size()), &source_width, &source_height,
                               &channels_in_file, options.channels));
     if (!pixels)
         core::fail<core::FormatError>("image '", path.string(), "' cannot be decoded: ", stbi_failure_reason());
+    if (uint64_t(source_width) * uint64_t(source_height) != claimed_pixels)
+        core::fail<core::FormatError>("image '", path.string(), "' decodes to ", source_width, "x", source_height,
+                                      " pixels, its header said ", claimed_pixels);
 
     // stb gives (height, width, channels) interleaved; samples are planar (channels, height, width).
     const int64_t channels = options.channels;
@@ -78,13 +91,21 @@ void decode_into(const std::filesystem::path& path, const ImageFolderOptions& op
                         options.height, options.width);
 }
 
+// The sub-folders (want_directories) or the image files of `directory`, sorted by name. An entry
+// whose type cannot be found out (a symbolic link loop, a dangling link) is refused where it could
+// matter: any at the top, an image-named one in a class folder. FIFOs and devices with image names
+// are listed and then refused by the reader (core::InputFile) without being opened.
 std::vector<std::filesystem::path> sorted_entries(const std::filesystem::path& directory, bool want_directories) {
     std::vector<std::filesystem::path> entries;
     std::error_code error;
     for (const auto& entry : std::filesystem::directory_iterator(directory, error)) {
         std::error_code type_error;
-        const bool is_directory = entry.is_directory(type_error);
-        if (want_directories ? is_directory : (!is_directory && is_image_file_name(entry.path())))
+        const std::filesystem::file_status status = entry.status(type_error);
+        if (type_error && (want_directories || is_image_file_name(entry.path())))
+            core::fail<core::IoError>("image folder: cannot follow '", entry.path().string(), "': ",
+                                      type_error.message());
+        const bool is_directory = !type_error && std::filesystem::is_directory(status);
+        if (want_directories ? is_directory : (!is_directory && !type_error && is_image_file_name(entry.path())))
             entries.push_back(entry.path());
     }
     if (error) core::fail<core::IoError>("image folder: cannot list '", directory.string(), "': ", error.message());
@@ -123,21 +144,28 @@ Dataset load_image_folder(const std::filesystem::path& root, const ImageFolderOp
     Dataset dataset;
     dataset.name = root.filename().empty() ? root.parent_path().filename().string() : root.filename().string();
     std::vector<std::filesystem::path> files;
+    if (class_directories.size() > size_t(std::numeric_limits<int32_t>::max()))
+        core::fail<core::ValueError>("image folder '", root.string(), "' has ", class_directories.size(),
+                                     " class folders, more than labels can count");
     for (size_t label = 0; label < class_directories.size(); ++label) {
         dataset.class_names.push_back(class_directories[label].filename().string());
-        for (auto& file : sorted_entries(class_directories[label], false)) {
+        std::vector<std::filesystem::path> images = sorted_entries(class_directories[label], false);
+        // A class without samples cannot be learnt or evaluated, and usually means a misplaced folder.
+        if (images.empty())
+            core::fail<core::ValueError>("image folder '", root.string(), "': class folder '",
+                                         class_directories[label].filename().string(),
+                                         "' holds no .png/.jpg/.jpeg/.bmp file; every class needs at least one image");
+        for (auto& file : images) {
             files.push_back(std::move(file));
             dataset.labels.push_back(static_cast<int32_t>(label));
         }
     }
-    if (files.empty())
-        core::fail<core::ValueError>("image folder '", root.string(), "' has ", class_directories.size(),
-                                     " class folders but no .png/.jpg/.jpeg/.bmp file in them");
     dataset.num_classes = static_cast<int>(class_directories.size());
 
-    const int64_t sample_elements = options.channels * options.height * options.width;
+    // Tensor::empty checks the element count for overflow before anything is decoded.
     dataset.images =
         core::Tensor::empty({static_cast<int64_t>(files.size()), options.channels, options.height, options.width});
+    const int64_t sample_elements = dataset.images.numel() / static_cast<int64_t>(files.size());
     float* out = dataset.images.data();
     for (size_t index = 0; index < files.size(); ++index)
         decode_into(files[index], options, out + static_cast<int64_t>(index) * sample_elements);
