@@ -60,7 +60,12 @@ const ModelInfo* model_info(const Module& model);
 // "num_classes" = "10", "init_seed" = "42".
 std::map<std::string, std::string> model_metadata(const ModelInfo& info);
 // FormatError naming `source` and the key when "model", "input_shape" or "num_classes" is missing
-// or malformed; "init_seed" is optional (0).
+// or malformed, or outside the limits below (checkpoints are untrusted and the model is built from
+// these entries); "init_seed" is optional (0).
+inline constexpr int64_t kMaxInputSize = 4096;           // each of C, H, W
+inline constexpr int64_t kMaxInputElements = 1 << 20;    // C * H * W (3x512x512, 1x1024x1024)
+inline constexpr int64_t kMaxClasses = 100000;
+inline constexpr size_t kMaxMetadataValueBytes = 256;   // each of the entries above
 ModelInfo model_info_from_metadata(const std::map<std::string, std::string>& metadata,
                                    const std::string& source = "metadata");
 
