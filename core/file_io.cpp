@@ -234,7 +234,7 @@ std::vector<std::string> JsonFields::texts(const char* key, size_t max_count, si
     std::vector<std::string> values;
     const Json& elements = array(key, max_count);
     for (size_t i = 0; i < elements.size(); ++i)
-        values.push_back(json_string(elements[i], max_bytes, where(key) + "[" + std::to_string(i) + "]"));
+        values.push_back(json_string(elements[i], max_bytes, where(key + ("[" + std::to_string(i) + "]"))));
     return values;
 }
 
@@ -242,7 +242,7 @@ std::vector<int64_t> JsonFields::integers(const char* key, size_t max_count, int
     std::vector<int64_t> values;
     const Json& elements = array(key, max_count);
     for (size_t i = 0; i < elements.size(); ++i)
-        values.push_back(json_integer(elements[i], min, max, where(key) + "[" + std::to_string(i) + "]"));
+        values.push_back(json_integer(elements[i], min, max, where(key + ("[" + std::to_string(i) + "]"))));
     return values;
 }
 
