@@ -264,9 +264,8 @@ ModelInfo model_info_from_metadata(const std::map<std::string, std::string>& met
     const std::string& shape_text = required("input_shape");
     const std::string& classes_text = required("num_classes");
     // A checkpoint is untrusted and the model is built from these entries before its tensors are
-    // compared with the model's, so they are bounded: a claimed 3x100000x100000 input would make
-    // make_model allocate terabytes. The product bound keeps the largest zoo model (LeNet-5's first
-    // linear layer grows with H*W) near a gigabyte.
+    // compared with the model's, so they are bounded (zoo.hpp): a claimed 3x100000x100000 input
+    // would make make_model allocate terabytes.
     try {
         info.input_shape = parse_shape(shape_text);
     } catch (const core::FormatError&) {
@@ -275,11 +274,13 @@ ModelInfo model_info_from_metadata(const std::map<std::string, std::string>& met
     const bool shape_ok = info.input_shape.size() == 3 &&
                           std::all_of(info.input_shape.begin(), info.input_shape.end(),
                                       [](int64_t size) { return size <= kMaxInputSize; }) &&
+                          info.input_shape[1] * info.input_shape[2] <= kMaxInputPixels &&
                           core::numel_of(info.input_shape) <= kMaxInputElements;
     if (!shape_ok)
         fail<core::FormatError>(source, ": metadata 'input_shape' is '", core::excerpt(shape_text),
                                 "', expected channels,height,width such as 1,28,28, each in 1..", kMaxInputSize,
-                                " and at most ", kMaxInputElements, " values in all");
+                                ", at most ", kMaxInputPixels, " pixels (height x width) and ", kMaxInputElements,
+                                " values in all");
     int64_t classes = 0;
     if (!parse_positive(classes_text, kMaxClasses, classes))
         fail<core::FormatError>(source, ": metadata 'num_classes' is '", core::excerpt(classes_text),

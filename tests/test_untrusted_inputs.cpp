@@ -209,7 +209,10 @@ TEST_CASE("checkpoint metadata is bounded before a model is built from it") {
         CHECK(message.size() < 400);
     };
     refused("input_shape", "3,100000,100000", "each in 1..4096");
-    refused("input_shape", "3,4096,4096", "at most 1048576 values");
+    refused("input_shape", "1,4096,4096", "at most 65536 pixels (height x width)");
+    refused("input_shape", "32,256,256", "and 1048576 values in all");
+    CHECK(layers::model_info_from_metadata({{"model", "vgg11"}, {"input_shape", "3,224,224"}, {"num_classes", "1000"}})
+              .input_shape == core::Shape{3, 224, 224});
     refused("input_shape", "0,28,28", "expected channels,height,width");
     refused("input_shape", "1,28", "expected channels,height,width");
     refused("num_classes", "0", "expected an integer in 1..100000");
