@@ -43,12 +43,59 @@ void check_options(const ImageFolderOptions& options, const std::filesystem::pat
                                      options.height, "x", options.width);
 }
 
+// stb_image 2.27 (Debian 12) builds a JPEG Huffman table from the 16 code counts of a DHT segment
+// without checking that they sum to at most 256, and writes past its 257-entry size table when
+// they do (fixed upstream in 2.28; found by fuzz/ on 2026-12-05). So before stb sees a JPEG, every
+// DHT segment is checked, walking the segments as stb does: markers with a length in order, and
+// after a scan (SOS) the entropy-coded data up to the next marker that is neither a stuffed 0xFF
+// (FF 00) nor a restart (FF D0..D7); bytes between segments are skipped one by one, and markers
+// without a length (SOI, RST, fill bytes) are stepped over wherever they are. Where stb would stop
+// with an error the walk goes on, so it checks at least every DHT that stb would build.
+void check_jpeg_huffman_tables(const std::vector<uint8_t>& bytes, const std::filesystem::path& path) {
+    const size_t size = bytes.size();
+    size_t at = 0;
+    while (at + 4 <= size) {
+        if (bytes[at] != 0xFF) {  // padding between segments, which stb skips byte by byte
+            ++at;
+            continue;
+        }
+        const uint8_t marker = bytes[at + 1];
+        if (marker == 0xFF || marker == 0x01 || marker == 0xD8 || (marker >= 0xD0 && marker <= 0xD7)) {
+            at += marker == 0xFF ? 1 : 2;  // fill byte, or a marker without a length
+            continue;
+        }
+        if (marker == 0xD9) return;  // EOI
+        const size_t length = size_t(bytes[at + 2]) << 8 | bytes[at + 3];
+        const size_t end = std::min(at + 2 + length, size);
+        if (marker == 0xC4) {
+            // As stb reads them: tables while the segment's length is not used up, each 17 bytes
+            // plus its codes, read on past the segment's end if the length says so (0 past EOF).
+            for (size_t table = at + 4, left = length >= 2 ? length - 2 : 0; left > 0 && table < size;) {
+                size_t codes = 0;
+                for (size_t i = table + 1; i <= table + 16 && i < size; ++i) codes += bytes[i];
+                if (codes > 256)
+                    core::fail<core::FormatError>("image '", path.string(), "' is a corrupt JPEG: a Huffman table at byte ",
+                                                  table, " declares ", codes, " codes, at most 256 are possible");
+                table += 17 + codes;
+                left = left > 17 + codes ? left - 17 - codes : 0;
+            }
+        }
+        at = end;
+        if (marker == 0xDA)  // skip the scan's entropy-coded data
+            while (at + 1 < size &&
+                   !(bytes[at] == 0xFF && bytes[at + 1] != 0 && (bytes[at + 1] < 0xD0 || bytes[at + 1] > 0xD7)))
+                ++at;
+    }
+}
+
 // Decodes `path` into destination, which is (channels, height, width).
 void decode_into(const std::filesystem::path& path, const ImageFolderOptions& options, float* destination) {
     const std::vector<uint8_t> file_bytes = read_raw_file_bytes(path, options.limits);
     if (file_bytes.size() > static_cast<size_t>(std::numeric_limits<int>::max()))
         core::fail<core::FormatError>("image '", path.string(), "' is too large to decode (", file_bytes.size(),
                                       " bytes)");
+    // stb takes any file whose first marker after 0xFF fill bytes is SOI for a JPEG.
+    if (!file_bytes.empty() && file_bytes[0] == 0xFF) check_jpeg_huffman_tables(file_bytes, path);
     int source_width = 0;
     int source_height = 0;
     int channels_in_file = 0;

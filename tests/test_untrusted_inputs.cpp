@@ -277,6 +277,32 @@ TEST_CASE("data sets: claims beyond the limits are refused from the header, befo
     CHECK(contains(message, "huge.png' claims 10000x10000 pixels, expected 1 to 67108864 pixels per image"));
 }
 
+// Found by fuzz/ (fuzz_image): stb_image 2.27 writes past its Huffman size table when a JPEG DHT
+// segment declares more than 256 codes. The three crashing inputs are in fuzz/corpus/image/crash-*;
+// here the same three shapes: the table right after SOI, after 0xFF fill bytes before SOI (which
+// stb also takes for a JPEG), and after padding between segments.
+TEST_CASE("fuzz regression: JPEG Huffman tables with more than 256 codes are refused before stb") {
+    std::vector<uint8_t> dht = {0xFF, 0xC4, 0x01, 0x3F, 0x00};  // length 2 + 17 + 300, DC table 0
+    for (int i = 0; i < 14; ++i) dht.push_back(0);
+    dht.push_back(255);
+    dht.push_back(45);
+    dht.resize(dht.size() + 300, 0);
+    const std::vector<uint8_t> soi = {0xFF, 0xD8}, eoi = {0xFF, 0xD9};
+    const auto join = [](std::initializer_list<std::vector<uint8_t>> parts) {
+        std::vector<uint8_t> bytes;
+        for (const auto& part : parts) bytes.insert(bytes.end(), part.begin(), part.end());
+        return bytes;
+    };
+    TempDir dir;
+    fs::create_directories(dir.path / "cls");
+    for (const std::vector<uint8_t>& jpeg : {join({soi, dht, eoi}), join({{0xFF, 0xFF, 0xFF}, soi, dht, eoi}),
+                                             join({soi, {0x00, 0x12, 0x34}, dht, eoi})}) {
+        datasets::write_file_bytes(dir.path / "cls" / "x.jpg", jpeg, false);
+        CHECK_THROWS_WITH_AS(datasets::load_image_folder(dir.path), doctest::Contains("declares 300 codes, at most 256"),
+                             core::FormatError);
+    }
+}
+
 namespace {
 
 // A valid campaign JSON of three trials at two BERs, as campaign_json writes it.
