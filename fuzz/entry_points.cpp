@@ -26,10 +26,16 @@ namespace {
 namespace fs = std::filesystem;
 
 // The readers take paths, so each input is written to a file in a folder of this process, removed
-// at exit. Small limits keep every run fast and far below libFuzzer's memory limit; the readers
+// at exit: in memory (/dev/shm) where there is one, as rewriting a truncated file on ext4 waits for
+// the disk. Small limits keep every run fast and far below libFuzzer's memory limit; the readers
 // check them exactly as they check the defaults.
+fs::path scratch_parent() {
+    std::error_code error;
+    return fs::is_directory("/dev/shm", error) ? fs::path("/dev/shm") : fs::temp_directory_path();
+}
+
 struct Scratch {
-    fs::path root = fs::temp_directory_path() / ("proact-fuzz-" + std::to_string(::getpid()));
+    fs::path root = scratch_parent() / ("proact-fuzz-" + std::to_string(::getpid()));
     Scratch() { fs::create_directories(root); }
     ~Scratch() {
         std::error_code ignored;
@@ -123,7 +129,8 @@ void run_image(std::span<const uint8_t> bytes) {
 }
 
 // Up to four campaign JSON documents separated by NUL bytes: each is read, written and read back
-// (which must give the same text), and when all are read, they are merged as shards.
+// (which must give the same text); when all are read, they are reported together (table, CSV,
+// SVG: `proact inject --plot` draws files it is given) and merged as shards.
 void run_campaign_json(std::span<const uint8_t> bytes) {
     const std::string_view text = as_text(bytes);
     std::vector<faults::CampaignResult> results;
@@ -145,6 +152,11 @@ void run_campaign_json(std::span<const uint8_t> bytes) {
             throw std::logic_error(std::string("fuzz: campaign_json's own output is refused: ") + error.what());
         }
     }
+    refused_or_accepted([&] {
+        for (const faults::CampaignResult& result : results) faults::campaign_table(result);
+        faults::campaign_csv(results);
+        faults::campaign_svg(results, "fuzz");
+    });
     refused_or_accepted([&] { faults::campaign_json(faults::merge_shards(results)); });
 }
 
