@@ -90,7 +90,10 @@ TensorFile sample_file(uint64_t seed) {
 void check_same(const TensorFile& loaded, const TensorFile& expected) {
     CHECK(loaded.metadata == expected.metadata);
     REQUIRE(loaded.tensors.size() == expected.tensors.size());
-    for (const auto& [name, tensor] : expected.tensors) {
+    for (const auto& entry : expected.tensors) {
+        // INFO captures by reference, which clang 14 does not allow for a structured binding.
+        const std::string& name = entry.first;
+        const Tensor& tensor = entry.second;
         INFO("tensor ", name);
         REQUIRE(loaded.tensors.count(name) == 1);
         CHECK(bitwise_equal(loaded.tensors.at(name), tensor));
