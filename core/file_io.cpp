@@ -168,6 +168,8 @@ int64_t json_integer(const Json& value, int64_t min, int64_t max, const std::str
         if (number >= min && number <= max) return number;
         fail<FormatError>(where, " is ", number, ", expected an integer in [", min, ", ", max, "]");
     }
+    if (value.is_number_float())
+        fail<FormatError>(where, " is ", value.get<double>(), ", expected an integer in [", min, ", ", max, "]");
     fail<FormatError>(where, " is a JSON ", value.type_name(), ", expected an integer in [", min, ", ", max, "]");
 }
 

@@ -41,7 +41,7 @@ struct DeflateStream {
 bool is_gzip(std::span<const uint8_t> bytes) { return bytes.size() >= 2 && bytes[0] == 0x1f && bytes[1] == 0x8b; }
 
 std::vector<uint8_t> read_raw_file_bytes(const std::filesystem::path& path, const ReadLimits& limits) {
-    const core::InputFile file(path.string(), "read");
+    const core::InputFile file(path.string(), "data file");
     if (file.size() > limits.max_file_bytes)
         core::fail<core::FormatError>("'", path.string(), "' is ", file.size(), " bytes long, more than the limit of ",
                                       limits.max_file_bytes, " bytes for a data file (ReadLimits::max_file_bytes)");

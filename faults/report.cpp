@@ -9,6 +9,7 @@
 
 #include "core/error.hpp"
 #include "core/file_io.hpp"
+#include "faults/bitflip.hpp"
 
 namespace proact::faults {
 
@@ -238,9 +239,15 @@ CampaignResult campaign_from_json(const std::string& text, const std::string& so
     result.label = top.text("label", kMaxText);
     result.model = top.text("model", kMaxText);
     result.dataset = top.text("dataset", kMaxText);
-    result.format = top.text("format", kMaxText);
+    // The storage format and the bit positions as the campaign wrote them ("Q15.16", "0,1,31"):
+    // the reports parse the mask again and must meet nothing else.
+    result.format = top.parsed("format", kMaxText, [](const std::string& v) { StorageFormat::parse(v); return v; });
     result.fault_model = top.parsed("fault_model", kMaxText, [](const std::string& v) { return FaultModelSpec::parse(v); });
-    result.bit_mask = top.text("bit_mask", kMaxText);
+    result.bit_mask = top.parsed("bit_mask", kMaxText, [&](const std::string& v) {
+        if (!v.empty() && BitMask::parse(v, StorageFormat::parse(result.format)).to_string() != v)
+            core::fail<core::ValueError>("'", v, "' is not a list of ascending bit positions such as 0,1,31");
+        return v;
+    });
     result.patterns = top.texts("patterns", kMaxNames, kMaxText);
     result.targets = top.texts("targets", kMaxNames, kMaxText);
     result.target_values = top.integer("target_values", 0, kInt64Max);

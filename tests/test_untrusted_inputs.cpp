@@ -341,8 +341,9 @@ TEST_CASE("campaign JSON: hostile values are a FormatError naming the file and k
         return json.dump();
     };
     CHECK(contains(campaign_error(with("/trials", 5'000'000'000)), "shard.json: 'trials' is 5000000000, expected an integer in [1, 10000000]"));
-    CHECK(contains(campaign_error(with("/samples", 1e300)), "'samples' is a JSON number, expected an integer"));
+    CHECK(contains(campaign_error(with("/samples", 1e300)), "'samples' is 1e+300, expected an integer in [1, 9223372036854775807]"));
     CHECK(contains(campaign_error(with("/samples", -1)), "'samples' is -1"));
+    CHECK(contains(campaign_error(with("/samples", "many")), "'samples' is a JSON string, expected an integer"));
     CHECK(contains(campaign_error(with("/seed", -1)), "'seed' is -1, expected a non-negative integer"));
     CHECK(contains(campaign_error(with("/fault_free_correct", 101)), "'fault_free_correct' is 101, expected an integer in [0, 100]"));
     CHECK(contains(campaign_error(with("/ci_margin", "wide")), "'ci_margin' is a JSON string, expected a number"));
@@ -368,6 +369,31 @@ TEST_CASE("campaign JSON: hostile values are a FormatError naming the file and k
     const std::string syntax = campaign_error("{\"label\": \"" + std::string(1'000'000, 'x'));
     CHECK(contains(syntax, "shard.json: not valid JSON"));
     CHECK(syntax.size() < 400);
+}
+
+// Found by fuzz/ (fuzz_campaign_json): a campaign JSON whose bit_mask was not a list of positions
+// ("0,1,2,60,<1") was accepted, and the table of `proact inject --plot` / `proact merge` then died
+// of an uncaught std::invalid_argument from std::stoi. The crashing input is
+// fuzz/corpus/campaign_json/crash-bit-mask-not-positions.
+TEST_CASE("fuzz regression: a campaign's bit mask must be ascending positions of its format") {
+    for (const char* mask : {"0,1,2,60,<1", "all", "31,0", "0,,1", "99999999999", "0,32"}) {
+        CAPTURE(mask);
+        nlohmann::json json = valid_campaign();
+        json["bit_mask"] = mask;
+        CHECK(contains(campaign_error(json.dump()), "shard.json: 'bit_mask'"));
+    }
+    nlohmann::json json = valid_campaign();
+    json["format"] = "Q7.8";
+    json["bit_mask"] = "0,15";
+    CHECK(faults::campaign_from_json(json.dump(), "shard.json").bit_mask == "0,15");
+    json["bit_mask"] = "0,16";  // outside a 16-bit word
+    CHECK(contains(campaign_error(json.dump()), "lies outside the word"));
+    json["format"] = "Q9.9";
+    CHECK(contains(campaign_error(json.dump()), "shard.json: 'format': storage format Q9.9: a word of 1 + 9 + 9 = 19 bits"));
+    json = valid_campaign();
+    json["bit_mask"] = "";
+    CHECK(faults::campaign_table(faults::campaign_from_json(json.dump(), "shard.json")).find("bits none") !=
+          std::string::npos);
 }
 
 TEST_CASE("parse_json and read_file enforce their size limits") {
