@@ -25,6 +25,7 @@
 #include "datasets/image_folder.hpp"
 #include "faults/campaign_result.hpp"
 #include "faults/report.hpp"
+#include "faults/storage_format.hpp"
 #include "layers/checkpoint.hpp"
 #include "layers/zoo.hpp"
 #include "support/test_support.hpp"
@@ -390,10 +391,24 @@ TEST_CASE("fuzz regression: a campaign's bit mask must be ascending positions of
     CHECK(contains(campaign_error(json.dump()), "lies outside the word"));
     json["format"] = "Q9.9";
     CHECK(contains(campaign_error(json.dump()), "shard.json: 'format': storage format Q9.9: a word of 1 + 9 + 9 = 19 bits"));
+    // Bit counts that would overflow StorageFormat::parse's int sum never reach it from a file.
+    json["format"] = "Q1110911110.1110911110";
+    CHECK(contains(campaign_error(json.dump()), "'format' is a string of 22 bytes"));
     json = valid_campaign();
     json["bit_mask"] = "";
     CHECK(faults::campaign_table(faults::campaign_from_json(json.dump(), "shard.json")).find("bits none") !=
           std::string::npos);
+}
+
+// Found by fuzz/ (fuzz_storage_format), NOT FIXED here: StorageFormat::fixed_point computes
+// 1 + m + n in int, so "Q1110911110.1110911110" (both counts fit an int, their sum does not) is a
+// signed overflow (UBSan: storage_format.hpp:46). faults/storage_format.hpp is outside this
+// branch's files; the fix is to refuse m or n above 31 before adding them. The input is kept in
+// fuzz/known-crashes/ rather than in the corpus, which the sanitizer suite runs. Enable this test
+// with that fix.
+TEST_CASE("fuzz regression: Qm.n bit counts whose sum overflows an int" * doctest::skip()) {
+    CHECK_THROWS_AS(faults::StorageFormat::parse("q1110911110.1110911110"), core::ValueError);
+    CHECK_THROWS_AS(faults::StorageFormat::parse("Q2147483647.1"), core::ValueError);
 }
 
 TEST_CASE("parse_json and read_file enforce their size limits") {
