@@ -8,6 +8,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace proact::core {
@@ -60,6 +61,28 @@ inline std::string shape_str(const std::vector<int64_t>& shape) {
     for (size_t i = 0; i < shape.size(); ++i) out << (i ? ", " : "") << shape[i];
     out << ']';
     return out.str();
+}
+
+// At most `max_bytes` of text that came from a file, for an error message: printable ASCII kept,
+// other bytes as \xNN, and when cut, "..." and the full length. A file controls its own contents, so
+// a message quoting them verbatim could be gigabytes long or hold terminal escape sequences.
+//   excerpt(std::string(5000, 'a'), 8) == "aaaaaaaa... (5000 bytes)"
+inline std::string excerpt(std::string_view text, size_t max_bytes = 64) {
+    static const char digits[] = "0123456789abcdef";
+    std::string out;
+    const size_t shown = text.size() < max_bytes ? text.size() : max_bytes;
+    for (size_t i = 0; i < shown; ++i) {
+        const auto c = static_cast<unsigned char>(text[i]);
+        if (c >= 0x20 && c < 0x7f && c != '\\') {
+            out += static_cast<char>(c);
+        } else {
+            out += "\\x";
+            out += digits[c >> 4];
+            out += digits[c & 0xF];
+        }
+    }
+    if (shown < text.size()) out += "... (" + std::to_string(text.size()) + " bytes)";
+    return out;
 }
 
 // Builds a message from any streamable pieces: fail<ShapeError>("matmul: ", a, " vs ", b).

@@ -11,7 +11,10 @@
 #include <cstring>
 #include <limits>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <vector>
+
+#include "core/file_io.hpp"
 
 namespace proact::core {
 
@@ -125,25 +128,6 @@ void convert_to_float(Dtype dtype, const unsigned char* bytes, int64_t count, fl
 // ---------------------------------------------------------------------------------------------
 // reading
 
-// Reads exactly `count` bytes at `offset`; the caller has checked that they lie inside the file.
-void read_exact(int fd, const std::string& path, uint64_t offset, void* destination, uint64_t count) {
-    auto* out = static_cast<unsigned char*>(destination);
-    while (count > 0) {
-        const size_t chunk = static_cast<size_t>(std::min<uint64_t>(count, uint64_t(1) << 30));
-        const ssize_t got = ::pread(fd, out, chunk, static_cast<off_t>(offset));
-        if (got < 0) {
-            if (errno == EINTR) continue;
-            fail<IoError>("load_safetensors: reading '", path, "' at byte ", offset, ": ", errno_text(errno));
-        }
-        if (got == 0)
-            fail<FormatError>("load_safetensors: '", path, "' ended at byte ", offset, " while ", count,
-                              " more bytes were expected (file shrank while being read?)");
-        out += got;
-        offset += static_cast<uint64_t>(got);
-        count -= static_cast<uint64_t>(got);
-    }
-}
-
 // a * b, or false if it does not fit in an int64.
 bool checked_multiply(uint64_t a, uint64_t b, uint64_t& product) {
     constexpr uint64_t kLimit = static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
@@ -156,142 +140,250 @@ struct Entry {
     std::string name;
     const DtypeInfo* dtype = nullptr;
     Shape shape;
-    int64_t numel = 0;
-    uint64_t begin = 0;  // byte offsets in the data buffer
-    uint64_t end = 0;
+    uint64_t numel = 1;
+    uint64_t extent = 1;  // product of max(size, 1), which contiguous strides reach
+    std::vector<uint64_t> offsets;
+    bool has_dtype = false, has_shape = false, has_offsets = false;
+    uint64_t begin() const { return offsets[0]; }
+    uint64_t end() const { return offsets[1]; }
 };
 
-// Checks one header entry against the buffer it must fit in.
-Entry parse_entry(const std::string& path, const std::string& name, const Json& value, uint64_t buffer_bytes) {
-    const std::string where = "load_safetensors: '" + path + "': tensor '" + name + "'";
-    if (!value.is_object()) fail<FormatError>(where, " is a JSON ", value.type_name(), ", expected an object");
-    for (const char* key : {"dtype", "shape", "data_offsets"})
-        if (!value.contains(key)) fail<FormatError>(where, " has no \"", key, "\" field");
+// The header, read token by token (nlohmann's SAX interface) into entries and metadata. The
+// layout is fixed, so every token is checked against where it may appear and anything else is
+// refused at once: nesting never goes deeper than the layout (a header of a million '[' fails at
+// the fourth), no tree of the whole header is built, and a repeated name is seen (a JSON object
+// keeps only the last). Messages quote names and strings of the file by excerpt only.
+class HeaderReader {
+public:
+    HeaderReader(std::string where, uint64_t buffer_bytes) : where_(std::move(where)), buffer_bytes_(buffer_bytes) {}
 
-    Entry entry;
-    entry.name = name;
-    const Json& dtype = value.at("dtype");
-    if (!dtype.is_string()) fail<FormatError>(where, ": dtype is a JSON ", dtype.type_name(), ", expected a string");
-    entry.dtype = find_dtype(dtype.get<std::string>());
-    if (!entry.dtype)
-        fail<FormatError>(where, " has dtype '", dtype.get<std::string>(), "', expected one of ", accepted_dtypes());
+    std::vector<Entry> entries;
+    std::map<std::string, std::string> metadata;
 
-    const Json& shape = value.at("shape");
-    if (!shape.is_array()) fail<FormatError>(where, ": shape is a JSON ", shape.type_name(), ", expected an array");
-    // Both the element count and the product of max(size, 1) (which contiguous strides reach)
-    // must fit in an int64.
-    uint64_t numel = 1, extent = 1;
-    for (const Json& size : shape) {
-        if (size.is_number_integer() && !size.is_number_unsigned())
-            fail<FormatError>(where, " has negative size ", size.get<int64_t>(), " in shape ", shape.dump());
-        if (!size.is_number_unsigned())
-            fail<FormatError>(where, ": shape ", shape.dump(), " holds ", size.dump(), ", expected non-negative integers");
-        const uint64_t dim = size.get<uint64_t>();
-        if (!checked_multiply(numel, dim, numel) || !checked_multiply(extent, std::max<uint64_t>(dim, 1), extent))
-            fail<FormatError>(where, ": shape ", shape.dump(), " has more elements than fit in an int64");
-        entry.shape.push_back(static_cast<int64_t>(dim));
+    // nlohmann's SAX callbacks; each returns true to go on (errors throw).
+    bool null() { return scalar("null"); }
+    bool boolean(bool) { return scalar("boolean"); }
+    bool number_integer(int64_t value) {
+        if (place_ == Place::shape)
+            fail<FormatError>(tensor(), " has negative size ", value, " in shape ", shape_str(current_.shape), "+");
+        return scalar("number");
     }
-    entry.numel = static_cast<int64_t>(numel);
+    bool number_unsigned(uint64_t value) {
+        if (place_ == Place::shape) {
+            if (current_.shape.size() == kSafetensorsMaxRank)
+                fail<FormatError>(tensor(), ": shape has more than ", kSafetensorsMaxRank, " axes");
+            if (!checked_multiply(current_.numel, value, current_.numel) ||
+                !checked_multiply(current_.extent, std::max<uint64_t>(value, 1), current_.extent))
+                fail<FormatError>(tensor(), ": shape ", shape_str(current_.shape), "+[", value,
+                                  "] has more elements than fit in an int64");
+            current_.shape.push_back(static_cast<int64_t>(value));
+            return true;
+        }
+        if (place_ == Place::offsets && current_.offsets.size() < 2) {
+            current_.offsets.push_back(value);
+            return true;
+        }
+        return scalar("number");
+    }
+    bool number_float(double, const std::string&) { return scalar("number"); }
+    bool binary(nlohmann::json::binary_t&) { return scalar("binary"); }
+    bool string(std::string& value) {
+        if (place_ == Place::entry && field_ == "dtype") {
+            current_.dtype = find_dtype(value);
+            if (!current_.dtype)
+                fail<FormatError>(tensor(), " has dtype '", excerpt(value), "', expected one of ", accepted_dtypes());
+            return true;
+        }
+        if (place_ == Place::metadata) {
+            if (value.size() > kSafetensorsMaxMetadataBytes)
+                fail<FormatError>(where_, ": __metadata__ entry '", excerpt(key_), "' holds ", value.size(),
+                                  " bytes, more than the limit of ", kSafetensorsMaxMetadataBytes);
+            metadata[key_] = std::move(value);
+            return true;
+        }
+        return scalar("string");
+    }
+    bool start_object(size_t) {
+        if (place_ == Place::start) return enter(Place::top);
+        if (place_ == Place::top) {
+            if (key_ == "__metadata__") return enter(Place::metadata);
+            current_ = Entry{};
+            current_.name = key_;
+            return enter(Place::entry);
+        }
+        return scalar("object");
+    }
+    bool key(std::string& name) {
+        if (name.size() > kSafetensorsMaxNameBytes)
+            fail<FormatError>(where_, ": name '", excerpt(name), "' is ", name.size(), " bytes long, more than the limit of ",
+                              kSafetensorsMaxNameBytes);
+        if (place_ == Place::entry) {
+            bool* seen = name == "dtype" ? &current_.has_dtype : name == "shape" ? &current_.has_shape
+                       : name == "data_offsets" ? &current_.has_offsets : nullptr;
+            if (!seen)
+                fail<FormatError>(tensor(), " has field '", excerpt(name), "', expected only dtype, shape and data_offsets");
+            if (*seen) fail<FormatError>(tensor(), " has two \"", name, "\" fields");
+            *seen = true;
+            field_ = name;
+            return true;
+        }
+        std::set<std::string>& seen = place_ == Place::top ? names_ : metadata_keys_;
+        if (!seen.insert(name).second)
+            fail<FormatError>(where_, ": ", place_ == Place::top ? "name '" : "__metadata__ key '", excerpt(name),
+                              "' appears twice in the header");
+        key_ = std::move(name);
+        return true;
+    }
+    bool end_object() {
+        if (place_ == Place::entry) finish_entry();
+        place_ = place_ == Place::top ? Place::done : Place::top;
+        return true;
+    }
+    bool start_array(size_t) {
+        if (place_ == Place::entry && field_ == "shape") return enter(Place::shape);
+        if (place_ == Place::entry && field_ == "data_offsets") return enter(Place::offsets);
+        return scalar("array");
+    }
+    bool end_array() {
+        if (place_ == Place::offsets && current_.offsets.size() != 2) scalar("array");
+        place_ = Place::entry;
+        return true;
+    }
+    bool parse_error(size_t, const std::string&, const nlohmann::json::exception& error) {
+        fail<FormatError>(where_, ": header is not valid JSON: ", excerpt(error.what(), 200));
+    }
 
-    const Json& offsets = value.at("data_offsets");
-    if (!offsets.is_array() || offsets.size() != 2 || !offsets[0].is_number_unsigned() || !offsets[1].is_number_unsigned())
-        fail<FormatError>(where, ": data_offsets is ", offsets.dump(), ", expected [begin, end] with non-negative integers");
-    entry.begin = offsets[0].get<uint64_t>();
-    entry.end = offsets[1].get<uint64_t>();
-    if (entry.begin > entry.end)
-        fail<FormatError>(where, ": data_offsets [", entry.begin, ", ", entry.end, "] begin after end");
-    if (entry.end > buffer_bytes)
-        fail<FormatError>(where, ": data_offsets [", entry.begin, ", ", entry.end, "] run past the data buffer of ",
-                          buffer_bytes, " bytes");
-    uint64_t expected_bytes = 0;
-    if (!checked_multiply(numel, entry.dtype->bytes, expected_bytes) || entry.end - entry.begin != expected_bytes)
-        fail<FormatError>(where, ": shape ", shape_str(entry.shape), " of ", entry.dtype->name, " needs ",
-                          numel, " x ", entry.dtype->bytes, " bytes, data_offsets [", entry.begin, ", ", entry.end,
-                          "] span ", entry.end - entry.begin);
-    return entry;
+private:
+    enum class Place { start, top, entry, metadata, shape, offsets, done };
+
+    std::string tensor() const { return where_ + ": tensor '" + excerpt(current_.name) + "'"; }
+
+    bool enter(Place place) {
+        place_ = place;
+        return true;
+    }
+
+    // A value of JSON type `type` where the layout has no place for it.
+    bool scalar(const char* type) {
+        switch (place_) {
+            case Place::start:
+            case Place::done: fail<FormatError>(where_, ": header is a JSON ", type, ", expected an object");
+            case Place::top:
+                if (key_ == "__metadata__")
+                    fail<FormatError>(where_, ": __metadata__ is a JSON ", type, ", expected an object of strings");
+                fail<FormatError>(where_, ": tensor '", excerpt(key_), "' is a JSON ", type, ", expected an object");
+            case Place::metadata:
+                fail<FormatError>(where_, ": __metadata__ entry '", excerpt(key_), "' is a JSON ", type,
+                                  ", expected a string");
+            case Place::entry:
+                if (field_ == "dtype") fail<FormatError>(tensor(), ": dtype is a JSON ", type, ", expected a string");
+                if (field_ == "shape") fail<FormatError>(tensor(), ": shape is a JSON ", type, ", expected an array");
+                [[fallthrough]];
+            case Place::offsets:
+                fail<FormatError>(tensor(), ": data_offsets holds a JSON ", type,
+                                  " or a wrong count, expected [begin, end] with non-negative integers");
+            case Place::shape:
+                fail<FormatError>(tensor(), ": shape ", shape_str(current_.shape), "+ holds a JSON ", type,
+                                  ", expected non-negative integers");
+        }
+        return false;
+    }
+
+    // Checks a complete entry against the buffer it must fit in.
+    void finish_entry() {
+        for (const auto& [has, name] : {std::pair{current_.has_dtype, "dtype"}, {current_.has_shape, "shape"},
+                                        {current_.has_offsets, "data_offsets"}})
+            if (!has) fail<FormatError>(tensor(), " has no \"", name, "\" field");
+        const Entry& entry = current_;
+        if (entry.begin() > entry.end())
+            fail<FormatError>(tensor(), ": data_offsets [", entry.begin(), ", ", entry.end(), "] begin after end");
+        if (entry.end() > buffer_bytes_)
+            fail<FormatError>(tensor(), ": data_offsets [", entry.begin(), ", ", entry.end(),
+                              "] run past the data buffer of ", buffer_bytes_, " bytes");
+        uint64_t expected_bytes = 0;
+        if (!checked_multiply(entry.numel, entry.dtype->bytes, expected_bytes) ||
+            entry.end() - entry.begin() != expected_bytes)
+            fail<FormatError>(tensor(), ": shape ", shape_str(entry.shape), " of ", entry.dtype->name, " needs ",
+                              entry.numel, " x ", entry.dtype->bytes, " bytes, data_offsets [", entry.begin(), ", ",
+                              entry.end(), "] span ", entry.end() - entry.begin());
+        entries.push_back(std::move(current_));
+    }
+
+    std::string where_;
+    uint64_t buffer_bytes_;
+    Place place_ = Place::start;
+    std::string key_;    // the current name at the top level or in __metadata__
+    std::string field_;  // the current field of a tensor entry
+    Entry current_;
+    std::set<std::string> names_, metadata_keys_;
+};
+
+// FormatError unless the tensors' byte ranges tile the data buffer: every byte belongs to exactly
+// one tensor (as the reference implementation requires), so no byte is read twice and none hides
+// data that no tensor accounts for. Empty tensors own no bytes.
+void check_tiling(const std::string& where, const std::vector<Entry>& entries, uint64_t buffer_bytes) {
+    std::vector<const Entry*> by_offset;
+    for (const Entry& entry : entries)
+        if (entry.end() > entry.begin()) by_offset.push_back(&entry);
+    std::sort(by_offset.begin(), by_offset.end(), [](const Entry* a, const Entry* b) { return a->begin() < b->begin(); });
+    uint64_t covered = 0;  // bytes [0, covered) belong to the tensors so far
+    const Entry* previous = nullptr;
+    for (const Entry* current : by_offset) {
+        if (current->begin() < covered)
+            fail<FormatError>(where, ": tensor '", excerpt(current->name), "' at bytes [", current->begin(), ", ",
+                              current->end(), ") overlaps tensor '", excerpt(previous->name), "' at [",
+                              previous->begin(), ", ", previous->end(), ")");
+        if (current->begin() > covered)
+            fail<FormatError>(where, ": bytes [", covered, ", ", current->begin(), ") of the data buffer belong to no ",
+                              "tensor (a gap before tensor '", excerpt(current->name), "')");
+        covered = current->end();
+        previous = current;
+    }
+    if (covered != buffer_bytes)
+        fail<FormatError>(where, ": bytes [", covered, ", ", buffer_bytes, ") of the data buffer belong to no ",
+                          "tensor (trailing bytes after the last one)");
 }
 
 }  // namespace
 
 TensorFile load_safetensors(const std::string& path) {
-    FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (fd.get() < 0) fail<IoError>("load_safetensors: cannot open '", path, "': ", errno_text(errno));
-    struct stat status {};
-    if (::fstat(fd.get(), &status) != 0) fail<IoError>("load_safetensors: cannot stat '", path, "': ", errno_text(errno));
-    if (!S_ISREG(status.st_mode)) fail<IoError>("load_safetensors: '", path, "' is not a regular file");
-    const uint64_t file_bytes = static_cast<uint64_t>(status.st_size);
-
+    const InputFile file(path, "load_safetensors");
+    const std::string where = "load_safetensors: '" + path + "'";
+    const uint64_t file_bytes = file.size();
     if (file_bytes < 8)
-        fail<FormatError>("load_safetensors: '", path, "' is ", file_bytes,
-                          " bytes long, shorter than the 8-byte header length field");
+        fail<FormatError>(where, " is ", file_bytes, " bytes long, shorter than the 8-byte header length field");
     unsigned char length_field[8];
-    read_exact(fd.get(), path, 0, length_field, 8);
+    file.read_at(0, length_field, 8);
     uint64_t header_bytes = 0;
     for (int i = 7; i >= 0; --i) header_bytes = (header_bytes << 8) | length_field[i];
     if (header_bytes > kSafetensorsMaxHeaderBytes)
-        fail<FormatError>("load_safetensors: '", path, "': header length ", header_bytes, " exceeds the limit of ",
-                          kSafetensorsMaxHeaderBytes, " bytes");
+        fail<FormatError>(where, ": header length ", header_bytes, " exceeds the limit of ", kSafetensorsMaxHeaderBytes,
+                          " bytes");
     if (header_bytes > file_bytes - 8)
-        fail<FormatError>("load_safetensors: '", path, "': header length ", header_bytes, " but only ",
-                          file_bytes - 8, " bytes follow the length field");
+        fail<FormatError>(where, ": header length ", header_bytes, " but only ", file_bytes - 8,
+                          " bytes follow the length field");
 
     std::string header_text(static_cast<size_t>(header_bytes), '\0');
-    read_exact(fd.get(), path, 8, header_text.data(), header_bytes);
-    Json header;
-    try {
-        header = Json::parse(header_text);
-    } catch (const Json::exception& error) {
-        fail<FormatError>("load_safetensors: '", path, "': header is not valid JSON: ", error.what());
-    }
-    if (!header.is_object())
-        fail<FormatError>("load_safetensors: '", path, "': header is a JSON ", header.type_name(), ", expected an object");
-
+    file.read_at(8, header_text.data(), header_bytes);
     const uint64_t buffer_start = 8 + header_bytes;
     const uint64_t buffer_bytes = file_bytes - buffer_start;
-    TensorFile result;
-    std::vector<Entry> entries;
-    for (const auto& [name, value] : header.items()) {
-        if (name == "__metadata__") {
-            if (!value.is_object())
-                fail<FormatError>("load_safetensors: '", path, "': __metadata__ is a JSON ", value.type_name(),
-                                  ", expected an object of strings");
-            for (const auto& [key, text] : value.items()) {
-                if (!text.is_string())
-                    fail<FormatError>("load_safetensors: '", path, "': __metadata__ entry '", key, "' is a JSON ",
-                                      text.type_name(), ", expected a string");
-                result.metadata[key] = text.get<std::string>();
-            }
-            continue;
-        }
-        entries.push_back(parse_entry(path, name, value, buffer_bytes));
-    }
-
-    // Overlap check on the byte ranges in buffer order; empty tensors occupy no bytes.
-    std::vector<const Entry*> by_offset;
-    for (const Entry& entry : entries)
-        if (entry.end > entry.begin) by_offset.push_back(&entry);
-    std::sort(by_offset.begin(), by_offset.end(),
-              [](const Entry* a, const Entry* b) { return a->begin < b->begin; });
-    for (size_t i = 1; i < by_offset.size(); ++i) {
-        const Entry& previous = *by_offset[i - 1];
-        const Entry& current = *by_offset[i];
-        if (current.begin < previous.end)
-            fail<FormatError>("load_safetensors: '", path, "': tensor '", current.name, "' at bytes [", current.begin,
-                              ", ", current.end, ") overlaps tensor '", previous.name, "' at [", previous.begin, ", ",
-                              previous.end, ")");
-    }
+    HeaderReader header(where, buffer_bytes);
+    nlohmann::json::sax_parse(header_text, &header);
+    check_tiling(where, header.entries, buffer_bytes);
 
     // Every size is now bounded by the file's length, so allocating is safe.
+    TensorFile result;
+    result.metadata = std::move(header.metadata);
     std::vector<unsigned char> scratch;
-    for (const Entry& entry : entries) {
+    for (const Entry& entry : header.entries) {
         Tensor tensor = Tensor::empty(entry.shape);
-        const uint64_t bytes = entry.end - entry.begin;
+        const uint64_t bytes = entry.end() - entry.begin();
         if (entry.dtype->dtype == Dtype::f32) {
-            read_exact(fd.get(), path, buffer_start + entry.begin, tensor.data(), bytes);
+            file.read_at(buffer_start + entry.begin(), tensor.data(), bytes);
         } else {
             scratch.resize(static_cast<size_t>(bytes));
-            read_exact(fd.get(), path, buffer_start + entry.begin, scratch.data(), bytes);
-            convert_to_float(entry.dtype->dtype, scratch.data(), entry.numel, tensor.data());
+            file.read_at(buffer_start + entry.begin(), scratch.data(), bytes);
+            convert_to_float(entry.dtype->dtype, scratch.data(), static_cast<int64_t>(entry.numel), tensor.data());
         }
         result.tensors.emplace(entry.name, std::move(tensor));
     }

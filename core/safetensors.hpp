@@ -13,10 +13,14 @@
 // at `path` as it was.
 //
 // Reading: F32 natively; F64, F16, BF16, I64, I32, I16, I8, U8 and BOOL are converted to float32
-// (PyTorch state dicts hold e.g. BatchNorm's num_batches_tracked as I64). Every size in the file is
-// checked against the file's length before anything is read or allocated; a malformed file throws
-// FormatError naming the file and what was wrong. Gaps between tensors and trailing bytes after the
-// last one are accepted (they cannot cause an out-of-bounds read); overlapping tensors are not.
+// (PyTorch state dicts hold e.g. BatchNorm's num_batches_tracked as I64). The file is untrusted:
+// it is opened only if it is a regular file (core::InputFile), the header is read token by token
+// against the layout above (no nesting beyond it, no repeated name, names and metadata values of
+// bounded length), every dtype, shape (overflow-checked element count) and offset is checked
+// against the file's length before anything is allocated, and the tensors must tile the data
+// buffer: every byte belongs to exactly one tensor, so gaps, trailing bytes and overlaps are
+// refused (as by the reference implementation). A malformed file throws FormatError naming the
+// file and what was wrong, quoting the file's own text by short excerpts only.
 #pragma once
 
 #include <cstdint>
@@ -34,6 +38,12 @@ struct TensorFile {
 
 // Headers longer than this are rejected as corrupt (the reference implementation's limit).
 inline constexpr uint64_t kSafetensorsMaxHeaderBytes = 100'000'000;
+// Longest tensor name or metadata key, longest metadata value and most axes a file may hold.
+// Real names are a few dozen bytes and PyTorch allows at most 64 axes; the bounds keep what a
+// message or a later parser of a metadata value is handed small.
+inline constexpr size_t kSafetensorsMaxNameBytes = 1024;
+inline constexpr size_t kSafetensorsMaxMetadataBytes = 65536;
+inline constexpr size_t kSafetensorsMaxRank = 64;
 
 // Writes `file` to `path` atomically: the bytes go to `path + ".tmp.<pid>"`, which is flushed to
 // disk, closed and renamed over `path`; then the directory is synced. On any failure the temporary

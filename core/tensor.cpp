@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <mutex>
 #include <numeric>
 #include <unordered_map>
@@ -91,6 +92,8 @@ void buffer_pool_clear() { pool().clear(); }
 
 Storage::Storage(int64_t count) : size_(count) {
     if (count < 0) fail<ValueError>("tensor: negative element count ", count);
+    if (count > std::numeric_limits<int64_t>::max() / int64_t(sizeof(float)) - int64_t(kAlignment))
+        fail<ValueError>("tensor: ", count, " elements do not fit in a byte count");
     data_ = static_cast<float*>(pool().take(padded_bytes(count)));
 }
 
@@ -99,10 +102,19 @@ Storage::~Storage() { pool().give(data_, padded_bytes(size_)); }
 // ---------------------------------------------------------------------------------------------
 
 int64_t numel_of(const Shape& shape) {
-    int64_t n = 1;
+    // Shapes come from files too (checkpoints, data set headers): both the element count and the
+    // product of max(size, 1), which contiguous_strides reaches, must fit in an int64, and the
+    // count must fit in bytes; a product that wrapped would allocate a small buffer for a huge view.
+    constexpr int64_t kMaxElements = std::numeric_limits<int64_t>::max() / int64_t(sizeof(float));
+    int64_t n = 1, extent = 1;
     for (int64_t d : shape) {
         if (d < 0) fail<ShapeError>("tensor: negative size in shape ", shape_str(shape));
-        n *= d;
+        const int64_t step = std::max<int64_t>(d, 1);
+        if (extent > kMaxElements / step)
+            fail<ShapeError>("tensor: shape ", shape_str(shape), " has more than ", kMaxElements,
+                             " elements (the most whose bytes an int64 can count)");
+        extent *= step;
+        n *= d;  // n <= extent, so it cannot overflow either
     }
     return n;
 }
@@ -242,18 +254,20 @@ std::vector<float> Tensor::to_vector() const {
 
 Tensor Tensor::reshape(const Shape& shape) const {
     Shape resolved = shape;
-    int64_t known = 1, infer = -1;
+    int64_t infer = -1;
     for (size_t i = 0; i < resolved.size(); ++i) {
         if (resolved[i] == -1) {
             if (infer >= 0) fail<ShapeError>("reshape: more than one -1 in ", shape_str(shape));
             infer = static_cast<int64_t>(i);
         } else if (resolved[i] < 0) {
             fail<ShapeError>("reshape: negative size in ", shape_str(shape));
-        } else {
-            known *= resolved[i];
         }
     }
     if (infer >= 0) {
+        // The product of the given sizes, overflow-checked by numel_of (the -1 counted as 1).
+        Shape given = resolved;
+        given[static_cast<size_t>(infer)] = 1;
+        const int64_t known = numel_of(given);
         if (known == 0 || numel_ % known != 0)
             fail<ShapeError>("reshape: cannot reshape ", shape_str(shape_), " into ", shape_str(shape));
         resolved[infer] = numel_ / known;

@@ -13,14 +13,15 @@ constexpr int kCifar100CoarseClasses = 20;
 // last of them, checked against `num_classes`; the others (CIFAR-100 coarse) against
 // `other_label_limit`.
 Dataset read_cifar_records(const std::vector<std::filesystem::path>& files, int64_t label_bytes,
-                           int num_classes, int other_label_limit, const char* format_name) {
+                           int num_classes, int other_label_limit, const char* format_name,
+                           const ReadLimits& limits) {
     if (files.empty()) core::fail<core::ValueError>(format_name, ": no files given");
     const int64_t record_bytes = label_bytes + kCifarImageBytes;
 
     std::vector<std::vector<uint8_t>> contents;
     int64_t total_records = 0;
     for (const std::filesystem::path& file : files) {
-        contents.push_back(read_file_bytes(file));
+        contents.push_back(read_file_bytes(file, limits));
         const int64_t size = static_cast<int64_t>(contents.back().size());
         if (size == 0)
             core::fail<core::FormatError>(format_name, ": '", file.string(), "' is empty, expected ", record_bytes,
@@ -62,9 +63,11 @@ Dataset read_cifar_records(const std::vector<std::filesystem::path>& files, int6
     return dataset;
 }
 
+// Anything present counts, so that a FIFO or a symbolic link loop under the expected name is
+// refused by the reader with what it is, instead of reported as missing.
 std::filesystem::path require_file(const std::filesystem::path& path, const char* format_name) {
     std::error_code error;
-    if (!std::filesystem::is_regular_file(path, error))
+    if (std::filesystem::symlink_status(path, error).type() == std::filesystem::file_type::not_found || error)
         core::fail<core::IoError>(format_name, ": '", path.string(), "' does not exist");
     return path;
 }
@@ -84,21 +87,23 @@ void check_pixel_count(std::span<const uint8_t> pixels, size_t records, const st
 
 }  // namespace
 
-Dataset read_cifar10_files(const std::vector<std::filesystem::path>& files, std::string name) {
-    Dataset dataset = read_cifar_records(files, 1, 10, 0, "cifar10");
+Dataset read_cifar10_files(const std::vector<std::filesystem::path>& files, std::string name,
+                           const ReadLimits& limits) {
+    Dataset dataset = read_cifar_records(files, 1, 10, 0, "cifar10", limits);
     dataset.name = std::move(name);
     dataset.class_names = cifar10_class_names();
     return dataset;
 }
 
-Dataset read_cifar100_files(const std::vector<std::filesystem::path>& files, std::string name) {
-    Dataset dataset = read_cifar_records(files, 2, 100, kCifar100CoarseClasses, "cifar100");
+Dataset read_cifar100_files(const std::vector<std::filesystem::path>& files, std::string name,
+                            const ReadLimits& limits) {
+    Dataset dataset = read_cifar_records(files, 2, 100, kCifar100CoarseClasses, "cifar100", limits);
     dataset.name = std::move(name);
     dataset.class_names = cifar100_class_names();
     return dataset;
 }
 
-Dataset load_cifar10(const std::filesystem::path& directory, std::string_view split) {
+Dataset load_cifar10(const std::filesystem::path& directory, std::string_view split, const ReadLimits& limits) {
     check_split(split, "cifar10");
     std::vector<std::filesystem::path> files;
     if (split == "train") {
@@ -107,13 +112,13 @@ Dataset load_cifar10(const std::filesystem::path& directory, std::string_view sp
     } else {
         files.push_back(require_file(directory / "test_batch.bin", "cifar10"));
     }
-    return read_cifar10_files(files, "cifar10-" + std::string(split));
+    return read_cifar10_files(files, "cifar10-" + std::string(split), limits);
 }
 
-Dataset load_cifar100(const std::filesystem::path& directory, std::string_view split) {
+Dataset load_cifar100(const std::filesystem::path& directory, std::string_view split, const ReadLimits& limits) {
     check_split(split, "cifar100");
     const std::filesystem::path file = require_file(directory / (std::string(split) + ".bin"), "cifar100");
-    return read_cifar100_files({file}, "cifar100-" + std::string(split));
+    return read_cifar100_files({file}, "cifar100-" + std::string(split), limits);
 }
 
 void write_cifar10_file(const std::filesystem::path& path, std::span<const uint8_t> pixels,

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "datasets/dataset.hpp"
+#include "datasets/file_bytes.hpp"
 
 namespace proact::datasets {
 
@@ -24,15 +25,18 @@ inline constexpr int64_t kCifar10RecordBytes = 1 + kCifarImageBytes;
 inline constexpr int64_t kCifar100RecordBytes = 2 + kCifarImageBytes;
 
 // Readers of one or more files, concatenated in the given order. FormatError naming the file when
-// its size is not a whole number of records (or zero), or a label is out of range.
-Dataset read_cifar10_files(const std::vector<std::filesystem::path>& files, std::string name = "cifar10");
+// its size is not a whole number of records (or zero), a label is out of range, or the file is
+// larger than limits.max_file_bytes (a gzip stream is stopped there); IoError as read_file_bytes.
+Dataset read_cifar10_files(const std::vector<std::filesystem::path>& files, std::string name = "cifar10",
+                           const ReadLimits& limits = {});
 // Uses the fine labels (100 classes); coarse labels are only checked to be below 20.
-Dataset read_cifar100_files(const std::vector<std::filesystem::path>& files, std::string name = "cifar100");
+Dataset read_cifar100_files(const std::vector<std::filesystem::path>& files, std::string name = "cifar100",
+                            const ReadLimits& limits = {});
 
 // `directory` holds data_batch_1.bin .. data_batch_5.bin ("train") and test_batch.bin ("test").
-Dataset load_cifar10(const std::filesystem::path& directory, std::string_view split);
+Dataset load_cifar10(const std::filesystem::path& directory, std::string_view split, const ReadLimits& limits = {});
 // `directory` holds train.bin and test.bin.
-Dataset load_cifar100(const std::filesystem::path& directory, std::string_view split);
+Dataset load_cifar100(const std::filesystem::path& directory, std::string_view split, const ReadLimits& limits = {});
 
 // Writers (fixtures, exports). `pixels` holds labels.size() * 3072 bytes in the record pixel order.
 void write_cifar10_file(const std::filesystem::path& path, std::span<const uint8_t> pixels,

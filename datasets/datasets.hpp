@@ -33,6 +33,9 @@
 //
 // Errors: IoError for files that cannot be read, FormatError (naming the file, the expected and the
 // actual value) for files whose contents are wrong, ValueError / ShapeError for bad arguments.
+// Files are untrusted: FIFOs, devices and symlink loops are refused unopened, and ReadLimits
+// (file_bytes.hpp: bytes after decompression, pixels per image) are checked from headers before
+// decoding; every reader takes them, with defaults, and load_dataset passes them on.
 #pragma once
 
 #include "datasets/augment.hpp"

@@ -5,7 +5,10 @@
 #include <algorithm>
 #include <climits>
 #include <fstream>
+#include <limits>
 #include <string>
+
+#include "core/file_io.hpp"
 
 #include "core/error.hpp"
 
@@ -37,32 +40,32 @@ struct DeflateStream {
 
 bool is_gzip(std::span<const uint8_t> bytes) { return bytes.size() >= 2 && bytes[0] == 0x1f && bytes[1] == 0x8b; }
 
-std::vector<uint8_t> read_raw_file_bytes(const std::filesystem::path& path) {
-    std::error_code error;
-    if (!std::filesystem::is_regular_file(path, error))
-        core::fail<core::IoError>("cannot open '", path.string(), "': no such file");
-    const uintmax_t size = std::filesystem::file_size(path, error);
-    if (error) core::fail<core::IoError>("cannot read the size of '", path.string(), "': ", error.message());
-    std::ifstream in(path, std::ios::binary);
-    if (!in) core::fail<core::IoError>("cannot open '", path.string(), "' for reading");
-    std::vector<uint8_t> bytes(static_cast<size_t>(size));
-    in.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-    if (static_cast<uintmax_t>(in.gcount()) != size)
-        core::fail<core::IoError>("cannot read '", path.string(), "': expected ", size, " bytes, read ", in.gcount());
+std::vector<uint8_t> read_raw_file_bytes(const std::filesystem::path& path, const ReadLimits& limits) {
+    const core::InputFile file(path.string(), "data file");
+    if (file.size() > limits.max_file_bytes)
+        core::fail<core::FormatError>("'", path.string(), "' is ", file.size(), " bytes long, more than the limit of ",
+                                      limits.max_file_bytes, " bytes for a data file (ReadLimits::max_file_bytes)");
+    std::vector<uint8_t> bytes(static_cast<size_t>(file.size()));
+    file.read_at(0, bytes.data(), bytes.size());
     return bytes;
 }
 
-std::vector<uint8_t> gunzip(std::span<const uint8_t> compressed, const std::string& source_name) {
+namespace {
+
+// Decompresses at most `limit` bytes of a gzip stream and stops there without error; FormatError
+// for a corrupt or truncated stream met before that.
+std::vector<uint8_t> inflate_up_to(std::span<const uint8_t> compressed, const std::string& source_name,
+                                   uint64_t limit) {
     // The gzip trailer stores the uncompressed size mod 2^32: a good first guess for the buffer.
     // Capped, so a corrupt trailer cannot ask for gigabytes up front.
-    size_t capacity = compressed.size() * 4 + 4096;
+    uint64_t capacity = uint64_t(compressed.size()) * 4 + 4096;
     if (compressed.size() >= 18) {
         const size_t tail = compressed.size() - 4;
-        const size_t stored_size = size_t(compressed[tail]) | size_t(compressed[tail + 1]) << 8 |
-                                   size_t(compressed[tail + 2]) << 16 | size_t(compressed[tail + 3]) << 24;
-        capacity = std::min(stored_size + 1, compressed.size() * 64 + (size_t(1) << 20));
+        const uint64_t stored_size = uint64_t(compressed[tail]) | uint64_t(compressed[tail + 1]) << 8 |
+                                     uint64_t(compressed[tail + 2]) << 16 | uint64_t(compressed[tail + 3]) << 24;
+        capacity = std::min<uint64_t>(stored_size + 1, uint64_t(compressed.size()) * 64 + (uint64_t(1) << 20));
     }
-    std::vector<uint8_t> output(std::max<size_t>(capacity, 64));
+    std::vector<uint8_t> output(static_cast<size_t>(std::min(std::max<uint64_t>(capacity, 64), limit)));
 
     InflateStream inflater;
     // 15 + 16: a 32 KiB window, gzip header and trailer expected.
@@ -74,7 +77,10 @@ std::vector<uint8_t> gunzip(std::span<const uint8_t> compressed, const std::stri
     size_t consumed = 0;
     size_t produced = 0;
     for (;;) {
-        if (produced == output.size()) output.resize(output.size() * 2);
+        if (produced == output.size()) {
+            if (produced >= limit) break;
+            output.resize(static_cast<size_t>(std::min<uint64_t>(uint64_t(output.size()) * 2, limit)));
+        }
         const size_t input_chunk = std::min(compressed.size() - consumed, kZlibChunk);
         const size_t output_chunk = std::min(output.size() - produced, kZlibChunk);
         stream.next_in = const_cast<Bytef*>(compressed.data() + consumed);
@@ -117,10 +123,26 @@ std::vector<uint8_t> gunzip(std::span<const uint8_t> compressed, const std::stri
     return output;
 }
 
-std::vector<uint8_t> read_file_bytes(const std::filesystem::path& path) {
-    std::vector<uint8_t> bytes = read_raw_file_bytes(path);
+}  // namespace
+
+std::vector<uint8_t> gunzip(std::span<const uint8_t> compressed, const std::string& source_name, uint64_t max_bytes) {
+    // One byte more than allowed tells a stream of exactly max_bytes from a longer one.
+    const uint64_t limit = max_bytes < std::numeric_limits<size_t>::max() ? max_bytes + 1 : max_bytes;
+    std::vector<uint8_t> output = inflate_up_to(compressed, source_name, limit);
+    if (output.size() > max_bytes)
+        core::fail<core::FormatError>("gzip: '", source_name, "' decompresses to more than ", max_bytes,
+                                      " bytes, the limit for a data file (ReadLimits::max_file_bytes)");
+    return output;
+}
+
+std::vector<uint8_t> gunzip_prefix(std::span<const uint8_t> compressed, const std::string& source_name, size_t count) {
+    return inflate_up_to(compressed, source_name, count);
+}
+
+std::vector<uint8_t> read_file_bytes(const std::filesystem::path& path, const ReadLimits& limits) {
+    std::vector<uint8_t> bytes = read_raw_file_bytes(path, limits);
     if (!is_gzip(bytes)) return bytes;
-    return gunzip(bytes, path.string());
+    return gunzip(bytes, path.string(), limits.max_file_bytes);
 }
 
 void write_file_bytes(const std::filesystem::path& path, std::span<const uint8_t> bytes, bool gzip) {

@@ -27,54 +27,94 @@ std::string hex32(uint32_t value) {
     return text;
 }
 
-// Parses the header of an IDX file of unsigned bytes with `expected_dims` dimensions and checks the
-// payload length. Returns the dimension sizes; the payload starts at 4 + 4 * expected_dims.
+struct IdxKind {
+    uint32_t magic;
+    const char* what;  // "images" or "labels"
+    size_t dims() const { return magic & 0xFF; }
+    size_t header_bytes() const { return 4 + 4 * dims(); }
+};
+
+// Checks the magic and the dimensions of an IDX header (the first bytes of `bytes`, which may hold
+// only the header) and returns the dimension sizes: at least one sample, images of at least 1x1
+// and at most limits.max_image_pixels, and the whole file (header + payload) within
+// limits.max_file_bytes. All from the header, before the payload is decompressed or allocated.
 std::vector<uint64_t> parse_idx_header(const std::vector<uint8_t>& bytes, const std::filesystem::path& path,
-                                       bool was_gzip, uint32_t expected_magic, const char* what) {
+                                       bool was_gzip, const IdxKind& kind, const ReadLimits& limits) {
     const char* counted = was_gzip ? " bytes after decompression" : " bytes";
-    const size_t expected_dims = expected_magic & 0xFF;
-    const size_t header_bytes = 4 + 4 * expected_dims;
     if (bytes.size() < 4)
         core::fail<core::FormatError>("idx: '", path.string(), "' is truncated: it holds ", bytes.size(), counted,
                                       ", too few for the 4-byte magic number");
     const uint32_t magic = read_big_endian_u32(bytes.data());
-    if (magic != expected_magic)
+    if (magic != kind.magic)
         core::fail<core::FormatError>("idx: '", path.string(), "' has magic number ", hex32(magic), ", expected ",
-                                      hex32(expected_magic), " (", what, ": unsigned bytes, ", expected_dims,
-                                      " dimension", expected_dims == 1 ? "" : "s", ")");
-    if (bytes.size() < header_bytes)
-        core::fail<core::FormatError>("idx: '", path.string(), "' is truncated: expected a ", header_bytes,
+                                      hex32(kind.magic), " (", kind.what, ": unsigned bytes, ", kind.dims(),
+                                      " dimension", kind.dims() == 1 ? "" : "s", ")");
+    if (bytes.size() < kind.header_bytes())
+        core::fail<core::FormatError>("idx: '", path.string(), "' is truncated: expected a ", kind.header_bytes(),
                                       "-byte header, the file holds ", bytes.size(), counted);
-    std::vector<uint64_t> dims(expected_dims);
-    uint64_t payload = 1;
-    for (size_t axis = 0; axis < expected_dims; ++axis) {
-        dims[axis] = read_big_endian_u32(bytes.data() + 4 + 4 * axis);
-        if (dims[axis] != 0 && payload > std::numeric_limits<uint64_t>::max() / 4 / dims[axis])
-            core::fail<core::FormatError>("idx: '", path.string(), "' declares dimensions too large to hold");
-        payload *= dims[axis];
+    std::vector<uint64_t> dims(kind.dims());
+    for (size_t axis = 0; axis < dims.size(); ++axis) dims[axis] = read_big_endian_u32(bytes.data() + 4 + 4 * axis);
+    if (dims[0] == 0)
+        core::fail<core::FormatError>("idx: '", path.string(), "' holds no ", kind.what,
+                                      " (its header says 0); a data set needs at least one sample");
+    // Each size is below 2^32, so these products cannot overflow a uint64.
+    uint64_t pixels = 1;
+    if (dims.size() == 3) {
+        pixels = dims[1] * dims[2];
+        if (pixels == 0 || pixels > limits.max_image_pixels)
+            core::fail<core::FormatError>("idx: '", path.string(), "' claims images of ", dims[1], "x", dims[2],
+                                          " pixels, expected 1 to ", limits.max_image_pixels,
+                                          " pixels per image (ReadLimits::max_image_pixels)");
     }
-    const uint64_t expected_bytes = header_bytes + payload;
+    const uint64_t payload = dims[0] * pixels;  // < 2^32 * max_image_pixels
+    if (payload > limits.max_file_bytes || kind.header_bytes() + payload > limits.max_file_bytes)
+        core::fail<core::FormatError>("idx: '", path.string(), "' claims ", dims[0], " ", kind.what, " (",
+                                      kind.header_bytes() + payload, counted, "), more than the limit of ",
+                                      limits.max_file_bytes, " bytes for a data file (ReadLimits::max_file_bytes)");
+    return dims;
+}
+
+// The whole file, gunzipped if needed, checked against its header: the header is read and checked
+// first (for gzip from the first decompressed bytes), then exactly the bytes it claims.
+std::vector<uint8_t> read_idx_file(const std::filesystem::path& path, const IdxKind& kind, const ReadLimits& limits,
+                                   std::vector<uint64_t>& dims) {
+    std::vector<uint8_t> bytes = read_raw_file_bytes(path, limits);
+    const bool was_gzip = is_gzip(bytes);
+    const std::vector<uint8_t> header =
+        was_gzip ? gunzip_prefix(bytes, path.string(), kind.header_bytes()) : bytes;
+    dims = parse_idx_header(header, path, was_gzip, kind, limits);
+    const uint64_t expected_bytes = kind.header_bytes() + dims[0] * (dims.size() == 3 ? dims[1] * dims[2] : 1);
+    // One byte more than claimed is enough to tell a longer file, so a gzip bomb stops there.
+    if (was_gzip) bytes = gunzip_prefix(bytes, path.string(), static_cast<size_t>(expected_bytes) + 1);
+    const char* counted = was_gzip ? " bytes after decompression" : " bytes";
     if (bytes.size() < expected_bytes)
         core::fail<core::FormatError>("idx: '", path.string(), "' is truncated: its header promises ", expected_bytes,
                                       " bytes, the file holds ", bytes.size(), counted);
     if (bytes.size() > expected_bytes)
         core::fail<core::FormatError>("idx: '", path.string(), "' is longer than its header says: expected ",
-                                      expected_bytes, " bytes, the file holds ", bytes.size(), counted);
-    return dims;
+                                      expected_bytes, " bytes, the file holds ",
+                                      was_gzip ? "more after decompression" : std::to_string(bytes.size()) + counted);
+    bytes.erase(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(kind.header_bytes()));
+    return bytes;
 }
 
-// The .gz name if that file exists, else the plain name; IoError naming both if neither does.
+// The .gz name if something is there, else the plain name; IoError naming both if neither is.
+// Anything present counts (not only regular files), so a FIFO or a symbolic link loop under the
+// expected name is refused by the reader with what it is, instead of reported as missing.
 std::filesystem::path find_idx_file(const std::filesystem::path& directory, const std::string& base_name) {
     const std::filesystem::path compressed = directory / (base_name + ".gz");
     const std::filesystem::path plain = directory / base_name;
     std::error_code error;
-    if (std::filesystem::is_regular_file(compressed, error)) return compressed;
-    if (std::filesystem::is_regular_file(plain, error)) return plain;
+    if (std::filesystem::symlink_status(compressed, error).type() != std::filesystem::file_type::not_found &&
+        !error)
+        return compressed;
+    if (std::filesystem::symlink_status(plain, error).type() != std::filesystem::file_type::not_found && !error)
+        return plain;
     core::fail<core::IoError>("idx: neither '", compressed.string(), "' nor '", plain.string(), "' exists");
 }
 
 Dataset load_idx_split(const std::filesystem::path& directory, std::string_view split, std::string name,
-                       const std::vector<std::string>& class_names) {
+                       const std::vector<std::string>& class_names, const ReadLimits& limits) {
     std::string prefix;
     if (split == "train")
         prefix = "train";
@@ -85,37 +125,27 @@ Dataset load_idx_split(const std::filesystem::path& directory, std::string_view 
     // Looked up one after the other so a missing images file is the one reported.
     const std::filesystem::path images_path = find_idx_file(directory, prefix + "-images-idx3-ubyte");
     const std::filesystem::path labels_path = find_idx_file(directory, prefix + "-labels-idx1-ubyte");
-    return load_idx_dataset(images_path, labels_path, name + "-" + std::string(split), class_names);
+    return load_idx_dataset(images_path, labels_path, name + "-" + std::string(split), class_names, limits);
 }
 
-// The file's bytes, gunzipped if needed; `was_gzip` says which, for error messages.
-std::vector<uint8_t> read_idx_bytes(const std::filesystem::path& path, bool& was_gzip) {
-    std::vector<uint8_t> bytes = read_raw_file_bytes(path);
-    was_gzip = is_gzip(bytes);
-    return was_gzip ? gunzip(bytes, path.string()) : bytes;
-}
+constexpr IdxKind kImages{kIdxImagesMagic, "images"};
+constexpr IdxKind kLabels{kIdxLabelsMagic, "labels"};
 
 }  // namespace
 
-IdxImages read_idx_images(const std::filesystem::path& path) {
-    bool was_gzip = false;
-    std::vector<uint8_t> bytes = read_idx_bytes(path, was_gzip);
-    const std::vector<uint64_t> dims = parse_idx_header(bytes, path, was_gzip, kIdxImagesMagic, "images");
+IdxImages read_idx_images(const std::filesystem::path& path, const ReadLimits& limits) {
+    std::vector<uint64_t> dims;
     IdxImages images;
+    images.pixels = read_idx_file(path, kImages, limits, dims);
     images.count = static_cast<int64_t>(dims[0]);
     images.rows = static_cast<int64_t>(dims[1]);
     images.cols = static_cast<int64_t>(dims[2]);
-    bytes.erase(bytes.begin(), bytes.begin() + 16);
-    images.pixels = std::move(bytes);
     return images;
 }
 
-std::vector<uint8_t> read_idx_labels(const std::filesystem::path& path) {
-    bool was_gzip = false;
-    std::vector<uint8_t> bytes = read_idx_bytes(path, was_gzip);
-    parse_idx_header(bytes, path, was_gzip, kIdxLabelsMagic, "labels");
-    bytes.erase(bytes.begin(), bytes.begin() + 8);
-    return bytes;
+std::vector<uint8_t> read_idx_labels(const std::filesystem::path& path, const ReadLimits& limits) {
+    std::vector<uint64_t> dims;
+    return read_idx_file(path, kLabels, limits, dims);
 }
 
 void write_idx_images(const std::filesystem::path& path, std::span<const uint8_t> pixels, int64_t count,
@@ -149,9 +179,9 @@ void write_idx_labels(const std::filesystem::path& path, std::span<const uint8_t
 }
 
 Dataset load_idx_dataset(const std::filesystem::path& images_path, const std::filesystem::path& labels_path,
-                         std::string name, std::vector<std::string> class_names) {
-    const IdxImages images = read_idx_images(images_path);
-    const std::vector<uint8_t> labels = read_idx_labels(labels_path);
+                         std::string name, std::vector<std::string> class_names, const ReadLimits& limits) {
+    const IdxImages images = read_idx_images(images_path, limits);
+    const std::vector<uint8_t> labels = read_idx_labels(labels_path, limits);
     if (static_cast<int64_t>(labels.size()) != images.count)
         core::fail<core::FormatError>("idx: '", labels_path.string(), "' holds ", labels.size(), " labels but '",
                                       images_path.string(), "' holds ", images.count, " images");
@@ -186,12 +216,13 @@ const std::vector<std::string>& fashion_mnist_class_names() {
     return names;
 }
 
-Dataset load_mnist(const std::filesystem::path& directory, std::string_view split) {
-    return load_idx_split(directory, split, "mnist", mnist_class_names());
+Dataset load_mnist(const std::filesystem::path& directory, std::string_view split, const ReadLimits& limits) {
+    return load_idx_split(directory, split, "mnist", mnist_class_names(), limits);
 }
 
-Dataset load_fashion_mnist(const std::filesystem::path& directory, std::string_view split) {
-    return load_idx_split(directory, split, "fashion-mnist", fashion_mnist_class_names());
+Dataset load_fashion_mnist(const std::filesystem::path& directory, std::string_view split,
+                           const ReadLimits& limits) {
+    return load_idx_split(directory, split, "fashion-mnist", fashion_mnist_class_names(), limits);
 }
 
 }  // namespace proact::datasets

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "datasets/dataset.hpp"
+#include "datasets/file_bytes.hpp"
 
 namespace proact::datasets {
 
@@ -33,10 +34,13 @@ struct IdxImages {
     std::vector<uint8_t> pixels{};
 };
 
-// Readers. IoError when the file cannot be read; FormatError naming the file for a wrong magic,
-// a truncated gzip stream, or a length that does not match the header (expected vs actual bytes).
-IdxImages read_idx_images(const std::filesystem::path& path);
-std::vector<uint8_t> read_idx_labels(const std::filesystem::path& path);
+// Readers. IoError when the file cannot be read or is not a regular file; FormatError naming the
+// file for a wrong magic, a truncated gzip stream, a length that does not match the header
+// (expected vs actual bytes), a header claiming no samples, images of 0 pixels or more than
+// limits.max_image_pixels, or a file larger than limits.max_file_bytes. The header's claims are
+// checked before the payload is decompressed, and no more than the claim is ever decompressed.
+IdxImages read_idx_images(const std::filesystem::path& path, const ReadLimits& limits = {});
+std::vector<uint8_t> read_idx_labels(const std::filesystem::path& path, const ReadLimits& limits = {});
 
 // Writers (for fixtures and exports). `pixels` holds count*rows*cols bytes; gzip compresses the file.
 void write_idx_images(const std::filesystem::path& path, std::span<const uint8_t> pixels, int64_t count,
@@ -46,13 +50,14 @@ void write_idx_labels(const std::filesystem::path& path, std::span<const uint8_t
 // A dataset from an image file and a label file: checks that the counts match and that every label
 // is below `class_names.size()` (FormatError naming the label file, sample and value).
 Dataset load_idx_dataset(const std::filesystem::path& images_path, const std::filesystem::path& labels_path,
-                         std::string name, std::vector<std::string> class_names);
+                         std::string name, std::vector<std::string> class_names, const ReadLimits& limits = {});
 
 // `split` is "train" (train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz]) or "test"
 // (t10k-...). The .gz name is tried first, then the plain one. ValueError for another split,
 // IoError when neither file exists.
-Dataset load_mnist(const std::filesystem::path& directory, std::string_view split);
-Dataset load_fashion_mnist(const std::filesystem::path& directory, std::string_view split);
+Dataset load_mnist(const std::filesystem::path& directory, std::string_view split, const ReadLimits& limits = {});
+Dataset load_fashion_mnist(const std::filesystem::path& directory, std::string_view split,
+                           const ReadLimits& limits = {});
 inline Dataset load_fashion_mnist(std::string_view split) { return load_fashion_mnist(kDefaultFashionMnistDir, split); }
 
 // Class names in label order.

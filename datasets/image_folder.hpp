@@ -4,7 +4,9 @@
 //
 // Classes are the sub-folders sorted by name (label k = k-th name); within a class, files are
 // sorted by name. Files ending in .png .jpg .jpeg .bmp (any case) are read, others are skipped;
-// a class folder without images still counts as a class (a label with no samples).
+// a class folder without images is an error (a label without samples). The files are untrusted:
+// a FIFO, a device or a symbolic link loop is refused without being opened, and an image whose
+// header claims more than limits.max_image_pixels is refused before it is decoded.
 // Every image is decoded by stb_image, converted to `channels` (1: stb's luma of RGB; 3: grey
 // replicated; alpha dropped) and resized to height x width by bilinear interpolation
 // (see resize.hpp). The dataset's images are [N, channels, height, width] with values byte/255.
@@ -17,6 +19,7 @@
 
 #include "core/tensor.hpp"
 #include "datasets/dataset.hpp"
+#include "datasets/file_bytes.hpp"
 
 namespace proact::datasets {
 
@@ -24,10 +27,12 @@ struct ImageFolderOptions {
     int channels = 3;  // 1 or 3
     int64_t height = 32;
     int64_t width = 32;
+    ReadLimits limits{};  // bytes of an image file, pixels of an image
 };
 
-// IoError when `root` is not a directory or a file cannot be read; ValueError when it holds no
-// class folder or no image; FormatError naming the file when an image cannot be decoded.
+// IoError when `root` is not a directory or a file cannot be read or followed; ValueError when it
+// holds no class folder or a class folder holds no image; FormatError naming the file when an
+// image cannot be decoded or claims more pixels than options.limits allow.
 Dataset load_image_folder(const std::filesystem::path& root, const ImageFolderOptions& options = {});
 
 // The "folder" data set's split of `root`, in either layout:

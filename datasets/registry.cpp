@@ -16,7 +16,7 @@ const std::vector<std::string>& dataset_names() {
 }
 
 Dataset load_dataset(const std::string& name, const std::string& split, const std::string& data_dir,
-                     const core::Shape& image_shape) {
+                     const core::Shape& image_shape, const ReadLimits& limits) {
     if (split != "train" && split != "test")
         core::fail<core::ValueError>("dataset: split must be 'train' or 'test', got '", split, "'");
     auto need_dir = [&]() -> std::string {
@@ -24,10 +24,11 @@ Dataset load_dataset(const std::string& name, const std::string& split, const st
             core::fail<core::ValueError>("dataset '", name, "' has no default location: pass --data-dir DIR");
         return data_dir;
     };
-    if (name == "fashion-mnist") return load_fashion_mnist(data_dir.empty() ? kDefaultFashionMnistDir : data_dir, split);
-    if (name == "mnist") return load_mnist(need_dir(), split);
-    if (name == "cifar10") return load_cifar10(need_dir(), split);
-    if (name == "cifar100") return load_cifar100(need_dir(), split);
+    if (name == "fashion-mnist")
+        return load_fashion_mnist(data_dir.empty() ? kDefaultFashionMnistDir : data_dir, split, limits);
+    if (name == "mnist") return load_mnist(need_dir(), split, limits);
+    if (name == "cifar10") return load_cifar10(need_dir(), split, limits);
+    if (name == "cifar100") return load_cifar100(need_dir(), split, limits);
     if (name == "folder") {
         if (image_shape.size() != 3)
             core::fail<core::ShapeError>("dataset folder: image shape must be (C,H,W), got ", core::shape_str(image_shape));
@@ -35,6 +36,7 @@ Dataset load_dataset(const std::string& name, const std::string& split, const st
         options.channels = static_cast<int>(image_shape[0]);
         options.height = image_shape[1];
         options.width = image_shape[2];
+        options.limits = limits;
         return load_image_folder_split(need_dir(), split, options);
     }
     std::ostringstream known;

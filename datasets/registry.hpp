@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "datasets/dataset.hpp"
+#include "datasets/file_bytes.hpp"
 
 namespace proact::datasets {
 
@@ -17,8 +18,9 @@ const std::vector<std::string>& dataset_names();
 
 // split: "train" or "test". ValueError for an unknown name (listing the known ones) or a data set
 // without a default directory when data_dir is empty; IoError / FormatError from the readers.
-// `image_shape` (C,H,W) is used by "folder" to decode and resize; ignored otherwise.
+// `image_shape` (C,H,W) is used by "folder" to decode and resize; ignored otherwise. `limits`
+// bound what one file may make the reader allocate (file_bytes.hpp).
 Dataset load_dataset(const std::string& name, const std::string& split, const std::string& data_dir = "",
-                     const core::Shape& image_shape = {3, 32, 32});
+                     const core::Shape& image_shape = {3, 32, 32}, const ReadLimits& limits = {});
 
 }  // namespace proact::datasets

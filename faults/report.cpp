@@ -3,11 +3,14 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "core/error.hpp"
+#include "core/file_io.hpp"
 #include "core/format.hpp"
+#include "faults/bitflip.hpp"
 
 namespace proact::faults {
 
@@ -130,23 +133,36 @@ std::string campaign_csv(const std::vector<CampaignResult>& results) {
 
 namespace {
 
-// FormatError unless the per-trial lists have one entry per trial id and every trial's correct and
-// no-prediction counts are disjoint parts of the `samples`.
-void check_point_counts(const PointResult& point, int64_t samples, const std::string& source) {
+// Bounds on what a campaign JSON may hold, far above any campaign run (7 BERs of 10,000 trials make
+// a 3 MB file). The file is untrusted: these keep what its claims can make the reader allocate or
+// a later loop run small.
+constexpr uint64_t kMaxJsonBytes = uint64_t(64) << 20;
+constexpr int64_t kMaxTrials = 10'000'000;
+constexpr size_t kMaxPoints = 10'000;
+constexpr size_t kMaxNames = 1'000'000;  // target parameters and patterns
+constexpr size_t kMaxText = 4096;        // one string
+
+// FormatError unless the per-trial lists have one entry per trial id, the ids ascend inside
+// [0, trials), and every trial's correct and no-prediction counts are disjoint parts of the
+// `samples`.
+void check_point_counts(const PointResult& point, const CampaignResult& result, const std::string& where) {
     const size_t trials = point.trial_ids.size();
     if (point.correct.size() != trials || point.no_prediction.size() != trials || point.faults.size() != trials)
-        core::fail<core::FormatError>(source, ": at rate ", point.rate, " there are ", trials, " trial ids, ",
+        core::fail<core::FormatError>(where, ": at rate ", point.rate, " there are ", trials, " trial ids, ",
                                       point.correct.size(), " counts, ", point.no_prediction.size(),
                                       " no-prediction counts and ", point.faults.size(),
                                       " fault counts; expected equal lengths");
     for (size_t i = 0; i < trials; ++i) {
         const int64_t correct = point.correct[i], no_prediction = point.no_prediction[i];
-        if (correct < 0 || correct > samples)
-            core::fail<core::FormatError>(source, ": correct count ", correct, " outside [0, ", samples, "]");
-        if (no_prediction < 0 || correct + no_prediction > samples)
-            core::fail<core::FormatError>(source, ": no-prediction count ", no_prediction, " at rate ", point.rate,
-                                          " outside [0, ", samples - correct, "] (", samples, " samples, ", correct,
-                                          " correct)");
+        if (point.trial_ids[i] >= result.trials || (i > 0 && point.trial_ids[i] <= point.trial_ids[i - 1]))
+            core::fail<core::FormatError>(where, ": trial id ", point.trial_ids[i], " at position ", i,
+                                          ", expected ascending ids below the ", result.trials, " trials");
+        if (correct > result.samples)
+            core::fail<core::FormatError>(where, ": correct count ", correct, " outside [0, ", result.samples, "]");
+        if (correct + no_prediction > result.samples)
+            core::fail<core::FormatError>(where, ": no-prediction count ", no_prediction, " at rate ", point.rate,
+                                          " outside [0, ", result.samples - correct, "] (", result.samples,
+                                          " samples, ", correct, " correct)");
     }
 }
 
@@ -204,65 +220,62 @@ std::string campaign_json(const CampaignResult& result) {
 }
 
 CampaignResult campaign_from_json(const std::string& text, const std::string& source) {
-    Json json;
-    try {
-        json = Json::parse(text);
-    } catch (const std::exception& e) {
-        core::fail<core::FormatError>(source, ": not valid JSON (", e.what(), ")");
-    }
-    const auto field = [&](const Json& object, const char* key) -> const Json& {
-        if (!object.is_object() || !object.contains(key))
-            core::fail<core::FormatError>(source, ": field '", key, "' is missing; expected a campaign JSON written by "
-                                                                   "proact inject");
-        return object.at(key);
-    };
+    constexpr int64_t kInt64Max = std::numeric_limits<int64_t>::max();
+    const nlohmann::json json = core::parse_json(text, source, {.max_bytes = kMaxJsonBytes, .max_depth = 8});
+    const core::JsonFields top{source, json};
     CampaignResult result;
-    try {
-        const int version = field(json, "proact_campaign").get<int>();
-        if (version == 2)
-            core::fail<core::FormatError>(source, ": campaign JSON version 2, expected ", kCampaignJsonVersion,
-                                          ": it has no 'purpose', 'images_hash' or 'batch_norm', and its faults "
-                                          "came from streams keyed without purpose and rate; rerun the campaign");
-        if (version != kCampaignJsonVersion)
-            core::fail<core::FormatError>(source, ": campaign JSON version ", version, ", expected ",
-                                          kCampaignJsonVersion);
-        result.label = field(json, "label").get<std::string>();
-        result.model = field(json, "model").get<std::string>();
-        result.dataset = field(json, "dataset").get<std::string>();
-        result.format = field(json, "format").get<std::string>();
-        result.fault_model = FaultModelSpec::parse(field(json, "fault_model").get<std::string>());
-        result.bit_mask = field(json, "bit_mask").get<std::string>();
-        result.patterns = field(json, "patterns").get<std::vector<std::string>>();
-        result.targets = field(json, "targets").get<std::vector<std::string>>();
-        result.target_values = field(json, "target_values").get<int64_t>();
-        result.seed = field(json, "seed").get<uint64_t>();
-        result.purpose = field(json, "purpose").get<std::string>();
-        check_fault_purpose(result.purpose);
-        result.batch_norm = field(json, "batch_norm").get<std::string>();
-        check_batch_norm(result.batch_norm);
-        result.trials = field(json, "trials").get<int64_t>();
-        result.ci_margin = field(json, "ci_margin").get<double>();
-        result.min_trials = field(json, "min_trials").get<int64_t>();
-        result.shard = parse_shard(field(json, "shard").get<std::string>());
-        result.samples = field(json, "samples").get<int64_t>();
-        result.images_hash = parse_checksum_hex(field(json, "images_hash").get<std::string>());
-        result.fault_free_correct = field(json, "fault_free_correct").get<int64_t>();
-        result.fault_free_no_prediction = field(json, "fault_free_no_prediction").get<int64_t>();
-        for (const Json& row : field(json, "points")) {
-            PointResult point;
-            point.rate = field(row, "rate").get<double>();
-            point.stopped_early = field(row, "stopped_early").get<bool>();
-            point.trial_ids = field(row, "trial_ids").get<std::vector<int64_t>>();
-            point.correct = field(row, "correct").get<std::vector<int64_t>>();
-            point.no_prediction = field(row, "no_prediction").get<std::vector<int64_t>>();
-            point.faults = field(row, "faults").get<std::vector<int64_t>>();
-            check_point_counts(point, result.samples, source);
-            result.points.push_back(std::move(point));
-        }
-    } catch (const nlohmann::json::exception& e) {
-        core::fail<core::FormatError>(source, ": malformed campaign JSON (", e.what(), ")");
-    } catch (const core::ValueError& e) {
-        core::fail<core::FormatError>(source, ": ", e.what());
+    const int64_t version = top.integer("proact_campaign", 0, kInt64Max);
+    if (version == 2)
+        core::fail<core::FormatError>(source, ": campaign JSON version 2, expected ", kCampaignJsonVersion,
+                                      ": it has no 'purpose', 'images_hash' or 'batch_norm', and its faults "
+                                      "came from streams keyed without purpose and rate; rerun the campaign");
+    if (version != kCampaignJsonVersion)
+        core::fail<core::FormatError>(source, ": campaign JSON version ", version, ", expected ", kCampaignJsonVersion);
+    result.label = top.text("label", kMaxText);
+    result.model = top.text("model", kMaxText);
+    result.dataset = top.text("dataset", kMaxText);
+    // The storage format and the bit positions as the campaign wrote them ("Q15.16", "0,1,31"):
+    // the reports parse the mask again and must meet nothing else.
+    // At most 16 bytes ("float32", "Q15.16"): StorageFormat::parse adds its two bit counts as ints,
+    // which overflows for counts of ten digits (found by fuzz_storage_format).
+    result.format = top.parsed("format", 16, [](const std::string& v) { StorageFormat::parse(v); return v; });
+    result.fault_model = top.parsed("fault_model", kMaxText, [](const std::string& v) { return FaultModelSpec::parse(v); });
+    result.bit_mask = top.parsed("bit_mask", kMaxText, [&](const std::string& v) {
+        if (!v.empty() && BitMask::parse(v, StorageFormat::parse(result.format)).to_string() != v)
+            core::fail<core::ValueError>("'", v, "' is not a list of ascending bit positions such as 0,1,31");
+        return v;
+    });
+    result.patterns = top.texts("patterns", kMaxNames, kMaxText);
+    result.targets = top.texts("targets", kMaxNames, kMaxText);
+    result.target_values = top.integer("target_values", 0, kInt64Max);
+    result.seed = top.unsigned_integer("seed");
+    result.purpose = top.parsed("purpose", kMaxText, [](const std::string& v) { check_fault_purpose(v); return v; });
+    result.batch_norm = top.parsed("batch_norm", kMaxText, [](const std::string& v) { check_batch_norm(v); return v; });
+    result.trials = top.integer("trials", 1, kMaxTrials);
+    result.ci_margin = top.number("ci_margin", 0.0, 100.0);
+    result.min_trials = top.integer("min_trials", 2, kMaxTrials);
+    result.shard = top.parsed("shard", kMaxText, [](const std::string& v) { return parse_shard(v); });
+    result.samples = top.integer("samples", 1, kInt64Max);
+    result.images_hash = top.parsed("images_hash", kMaxText, [](const std::string& v) { return parse_checksum_hex(v); });
+    result.fault_free_correct = top.integer("fault_free_correct", 0, result.samples);
+    result.fault_free_no_prediction =
+        top.integer("fault_free_no_prediction", 0, result.samples - result.fault_free_correct);
+    const nlohmann::json& points = top.array("points", kMaxPoints);
+    for (size_t p = 0; p < points.size(); ++p) {
+        const core::JsonFields row{source, points[p], "points[" + std::to_string(p) + "]."};
+        PointResult point;
+        // A BER is a probability; an exact campaign's k is a whole count of bits.
+        point.rate = row.number("rate", 0.0, result.is_exact() ? 9007199254740992.0 : 1.0);
+        if (result.is_exact() && point.rate != std::floor(point.rate))
+            core::fail<core::FormatError>(row.where("rate"), " is ", point.rate, ", expected a whole fault count k");
+        point.stopped_early = row.boolean("stopped_early");
+        const auto trials = static_cast<size_t>(result.trials);
+        point.trial_ids = row.integers("trial_ids", trials, 0, kInt64Max);
+        point.correct = row.integers("correct", trials, 0, kInt64Max);
+        point.no_prediction = row.integers("no_prediction", trials, 0, kInt64Max);
+        point.faults = row.integers("faults", trials, 0, kInt64Max);
+        check_point_counts(point, result, source);
+        result.points.push_back(std::move(point));
     }
     recompute_stats(result);
     return result;

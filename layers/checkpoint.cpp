@@ -1,5 +1,8 @@
 #include "layers/checkpoint.hpp"
 
+#include <cmath>
+#include <sstream>
+
 #include "core/safetensors.hpp"
 #include "layers/fold_batchnorm.hpp"
 #include "layers/hybrid_clip.hpp"
@@ -19,6 +22,11 @@ bool is_batches_tracked(const std::string& name) {
     return name == kBufferAllowedMissing ||
            (name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0);
 }
+
+// The metadata entries load_model interprets besides the model's own (zoo.hpp checks those): the
+// surgeries' configurations (fold_batchnorm, hybrid_clip, range_guard). Bounded before they are
+// parsed, so that no parser or message downstream is handed megabytes from the file.
+constexpr const char* kSurgeryKeys[] = {"batch_norm", "activation", "range_guard"};
 
 }  // namespace
 
@@ -68,7 +76,37 @@ void load_weights(Module& model, const std::map<std::string, Tensor>& tensors, c
 
 ModulePtr load_model(const std::string& path) { return load_model(load_checkpoint(path), "'" + path + "'"); }
 
+std::vector<NonFiniteTensor> non_finite_tensors(const Checkpoint& checkpoint) {
+    std::vector<NonFiniteTensor> found;
+    for (const auto& [name, tensor] : checkpoint.tensors) {
+        NonFiniteTensor entry{name};
+        for (float value : tensor.contiguous().span()) {
+            if (std::isnan(value)) ++entry.nan;
+            else if (std::isinf(value)) ++entry.infinite;
+        }
+        if (entry.count() > 0) found.push_back(std::move(entry));
+    }
+    return found;
+}
+
+void check_finite_weights(const Checkpoint& checkpoint, const std::string& source) {
+    const std::vector<NonFiniteTensor> found = non_finite_tensors(checkpoint);
+    if (found.empty()) return;
+    std::ostringstream list;
+    constexpr size_t kShown = 5;
+    for (size_t i = 0; i < found.size() && i < kShown; ++i)
+        list << (i ? ", " : "") << found[i].name << " (" << found[i].nan << " NaN, " << found[i].infinite << " Inf)";
+    if (found.size() > kShown) list << ", ...";
+    fail<core::NumericError>(source, ": ", found.size(), " tensor", found.size() == 1 ? "" : "s",
+                             " hold non-finite values: ", list.str());
+}
+
 ModulePtr load_model(const Checkpoint& checkpoint, const std::string& source) {
+    for (const char* key : kSurgeryKeys)
+        if (const auto entry = checkpoint.metadata.find(key);
+            entry != checkpoint.metadata.end() && entry->second.size() > kMaxMetadataValueBytes)
+            fail<core::FormatError>("load_model: ", source, ": metadata '", key, "' is '", core::excerpt(entry->second),
+                                    "', longer than ", kMaxMetadataValueBytes, " bytes");
     const ModelInfo info = model_info_from_metadata(checkpoint.metadata, "load_model: " + source);
     ModulePtr model;
     try {

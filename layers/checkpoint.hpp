@@ -16,8 +16,10 @@
 // (fold_batchnorm.hpp). load_model re-applies them in the order they are made: fold, clip, guard.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "layers/module.hpp"
 
@@ -34,8 +36,25 @@ struct Checkpoint {
 void save_checkpoint(const std::string& path, const Module& model,
                      const std::map<std::string, std::string>& metadata = {});
 
-// Reads tensors and metadata, whatever model they came from. IoError / FormatError from the reader.
+// Reads tensors and metadata, whatever model they came from. IoError / FormatError from the reader
+// (core/safetensors.hpp: the file is untrusted and checked as such).
 Checkpoint load_checkpoint(const std::string& path);
+
+// A tensor of a checkpoint holding values that are not finite.
+struct NonFiniteTensor {
+    std::string name;
+    int64_t nan = 0;       // NaN elements
+    int64_t infinite = 0;  // +Inf or -Inf elements
+    int64_t count() const { return nan + infinite; }
+};
+
+// Every tensor with a NaN or an infinity, in name order; empty when all values are finite. A model
+// loaded from such weights evaluates to garbage and a fault campaign on it measures nothing, so
+// commands refuse it unless told otherwise (--allow-nonfinite); check_finite_weights is that check.
+std::vector<NonFiniteTensor> non_finite_tensors(const Checkpoint& checkpoint);
+// NumericError naming `source`, how many tensors are affected and the first few with their counts,
+// when non_finite_tensors is not empty.
+void check_finite_weights(const Checkpoint& checkpoint, const std::string& source);
 
 // Copies `tensors` into `model`: strict — every parameter and buffer present with its shape, no
 // unknown names — except that a missing "num_batches_tracked" buffer keeps the model's value
@@ -47,7 +66,8 @@ void load_weights(Module& model, const std::map<std::string, Tensor>& tensors,
 // Rebuilds a zoo model from the checkpoint's metadata ("model", "input_shape", "num_classes",
 // "init_seed") with make_model, loads the weights with load_weights and returns it in evaluation
 // mode. FormatError naming the missing or malformed metadata key (an unknown "batch_norm" value
-// too), or the threshold tensor that disagrees with the "activation" entry; ShapeError /
+// too, or a value of a key it interprets longer than kMaxMetadataValueBytes, zoo.hpp), or the
+// threshold tensor that disagrees with the "activation" entry; ShapeError /
 // ValueError naming the file and the tensor when the tensors do not fit the model.
 ModulePtr load_model(const std::string& path);
 // The same from a checkpoint already read; `source` names it in messages ("'model.safetensors'").

@@ -1,5 +1,6 @@
 #include "layers/zoo.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <sstream>
 
@@ -253,29 +254,43 @@ ModelInfo model_info_from_metadata(const std::map<std::string, std::string>& met
         auto it = metadata.find(key);
         if (it == metadata.end())
             fail<core::FormatError>(source, ": metadata has no '", key, "' entry (needed to rebuild the model)");
+        if (it->second.size() > kMaxMetadataValueBytes)
+            fail<core::FormatError>(source, ": metadata '", key, "' is '", core::excerpt(it->second), "', longer than ",
+                                    kMaxMetadataValueBytes, " bytes");
         return it->second;
     };
     ModelInfo info;
     info.name = required("model");
     const std::string& shape_text = required("input_shape");
     const std::string& classes_text = required("num_classes");
+    // A checkpoint is untrusted and the model is built from these entries before its tensors are
+    // compared with the model's, so they are bounded (zoo.hpp): a claimed 3x100000x100000 input
+    // would make make_model allocate terabytes.
     try {
         info.input_shape = parse_shape(shape_text);
     } catch (const core::FormatError&) {
         info.input_shape.clear();
     }
-    if (info.input_shape.size() != 3)
-        fail<core::FormatError>(source, ": metadata 'input_shape' is '", shape_text,
-                                "', expected channels,height,width such as 1,28,28");
+    const bool shape_ok = info.input_shape.size() == 3 &&
+                          std::all_of(info.input_shape.begin(), info.input_shape.end(),
+                                      [](int64_t size) { return size <= kMaxInputSize; }) &&
+                          info.input_shape[1] * info.input_shape[2] <= kMaxInputPixels &&
+                          core::numel_of(info.input_shape) <= kMaxInputElements;
+    if (!shape_ok)
+        fail<core::FormatError>(source, ": metadata 'input_shape' is '", core::excerpt(shape_text),
+                                "', expected channels,height,width such as 1,28,28, each in 1..", kMaxInputSize,
+                                ", at most ", kMaxInputPixels, " pixels (height x width) and ", kMaxInputElements,
+                                " values in all");
     int64_t classes = 0;
-    if (!parse_positive(classes_text, 1 << 30, classes))
-        fail<core::FormatError>(source, ": metadata 'num_classes' is '", classes_text, "', expected a positive integer");
+    if (!parse_positive(classes_text, kMaxClasses, classes))
+        fail<core::FormatError>(source, ": metadata 'num_classes' is '", core::excerpt(classes_text),
+                                "', expected an integer in 1..", kMaxClasses);
     info.num_classes = static_cast<int>(classes);
     if (auto it = metadata.find("init_seed"); it != metadata.end()) {
         const auto [stop, error] = std::from_chars(it->second.data(), it->second.data() + it->second.size(),
                                                    info.init_seed);
         if (error != std::errc() || stop != it->second.data() + it->second.size() || it->second.empty())
-            fail<core::FormatError>(source, ": metadata 'init_seed' is '", it->second,
+            fail<core::FormatError>(source, ": metadata 'init_seed' is '", core::excerpt(it->second),
                                     "', expected an unsigned integer");
     }
     return info;

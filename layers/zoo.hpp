@@ -60,7 +60,16 @@ const ModelInfo* model_info(const Module& model);
 // "num_classes" = "10", "init_seed" = "42".
 std::map<std::string, std::string> model_metadata(const ModelInfo& info);
 // FormatError naming `source` and the key when "model", "input_shape" or "num_classes" is missing
-// or malformed; "init_seed" is optional (0).
+// or malformed, or outside the limits below (checkpoints are untrusted and the model is built from
+// these entries); "init_seed" is optional (0).
+// The model is built before its tensors are compared with the file's, so these bound what a
+// small hostile file can make make_model allocate: AlexNet's first linear layer has 4096 x H x W
+// weights, its last 4096 x classes (at the limits 0.27 G and 0.41 G parameters).
+inline constexpr int64_t kMaxInputSize = 4096;           // each of C, H, W
+inline constexpr int64_t kMaxInputPixels = 1 << 16;      // H * W (256 x 256)
+inline constexpr int64_t kMaxInputElements = 1 << 20;    // C * H * W
+inline constexpr int64_t kMaxClasses = 100000;
+inline constexpr size_t kMaxMetadataValueBytes = 256;   // each of the entries above
 ModelInfo model_info_from_metadata(const std::map<std::string, std::string>& metadata,
                                    const std::string& source = "metadata");
 

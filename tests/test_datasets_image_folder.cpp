@@ -67,9 +67,15 @@ TEST_CASE("classes sorted by folder name, files sorted by name, other files skip
     write_file_bytes(dir.path / "a_cat" / "notes.txt", std::vector<uint8_t>{'h', 'i'}, false);
     write_file_bytes(dir.path / "stray.png", std::vector<uint8_t>{1, 2, 3}, false);  // not in a class folder
 
+    // A class without images is refused, naming it: a label nothing teaches is a misplaced folder.
+    const std::string empty_class =
+        message_of<core::ValueError>([&] { load_image_folder(dir.path, {.channels = 3, .height = side, .width = side}); });
+    CHECK(contains(empty_class, "'c_empty' holds no .png/.jpg/.jpeg/.bmp file"));
+    fs::remove(dir.path / "c_empty");
+
     const Dataset dataset = load_image_folder(dir.path, {.channels = 3, .height = side, .width = side});
-    CHECK(dataset.class_names == std::vector<std::string>{"a_cat", "b_dog", "c_empty"});
-    CHECK(dataset.num_classes == 3);
+    CHECK(dataset.class_names == std::vector<std::string>{"a_cat", "b_dog"});
+    CHECK(dataset.num_classes == 2);
     CHECK(dataset.labels == std::vector<int32_t>{0, 0, 0, 1});
     REQUIRE(dataset.images.shape() == core::Shape{4, 3, side, side});
     CHECK_NOTHROW(dataset.validate());
