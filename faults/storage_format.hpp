@@ -40,9 +40,9 @@ public:
 
     // Qm.n: m integer bits, n fraction bits, one sign bit; 1 + m + n must be 8, 16 or 32.
     static StorageFormat fixed_point(int integer_bits, int fraction_bits) {
-        if (integer_bits < 0 || fraction_bits < 0)
+        if (integer_bits < 0 || fraction_bits < 0 || integer_bits > 31 || fraction_bits > 31)
             core::fail<core::ValueError>("storage format Q", integer_bits, ".", fraction_bits,
-                                         ": bit counts must be non-negative");
+                                         ": bit counts must be in 0..31");
         const int word_bits = 1 + integer_bits + fraction_bits;
         if (word_bits != 8 && word_bits != 16 && word_bits != 32)
             core::fail<core::ValueError>("storage format Q", integer_bits, ".", fraction_bits, ": a word of 1 + ",

@@ -400,13 +400,10 @@ TEST_CASE("fuzz regression: a campaign's bit mask must be ascending positions of
           std::string::npos);
 }
 
-// Found by fuzz/ (fuzz_storage_format), NOT FIXED here: StorageFormat::fixed_point computes
-// 1 + m + n in int, so "Q1110911110.1110911110" (both counts fit an int, their sum does not) is a
-// signed overflow (UBSan: storage_format.hpp:46). faults/storage_format.hpp is outside this
-// branch's files; the fix is to refuse m or n above 31 before adding them. The input is kept in
-// fuzz/known-crashes/ rather than in the corpus, which the sanitizer suite runs. Enable this test
-// with that fix.
-TEST_CASE("fuzz regression: Qm.n bit counts whose sum overflows an int" * doctest::skip()) {
+// Found by fuzz/ (fuzz_storage_format): StorageFormat::fixed_point computed 1 + m + n in int, so
+// "Q1110911110.1110911110" (both counts fit an int, their sum does not) was a signed overflow
+// (UBSan). Counts above 31 are now refused before the sum; the input is in the corpus.
+TEST_CASE("fuzz regression: Qm.n bit counts whose sum overflows an int") {
     CHECK_THROWS_AS(faults::StorageFormat::parse("q1110911110.1110911110"), core::ValueError);
     CHECK_THROWS_AS(faults::StorageFormat::parse("Q2147483647.1"), core::ValueError);
 }
