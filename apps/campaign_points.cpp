@@ -1,0 +1,151 @@
+#include "apps/campaign_points.hpp"
+
+#include <charconv>
+#include <cstdio>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "apps/common.hpp"
+#include "core/error.hpp"
+#include "core/file_io.hpp"
+#include "core/rng.hpp"
+#include "faults/report.hpp"
+
+namespace proact::apps {
+
+namespace {
+
+using Json = nlohmann::json;
+
+constexpr const char* kPartialTag = "proact_inject_partial";
+
+std::string exact(double value) {
+    char text[32];
+    const auto written = std::to_chars(text, text + sizeof text, value);
+    return std::string(text, written.ptr);
+}
+
+std::string hex(uint64_t value) {
+    char text[19];
+    std::snprintf(text, sizeof text, "0x%016llx", static_cast<unsigned long long>(value));
+    return text;
+}
+
+// The options of point `p` alone: its rate, everything else as given.
+faults::CampaignOptions point_options(const faults::CampaignOptions& options, size_t p) {
+    faults::CampaignOptions one = options;
+    if (options.fault_model.is_exact())
+        one.exact_counts = {options.exact_counts[p]};
+    else
+        one.bers = {options.bers[p]};
+    return one;
+}
+
+size_t point_count(const faults::CampaignOptions& options) {
+    return options.fault_model.is_exact() ? options.exact_counts.size() : options.bers.size();
+}
+
+double point_rate(const faults::CampaignOptions& options, size_t p) {
+    return options.fault_model.is_exact() ? double(options.exact_counts[p]) : options.bers[p];
+}
+
+// Adds `part`'s one point (and what it took) to `whole`.
+void append_point(faults::CampaignResult& whole, faults::CampaignResult&& part) {
+    whole.points.push_back(std::move(part.points.front()));
+    whole.seconds += part.seconds;
+    whole.setup_seconds += part.setup_seconds;
+    whole.batch_size = part.batch_size;
+    whole.trials_evaluated += part.trials_evaluated;
+    whole.trials_reused += part.trials_reused;
+    whole.cached_bytes = std::max(whole.cached_bytes, part.cached_bytes);
+    whole.fault_log.insert(whole.fault_log.end(), part.fault_log.begin(), part.fault_log.end());
+}
+
+void write_partial(const std::string& path, const std::string& key, const faults::CampaignResult& so_far) {
+    Json partial;
+    partial[kPartialTag] = 1;
+    partial["key"] = Json::parse(key);
+    partial["campaign"] = Json::parse(faults::campaign_json(so_far));
+    core::write_file_atomically(path, partial.dump(1) + "\n");
+}
+
+// The points done so far, from a partial file of this campaign.
+faults::CampaignResult read_partial(const std::string& path, const std::string& key) {
+    Json partial, expected;
+    try {
+        partial = Json::parse(core::read_file(path));
+        expected = Json::parse(key);
+    } catch (const Json::exception& error) {
+        core::fail<core::FormatError>("inject --resume: '", path, "' is not a partial campaign (", error.what(), ")");
+    }
+    if (!partial.is_object() || !partial.contains(kPartialTag) || !partial.contains("key") ||
+        !partial.contains("campaign") || !partial["key"].is_object())
+        core::fail<core::FormatError>("inject --resume: '", path, "' is not a partial campaign written by proact inject");
+    for (const auto& [name, value] : expected.items()) {
+        const Json& saved = partial["key"].contains(name) ? partial["key"][name] : Json("(none)");
+        if (saved != value)
+            core::fail<core::ValueError>("inject --resume: '", path, "' was written by a campaign with ", name, " ",
+                                         saved.dump(), ", this one has ", value.dump(),
+                                         ": resume with the same settings, or delete the file to start over");
+    }
+    return faults::campaign_from_json(partial["campaign"].dump(), path);
+}
+
+}  // namespace
+
+std::string campaign_key(const std::string& model_file, const datasets::Dataset& data, const std::string& split,
+                         const faults::CampaignOptions& options) {
+    std::string counts;
+    for (int64_t k : options.exact_counts) counts += (counts.empty() ? "" : ",") + std::to_string(k);
+    const Json key = {{"model_file", hex(core::hash_purpose(core::read_file(model_file)))},
+                      {"images", hex(faults::data_checksum(data.images, data.labels))},
+                      {"split", split},
+                      {"format", options.format.to_string()},
+                      {"fault_model", options.fault_model.to_string()},
+                      {"bers", ber_list_text(options.bers)},
+                      {"k", counts},
+                      {"bit_mask", options.bit_mask},
+                      {"patterns", name_list(options.patterns, ",")},
+                      {"fault_thresholds", options.fault_thresholds},
+                      {"trials", options.trials},
+                      {"seed", std::to_string(options.seed)},
+                      {"ci_margin", exact(options.ci_margin)},
+                      {"min_trials", options.min_trials},
+                      {"shard", std::to_string(options.shard.index) + "/" + std::to_string(options.shard.count)},
+                      {"purpose", options.purpose},
+                      {"batch_norm", options.batch_norm},
+                      {"label", options.label},
+                      {"model", options.model_name},
+                      {"dataset", options.dataset_name}};
+    return key.dump();
+}
+
+faults::CampaignResult run_by_point(layers::Module& model, const datasets::Dataset& data,
+                                    const faults::CampaignOptions& options, const PointwiseRun& run) {
+    faults::validate_options(options);
+    faults::CampaignResult whole;
+    size_t done = 0;
+    if (run.resume && !run.partial.empty() && std::filesystem::exists(run.partial)) {
+        whole = read_partial(run.partial, run.key);
+        done = whole.points.size();
+        for (size_t p = 0; p < done; ++p)
+            if (p >= point_count(options) || whole.points[p].rate != point_rate(options, p))
+                core::fail<core::FormatError>("inject --resume: '", run.partial, "' holds point ", p, " at rate ",
+                                              whole.points[p].rate, ", not one of this campaign's in order");
+        if (options.progress)
+            std::fprintf(stderr, "resuming from %s: %zu of %zu points done\n", run.partial.c_str(), done,
+                         point_count(options));
+    }
+    for (size_t p = done; p < point_count(options); ++p) {
+        faults::CampaignResult part = faults::run_campaign(model, data.images, data.labels, point_options(options, p));
+        if (p == 0) {
+            whole = std::move(part);
+        } else {
+            append_point(whole, std::move(part));
+        }
+        if (!run.partial.empty()) write_partial(run.partial, run.key, whole);
+    }
+    return whole;
+}
+
+}  // namespace proact::apps
