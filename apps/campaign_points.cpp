@@ -123,9 +123,14 @@ std::string campaign_key(const std::string& model_file, const datasets::Dataset&
 faults::CampaignResult run_by_point(layers::Module& model, const datasets::Dataset& data,
                                     const faults::CampaignOptions& options, const PointwiseRun& run) {
     faults::validate_options(options);
+    // Without a partial file there is nothing to resume from: one campaign, one set-up. Each
+    // point's campaign repeats the set-up (the fault-free pass, the stage cache, the probe), which
+    // faults::Campaign cannot share across calls of run(): about 7% more time at 100 trials per
+    // point on LeNet-5 / Fashion-MNIST.
+    if (run.partial.empty()) return faults::run_campaign(model, data.images, data.labels, options);
     faults::CampaignResult whole;
     size_t done = 0;
-    if (run.resume && !run.partial.empty() && std::filesystem::exists(run.partial)) {
+    if (run.resume && std::filesystem::exists(run.partial)) {
         whole = read_partial(run.partial, run.key);
         done = whole.points.size();
         for (size_t p = 0; p < done; ++p)
@@ -143,7 +148,7 @@ faults::CampaignResult run_by_point(layers::Module& model, const datasets::Datas
         } else {
             append_point(whole, std::move(part));
         }
-        if (!run.partial.empty()) write_partial(run.partial, run.key, whole);
+        write_partial(run.partial, run.key, whole);
     }
     return whole;
 }

@@ -17,7 +17,7 @@
 namespace proact::apps {
 
 struct PointwiseRun {
-    std::string partial;  // empty: nothing written, nothing resumed
+    std::string partial;  // empty: one faults::run_campaign, nothing written, nothing resumed
     bool resume = false;  // take the points of `partial` when it exists
     std::string key;      // everything the results depend on; a partial of another key is refused
 };

@@ -173,16 +173,20 @@ void register_inject(CLI::App& app) {
     sub->add_option("--dataset", command->dataset, "Data set: " + name_list(datasets::dataset_names()))->capture_default_str();
     sub->add_option("--split", command->split, "train | test")->check(CLI::IsMember({"train", "test"}))->capture_default_str();
     sub->add_option("--format", command->format, "Storage format: float32 or Qm.n (q15.16, q7.8, q3.4)")
+        ->check(storage_format_text())
         ->capture_default_str();
     sub->add_option("--batch-norm", command->batch_norm,
                     "fold: batch norm folded into the convolutions before quantisation, as deployed | keep: a "
                     "fault-free stage (the toolbox's setting); the campaign JSON records which")
         ->check(CLI::IsMember({"fold", "keep"}))
         ->capture_default_str();
-    sub->add_option("--ber", command->bers, "Comma-separated bit error rates in [0, 1]")->capture_default_str();
+    sub->add_option("--ber", command->bers, "Comma-separated bit error rates in [0, 1]")
+        ->check(ber_list_text())
+        ->capture_default_str();
     sub->add_option("--fault-model", command->fault_model,
                     std::string("How faults are counted and what they do: ") + faults::FaultModelSpec::names() +
                         " (ber-floor: the toolbox's floor(values x bits x BER) per tensor, with repetition)")
+        ->check(parsed_by([](const std::string& text) { (void)faults::FaultModelSpec::parse(text); }, "MODEL"))
         ->capture_default_str();
     sub->add_option("--k", command->exact_counts, "Faulty bits per tensor for --fault-model exact (comma-separated)")
         ->delimiter(',')
@@ -205,6 +209,7 @@ void register_inject(CLI::App& app) {
                     "trials)")
         ->check(non_negative_number());
     sub->add_option("--shard", command->shard, "Run trials i, i+n, ... of the campaign (i/n); join with proact merge")
+        ->check(parsed_by([](const std::string& text) { (void)faults::parse_shard(text); }, "i/n"))
         ->capture_default_str();
     sub->add_option("--batch-size", command->batch_size,
                     "Inference batch size (0: automatic, the whole set in batches of at most 128 MB of activations)")

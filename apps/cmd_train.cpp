@@ -74,6 +74,7 @@ void register_train(CLI::App& app) {
     sub->add_option("--dataset", command->dataset, "Data set: " + name_list(datasets::dataset_names()))
         ->capture_default_str();
     sub->add_option("--image-shape", command->image_shape, "C,H,W images are decoded to (folder data sets)")
+        ->check(parsed_by([](const std::string& text) { (void)layers::parse_shape(text); }, "C,H,W"))
         ->capture_default_str();
     sub->add_option("--val-fraction", command->validation_fraction,
                     "Share of the training set held out for validation")

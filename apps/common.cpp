@@ -18,6 +18,8 @@
 #include "core/progress.hpp"
 #include "core/threads.hpp"
 #include "datasets/registry.hpp"
+#include "faults/campaign_options.hpp"
+#include "faults/storage_format.hpp"
 #include "optim/factory.hpp"
 
 namespace proact::apps {
@@ -95,6 +97,27 @@ CLI::Validator number_in(double min, double max) {
             return "expected a number from " + range + ", got '" + text + "'";
         },
         "[" + plain(min) + ", " + plain(max) + "]");
+}
+
+CLI::Validator parsed_by(const std::function<void(const std::string&)>& parse, const std::string& name) {
+    return CLI::Validator(
+        [parse](std::string& text) -> std::string {
+            try {
+                parse(text);
+            } catch (const core::Error& error) {
+                return error.what();
+            }
+            return "";
+        },
+        name);
+}
+
+CLI::Validator storage_format_text() {
+    return parsed_by([](const std::string& text) { (void)faults::StorageFormat::parse(text); }, "FORMAT");
+}
+
+CLI::Validator ber_list_text() {
+    return parsed_by([](const std::string& text) { (void)faults::parse_ber_list(text); }, "BERS");
 }
 
 CLI::Validator whole_number(int64_t min, int64_t max) { return whole_check(min, uint64_t(max)); }

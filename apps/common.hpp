@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -33,6 +34,13 @@ CLI::Validator number_in(double min, double max);  // a finite number in [min, m
 // min to max: "expected a whole number from 1 to 1000000, got '010'".
 CLI::Validator whole_number(int64_t min, int64_t max);
 CLI::Validator seed_number();  // a whole number from 0 to 18446744073709551615 (uint64)
+// A flag whose text one of the library's parsers reads (a storage format, a BER list, a shard):
+// its error (core::Error) becomes the flag's, at parse time, so that a bad value is a command-line
+// error (exit code 2) like any other.
+CLI::Validator parsed_by(const std::function<void(const std::string&)>& parse, const std::string& name);
+// The ones several commands share.
+CLI::Validator storage_format_text();  // faults::StorageFormat::parse
+CLI::Validator ber_list_text();        // faults::parse_ber_list
 
 // Bounds a typo cannot blow past: a count beyond these is a slip of the keyboard, not a plan.
 inline constexpr int64_t kMaxTrials = 1'000'000;

@@ -293,8 +293,13 @@ TEST_CASE("inject killed after a BER and resumed writes the JSON of an uninterru
     const std::string campaign = "inject --model-file " + model + data +
                                  " --format float32 --ber 1e-4,1e-3,3e-3 --seed 2" + kQuiet;
     const std::string trials = " --trials 300";
-    const Run whole = run_proact(dir, campaign + trials + " --json " + dir.file("whole.json"));
+    const Run whole = run_proact(dir, campaign + trials + " --json " + dir.file("whole.json") + " --csv " +
+                                          dir.file("whole.csv"));
     REQUIRE_MESSAGE(whole.exit_code == 0, whole.err);
+    // With --json the points run one at a time; without, as one campaign: the same numbers.
+    const Run single = run_proact(dir, campaign + trials + " --csv " + dir.file("single.csv"));
+    REQUIRE_MESSAGE(single.exit_code == 0, single.err);
+    CHECK(read_bytes(dir.file("single.csv")) == read_bytes(dir.file("whole.csv")));
 
     const std::string json = dir.file("resumed.json");
     REQUIRE(kill_when_written(campaign + trials + " --json " + json, json + ".partial"));
