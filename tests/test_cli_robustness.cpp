@@ -153,7 +153,7 @@ TEST_CASE("every class of bad flag gets one line naming the flag, the allowed ra
         {"inject" + m + " --shard 0/4294967297", "--shard: shard '0/4294967297': expected i/n"},
         {"inject" + m + " --format q40.40", "--format: storage format Q40.40: a word of 1 + 40 + 40 = 81 bits"},
         {"inject" + m + " --ber 1e-3,2", "--ber: BER 2 outside [0, 1]"},
-        {"inject" + m + " --fault-model flip", "--fault-model: fault model 'flip': expected one of"},
+        {"inject" + m + " --fault-model wat", "--fault-model: fault model 'wat': expected one of"},
         {"train --image-shape 3,0,2", "--image-shape: parse_shape: '3,0,2' is not a comma-separated list"},
         {"frobnicate --seed 1", "unknown command 'frobnicate' (commands: train, eval, demo, inject, merge, harden, "
                                 "reproduce, tune"},
