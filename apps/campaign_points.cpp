@@ -130,7 +130,13 @@ faults::CampaignResult run_by_point(layers::Module& model, const datasets::Datas
     if (run.partial.empty()) return faults::run_campaign(model, data.images, data.labels, options);
     faults::CampaignResult whole;
     size_t done = 0;
-    if (run.resume && std::filesystem::exists(run.partial)) {
+    const bool partial = std::filesystem::exists(run.partial);
+    if (options.progress && partial && !run.resume)
+        std::fprintf(stderr, "%s holds an interrupted campaign: starting over (--resume continues it)\n",
+                     run.partial.c_str());
+    if (options.progress && !partial && run.resume)
+        std::fprintf(stderr, "no %s to resume from: running every point\n", run.partial.c_str());
+    if (run.resume && partial) {
         whole = read_partial(run.partial, run.key);
         done = whole.points.size();
         for (size_t p = 0; p < done; ++p)

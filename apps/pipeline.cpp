@@ -147,8 +147,15 @@ TrainedModel train_and_save(const TrainRequest& request, const datasets::Dataset
     resume.key["model"] = request.model;
     resume.key["images"] = std::to_string(train_set.size()) + " training, " + std::to_string(validation.size()) +
                            " validation, hash 0x" + hex64(faults::data_checksum(train_set.images, train_set.labels));
-    if (request.resume && std::filesystem::exists(resume.state_path) && !request.common.quiet)
-        std::fprintf(stderr, "resuming from %s\n", resume.state_path.c_str());
+    if (!request.common.quiet) {
+        const bool partial = std::filesystem::exists(resume.state_path);
+        if (request.resume)
+            std::fprintf(stderr, partial ? "resuming from %s\n" : "no %s to resume from: training from the start\n",
+                         resume.state_path.c_str());
+        else if (partial)
+            std::fprintf(stderr, "%s holds an interrupted run: starting over (--resume continues it)\n",
+                         resume.state_path.c_str());
+    }
     std::vector<train::EpochLog> history = train::train_classifier(*model, train_set, &validation, options, {}, resume);
     if (!request.log_csv.empty()) write_epoch_csv(request.log_csv, history);
     layers::save_checkpoint(request.out, *model, training_metadata(request, options.epochs));
