@@ -1,8 +1,8 @@
-// `proact inject`'s campaign, run one point (one BER, or one k) at a time so that an interrupted
-// run can continue: after each point the campaign so far is written to a partial file,
-// atomically; with `resume` the points it holds are taken from it and the rest are run. The
-// points of a sweep are independent (a trial's faults are keyed by its own rate, docs/DESIGN.md),
-// so the joined result is the one a single run gives, and so are the bytes of its JSON.
+// `proact inject`'s campaign, point (one BER, or one k) after point, so that an interrupted run can
+// continue: after each point the campaign so far is written to a partial file, atomically; with
+// `resume` the points it holds are taken from it and the rest are run. The points of a sweep are
+// independent (a trial's faults are keyed by its own rate, docs/DESIGN.md), so the joined result
+// is the one a single run gives, and so are the bytes of its JSON.
 //
 //   PointwiseRun run{partial_path(json_path), resume, campaign_key(...)};
 //   faults::CampaignResult result = run_by_point(model, data, options, run);

@@ -186,12 +186,12 @@ void register_harden(CLI::App& app) {
     sub->add_option("--slope", command->slope, "Slope k of the smooth step")->check(positive_number())->capture_default_str();
     sub->add_option("--format", command->format,
                     "Storage format: the weights are put on its grid first; the report's bytes; FtClipAct's campaigns")
-        ->check(storage_format_text())
+        ->check(storage_format_flag())
         ->capture_default_str();
     sub->add_option("--ber", command->bers,
                     "BERs the model will be judged at: FtClipAct searches at them (at most 5) unless --search-bers "
                     "says otherwise (default: reproduce's for the model)")
-        ->check(ber_list_text());
+        ->check(ber_list_flag());
     sub->add_option("--batch-norm", command->batch_norm,
                     "fold: batch norm folded into the convolutions first, as deployed | keep: a fault-free stage")
         ->capture_default_str();

@@ -173,7 +173,7 @@ void register_inject(CLI::App& app) {
     sub->add_option("--dataset", command->dataset, "Data set: " + name_list(datasets::dataset_names()))->capture_default_str();
     sub->add_option("--split", command->split, "train | test")->check(CLI::IsMember({"train", "test"}))->capture_default_str();
     sub->add_option("--format", command->format, "Storage format: float32 or Qm.n (q15.16, q7.8, q3.4)")
-        ->check(storage_format_text())
+        ->check(storage_format_flag())
         ->capture_default_str();
     sub->add_option("--batch-norm", command->batch_norm,
                     "fold: batch norm folded into the convolutions before quantisation, as deployed | keep: a "
@@ -181,7 +181,7 @@ void register_inject(CLI::App& app) {
         ->check(CLI::IsMember({"fold", "keep"}))
         ->capture_default_str();
     sub->add_option("--ber", command->bers, "Comma-separated bit error rates in [0, 1]")
-        ->check(ber_list_text())
+        ->check(ber_list_flag())
         ->capture_default_str();
     sub->add_option("--fault-model", command->fault_model,
                     std::string("How faults are counted and what they do: ") + faults::FaultModelSpec::names() +

@@ -209,7 +209,7 @@ void register_reproduce(CLI::App& app) {
         ->capture_default_str();
     sub->add_option("--dataset", command->dataset, "Data set: fashion-mnist, mnist, cifar10, cifar100")->capture_default_str();
     sub->add_option("--format", command->format, "Storage format: q15.16 (or any Qm.n) or float32")
-        ->check(storage_format_text())
+        ->check(storage_format_flag())
         ->capture_default_str();
     sub->add_option("--batch-norm", command->batch_norm,
                     "fold: batch norm folded into the convolutions before quantisation, as deployed | keep: a "
@@ -221,7 +221,7 @@ void register_reproduce(CLI::App& app) {
     sub->add_option("--ber", command->bers,
                     "Comma-separated BERs (default: lenet5 1e-5,1e-4,3e-4,1e-3; other 28x28 models "
                     "1e-6,1e-5,3e-5,1e-4,3e-4; 32x32 models 1e-7,3e-7,1e-6,3e-6,1e-5,3e-5)")
-        ->check(ber_list_text());
+        ->check(ber_list_flag());
     sub->add_option("--trials", command->trials, "Trials per BER and method")
         ->check(whole_number(1, kMaxTrials))
         ->capture_default_str();

@@ -100,13 +100,13 @@ void register_tune(CLI::App& app) {
                     "; fitact: " + method::option_names(method::find_method("fitact")) +
                     "; ftclipact: " + method::option_names(method::find_method("ftclipact")));
     sub->add_option("--format", command->format, "Storage format: q15.16 (or any Qm.n) or float32")
-        ->check(storage_format_text())
+        ->check(storage_format_flag())
         ->capture_default_str();
     sub->add_option("--batch-norm", command->batch_norm, "fold | keep (as reproduce)")
         ->check(CLI::IsMember({"fold", "keep"}))
         ->capture_default_str();
     sub->add_option("--ber", command->bers, "Comma-separated BERs (default: reproduce's for the model)")
-        ->check(ber_list_text());
+        ->check(ber_list_flag());
     sub->add_option("--trials", command->trials, "Trials per BER and setting")
         ->check(whole_number(1, kMaxTrials))
         ->capture_default_str();

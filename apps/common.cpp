@@ -112,11 +112,11 @@ CLI::Validator parsed_by(const std::function<void(const std::string&)>& parse, c
         name);
 }
 
-CLI::Validator storage_format_text() {
+CLI::Validator storage_format_flag() {
     return parsed_by([](const std::string& text) { (void)faults::StorageFormat::parse(text); }, "FORMAT");
 }
 
-CLI::Validator ber_list_text() {
+CLI::Validator ber_list_flag() {
     return parsed_by([](const std::string& text) { (void)faults::parse_ber_list(text); }, "BERS");
 }
 

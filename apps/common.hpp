@@ -39,8 +39,8 @@ CLI::Validator seed_number();  // a whole number from 0 to 18446744073709551615 
 // error (exit code 2) like any other.
 CLI::Validator parsed_by(const std::function<void(const std::string&)>& parse, const std::string& name);
 // The ones several commands share.
-CLI::Validator storage_format_text();  // faults::StorageFormat::parse
-CLI::Validator ber_list_text();        // faults::parse_ber_list
+CLI::Validator storage_format_flag();  // faults::StorageFormat::parse
+CLI::Validator ber_list_flag();        // faults::parse_ber_list
 
 // Bounds a typo cannot blow past: a count beyond these is a slip of the keyboard, not a plan.
 inline constexpr int64_t kMaxTrials = 1'000'000;

@@ -91,7 +91,7 @@ void add_method_flags(CLI::App& command, MethodFlags& flags) {
     command.add_option("--search-bers", flags.search_bers,
                        "FtClipAct: BERs of each candidate's campaign (default: the evaluation BERs, at most 5; the "
                        "toolbox: 1e-7,1e-6,3e-6,1e-5,3e-5)")
-        ->check(ber_list_text());
+        ->check(ber_list_flag());
     command.add_option("--search-trials", s.ftclipact.campaign.trials, "FtClipAct: trials per BER")->check(whole_number(1, kMaxTrials))->capture_default_str();
     command.add_option("--search-fault-model", flags.search_fault_model, "FtClipAct: ber | stuck0 | stuck1")
         ->capture_default_str();

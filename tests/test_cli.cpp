@@ -312,3 +312,27 @@ TEST_CASE("inject killed after a BER and resumed writes the JSON of an uninterru
     CHECK(read_bytes(json) == read_bytes(dir.file("whole.json")));
     CHECK_FALSE(std::filesystem::exists(json + ".partial"));
 }
+
+TEST_CASE("inject --json sees each point end and still gives the numbers of one campaign") {
+    TempDir dir("proact-cli-points");
+    write_idx_split(dir, "train", 200);
+    write_idx_split(dir, "t10k", 60);
+    const std::string data = " --dataset fashion-mnist --data-dir " + dir.path.string();
+    const std::string model = dir.file("model.safetensors");
+    REQUIRE(run_proact(dir, "train --epochs 1 --batch-size 32 --no-test --out " + model + data + kQuiet).exit_code == 0);
+    const std::string campaign = "inject --model-file " + model + data + " --format q7.8 --seed 5" + kQuiet;
+    // The ci_margin rule, shards, exact k and the fault log go through apps/campaign_points.cpp's
+    // copy of the per-point loop with --json, through faults::run_campaign without.
+    for (const std::string settings : {" --ber 1e-3,1e-2 --trials 40 --ci-margin 20", " --ber 1e-4,1e-3,1e-2 --trials 5 --shard 1/3",
+                                       " --fault-model exact --k 1,3 --trials 4", " --ber 1e-3,3e-3 --trials 3"}) {
+        CAPTURE(settings);
+        const Run single = run_proact(dir, campaign + settings + " --csv " + dir.file("single.csv") + " --log-faults " +
+                                               dir.file("single.faults.csv"));
+        REQUIRE_MESSAGE(single.exit_code == 0, single.err);
+        const Run points = run_proact(dir, campaign + settings + " --json " + dir.file("points.json") + " --csv " +
+                                               dir.file("points.csv") + " --log-faults " + dir.file("points.faults.csv"));
+        REQUIRE_MESSAGE(points.exit_code == 0, points.err);
+        CHECK(read_bytes(dir.file("single.csv")) == read_bytes(dir.file("points.csv")));
+        CHECK(read_bytes(dir.file("single.faults.csv")) == read_bytes(dir.file("points.faults.csv")));
+    }
+}
