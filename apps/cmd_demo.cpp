@@ -12,6 +12,7 @@
 
 #include "apps/commands.hpp"
 #include "apps/common.hpp"
+#include "apps/output_paths.hpp"
 #include "apps/pipeline.hpp"
 #include "datasets/split.hpp"
 #include "faults/campaign.hpp"
@@ -94,9 +95,17 @@ void run_demo(DemoCommand& command) {
     apply_common_options(command.common);
     command.settings.fitact.epochs = kDemoFitActEpochs;
     method::validate_settings(command.settings);
-    std::filesystem::create_directories(command.out_dir);
     const std::string model_path = command.out_dir + "/lenet5.safetensors";
     const std::string hardened_path = command.out_dir + "/lenet5_proact.safetensors";
+    OutputPlan plan("demo");
+    plan.data_set("fashion-mnist", command.common.data_dir);
+    plan.output_folder("--out-dir", command.out_dir);
+    for (const char* name : {"lenet5.safetensors", "lenet5.safetensors.partial", "lenet5_proact.safetensors",
+                             "train_log.csv", "proact_log.json", "campaign.csv", "campaign_float32.svg",
+                             "campaign_q15.16.svg"})
+        plan.output("--out-dir", command.out_dir + "/" + name);
+    plan.check();
+    std::filesystem::create_directories(command.out_dir);
     std::printf("== proact demo: LeNet-5 on Fashion-MNIST, ProAct against bit flips, seed %llu ==\n",
                 static_cast<unsigned long long>(command.common.seed));
     const datasets::Dataset full = load_split("fashion-mnist", "train", command.common);
@@ -165,8 +174,12 @@ void register_demo(CLI::App& app) {
     auto command = std::make_shared<DemoCommand>();
     CLI::App* sub = app.add_subcommand("demo", "Train LeNet-5 on Fashion-MNIST, harden it with ProAct, fault-test both, compare every method");
     command->train.epochs = 3;
-    sub->add_option("--epochs", command->train.epochs, "Training epochs")->check(CLI::PositiveNumber)->capture_default_str();
-    sub->add_option("--trials", command->trials, "Fault-campaign trials per BER")->check(CLI::PositiveNumber)->capture_default_str();
+    sub->add_option("--epochs", command->train.epochs, "Training epochs")
+        ->check(whole_number(1, kMaxEpochs))
+        ->capture_default_str();
+    sub->add_option("--trials", command->trials, "Fault-campaign trials per BER")
+        ->check(whole_number(1, kMaxTrials))
+        ->capture_default_str();
     sub->add_option("--out-dir", command->out_dir, "Folder for the checkpoints, logs and reports")->capture_default_str();
     add_common_options(*sub, command->common);
     sub->callback([command] { run_demo(*command); });

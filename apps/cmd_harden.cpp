@@ -24,6 +24,7 @@
 #include "apps/commands.hpp"
 #include "apps/common.hpp"
 #include "apps/method_flags.hpp"
+#include "apps/output_paths.hpp"
 #include "apps/pipeline.hpp"
 #include "datasets/split.hpp"
 #include "faults/injector.hpp"
@@ -104,6 +105,13 @@ method::MethodSettings resolve(HardenCommand& command, const CLI::App& sub) {
 void run_harden(HardenCommand& command, const CLI::App& sub) {
     apply_common_options(command.common);
     const method::MethodSettings settings = resolve(command, sub);
+    OutputPlan plan("harden");
+    plan.input("--model-file", command.model_file);
+    plan.data_set(command.dataset, command.common.data_dir);
+    plan.output("--out", command.out);
+    plan.output("--log", command.log_path);
+    plan.check();
+    note_hardening_memory(settings);
     const faults::StorageFormat format = faults::StorageFormat::parse(command.format);
     const LoadedModel loaded = load_model_file(command.model_file);
     if (loaded.metadata.count("activation"))
@@ -175,19 +183,21 @@ void register_harden(CLI::App& app) {
                     "and ftclipact)");
     sub->add_option("--mode", command->mode,
                     "smooth | saturate (proact, fitact; default smooth), hard | saturate (ranger, ftclipact; default hard)");
-    sub->add_option("--slope", command->slope, "Slope k of the smooth step")->capture_default_str();
+    sub->add_option("--slope", command->slope, "Slope k of the smooth step")->check(positive_number())->capture_default_str();
     sub->add_option("--format", command->format,
                     "Storage format: the weights are put on its grid first; the report's bytes; FtClipAct's campaigns")
+        ->check(storage_format_flag())
         ->capture_default_str();
     sub->add_option("--ber", command->bers,
                     "BERs the model will be judged at: FtClipAct searches at them (at most 5) unless --search-bers "
-                    "says otherwise (default: reproduce's for the model)");
+                    "says otherwise (default: reproduce's for the model)")
+        ->check(ber_list_flag());
     sub->add_option("--batch-norm", command->batch_norm,
                     "fold: batch norm folded into the convolutions first, as deployed | keep: a fault-free stage")
         ->capture_default_str();
     sub->add_option("--val-fraction", command->validation_fraction,
                     "Share held out for validation, for a checkpoint that does not record its split")
-        ->check(CLI::Range(0.01, 0.9))
+        ->check(number_in(0.01, 0.9))
         ->capture_default_str();
     add_method_flags(*sub, command->flags);
     add_common_options(*sub, command->common);

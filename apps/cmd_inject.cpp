@@ -7,17 +7,20 @@
 // the stored integer codes. --shard i/n runs trials i, i+n, ... for `proact merge`. A hardened
 // checkpoint loads like any other; its thresholds are targets too unless --no-threshold-faults.
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 
+#include "apps/campaign_points.hpp"
 #include "apps/commands.hpp"
-#include "layers/fold_batchnorm.hpp"
 #include "apps/common.hpp"
+#include "apps/output_paths.hpp"
 #include "apps/pipeline.hpp"
 #include "core/file_io.hpp"
 #include "datasets/registry.hpp"
 #include "faults/campaign.hpp"
 #include "faults/paired_comparison.hpp"
 #include "faults/report.hpp"
+#include "layers/fold_batchnorm.hpp"
 
 namespace proact::apps {
 
@@ -47,6 +50,8 @@ struct InjectCommand {
     bool no_stage_cache = false;
     bool no_reuse = false;
     bool no_threshold_faults = false;
+    bool allow_nonfinite = false;
+    bool resume = false;
 };
 
 bool ends_with(const std::string& text, const std::string& suffix) {
@@ -94,10 +99,23 @@ void run_inject(const InjectCommand& command) {
     options.label = command.label;
     options.batch_norm = command.batch_norm;
     faults::validate_options(options);
+    OutputPlan plan("inject");
+    plan.input("--model-file", command.model_file);
+    plan.data_set(command.dataset, command.common.data_dir);
+    plan.inputs("--plot-with", command.plot_with);
+    plan.inputs("--compare-with", command.compare_with);
+    plan.output("--csv", command.csv_path);
+    plan.output("--json", command.json_path);
+    plan.output("--plot", command.plot_path);
+    plan.output("--log-faults", command.fault_log_path);
+    plan.output("--compare-csv", command.compare_csv_path);
+    if (!command.json_path.empty()) plan.output("--json (its partial campaign)", partial_path(command.json_path));
+    plan.check();
     const std::vector<faults::CampaignResult> others = read_campaigns(command.plot_with);
     const std::vector<faults::CampaignResult> baselines = read_campaigns(command.compare_with);
 
     const LoadedModel loaded = load_model_file(command.model_file);
+    if (!command.allow_nonfinite) refuse_non_finite(loaded, "inject");
     options.model_name = loaded.name;
     // As a deployment stores the model: batch norm folded into the convolutions before the weights
     // are put on the storage grid (a checkpoint folded already has none left to fold).
@@ -108,7 +126,14 @@ void run_inject(const InjectCommand& command) {
         faults::select_targets(*loaded.model, options.patterns, options.fault_thresholds);
     const datasets::Dataset data = load_split_for(loaded, "inject", command.dataset, command.split, command.common);
     quantise_and_report(targets, options.format);
-    const faults::CampaignResult result = faults::run_campaign(*loaded.model, data.images, data.labels, options);
+    if (command.batch_size > 0)
+        note_memory_request("--batch-size", "batches of " + std::to_string(command.batch_size) + " images of " +
+                                                core::shape_str(data.sample_shape()) + " (inputs alone)",
+                            double(command.batch_size) * double(core::numel_of(data.sample_shape())) * 4.0);
+    // With --json the campaign so far is kept in JSON.partial after every point, for --resume.
+    const PointwiseRun run{command.json_path.empty() ? "" : partial_path(command.json_path), command.resume,
+                           campaign_key(command.model_file, data, command.split, options)};
+    const faults::CampaignResult result = run_by_point(*loaded.model, data, options, run);
     std::printf("%s", faults::campaign_table(result).c_str());
     const int64_t trials_run = result.trials_evaluated + result.trials_reused;
     std::printf("%lld trials in %.2f s (%.1f ms per trial; %lld evaluated, %lld changed no bit and reused the "
@@ -129,6 +154,10 @@ void run_inject(const InjectCommand& command) {
                      ends_with(command.fault_log_path, ".json") ? faults::fault_log_json(result.fault_log, options.format)
                                                                 : faults::fault_log_csv(result.fault_log),
                      std::to_string(result.fault_log.size()) + " faults");
+    if (!run.partial.empty()) {
+        std::error_code ignored;  // the JSON holds every point now; a stale partial is only resumed
+        std::filesystem::remove(run.partial, ignored);
+    }
     // Last: a baseline of other settings fails here, after this campaign's own files are written.
     print_comparisons(result, baselines, command.compare_csv_path);
 }
@@ -144,19 +173,24 @@ void register_inject(CLI::App& app) {
     sub->add_option("--dataset", command->dataset, "Data set: " + name_list(datasets::dataset_names()))->capture_default_str();
     sub->add_option("--split", command->split, "train | test")->check(CLI::IsMember({"train", "test"}))->capture_default_str();
     sub->add_option("--format", command->format, "Storage format: float32 or Qm.n (q15.16, q7.8, q3.4)")
+        ->check(storage_format_flag())
         ->capture_default_str();
     sub->add_option("--batch-norm", command->batch_norm,
                     "fold: batch norm folded into the convolutions before quantisation, as deployed | keep: a "
                     "fault-free stage (the toolbox's setting); the campaign JSON records which")
         ->check(CLI::IsMember({"fold", "keep"}))
         ->capture_default_str();
-    sub->add_option("--ber", command->bers, "Comma-separated bit error rates in [0, 1]")->capture_default_str();
+    sub->add_option("--ber", command->bers, "Comma-separated bit error rates in [0, 1]")
+        ->check(ber_list_flag())
+        ->capture_default_str();
     sub->add_option("--fault-model", command->fault_model,
                     std::string("How faults are counted and what they do: ") + faults::FaultModelSpec::names() +
                         " (ber-floor: the toolbox's floor(values x bits x BER) per tensor, with repetition)")
+        ->check(parsed_by([](const std::string& text) { (void)faults::FaultModelSpec::parse(text); }, "MODEL"))
         ->capture_default_str();
     sub->add_option("--k", command->exact_counts, "Faulty bits per tensor for --fault-model exact (comma-separated)")
         ->delimiter(',')
+        ->check(whole_number(0, kMaxImages))
         ->capture_default_str();
     sub->add_option("--bit-mask", command->bit_mask,
                     "Bit positions that may be hit: all, sign, exponent, mantissa (float32), integer, fraction "
@@ -167,18 +201,24 @@ void register_inject(CLI::App& app) {
                     "every clipping threshold");
     sub->add_flag("--no-threshold-faults", command->no_threshold_faults,
                   "Leave the clipping thresholds and range-guard bounds of a hardened model out of the targets");
-    sub->add_option("--trials", command->trials, "Trials per rate (the most with --ci-margin)")->capture_default_str();
+    sub->add_option("--trials", command->trials, "Trials per rate (the most with --ci-margin)")
+        ->check(whole_number(1, kMaxTrials))
+        ->capture_default_str();
     sub->add_option("--ci-margin", command->ci_margin,
                     "Stop a rate once the 95% CI of the mean accuracy is within ± this many points (at least 10 "
-                    "trials)");
+                    "trials)")
+        ->check(non_negative_number());
     sub->add_option("--shard", command->shard, "Run trials i, i+n, ... of the campaign (i/n); join with proact merge")
+        ->check(parsed_by([](const std::string& text) { (void)faults::parse_shard(text); }, "i/n"))
         ->capture_default_str();
     sub->add_option("--batch-size", command->batch_size,
                     "Inference batch size (0: automatic, the whole set in batches of at most 128 MB of activations)")
+        ->check(whole_number(0, kMaxBatchSize))
         ->capture_default_str();
     sub->add_option("--label", command->label, "Name of this campaign in plots (default: model and format)");
     sub->add_option("--csv", command->csv_path, "Write the statistics as CSV");
-    sub->add_option("--json", command->json_path, "Write the full result (with per-trial accuracies) as JSON");
+    CLI::Option* json =
+        sub->add_option("--json", command->json_path, "Write the full result (with per-trial accuracies) as JSON");
     sub->add_option("--plot", command->plot_path, "Write an SVG plot of accuracy against BER");
     sub->add_option("--plot-with", command->plot_with, "Campaign JSON files to draw in the same plot (repeatable)")
         ->check(CLI::ExistingFile);
@@ -187,7 +227,15 @@ void register_inject(CLI::App& app) {
                     "model: print this campaign's accuracy minus theirs, trial by trial, with a 95% CI (repeatable)")
         ->check(CLI::ExistingFile);
     sub->add_option("--compare-csv", command->compare_csv_path, "Write the --compare-with differences as CSV");
-    sub->add_option("--log-faults", command->fault_log_path, "Write every injected fault (CSV, or JSON if *.json)");
+    CLI::Option* log_faults =
+        sub->add_option("--log-faults", command->fault_log_path, "Write every injected fault (CSV, or JSON if *.json)");
+    sub->add_flag("--allow-nonfinite", command->allow_nonfinite,
+                  "Run on a checkpoint whose weights hold NaN or Inf (refused otherwise)");
+    sub->add_flag("--resume", command->resume,
+                  "Continue an interrupted campaign from JSON.partial (written after every BER): the files are the "
+                  "ones an uninterrupted run writes, byte for byte")
+        ->needs(json)
+        ->excludes(log_faults);
     sub->add_flag("--no-stage-cache", command->no_stage_cache, "Run the whole model in every trial (for checking)")
         ->group("");
     sub->add_flag("--no-reuse", command->no_reuse, "Evaluate fault-free trials again (for checking)")->group("");

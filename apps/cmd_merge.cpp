@@ -7,6 +7,7 @@
 
 #include "apps/commands.hpp"
 #include "apps/common.hpp"
+#include "apps/output_paths.hpp"
 #include "apps/pipeline.hpp"
 #include "core/file_io.hpp"
 #include "faults/campaign.hpp"
@@ -23,6 +24,12 @@ struct MergeCommand {
 };
 
 void run_merge(const MergeCommand& command) {
+    OutputPlan plan("merge");
+    plan.inputs("shard", command.inputs);
+    plan.output("--csv", command.csv_path);
+    plan.output("--json", command.json_path);
+    plan.output("--plot", command.plot_path);
+    plan.check();
     std::vector<faults::CampaignResult> shards;
     for (const std::string& path : command.inputs) shards.push_back(faults::campaign_from_json(core::read_file(path), path));
     const faults::CampaignResult merged = faults::merge_shards(shards);

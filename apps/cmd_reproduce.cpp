@@ -20,6 +20,7 @@
 #include "apps/commands.hpp"
 #include "apps/common.hpp"
 #include "apps/method_flags.hpp"
+#include "apps/output_paths.hpp"
 #include "apps/pipeline.hpp"
 #include "core/rng.hpp"
 #include "datasets/split.hpp"
@@ -62,21 +63,32 @@ void apply_quick(const CLI::App& sub, ReproduceCommand& command, method::MethodS
 // Replicate `r`'s trained model: DIR/model.safetensors (DIR/model-<r>.safetensors for r > 0) kept
 // by --resume when it was trained with the same model, data set, epochs, images and seed, or
 // trained now with seed --seed + r.
+std::string trained_model_path(const ReproduceCommand& command, int64_t r) {
+    const std::string name = r == 0 ? "model.safetensors" : "model-" + std::to_string(r) + ".safetensors";
+    return (std::filesystem::path(command.out_dir) / name).string();
+}
+
 std::string trained_model(const ReproduceCommand& command, int64_t r) {
     const uint64_t seed = command.common.seed + uint64_t(r);
-    const std::string name = r == 0 ? "model.safetensors" : "model-" + std::to_string(r) + ".safetensors";
-    const std::string path = (std::filesystem::path(command.out_dir) / name).string();
+    const std::string path = trained_model_path(command, r);
     if (command.resume && std::filesystem::exists(path)) {
+        // A file that does not read as a checkpoint is trained again, saying why; any other
+        // error (out of memory, say) is the command's.
         try {
             const auto meta = layers::load_checkpoint(path).metadata;
-            if (meta.at("model") == command.model && meta.at("dataset") == command.dataset &&
-                meta.at("epochs") == std::to_string(command.train.epochs) &&
-                meta.at("train_images") == std::to_string(command.train_images) &&
-                meta.at("seed") == std::to_string(seed)) {
+            const auto records = [&meta](const char* key, const std::string& value) {
+                const auto entry = meta.find(key);
+                return entry != meta.end() && entry->second == value;
+            };
+            if (records("model", command.model) && records("dataset", command.dataset) &&
+                records("epochs", std::to_string(command.train.epochs)) &&
+                records("train_images", std::to_string(command.train_images)) && records("seed", std::to_string(seed))) {
                 std::fprintf(stderr, "[train] kept %s\n", path.c_str());
                 return path;
             }
-        } catch (const core::Error& error) {
+        } catch (const core::FormatError& error) {
+            std::fprintf(stderr, "[train] %s is not reusable (%s): training again\n", path.c_str(), error.what());
+        } catch (const core::IoError& error) {
             std::fprintf(stderr, "[train] %s is not reusable (%s): training again\n", path.c_str(), error.what());
         }
     }
@@ -86,10 +98,35 @@ std::string trained_model(const ReproduceCommand& command, int64_t r) {
     std::filesystem::create_directories(command.out_dir);
     std::fprintf(stderr, "[train] %s, %d epochs, seed %llu\n", command.model.c_str(), command.train.epochs,
                  static_cast<unsigned long long>(seed));
+    // --resume also continues a training run that was interrupted (DIR/model.safetensors.partial).
     train_and_save({command.model, command.dataset, command.validation_fraction, command.train_images, command.train,
-                    common, path, ""},
+                    common, path, "", command.resume},
                    full);
     return path;
+}
+
+// Every file the run writes under --out-dir, against every file it reads.
+void check_paths(const ReproduceCommand& command, const std::vector<std::string>& methods) {
+    OutputPlan plan("reproduce");
+    plan.inputs("--model-file", command.model_files);
+    plan.data_set(command.dataset, command.common.data_dir);
+    plan.output_folder("--out-dir", command.out_dir);
+    const size_t replicates = command.model_files.empty() ? size_t(command.replicates) : command.model_files.size();
+    if (command.model_files.empty())
+        for (int64_t r = 0; r < command.replicates; ++r) {
+            plan.output("--out-dir", trained_model_path(command, r));
+            plan.output("--out-dir", partial_path(trained_model_path(command, r)));
+        }
+    // The per-method files as proact/comparison.cpp names them (MethodFiles).
+    for (size_t r = 0; r < replicates; ++r)
+        for (const std::string& method : methods) {
+            const std::filesystem::path dir(method::replicate_dir(command.out_dir, r, replicates));
+            plan.output("--out-dir", (dir / (method + ".safetensors")).string());
+            plan.output("--out-dir", (dir / (method + ".campaign.json")).string());
+        }
+    for (const char* name : {"results.md", "results.csv", "results.json", "results.svg"})
+        plan.output("--out-dir", (std::filesystem::path(command.out_dir) / name).string());
+    plan.check();
 }
 
 // A seeded subset of `images` test images (all of them for 0), in their original order.
@@ -126,6 +163,7 @@ void run_reproduce(ReproduceCommand& command, const CLI::App& sub) {
     method::ComparisonOptions options;
     options.settings = resolve_method_flags(sub, command.flags);
     if (command.quick) apply_quick(sub, command, options.settings);
+    note_hardening_memory(options.settings);
     if (!command.model_files.empty() && sub.count("--replicates"))
         core::fail<core::ValueError>("reproduce: --replicates trains that many models; with --model-file the "
                                      "replicates are the files given (", command.model_files.size(), ")");
@@ -140,6 +178,7 @@ void run_reproduce(ReproduceCommand& command, const CLI::App& sub) {
     options.out_dir = command.out_dir;
     options.resume = command.resume;
     options.times = !command.no_times;
+    check_paths(command, options.methods);
 
     std::vector<method::Replicate> replicates = replicates_of(command, sub);
     const layers::ModelInfo info =
@@ -166,10 +205,12 @@ void register_reproduce(CLI::App& app) {
         ->check(CLI::ExistingFile);
     sub->add_option("--replicates", command->replicates,
                     "Models trained with seeds --seed, --seed + 1, ...: the results give the spread over them")
-        ->check(CLI::Range(int64_t(1), int64_t(100)))
+        ->check(whole_number(1, 100))
         ->capture_default_str();
     sub->add_option("--dataset", command->dataset, "Data set: fashion-mnist, mnist, cifar10, cifar100")->capture_default_str();
-    sub->add_option("--format", command->format, "Storage format: q15.16 (or any Qm.n) or float32")->capture_default_str();
+    sub->add_option("--format", command->format, "Storage format: q15.16 (or any Qm.n) or float32")
+        ->check(storage_format_flag())
+        ->capture_default_str();
     sub->add_option("--batch-norm", command->batch_norm,
                     "fold: batch norm folded into the convolutions before quantisation, as deployed | keep: a "
                     "fault-free stage (the toolbox's)")
@@ -179,21 +220,22 @@ void register_reproduce(CLI::App& app) {
     sub->add_option("--methods", command->methods, "all, or some of: " + method::method_names())->capture_default_str();
     sub->add_option("--ber", command->bers,
                     "Comma-separated BERs (default: lenet5 1e-5,1e-4,3e-4,1e-3; other 28x28 models "
-                    "1e-6,1e-5,3e-5,1e-4,3e-4; 32x32 models 1e-7,3e-7,1e-6,3e-6,1e-5,3e-5)");
+                    "1e-6,1e-5,3e-5,1e-4,3e-4; 32x32 models 1e-7,3e-7,1e-6,3e-6,1e-5,3e-5)")
+        ->check(ber_list_flag());
     sub->add_option("--trials", command->trials, "Trials per BER and method")
-        ->check(CLI::Range(int64_t(1), int64_t(100000)))
+        ->check(whole_number(1, kMaxTrials))
         ->capture_default_str();
     sub->add_option("--eval-images", command->eval_images, "Evaluate on a seeded subset of the test set (0: all)")
-        ->check(CLI::NonNegativeNumber)
+        ->check(whole_number(0, kMaxImages))
         ->capture_default_str();
     sub->add_option("--train-images", command->train_images,
                     "Train the model on the first N images of the training split (0: all)")
-        ->check(CLI::NonNegativeNumber)
+        ->check(whole_number(0, kMaxImages))
         ->capture_default_str();
     sub->add_option("--val-fraction", command->validation_fraction,
                     "Share of the training set held out for validation (a --model-file that records its split "
                     "keeps its own)")
-        ->check(CLI::Range(0.01, 0.9))
+        ->check(number_in(0.01, 0.9))
         ->capture_default_str();
     sub->add_flag("--resume", command->resume,
                   "Keep what a previous run left in --out-dir when it checks out (trained model, hardened models, "

@@ -6,6 +6,7 @@
 
 #include "apps/commands.hpp"
 #include "apps/common.hpp"
+#include "apps/output_paths.hpp"
 #include "apps/pipeline.hpp"
 #include "datasets/registry.hpp"
 #include "datasets/split.hpp"
@@ -27,15 +28,25 @@ struct TrainCommand {
     std::string out = "model.safetensors";
     std::string log_csv;
     bool skip_test = false;
+    bool resume = false;
 };
 
 void run_train(TrainCommand& command) {
     apply_common_options(command.common);
     const core::Shape image_shape = layers::parse_shape(command.image_shape);
-    const datasets::Dataset full = load_split(command.dataset, "train", command.common, image_shape);
     const std::string log_path = command.log_csv.empty() ? command.out + ".log.csv" : command.log_csv;
+    OutputPlan plan("train");
+    plan.data_set(command.dataset, command.common.data_dir);
+    plan.output("--out", command.out);
+    plan.output("--log", log_path);
+    plan.output("--out (its partial run)", partial_path(command.out));
+    plan.check();
+    if (command.dataset == "folder")
+        note_memory_request("--image-shape", "each image decoded at " + command.image_shape,
+                            double(core::numel_of(image_shape)) * 4.0);
+    const datasets::Dataset full = load_split(command.dataset, "train", command.common, image_shape);
     TrainRequest request{command.model, command.dataset, command.validation_fraction, command.train_images, command.train,
-                         command.common, command.out, log_path};
+                         command.common, command.out, log_path, command.resume};
     const auto [model, history] = train_and_save(request, full);
     std::printf("saved %s (log %s)\n", command.out.c_str(), log_path.c_str());
     if (!history.empty()) {
@@ -63,18 +74,22 @@ void register_train(CLI::App& app) {
     sub->add_option("--dataset", command->dataset, "Data set: " + name_list(datasets::dataset_names()))
         ->capture_default_str();
     sub->add_option("--image-shape", command->image_shape, "C,H,W images are decoded to (folder data sets)")
+        ->check(parsed_by([](const std::string& text) { (void)layers::parse_shape(text); }, "C,H,W"))
         ->capture_default_str();
     sub->add_option("--val-fraction", command->validation_fraction,
                     "Share of the training set held out for validation")
-        ->check(CLI::Range(0.0, 0.9))
+        ->check(number_in(0.0, 0.9))
         ->capture_default_str();
     sub->add_option("--train-images", command->train_images,
                     "Train on the first N images of the training split (0: all); the validation split is unchanged")
-        ->check(CLI::Range(int64_t(0), int64_t(1) << 40))
+        ->check(whole_number(0, kMaxImages))
         ->capture_default_str();
     sub->add_option("--out", command->out, "Checkpoint to write (safetensors)")->capture_default_str();
     sub->add_option("--log", command->log_csv, "CSV of the per-epoch curves (default: OUT.log.csv)");
     sub->add_flag("--no-test", command->skip_test, "Skip the final test-set evaluation");
+    sub->add_flag("--resume", command->resume,
+                  "Continue an interrupted run from OUT.partial (written after every epoch) with the same settings: "
+                  "the checkpoint is the one an uninterrupted run writes, byte for byte");
     command->train.epochs = 10;
     add_train_options(*sub, command->train);
     add_common_options(*sub, command->common);

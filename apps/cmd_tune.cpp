@@ -15,6 +15,7 @@
 #include "apps/commands.hpp"
 #include "apps/common.hpp"
 #include "apps/method_flags.hpp"
+#include "apps/output_paths.hpp"
 #include "apps/pipeline.hpp"
 #include "datasets/split.hpp"
 #include "layers/checkpoint.hpp"
@@ -41,6 +42,14 @@ struct TuneCommand {
 void run_tune(TuneCommand& command, const CLI::App& sub) {
     apply_common_options(command.common);
     const method::MethodSettings settings = resolve_method_flags(sub, command.flags);
+    const std::filesystem::path dir(command.out_dir);
+    OutputPlan plan("tune");
+    plan.input("--model-file", command.model_file);
+    plan.data_set(command.dataset, command.common.data_dir);
+    plan.output_folder("--out-dir", command.out_dir);
+    for (const char* name : {"tune.md", "tune.csv", "tune.json"}) plan.output("--out-dir", (dir / name).string());
+    plan.check();
+    note_hardening_memory(settings);
     method::TuneOptions options;
     options.method = command.method;
     for (const std::string& axis : command.grid) options.grid.push_back(method::parse_grid_axis(axis));
@@ -70,7 +79,6 @@ void run_tune(TuneCommand& command, const CLI::App& sub) {
             std::fprintf(stderr, "[%s] clean %.2f%% (drop %.2f), score %.2f%s\n", values.c_str(), row.clean_accuracy,
                          row.clean_drop, row.score, row.eligible ? "" : " (over the clean-drop bound)");
         });
-    const std::filesystem::path dir(command.out_dir);
     write_text_file((dir / "tune.md").string(), method::tuning_markdown(result));
     write_text_file((dir / "tune.csv").string(), method::tuning_csv(result));
     write_text_file((dir / "tune.json").string(), method::tuning_json(result));
@@ -91,24 +99,27 @@ void register_tune(CLI::App& app) {
                     "proact: " + method::option_names(method::find_method("proact")) +
                     "; fitact: " + method::option_names(method::find_method("fitact")) +
                     "; ftclipact: " + method::option_names(method::find_method("ftclipact")));
-    sub->add_option("--format", command->format, "Storage format: q15.16 (or any Qm.n) or float32")->capture_default_str();
+    sub->add_option("--format", command->format, "Storage format: q15.16 (or any Qm.n) or float32")
+        ->check(storage_format_flag())
+        ->capture_default_str();
     sub->add_option("--batch-norm", command->batch_norm, "fold | keep (as reproduce)")
         ->check(CLI::IsMember({"fold", "keep"}))
         ->capture_default_str();
-    sub->add_option("--ber", command->bers, "Comma-separated BERs (default: reproduce's for the model)");
+    sub->add_option("--ber", command->bers, "Comma-separated BERs (default: reproduce's for the model)")
+        ->check(ber_list_flag());
     sub->add_option("--trials", command->trials, "Trials per BER and setting")
-        ->check(CLI::Range(int64_t(1), int64_t(100000)))
+        ->check(whole_number(1, kMaxTrials))
         ->capture_default_str();
     sub->add_option("--budget", command->budget, "Settings evaluated at most: give every method the same (0: no bound)")
-        ->check(CLI::Range(int64_t(0), int64_t(100000)))
+        ->check(whole_number(0, 100000))
         ->capture_default_str();
     sub->add_option("--max-clean-drop", command->max_clean_drop,
                     "Validation accuracy points a setting may cost and still be chosen")
-        ->check(CLI::Range(0.0, 100.0))
+        ->check(number_in(0.0, 100.0))
         ->capture_default_str();
     sub->add_option("--val-fraction", command->validation_fraction,
                     "Share held out for validation, for a checkpoint that does not record its split")
-        ->check(CLI::Range(0.01, 0.9))
+        ->check(number_in(0.01, 0.9))
         ->capture_default_str();
     sub->add_option("--out-dir", command->out_dir, "Folder for tune.{md,csv,json}")->required();
     add_method_flags(*sub, command->flags);

@@ -1,8 +1,14 @@
 #include "apps/common.hpp"
 
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <iomanip>
+#include <limits>
+#include <optional>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -13,23 +19,69 @@
 #include "core/progress.hpp"
 #include "core/threads.hpp"
 #include "datasets/registry.hpp"
+#include "faults/campaign_options.hpp"
+#include "faults/storage_format.hpp"
 #include "optim/factory.hpp"
 
 namespace proact::apps {
 
 namespace {
 
+// `text` as a finite double, consumed whole; nullopt otherwise ("nan", "inf", "1e999", "2x").
+std::optional<double> finite_number(const std::string& text) {
+    char* end = nullptr;
+    errno = 0;
+    const double value = std::strtod(text.c_str(), &end);
+    if (text.empty() || end != text.c_str() + text.size() || errno == ERANGE || !std::isfinite(value))
+        return std::nullopt;
+    return value;
+}
+
 CLI::Validator number_check(bool zero_allowed) {
     const std::string expected = zero_allowed ? "a number >= 0" : "a number > 0";
     return CLI::Validator(
         [zero_allowed, expected](std::string& text) -> std::string {
-            char* end = nullptr;
-            const double value = std::strtod(text.c_str(), &end);
-            const bool is_number = !text.empty() && end == text.c_str() + text.size() && value == value;
-            if (is_number && (zero_allowed ? value >= 0 : value > 0)) return "";
+            const std::optional<double> value = finite_number(text);
+            if (value && (zero_allowed ? *value >= 0 : *value > 0)) return "";
             return "expected " + expected + ", got '" + text + "'";
         },
         zero_allowed ? "NONNEGATIVE" : "POSITIVE");
+}
+
+std::string plain(double value) {
+    std::ostringstream out;
+    out << std::setprecision(15) << value;
+    return out.str();
+}
+
+// A whole number from min to max (max may exceed int64: the seed's range), in plain decimal.
+CLI::Validator whole_check(int64_t min, uint64_t max) {
+    const std::string range = std::to_string(min) + " to " + std::to_string(max);
+    return CLI::Validator(
+        [min, max, range](std::string& text) -> std::string {
+            const bool negative = !text.empty() && text[0] == '-';
+            const char* digits = text.c_str() + (negative ? 1 : 0);
+            const char* end = text.c_str() + text.size();
+            const bool all_digits = digits != end && std::all_of(digits, end, [](char c) { return c >= '0' && c <= '9'; });
+            const std::string expected = "expected a whole number from " + range + ", got '" + text + "'";
+            if (!all_digits) return expected;
+            if (digits[0] == '0' && end - digits > 1) return expected + " (write it in decimal without leading zeros)";
+            uint64_t magnitude = 0;
+            const auto [stop, error] = std::from_chars(digits, end, magnitude);
+            if (error != std::errc() || stop != end) return expected;  // past 2^64 - 1
+            if (negative) {
+                // -magnitude >= min (max is never negative here); "-0" is not plain decimal
+                const bool in_range = magnitude > 0 && min < 0 && magnitude <= uint64_t(-(min + 1)) + 1;
+                return in_range ? "" : expected;
+            }
+            return magnitude <= max && (min <= 0 || magnitude >= uint64_t(min)) ? "" : expected;
+        },
+        std::to_string(min) + ".." + std::to_string(max));
+}
+
+std::vector<std::string>& noted_requests() {
+    static std::vector<std::string> requests;
+    return requests;
 }
 
 }  // namespace
@@ -37,11 +89,65 @@ CLI::Validator number_check(bool zero_allowed) {
 CLI::Validator non_negative_number() { return number_check(true); }
 CLI::Validator positive_number() { return number_check(false); }
 
+CLI::Validator number_in(double min, double max) {
+    const std::string range = plain(min) + " to " + plain(max);
+    return CLI::Validator(
+        [min, max, range](std::string& text) -> std::string {
+            const std::optional<double> value = finite_number(text);
+            if (value && *value >= min && *value <= max) return "";
+            return "expected a number from " + range + ", got '" + text + "'";
+        },
+        "[" + plain(min) + ", " + plain(max) + "]");
+}
+
+CLI::Validator parsed_by(const std::function<void(const std::string&)>& parse, const std::string& name) {
+    return CLI::Validator(
+        [parse](std::string& text) -> std::string {
+            try {
+                parse(text);
+            } catch (const core::Error& error) {
+                return error.what();
+            }
+            return "";
+        },
+        name);
+}
+
+CLI::Validator storage_format_flag() {
+    return parsed_by([](const std::string& text) { (void)faults::StorageFormat::parse(text); }, "FORMAT");
+}
+
+CLI::Validator ber_list_flag() {
+    return parsed_by([](const std::string& text) { (void)faults::parse_ber_list(text); }, "BERS");
+}
+
+CLI::Validator whole_number(int64_t min, int64_t max) { return whole_check(min, uint64_t(max)); }
+CLI::Validator seed_number() { return whole_check(0, std::numeric_limits<uint64_t>::max()); }
+
+std::string byte_text(double bytes) {
+    const char* units[] = {"bytes", "kB", "MB", "GB", "TB", "PB"};
+    int unit = 0;
+    while (bytes >= 1000.0 && unit < 5) {
+        bytes /= 1000.0;
+        ++unit;
+    }
+    char text[48];
+    std::snprintf(text, sizeof text, unit == 0 ? "%.0f %s" : "%.1f %s", bytes, units[unit]);
+    return text;
+}
+
+void note_memory_request(const std::string& flag, const std::string& what, double bytes) {
+    noted_requests().push_back(flag + ": " + what + (bytes >= 0 ? ", " + byte_text(bytes) : ""));
+}
+
+std::string memory_requests() { return name_list(noted_requests(), "; "); }
+
 void add_common_options(CLI::App& command, CommonOptions& options) {
     command.add_option("--seed", options.seed, "Seed for every random choice (init, shuffling, dropout, faults)")
+        ->check(seed_number())
         ->capture_default_str();
     command.add_option("--threads", options.threads, "Threads for kernels and BLAS (0: all cores)")
-        ->check(non_negative_number())
+        ->check(whole_number(0, kMaxThreads))
         ->capture_default_str();
     command.add_option("--data-dir", options.data_dir,
                        "Folder holding the data set's files (default: the data set's standard location)");
@@ -54,20 +160,22 @@ void apply_common_options(const CommonOptions& options) {
 }
 
 void add_train_options(CLI::App& command, train::TrainOptions& options) {
-    command.add_option("--epochs", options.epochs, "Training epochs")->check(non_negative_number())->capture_default_str();
-    command.add_option("--batch-size", options.batch_size, "Training batch size")->check(positive_number())->capture_default_str();
+    command.add_option("--epochs", options.epochs, "Training epochs")->check(whole_number(0, kMaxEpochs))->capture_default_str();
+    command.add_option("--batch-size", options.batch_size, "Training batch size")
+        ->check(whole_number(1, kMaxBatchSize))
+        ->capture_default_str();
     command.add_option("--optimizer", options.optimizer, name_list(optim::optimizer_names(), " | "))
         ->check(CLI::IsMember(optim::optimizer_names()))
         ->capture_default_str();
     command.add_option("--lr", options.lr, "Learning rate")->check(positive_number())->capture_default_str();
-    command.add_option("--momentum", options.momentum, "SGD momentum")->check(CLI::Range(0.0, 1.0))->capture_default_str();
+    command.add_option("--momentum", options.momentum, "SGD momentum")->check(number_in(0.0, 1.0))->capture_default_str();
     command.add_flag("--nesterov", options.nesterov, "Nesterov momentum (SGD)");
     command.add_option("--weight-decay", options.weight_decay, "Weight decay")->check(non_negative_number())->capture_default_str();
     command.add_option("--schedule", options.schedule,
                        "Learning-rate schedule: " + name_list(optim::schedule_names(), " | "))
         ->check(CLI::IsMember(optim::schedule_names()))
         ->capture_default_str();
-    command.add_option("--warmup-epochs", options.warmup_epochs, "Linear warm-up epochs")->check(non_negative_number());
+    command.add_option("--warmup-epochs", options.warmup_epochs, "Linear warm-up epochs")->check(whole_number(0, kMaxEpochs));
     command.add_flag("--augment", options.augment, "Random crop with padding and horizontal flips");
 }
 

@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -22,9 +23,38 @@ struct CommonOptions {
     bool quiet = false;       // no progress bars
 };
 
-// Flag checks whose message says what was expected and what was given, in one line.
-CLI::Validator non_negative_number();  // a number >= 0
-CLI::Validator positive_number();      // a number > 0
+// Flag checks whose message says what was expected and what was given, in one line. CLI11 runs
+// them on the text before converting it, and its own conversion is lax (strtoull with base 0:
+// "010" is 8, "0x10" is 16, "-1" wraps to 2^64 - 1 in an unsigned flag, a number past 2^64 is
+// clamped), so every integer flag takes whole_number() and every real one a check below.
+CLI::Validator non_negative_number();  // a finite number >= 0
+CLI::Validator positive_number();      // a finite number > 0
+CLI::Validator number_in(double min, double max);  // a finite number in [min, max] (NaN never is)
+// A whole number in plain decimal (no sign but a leading '-', no leading zeros, no spaces) from
+// min to max: "expected a whole number from 1 to 1000000, got '010'".
+CLI::Validator whole_number(int64_t min, int64_t max);
+CLI::Validator seed_number();  // a whole number from 0 to 18446744073709551615 (uint64)
+// A flag whose text one of the library's parsers reads (a storage format, a BER list, a shard):
+// its error (core::Error) becomes the flag's, at parse time, so that a bad value is a command-line
+// error (exit code 2) like any other.
+CLI::Validator parsed_by(const std::function<void(const std::string&)>& parse, const std::string& name);
+// The ones several commands share.
+CLI::Validator storage_format_flag();  // faults::StorageFormat::parse
+CLI::Validator ber_list_flag();        // faults::parse_ber_list
+
+// Bounds a typo cannot blow past: a count beyond these is a slip of the keyboard, not a plan.
+inline constexpr int64_t kMaxTrials = 1'000'000;
+inline constexpr int64_t kMaxEpochs = 100'000;
+inline constexpr int64_t kMaxThreads = 1024;
+inline constexpr int64_t kMaxBatchSize = int64_t(1) << 20;  // 1048576 images in one batch
+inline constexpr int64_t kMaxImages = int64_t(1) << 40;     // image counts (--train-images, ...)
+
+// The big allocations a command sizes from its flags ("--batch-size 100000: batches of [1, 28, 28]
+// images, 313.6 MB each"), noted before it makes them: when memory runs out, the command's error
+// message names them (apps/proact.cpp).
+void note_memory_request(const std::string& flag, const std::string& what, double bytes);  // bytes < 0: unknown
+std::string memory_requests();  // "; " between them, "" when none
+std::string byte_text(double bytes);  // "313.6 MB"
 
 // Adds --seed, --threads, --data-dir, --quiet to a subcommand.
 void add_common_options(CLI::App& command, CommonOptions& options);

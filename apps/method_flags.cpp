@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "apps/common.hpp"
 #include "core/error.hpp"
 #include "faults/campaign_options.hpp"
 
@@ -28,8 +29,8 @@ void apply_toolbox_preset(const CLI::App& command, method::ProActOptions& option
     if (unset("--tolerance")) options.tolerance = 0.2;
 }
 
-// Epochs, trials and rounds: a typo cannot ask for billions.
-const CLI::Range kCount(1, 100000);
+// Epochs and rounds: a typo cannot ask for billions.
+const CLI::Validator kCount = whole_number(1, kMaxEpochs);
 
 }  // namespace
 
@@ -39,17 +40,26 @@ void add_method_flags(CLI::App& command, MethodFlags& flags) {
     command.add_option("--preset", flags.preset, "ProAct: ours | toolbox, the defaults of every ProAct setting")
         ->check(CLI::IsMember({"ours", "toolbox"}))
         ->capture_default_str();
-    command.add_option("--ce-weight", o.ce_weight, "ProAct: loss weight of the cross-entropy")->capture_default_str();
-    command.add_option("--kd-weight", o.kd_weight, "ProAct: loss weight of the distillation from the original model")
+    command.add_option("--ce-weight", o.ce_weight, "ProAct: loss weight of the cross-entropy")
+        ->check(non_negative_number())
         ->capture_default_str();
-    command.add_option("--l2-weight", o.l2_weight, "ProAct: loss weight of mean(threshold^2)")->capture_default_str();
+    command.add_option("--kd-weight", o.kd_weight, "ProAct: loss weight of the distillation from the original model")
+        ->check(non_negative_number())
+        ->capture_default_str();
+    command.add_option("--l2-weight", o.l2_weight, "ProAct: loss weight of mean(threshold^2)")
+        ->check(non_negative_number())
+        ->capture_default_str();
     command.add_option("--optimizer-thresholds", o.optimizer, "ProAct: adamw | adam")->capture_default_str();
-    command.add_option("--lr-scalar", o.lr_scalar, "ProAct: learning rate of layer-wise thresholds")->capture_default_str();
+    command.add_option("--lr-scalar", o.lr_scalar, "ProAct: learning rate of layer-wise thresholds")
+        ->check(positive_number())
+        ->capture_default_str();
     command.add_option("--lr-neuron", o.lr_neuron, "ProAct: learning rate of channel- and neuron-wise thresholds")
+        ->check(positive_number())
         ->capture_default_str();
     command.add_option("--schedule-thresholds", o.schedule, "ProAct: constant | cosine (over each try)")->capture_default_str();
     command.add_option("--decays", o.decays, "ProAct: weight decays to try, first to last (comma-separated)")
         ->delimiter(',')
+        ->check(non_negative_number())
         ->capture_default_str();
     command.add_option("--epochs-scalar", o.epochs_scalar, "ProAct: epochs per try, layer-wise thresholds")
         ->check(kCount)
@@ -59,7 +69,7 @@ void add_method_flags(CLI::App& command, MethodFlags& flags) {
         ->capture_default_str();
     command.add_flag("--check-every-epoch", o.check_every_epoch, "ProAct: validate after every epoch, accept at the first fit");
     command.add_option("--tolerance", o.tolerance, "ProAct: validation accuracy points hardening may cost")
-        ->check(CLI::Range(0.0, 100.0))
+        ->check(number_in(0.0, 100.0))
         ->capture_default_str();
     command.add_option("--tolerance-reference", flags.tolerance_reference,
                        "ProAct: original (one fixed reference: the total loss is at most the tolerance) | previous-layer "
@@ -69,19 +79,24 @@ void add_method_flags(CLI::App& command, MethodFlags& flags) {
     command.add_option("--fitact-epochs", s.fitact.epochs, "FitAct: epochs over the training split (the toolbox: 100)")
         ->check(kCount)
         ->capture_default_str();
-    command.add_option("--fitact-lr", s.fitact.lr, "FitAct: Adam learning rate of every threshold")->capture_default_str();
+    command.add_option("--fitact-lr", s.fitact.lr, "FitAct: Adam learning rate of every threshold")
+        ->check(positive_number())
+        ->capture_default_str();
     command.add_option("--fitact-l2-weight", s.fitact.l2_weight, "FitAct: loss weight of Σ mean(threshold^2)")
+        ->check(non_negative_number())
         ->capture_default_str();
     command.add_option("--fitact-weight-decay", s.fitact.weight_decay, "FitAct: Adam weight decay (the toolbox: 4e-11)")
+        ->check(non_negative_number())
         ->capture_default_str();
     command.add_option("--search-bers", flags.search_bers,
                        "FtClipAct: BERs of each candidate's campaign (default: the evaluation BERs, at most 5; the "
-                       "toolbox: 1e-7,1e-6,3e-6,1e-5,3e-5)");
-    command.add_option("--search-trials", s.ftclipact.campaign.trials, "FtClipAct: trials per BER")->check(kCount)->capture_default_str();
+                       "toolbox: 1e-7,1e-6,3e-6,1e-5,3e-5)")
+        ->check(ber_list_flag());
+    command.add_option("--search-trials", s.ftclipact.campaign.trials, "FtClipAct: trials per BER")->check(whole_number(1, kMaxTrials))->capture_default_str();
     command.add_option("--search-fault-model", flags.search_fault_model, "FtClipAct: ber | stuck0 | stuck1")
         ->capture_default_str();
     command.add_option("--candidates", s.ftclipact.candidates, "FtClipAct: equally spaced thresholds per round")
-        ->check(CLI::Range(2, 1000))
+        ->check(whole_number(2, 1000))
         ->capture_default_str();
     command.add_option("--min-rounds", s.ftclipact.min_rounds, "FtClipAct: rounds before the score rule may stop")
         ->check(kCount)
@@ -89,20 +104,21 @@ void add_method_flags(CLI::App& command, MethodFlags& flags) {
     command.add_option("--max-rounds", s.ftclipact.max_rounds, "FtClipAct: rounds per layer at most")->check(kCount)->capture_default_str();
     command.add_option("--score-tolerance", s.ftclipact.score_tolerance,
                        "FtClipAct: stop when a round's scores differ by at most this")
+        ->check(non_negative_number())
         ->capture_default_str();
     command.add_flag("--no-threshold-faults", flags.no_threshold_faults, "FtClipAct: leave thresholds out of the search");
     command.add_option("--profile-images", s.profile_images, "Training images the activation maxima come from (every method)")
-        ->check(CLI::Range(int64_t(1), int64_t(1) << 40))
+        ->check(whole_number(1, kMaxImages))
         ->capture_default_str();
     command.add_option("--max-train-images", s.max_train_images,
                        "ProAct, FitAct: cap on the threshold-training images, a seeded subset (0: all)")
-        ->check(CLI::Range(int64_t(0), int64_t(1) << 40))
+        ->check(whole_number(0, kMaxImages))
         ->capture_default_str();
     command.add_option("--threshold-batch-size", s.batch_size, "ProAct, FitAct: threshold-training batch size")
-        ->check(CLI::Range(int64_t(1), int64_t(1) << 20))
+        ->check(whole_number(1, kMaxBatchSize))
         ->capture_default_str();
     command.add_option("--cache-budget-mb", flags.cache_budget_mb, "ProAct, FitAct: memory for the frozen prefix's outputs")
-        ->check(CLI::Range(int64_t(0), int64_t(1) << 30))
+        ->check(whole_number(0, int64_t(1) << 30))
         ->capture_default_str();
 }
 
@@ -126,6 +142,12 @@ method::MethodSettings resolve_method_flags(const CLI::App& command, const Metho
         core::fail<core::ValueError>("--threshold-batch-size must be at least 1, got ", settings.batch_size);
     method::validate_settings(settings);
     return settings;
+}
+
+void note_hardening_memory(const method::MethodSettings& settings) {
+    note_memory_request("--cache-budget-mb", "the frozen prefix's outputs kept in memory", double(settings.cache_budget_bytes));
+    note_memory_request("--threshold-batch-size",
+                        "threshold-training batches of " + std::to_string(settings.batch_size) + " images", -1.0);
 }
 
 }  // namespace proact::apps

@@ -32,4 +32,8 @@ void add_method_flags(CLI::App& command, MethodFlags& flags);
 // method's options validated. ValueError naming the flag otherwise.
 method::MethodSettings resolve_method_flags(const CLI::App& command, const MethodFlags& flags);
 
+// Notes what the settings size in memory (--cache-budget-mb, --threshold-batch-size) for the
+// out-of-memory message (common.hpp, note_memory_request).
+void note_hardening_memory(const method::MethodSettings& settings);
+
 }  // namespace proact::apps

@@ -1,9 +1,12 @@
 #include "apps/pipeline.hpp"
 
 #include <charconv>
+#include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <sstream>
 
+#include "apps/output_paths.hpp"
 #include "core/error.hpp"
 #include "core/file_io.hpp"
 #include "core/format.hpp"
@@ -15,6 +18,12 @@
 namespace proact::apps {
 
 namespace {
+
+std::string hex64(uint64_t value) {
+    char text[17];
+    std::snprintf(text, sizeof text, "%016llx", static_cast<unsigned long long>(value));
+    return text;
+}
 
 std::string metadata_or(const std::map<std::string, std::string>& metadata, const std::string& key,
                         const std::string& fallback) {
@@ -35,6 +44,31 @@ LoadedModel load_model_file(const std::string& path) {
     loaded.input_shape =
         shape_entry != loaded.metadata.end() ? layers::parse_shape(shape_entry->second) : core::Shape{3, 32, 32};
     return loaded;
+}
+
+void refuse_non_finite(const LoadedModel& loaded, const std::string& command) {
+    // Our own check over the loaded model until layers::non_finite_tensors(Checkpoint) lands.
+    std::vector<std::pair<std::string, core::Tensor>> tensors;
+    for (const auto& [name, parameter] : loaded.model->named_parameters()) tensors.emplace_back(name, parameter.value());
+    for (const auto& [name, buffer] : loaded.model->named_buffers()) tensors.emplace_back(name, buffer);
+    std::string found;
+    int64_t bad_tensors = 0, bad_values = 0;
+    for (const auto& [name, tensor] : tensors) {
+        const core::Tensor values = tensor.contiguous();
+        const float* data = values.data();
+        int64_t count = 0;
+        for (int64_t i = 0; i < values.numel(); ++i) count += !std::isfinite(data[i]);
+        if (count == 0) continue;
+        bad_values += count;
+        if (++bad_tensors <= 5)
+            found += (found.empty() ? "" : ", ") + name + " (" + std::to_string(count) + " of " +
+                     std::to_string(values.numel()) + ")";
+    }
+    if (bad_tensors == 0) return;
+    if (bad_tensors > 5) found += " and " + std::to_string(bad_tensors - 5) + " more";
+    core::fail<core::NumericError>(command, ": ", loaded.path, " holds ", bad_values, " NaN or Inf values in ",
+                                   bad_tensors, " tensors: ", found,
+                                   "; pass --allow-nonfinite to run it anyway");
 }
 
 datasets::Dataset load_split_for(const LoadedModel& loaded, const std::string& command, const std::string& dataset,
@@ -96,16 +130,36 @@ TrainedModel train_and_save(const TrainRequest& request, const datasets::Dataset
         std::fprintf(stderr, "model %s: %lld parameters; training on %lld samples, validating on %lld\n",
                      request.model.c_str(), static_cast<long long>(model->parameter_count()),
                      static_cast<long long>(train_set.size()), static_cast<long long>(validation.size()));
+    note_memory_request("--batch-size", "batches of " + std::to_string(request.train.batch_size) + " images of " +
+                                            core::shape_str(full_train.sample_shape()) + " (inputs alone)",
+                        double(request.train.batch_size) * double(core::numel_of(full_train.sample_shape())) * 4.0);
     train::TrainOptions options = request.train;
     options.seed = request.common.seed;
     options.progress = !request.common.quiet;
-    std::vector<train::EpochLog> history;
-    train::train_classifier(*model, train_set, &validation, options, [&](const train::EpochLog& epoch) {
-        history.push_back(epoch);
-        if (!request.log_csv.empty()) write_epoch_csv(request.log_csv, history);
-        layers::save_checkpoint(request.out, *model, training_metadata(request, epoch.epoch));
-    });
-    if (options.epochs == 0) layers::save_checkpoint(request.out, *model, training_metadata(request, 0));
+    // The checkpoint and the log are written once, at the end: a run that fails or is killed
+    // leaves the previous files as they were. Its progress is in OUT.partial after every epoch,
+    // where --resume continues from.
+    train::ResumeOptions resume;
+    resume.state_path = partial_path(request.out);
+    resume.resume = request.resume;
+    resume.key = training_metadata(request, request.train.epochs);
+    resume.key["model"] = request.model;
+    resume.key["images"] = std::to_string(train_set.size()) + " training, " + std::to_string(validation.size()) +
+                           " validation, hash 0x" + hex64(faults::data_checksum(train_set.images, train_set.labels));
+    if (!request.common.quiet) {
+        const bool partial = std::filesystem::exists(resume.state_path);
+        if (request.resume)
+            std::fprintf(stderr, partial ? "resuming from %s\n" : "no %s to resume from: training from the start\n",
+                         resume.state_path.c_str());
+        else if (partial)
+            std::fprintf(stderr, "%s holds an interrupted run: starting over (--resume continues it)\n",
+                         resume.state_path.c_str());
+    }
+    std::vector<train::EpochLog> history = train::train_classifier(*model, train_set, &validation, options, {}, resume);
+    if (!request.log_csv.empty()) write_epoch_csv(request.log_csv, history);
+    layers::save_checkpoint(request.out, *model, training_metadata(request, options.epochs));
+    std::error_code ignored;  // a state left behind is overwritten by the next run, or resumed
+    std::filesystem::remove(resume.state_path, ignored);
     return {std::move(model), std::move(history)};
 }
 

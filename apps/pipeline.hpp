@@ -34,6 +34,11 @@ struct LoadedModel {
 // IoError / FormatError naming the file when it is missing, truncated or not a zoo model.
 LoadedModel load_model_file(const std::string& path);
 
+// NumericError naming `command`, the file, each tensor (parameter or buffer) holding NaN or Inf and
+// how many, unless there are none: such weights turn every prediction into noise or none, which
+// a campaign would report as the effect of its faults. --allow-nonfinite skips the call.
+void refuse_non_finite(const LoadedModel& loaded, const std::string& command);
+
 // `split` of the named data set decoded at the model's input shape. ShapeError naming `command`,
 // the file and both shapes when the data set's images have another shape.
 datasets::Dataset load_split_for(const LoadedModel& loaded, const std::string& command, const std::string& dataset,
@@ -48,9 +53,11 @@ layers::EvalResult evaluate_and_print(layers::Module& model, const datasets::Dat
 void quantise_and_report(std::vector<faults::FaultTarget>& targets, const faults::StorageFormat& format);
 
 // What `proact train` records and every command that trains does: the model built with the seed,
-// trained on (train, validation), the checkpoint and the per-epoch CSV written after every epoch
-// (atomically: an interrupted run keeps its last finished epoch), the split recorded in the
-// metadata (seed, validation_fraction) so that later commands hold out the same images.
+// trained on (train, validation), the checkpoint and the per-epoch CSV written once training is
+// done (atomically: a failed or killed run leaves the previous files), the split recorded in the
+// metadata (seed, validation_fraction) so that later commands hold out the same images. After
+// every epoch the run's state goes to OUT.partial (train/training_state.hpp); with `resume` a run
+// continues from there to the checkpoint an uninterrupted run writes, byte for byte.
 struct TrainRequest {
     std::string model, dataset;
     double validation_fraction = 0.1;
@@ -58,6 +65,7 @@ struct TrainRequest {
     train::TrainOptions train;       // seed and progress set from `common`
     CommonOptions common;
     std::string out, log_csv;        // log_csv empty: no CSV
+    bool resume = false;             // continue from partial_path(out) when it exists
 };
 std::map<std::string, std::string> training_metadata(const TrainRequest& request, int epochs_done);
 struct TrainedModel {

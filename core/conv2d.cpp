@@ -10,6 +10,7 @@
 
 #include "core/gemm.hpp"
 #include "core/tensor.hpp"
+#include "core/threads.hpp"
 
 namespace proact::core {
 
@@ -109,8 +110,9 @@ void conv2d_forward(const float* x, const float* weight, const float* bias, cons
     const ConvSizes z(shape, O);
     Scratch cols_scratch(saved_cols ? 0 : z.CKK * z.group_columns);  // (CKK, group columns)
     Scratch out_scratch(O * z.group_columns);                        // (O, group columns)
+    ExceptionCarrier carrier;  // gemm's pack buffers allocate inside the region
 #pragma omp parallel for schedule(dynamic) if (z.parallel)
-    for (int64_t g = 0; g < z.groups.count; ++g) {
+    for (int64_t g = 0; g < z.groups.count; ++g) carrier.run([&] {
         const int64_t first = z.groups.first(g), images = z.groups.images(g), columns = images * z.plane_out;
         Im2colShape group_shape = shape;
         group_shape.batch = images;
@@ -125,7 +127,8 @@ void conv2d_forward(const float* x, const float* weight, const float* bias, cons
                 const float shift = bias ? bias[o] : 0.0f;
                 for (int64_t i = 0; i < z.plane_out; ++i) dst[i] = src[i] + shift;
             }
-    }
+    });
+    carrier.rethrow();
 }
 
 void conv2d_backward(const float* dout, const float* x, const float* cols, const float* weight,
@@ -143,8 +146,9 @@ void conv2d_backward(const float* dout, const float* x, const float* cols, const
         Scratch dout_scratch(dweight || dx ? O * z.group_columns : 0);  // (O, group columns)
         Scratch cols_scratch(dweight && !cols ? CKK * z.group_columns : 0);
         Scratch dcols_scratch(dx ? CKK * z.group_columns : 0);  // (CKK, group columns)
+        ExceptionCarrier carrier;  // gemm's pack buffers allocate inside the region
 #pragma omp parallel for schedule(dynamic) if (z.parallel)
-        for (int64_t s = 0; s < slots; ++s) {
+        for (int64_t s = 0; s < slots; ++s) carrier.run([&] {
             const int64_t group_begin = s * z.groups.count / slots, group_end = (s + 1) * z.groups.count / slots;
             for (int64_t g = group_begin; g < group_end; ++g) {
                 const int64_t first = z.groups.first(g), images = z.groups.images(g);
@@ -184,7 +188,8 @@ void conv2d_backward(const float* dout, const float* x, const float* cols, const
                     col2im(dcols, group_shape, dx + first * z.plane_in);
                 }
             }
-        }
+        });
+        carrier.rethrow();
     }
     if (dweight) reduce_dweight(dweight_partials.data(), slots, z, transposed_dweight, dweight);
     if (dbias)

@@ -10,6 +10,7 @@
 #include "core/conv_channels_kernels.hpp"
 #include "core/error.hpp"
 #include "core/sgemm.hpp"
+#include "core/threads.hpp"
 
 namespace proact::core {
 
@@ -92,13 +93,19 @@ Tensor conv2d_channels(const Tensor& x, const Tensor& weight, const Tensor& bias
     std::vector<const float*> w_rows(static_cast<size_t>(S));
     for (int64_t j = 0; j < S; ++j)
         w_rows[static_cast<size_t>(j)] = filters.data() + channels[static_cast<size_t>(j)] * g.K;
+    // Each thread's buffers are allocated inside the region: a failure there is carried out of
+    // it, and that thread still reaches the `omp for` (every thread must) but does no work.
+    ExceptionCarrier carrier;
 #pragma omp parallel
     {
-        std::vector<float> padded_planes(copy ? static_cast<size_t>(C * g.PH * g.PW) : 0, 0.0f);  // borders stay +0
-        std::vector<float> partial(static_cast<size_t>(g.acc_size));
-        std::vector<float> total(static_cast<size_t>(S * g.acc_size));  // (S, acc_size)
+        std::vector<float> padded_planes, partial, total;
+        carrier.run([&] {
+            padded_planes.assign(copy ? static_cast<size_t>(C * g.PH * g.PW) : 0, 0.0f);  // borders stay +0
+            partial.resize(static_cast<size_t>(g.acc_size));
+            total.resize(static_cast<size_t>(S * g.acc_size));  // (S, acc_size)
+        });
 #pragma omp for schedule(static)
-        for (int64_t b = 0; b < B; ++b) {
+        for (int64_t b = 0; b < B; ++b) carrier.run([&] {
             const float* image = x_data + b * C * H * W;
             if (copy)
                 for (int64_t c = 0; c < C; ++c)
@@ -115,8 +122,9 @@ Tensor conv2d_channels(const Tensor& x, const Tensor& weight, const Tensor& bias
                     for (int64_t ow = 0; ow < g.OW; ++ow)
                         dst[oh * g.OW + ow] = channel_total[oh * row_step + ow] + shift;
             }
-        }
+        });
     }
+    carrier.rethrow();
     return out;
 }
 

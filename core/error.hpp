@@ -54,6 +54,14 @@ public:
     using Error::Error;
 };
 
+// An allocation the machine cannot hold (a tensor of a huge batch, say). The command line names
+// the command and the flags that sized its big requests; std::bad_alloc from a container is
+// reported the same way.
+class MemoryError : public Error {
+public:
+    using Error::Error;
+};
+
 // "[2, 3, 4]"
 inline std::string shape_str(const std::vector<int64_t>& shape) {
     std::ostringstream out;

@@ -21,8 +21,10 @@
 
 namespace proact::core {
 
-// Writes `bytes` to PATH.tmp, then renames it over `path` (creating missing parent folders), so an
-// interrupted or failed write leaves any previous file at `path` as it was. IoError naming the file.
+// Writes `bytes` to PATH.tmp.<pid>, syncs it to disk, then renames it over `path` (creating
+// missing parent folders), so an interrupted or failed write leaves any previous file at `path` as
+// it was, and a failed one removes its temporary file. IoError naming the file (also when `path`
+// is a folder).
 void write_file_atomically(const std::string& path, std::string_view bytes);
 
 // A regular file open for reading. Anything else at `path` is refused before it is opened, with an

@@ -5,9 +5,14 @@
 //   rate_text(1e-4)       "1e-04"     rate_text(2.5e-05) "2.5e-05"  (every BER in one notation)
 //   shortest(0.1)         "0.1"       shortest(41.83) "41.83"  (reads back as the same double)
 //   compact(1e-07)        "1e-7"      compact(0.5) "0.5"       (as the --ber flag takes it)
+// and back: read_number<int64_t>("42") 42, read_number<double>("0.1") 0.1, read_number<int>("010")
+// nothing (whole text, decimal only, no sign prefix '+', no space, no overflow).
 #pragma once
 
+#include <charconv>
+#include <optional>
 #include <string>
+#include <string_view>
 
 namespace proact::core {
 
@@ -28,5 +33,20 @@ std::string shortest(double value);
 // 0.5 beside 5e-1, 1e-4 beside 0.0001, 1e-7; plain whenever printf's %g at that precision would
 // write it plain and it is no longer. Finite values (others as shortest).
 std::string compact(double value);
+
+// The number `text` holds, all of it, or nothing: std::from_chars (decimal, '-' allowed for signed
+// types, no leading '+', zeros or spaces before integers, no overflow).
+template <class T>
+std::optional<T> read_number(std::string_view text) {
+    if (text.empty()) return std::nullopt;
+    if constexpr (std::is_integral_v<T>) {
+        const size_t digits = text.front() == '-' ? 1 : 0;
+        if (text.size() > digits + 1 && text[digits] == '0') return std::nullopt;  // "010" is not ten
+    }
+    T value{};
+    const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (error != std::errc() || end != text.data() + text.size()) return std::nullopt;
+    return value;
+}
 
 }  // namespace proact::core

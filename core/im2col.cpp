@@ -105,12 +105,16 @@ void col2im(const float* cols, const Im2colShape& shape, float* image) {
     // borders and no short remainder loops; the padding is dropped when copying the plane out.
     const int64_t padded_h = H + 2 * padding, padded_w = W + 2 * padding;
 
+    ExceptionCarrier carrier;
 #pragma omp parallel if (shape.col_rows() * col_cols > kParallelGrain && !omp_in_parallel())
     {
-        std::vector<float> padded_plane(stride == 1 ? static_cast<size_t>(padded_h * padded_w) : 0);
+        // The plane is allocated inside the region: a failure is carried out of it, and that
+        // thread still reaches the `omp for` (every thread must) but does no work.
+        std::vector<float> padded_plane;
+        carrier.run([&] { padded_plane.resize(stride == 1 ? static_cast<size_t>(padded_h * padded_w) : 0); });
 #pragma omp for collapse(2) schedule(static)
         for (int64_t b = 0; b < B; ++b) {
-            for (int64_t c = 0; c < C; ++c) {
+            for (int64_t c = 0; c < C; ++c) carrier.run([&] {
                 float* plane = image + (b * C + c) * H * W;  // (H,W), owned by this iteration alone
                 const float* plane_cols = cols + c * KH * KW * col_cols + b * plane_out;
                 if (stride == 1) {
@@ -128,7 +132,7 @@ void col2im(const float* cols, const Im2colShape& shape, float* image) {
                     for (int64_t h = 0; h < H; ++h)
                         std::memcpy(plane + h * W, padded + (h + padding) * padded_w + padding,
                                     sizeof(float) * static_cast<size_t>(W));
-                    continue;
+                    return;
                 }
                 zero(plane, H * W);
                 for (int64_t kh = 0; kh < KH; ++kh) {
@@ -144,9 +148,10 @@ void col2im(const float* cols, const Im2colShape& shape, float* image) {
                         }
                     }
                 }
-            }
+            });
         }
     }
+    carrier.rethrow();
 }
 
 }  // namespace proact::core

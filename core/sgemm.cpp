@@ -37,6 +37,7 @@
 
 #include "core/error.hpp"
 #include "core/sgemm_kernels.hpp"
+#include "core/threads.hpp"
 
 namespace proact::core {
 
@@ -79,6 +80,10 @@ struct AlignedBuffer {
     float* get(size_t floats) {
         if (floats > capacity) {
             std::free(data);
+            // Empty until the new block is in hand: after a failed allocation the next call must
+            // not be served the freed (or a null) block of the old capacity.
+            data = nullptr;
+            capacity = 0;
             // round up to the alignment, as aligned_alloc requires
             const size_t bytes = (floats * sizeof(float) + 63) / 64 * 64;
             data = static_cast<float*>(std::aligned_alloc(64, bytes));
@@ -254,17 +259,23 @@ void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float al
         std::vector<float>& partials = split_k_partials();
         partials.resize(static_cast<size_t>(chunks * M * N));
         float* partial = partials.data();
+        // The pack buffers grow on first use in each thread: an allocation failure there must
+        // reach the caller, not end the process from inside the region.
+        ExceptionCarrier carrier;
 #pragma omp parallel for num_threads(threads) schedule(dynamic, 1) if (threads > 1 && chunks > 1)
         for (int64_t p = 0; p < chunks; ++p) {
-            const int64_t k0 = p * chunk, k1 = std::min(K, k0 + chunk);
-            if (k0 >= k1) continue;
-            if (dot)
-                kernels.dot_nt(M, N, k1 - k0, A + k0, lda, B + k0, ldb, partial + p * M * N,
-                               pack_buffers().a.get(static_cast<size_t>(M * N * kLanes)));
-            else
-                run_block(trans_a, trans_b, M, N, k1 - k0, 1.0f, trans_a ? A + k0 * lda : A + k0, lda,
-                      trans_b ? B + k0 : B + k0 * ldb, ldb, 0.0f, partial + p * M * N, N);
+            carrier.run([&] {
+                const int64_t k0 = p * chunk, k1 = std::min(K, k0 + chunk);
+                if (k0 >= k1) return;
+                if (dot)
+                    kernels.dot_nt(M, N, k1 - k0, A + k0, lda, B + k0, ldb, partial + p * M * N,
+                                   pack_buffers().a.get(static_cast<size_t>(M * N * kLanes)));
+                else
+                    run_block(trans_a, trans_b, M, N, k1 - k0, 1.0f, trans_a ? A + k0 * lda : A + k0, lda,
+                              trans_b ? B + k0 : B + k0 * ldb, ldb, 0.0f, partial + p * M * N, N);
+            });
         }
+        carrier.rethrow();
         for (int64_t i = 0; i < M; ++i) {
             float* row = C + i * ldc;
             for (int64_t j = 0; j < N; ++j) {
@@ -286,15 +297,19 @@ void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float al
     int64_t row_parts = 1, col_parts = 1;
     const bool b_packed = trans_b || M > kDirectBMaxRows || !b_cacheable;
     plan_grid(row_tiles, col_tiles, M, N, b_packed, kBlocksPerThread * threads, row_parts, col_parts);
+    ExceptionCarrier carrier;  // pack buffers allocate, as above
 #pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
     for (int64_t block = 0; block < row_parts * col_parts; ++block) {
-        int64_t i0, i1, j0, j1;
-        part_range(row_tiles, row_parts, block / col_parts, MR, M, i0, i1);
-        part_range(col_tiles, col_parts, block % col_parts, NR, N, j0, j1);
-        if (i0 < i1 && j0 < j1)
-            run_block(trans_a, trans_b, i1 - i0, j1 - j0, K, alpha, trans_a ? A + i0 : A + i0 * lda, lda,
-                  trans_b ? B + j0 * ldb : B + j0, ldb, beta, C + i0 * ldc + j0, ldc);
+        carrier.run([&] {
+            int64_t i0, i1, j0, j1;
+            part_range(row_tiles, row_parts, block / col_parts, MR, M, i0, i1);
+            part_range(col_tiles, col_parts, block % col_parts, NR, N, j0, j1);
+            if (i0 < i1 && j0 < j1)
+                run_block(trans_a, trans_b, i1 - i0, j1 - j0, K, alpha, trans_a ? A + i0 : A + i0 * lda, lda,
+                          trans_b ? B + j0 * ldb : B + j0, ldb, beta, C + i0 * ldc + j0, ldc);
+        });
     }
+    carrier.rethrow();
 }
 
 }  // namespace proact::core

@@ -44,7 +44,7 @@ struct BufferPool {
             ++stats.misses;
         }
         void* p = std::aligned_alloc(kAlignment, bytes);
-        if (!p) fail<Error>("tensor: out of memory allocating ", bytes, " bytes");
+        if (!p) fail<MemoryError>("tensor: out of memory allocating ", bytes, " bytes");
         return p;
     }
 

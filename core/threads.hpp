@@ -2,7 +2,9 @@
 // Debian's libopenblas-openmp-dev, so both share one pool and never oversubscribe the cores).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
+#include <exception>
 
 namespace proact::core {
 
@@ -18,6 +20,49 @@ int num_threads();
 // machine, a LeNet-5 training epoch took 47.6 s with libgomp's default spinning and 7.2 s passive
 // (12.0 s with OMP_WAIT_POLICY=active); on an idle machine passive costs little (see README).
 void prefer_passive_openmp_wait(char** argv);
+
+// Carries an exception out of an OpenMP parallel region. An exception that leaves a region's
+// structured block ends the process (std::terminate): a bad_alloc in one thread of a kernel
+// would kill a run instead of reaching the command's error message. So the loop body runs inside
+// run(), which keeps the first exception thrown (by any thread) and skips the iterations after
+// it, and rethrow() throws it on the calling thread once the region has ended:
+//
+//   core::ExceptionCarrier carrier;
+//   #pragma omp parallel for
+//   for (int64_t i = 0; i < n; ++i) carrier.run([&] { work(i); });
+//   carrier.rethrow();
+//
+// In a region with a worksharing `omp for` inside, every thread must still reach that construct:
+// wrap the per-thread set-up and each iteration in run() separately, never the construct itself.
+class ExceptionCarrier {
+public:
+    template <class Body>
+    void run(Body&& body) noexcept {
+        if (failed()) return;  // the region's result is lost already: do not spend time on it
+        try {
+            body();
+        } catch (...) {
+            keep(std::current_exception());
+        }
+    }
+    // True once any thread has thrown.
+    bool failed() const noexcept { return claimed_.load(std::memory_order_acquire); }
+    // Throws the first exception kept, if any. Call after the region, on the thread that ran it.
+    void rethrow() {
+        if (failed()) std::rethrow_exception(error_);
+    }
+
+private:
+    void keep(std::exception_ptr error) noexcept {
+        bool expected = false;
+        // Only the first thread to claim the slot writes it; the region's closing barrier makes
+        // the write visible to rethrow().
+        if (claimed_.compare_exchange_strong(expected, true, std::memory_order_acq_rel)) error_ = std::move(error);
+    }
+
+    std::atomic<bool> claimed_{false};
+    std::exception_ptr error_;
+};
 
 // Below this many elements an element-wise loop stays on one thread: forking costs more.
 constexpr int64_t kParallelGrain = int64_t(1) << 15;

@@ -18,6 +18,7 @@
 #include "core/conv_channels.hpp"
 #include "core/error.hpp"
 #include "core/progress.hpp"
+#include "core/threads.hpp"
 #include "layers/activation.hpp"
 #include "layers/clipped_relu.hpp"
 #include "layers/conv.hpp"
@@ -229,20 +230,17 @@ OutcomeCounts Campaign::for_each_batch(const std::function<OutcomeCounts(int64_t
     const int64_t count = images_.size(0);
     const int64_t batches = (count + batch_size_ - 1) / batch_size_;
     std::vector<OutcomeCounts> counts(static_cast<size_t>(batches));
-    std::exception_ptr error;
+    core::ExceptionCarrier carrier;  // an error in one batch reaches the caller, not std::terminate
     const int threads = static_cast<int>(std::min<int64_t>(batches, omp_get_max_threads()));
 #pragma omp parallel for schedule(dynamic) num_threads(threads) if (threads > 1)
     for (int64_t batch = 0; batch < batches; ++batch) {
-        try {
+        carrier.run([&] {
             autograd::NoGradGuard no_grad;  // per thread
             const int64_t start = batch * batch_size_;
             counts[static_cast<size_t>(batch)] = count_batch(start, std::min(count, start + batch_size_));
-        } catch (...) {
-#pragma omp critical(proact_faults_batch_error)
-            if (!error) error = std::current_exception();
-        }
+        });
     }
-    if (error) std::rethrow_exception(error);
+    carrier.rethrow();
     OutcomeCounts total;
     for (const OutcomeCounts& batch : counts) total += batch;
     return total;

@@ -43,22 +43,43 @@ MethodFiles files_of(const std::string& out_dir, const std::string& method) {
     return {(dir / (method + ".safetensors")).string(), (dir / (method + ".campaign.json")).string()};
 }
 
+void say(const ComparisonOptions& options, const std::string& line) {
+    if (!options.run.progress) return;
+    std::fprintf(stderr, "%s\n", line.c_str());
+    std::fflush(stderr);
+}
+
 // The report stored in a hardened checkpoint's metadata, when the checkpoint loads and was made
-// with `key`; nothing otherwise (a missing, corrupt or stale file is hardened again).
-std::optional<HardenReport> read_hardening(const std::string& path, const std::string& key, layers::ModulePtr& model) {
+// with `key`; nothing otherwise: a stale file (another key) is hardened again silently, a corrupt
+// one is hardened again after saying why it could not be used.
+std::optional<HardenReport> read_hardening(const std::string& path, const std::string& key, layers::ModulePtr& model,
+                                           const ComparisonOptions& options) {
     if (!std::filesystem::exists(path)) return std::nullopt;
     try {
         const layers::Checkpoint checkpoint = layers::load_checkpoint(path);
         const auto& meta = checkpoint.metadata;
         if (!meta.count("comparison_key") || meta.at("comparison_key") != key) return std::nullopt;
+        const auto field = [&](const char* name) {
+            const auto it = meta.find(name);
+            if (it == meta.end()) core::fail<core::FormatError>("metadata '", name, "' is missing");
+            return it->second;
+        };
+        const auto count = [&](const char* name) {
+            const std::optional<int64_t> value = core::read_number<int64_t>(field(name));
+            if (!value || *value < 0) core::fail<core::FormatError>("metadata '", name, "' is not a count");
+            return *value;
+        };
         HardenReport report;
-        report.thresholds = std::stoll(meta.at("comparison_thresholds"));
-        report.guards = std::stoll(meta.at("comparison_guards"));
-        report.seconds = std::stod(meta.at("comparison_seconds"));
-        report.settings = meta.at("comparison_settings");
+        report.thresholds = count("comparison_thresholds");
+        report.guards = count("comparison_guards");
+        const std::optional<double> seconds = core::read_number<double>(field("comparison_seconds"));
+        if (!seconds) core::fail<core::FormatError>("metadata 'comparison_seconds' is not a number");
+        report.seconds = *seconds;
+        report.settings = field("comparison_settings");
         model = layers::load_model(path);
         return report;
-    } catch (const std::exception&) {
+    } catch (const core::FormatError& e) {
+        say(options, "reproduce: cannot reuse '" + path + "' (" + e.what() + "); hardening again");
         return std::nullopt;
     }
 }
@@ -77,7 +98,7 @@ void save_hardening(const std::string& path, const layers::Module& model, const 
 // The campaign in `path` when it is complete and ran with `options` on a model whose fault-free
 // result is `clean_correct`.
 std::optional<CampaignResult> read_campaign(const std::string& path, const CampaignOptions& options,
-                                            int64_t samples, int64_t clean_correct) {
+                                            int64_t samples, int64_t clean_correct, const ComparisonOptions& comparison) {
     if (!std::filesystem::exists(path)) return std::nullopt;
     try {
         CampaignResult result = faults::campaign_from_json(core::read_file(path), path);
@@ -91,16 +112,12 @@ std::optional<CampaignResult> read_campaign(const std::string& path, const Campa
             same = result.points[p].rate == options.bers[p] &&
                    static_cast<int64_t>(result.points[p].trial_ids.size()) == options.trials;
         if (same) return result;
-    } catch (const core::Error&) {
-    } catch (const nlohmann::json::exception&) {
+    } catch (const core::FormatError& e) {
+        say(comparison, "reproduce: cannot reuse '" + path + "' (" + e.what() + "); running it again");
+    } catch (const nlohmann::json::exception& e) {
+        say(comparison, "reproduce: cannot reuse '" + path + "' (" + e.what() + "); running it again");
     }
     return std::nullopt;
-}
-
-void say(const ComparisonOptions& options, const std::string& line) {
-    if (!options.run.progress) return;
-    std::fprintf(stderr, "%s\n", line.c_str());
-    std::fflush(stderr);
 }
 
 struct RunContext {
@@ -134,7 +151,7 @@ std::pair<layers::ModulePtr, HardenReport> base_hardening(const Method& base, Ru
     layers::ModulePtr model;
     const bool ours = std::find(run.saved.begin(), run.saved.end(), base.name) != run.saved.end();
     if (std::optional<HardenReport> saved =
-            ours ? read_hardening(files_of(run.dir, base.name).checkpoint, method_key(base, run), model) : std::nullopt) {
+            ours ? read_hardening(files_of(run.dir, base.name).checkpoint, method_key(base, run), model, run.options) : std::nullopt) {
         log("starts from " + base.name + "'s hardened model");
         return {std::move(model), *saved};
     }
@@ -150,7 +167,7 @@ MethodOutcome run_method(const Method& method, RunContext& run, const std::strin
     MethodOutcome outcome;
     outcome.method = method.name;
     layers::ModulePtr model;
-    std::optional<HardenReport> kept = options.resume ? read_hardening(files.checkpoint, key, model) : std::nullopt;
+    std::optional<HardenReport> kept = options.resume ? read_hardening(files.checkpoint, key, model, options) : std::nullopt;
     if (kept) {
         outcome.report = *kept;
         outcome.hardening_kept = true;
@@ -177,7 +194,7 @@ MethodOutcome run_method(const Method& method, RunContext& run, const std::strin
     CampaignOptions campaign_options = options.campaign;
     campaign_options.label = method.name;
     std::optional<CampaignResult> campaign =
-        kept ? read_campaign(files.campaign, campaign_options, test.size(), clean_correct) : std::nullopt;
+        kept ? read_campaign(files.campaign, campaign_options, test.size(), clean_correct, options) : std::nullopt;
     outcome.campaign_kept = campaign.has_value();
     if (campaign) {
         say(options, step + " campaign: kept " + files.campaign);

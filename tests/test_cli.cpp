@@ -1,8 +1,16 @@
 // The built `proact` command line itself, run as a user runs it: a tiny train on generated IDX
-// files, eval, inject, sharded inject + merge (the same bytes as one run), and bad input (exit code
-// 2 and one line on stderr for bad flags; a clear error and untouched outputs for a bad model file).
+// files, eval, inject, sharded inject + merge (the same bytes as one run), bad input (exit code 2
+// and one line on stderr for bad flags; a clear error and untouched outputs for a bad model file),
+// and train and inject killed midway (SIGKILL) then resumed: the same bytes as an uninterrupted run.
+// tests/test_cli_robustness.cpp holds the other classes of bad input.
 #include <doctest/doctest.h>
+#include <signal.h>
 #include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <thread>
 
 #include <cstdint>
 #include <cstdlib>
@@ -79,6 +87,29 @@ int count_lines(const std::string& text) {
 
 const std::string kQuiet = " --quiet --threads 1";
 
+// Starts `proact ARGUMENTS` in the background, waits until `file` appears (a run's first partial
+// state), then kills it with SIGKILL: no handler runs, as when a machine goes down. True when the
+// run was killed; false when it ended first or `file` never appeared within a minute.
+bool kill_when_written(const std::string& arguments, const std::string& file) {
+    const std::string command = "exec '" + std::string(PROACT_BINARY) + "' " + arguments + " >/dev/null 2>&1";
+    const pid_t pid = fork();
+    if (pid == 0) {
+        execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
+        _exit(127);
+    }
+    REQUIRE(pid > 0);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (!std::filesystem::exists(file) && std::chrono::steady_clock::now() < deadline) {
+        int status = 0;
+        if (waitpid(pid, &status, WNOHANG) == pid) return false;  // ended before writing it
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    kill(pid, SIGKILL);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    return WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
+}
+
 }  // namespace
 
 TEST_CASE("train, eval, inject and merge run end to end on a tiny data set") {
@@ -131,7 +162,7 @@ TEST_CASE("bad flags exit with code 2 and one line on stderr") {
         CHECK(count_lines(run.err) == 1);
         CHECK(contains(run.err, "error: "));
     }
-    CHECK(contains(run_proact(dir, "train --epochs many").err, "--epochs: expected a number >= 0, got 'many'"));
+    CHECK(contains(run_proact(dir, "train --epochs many").err, "--epochs: expected a whole number from 0 to 100000, got 'many'"));
     CHECK(contains(run_proact(dir, "train --lr 0").err, "--lr: expected a number > 0, got '0'"));
 }
 
@@ -226,4 +257,82 @@ TEST_CASE("harden and tune go through the method registry; the validation split 
                                              dir.file("tune2") + data + kQuiet);
     CHECK(bad_grid.exit_code != 0);
     CHECK(contains(bad_grid.err, "has no option 'decay'"));
+}
+
+TEST_CASE("train killed after an epoch and resumed writes the checkpoint of an uninterrupted run, byte for byte") {
+    TempDir dir("proact-cli-resume");
+    write_idx_split(dir, "train", 2000);  // enough that an epoch outlasts the kill
+    write_idx_split(dir, "t10k", 20);
+    const std::string train = "train --model lenet5 --epochs 4 --batch-size 32 --seed 4 --no-test --dataset "
+                              "fashion-mnist --data-dir " + dir.path.string() + kQuiet;
+    const Run whole = run_proact(dir, train + " --out " + dir.file("whole.safetensors"));
+    REQUIRE_MESSAGE(whole.exit_code == 0, whole.err);
+    CHECK_FALSE(std::filesystem::exists(dir.file("whole.safetensors.partial")));  // removed once done
+
+    const std::string resumed = dir.file("resumed.safetensors");
+    REQUIRE(kill_when_written(train + " --out " + resumed, resumed + ".partial"));
+    CHECK_FALSE(std::filesystem::exists(resumed));  // written once, at the end
+    // Other settings do not continue that run: refused by name, the state kept.
+    const Run other = run_proact(dir, train + " --lr 0.01 --resume --out " + resumed);
+    CHECK(other.exit_code == 1);
+    CHECK(contains(other.err, "was written by a run with lr 0.05, this run has 0.01"));
+    const Run again = run_proact(dir, train + " --resume --out " + resumed);
+    REQUIRE_MESSAGE(again.exit_code == 0, again.err);
+    CHECK(read_bytes(resumed) == read_bytes(dir.file("whole.safetensors")));
+    CHECK(count_lines(read_text(resumed + ".log.csv")) == 5);  // header and all four epochs
+    CHECK_FALSE(std::filesystem::exists(resumed + ".partial"));
+}
+
+TEST_CASE("inject killed after a BER and resumed writes the JSON of an uninterrupted run, byte for byte") {
+    TempDir dir("proact-cli-resume");
+    write_idx_split(dir, "train", 200);
+    write_idx_split(dir, "t10k", 100);
+    const std::string data = " --dataset fashion-mnist --data-dir " + dir.path.string();
+    const std::string model = dir.file("model.safetensors");
+    REQUIRE(run_proact(dir, "train --epochs 1 --batch-size 32 --no-test --out " + model + data + kQuiet).exit_code == 0);
+    const std::string campaign = "inject --model-file " + model + data +
+                                 " --format float32 --ber 1e-4,1e-3,3e-3 --seed 2" + kQuiet;
+    const std::string trials = " --trials 300";
+    const Run whole = run_proact(dir, campaign + trials + " --json " + dir.file("whole.json") + " --csv " +
+                                          dir.file("whole.csv"));
+    REQUIRE_MESSAGE(whole.exit_code == 0, whole.err);
+    // With --json the points run one at a time; without, as one campaign: the same numbers.
+    const Run single = run_proact(dir, campaign + trials + " --csv " + dir.file("single.csv"));
+    REQUIRE_MESSAGE(single.exit_code == 0, single.err);
+    CHECK(read_bytes(dir.file("single.csv")) == read_bytes(dir.file("whole.csv")));
+
+    const std::string json = dir.file("resumed.json");
+    REQUIRE(kill_when_written(campaign + trials + " --json " + json, json + ".partial"));
+    CHECK(contains(read_text(json + ".partial"), "\"proact_inject_partial\": 1"));
+    const Run other = run_proact(dir, campaign + " --trials 299 --resume --json " + json);
+    CHECK(other.exit_code == 1);
+    CHECK(contains(other.err, "was written by a campaign with trials 300, this one has 299"));
+    const Run again = run_proact(dir, campaign + trials + " --resume --json " + json + " --csv " + dir.file("resumed.csv"));
+    REQUIRE_MESSAGE(again.exit_code == 0, again.err);
+    CHECK(read_bytes(json) == read_bytes(dir.file("whole.json")));
+    CHECK_FALSE(std::filesystem::exists(json + ".partial"));
+}
+
+TEST_CASE("inject --json sees each point end and still gives the numbers of one campaign") {
+    TempDir dir("proact-cli-points");
+    write_idx_split(dir, "train", 200);
+    write_idx_split(dir, "t10k", 60);
+    const std::string data = " --dataset fashion-mnist --data-dir " + dir.path.string();
+    const std::string model = dir.file("model.safetensors");
+    REQUIRE(run_proact(dir, "train --epochs 1 --batch-size 32 --no-test --out " + model + data + kQuiet).exit_code == 0);
+    const std::string campaign = "inject --model-file " + model + data + " --format q7.8 --seed 5" + kQuiet;
+    // The ci_margin rule, shards, exact k and the fault log go through apps/campaign_points.cpp's
+    // copy of the per-point loop with --json, through faults::run_campaign without.
+    for (const std::string settings : {" --ber 1e-3,1e-2 --trials 40 --ci-margin 20", " --ber 1e-4,1e-3,1e-2 --trials 5 --shard 1/3",
+                                       " --fault-model exact --k 1,3 --trials 4", " --ber 1e-3,3e-3 --trials 3"}) {
+        CAPTURE(settings);
+        const Run single = run_proact(dir, campaign + settings + " --csv " + dir.file("single.csv") + " --log-faults " +
+                                               dir.file("single.faults.csv"));
+        REQUIRE_MESSAGE(single.exit_code == 0, single.err);
+        const Run points = run_proact(dir, campaign + settings + " --json " + dir.file("points.json") + " --csv " +
+                                               dir.file("points.csv") + " --log-faults " + dir.file("points.faults.csv"));
+        REQUIRE_MESSAGE(points.exit_code == 0, points.err);
+        CHECK(read_bytes(dir.file("single.csv")) == read_bytes(dir.file("points.csv")));
+        CHECK(read_bytes(dir.file("single.faults.csv")) == read_bytes(dir.file("points.faults.csv")));
+    }
 }

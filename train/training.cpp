@@ -1,6 +1,8 @@
 #include "train/training.hpp"
 
+#include <charconv>
 #include <cmath>
+#include <filesystem>
 #include <limits>
 #include <sstream>
 
@@ -27,6 +29,30 @@ std::shared_ptr<const optim::Schedule> make_schedule(const TrainOptions& options
                                                    .step_size = options.step_size,
                                                    .gamma = options.gamma,
                                                    .warmup_epochs = options.warmup_epochs});
+}
+
+std::map<std::string, std::string> options_key(const TrainOptions& options) {
+    // The shortest text that reads back as the float the run uses.
+    const auto exact_float = [](float value) {
+        char text[32];
+        const auto written = std::to_chars(text, text + sizeof text, value);
+        return std::string(text, written.ptr);
+    };
+    return {{"epochs", std::to_string(options.epochs)},
+            {"batch_size", std::to_string(options.batch_size)},
+            {"optimizer", options.optimizer},
+            {"lr", exact_float(options.lr)},
+            {"momentum", exact_float(options.momentum)},
+            {"nesterov", options.nesterov ? "true" : "false"},
+            {"weight_decay", exact_float(options.weight_decay)},
+            {"schedule", options.schedule},
+            {"step_size", std::to_string(options.step_size)},
+            {"gamma", exact_float(options.gamma)},
+            {"warmup_epochs", std::to_string(options.warmup_epochs)},
+            {"augment", options.augment ? "true" : "false"},
+            {"seed", std::to_string(options.seed)},
+            {"eval_batch_size", std::to_string(options.eval_batch_size)},
+            {"max_batches_per_epoch", std::to_string(options.max_batches_per_epoch)}};
 }
 
 namespace {
@@ -84,7 +110,8 @@ void train_one_epoch(layers::Module& model, datasets::DataLoader& loader, optim:
 
 std::vector<EpochLog> train_classifier(layers::Module& model, const datasets::Dataset& train,
                                        const datasets::Dataset* validation, const TrainOptions& options,
-                                       const std::function<void(const EpochLog&)>& on_epoch) {
+                                       const std::function<void(const EpochLog&)>& on_epoch,
+                                       const ResumeOptions& resume) {
     if (options.epochs < 0) core::fail<core::ValueError>("train: epochs must be >= 0, got ", options.epochs);
     if (options.batch_size <= 0) core::fail<core::ValueError>("train: batch size must be positive, got ", options.batch_size);
     const std::shared_ptr<const optim::Schedule> schedule = make_schedule(options);
@@ -95,7 +122,14 @@ std::vector<EpochLog> train_classifier(layers::Module& model, const datasets::Da
                                         .seed = options.seed,
                                         .augment = augmentation_for(train, options.augment)});
     std::vector<EpochLog> history;
-    for (int epoch = 0; epoch < options.epochs; ++epoch) {
+    std::map<std::string, std::string> key = resume.key;
+    for (const auto& [name, value] : options_key(options)) key["train." + name] = value;
+    if (resume.resume && !resume.state_path.empty() && std::filesystem::exists(resume.state_path))
+        history = load_training_state(resume.state_path, key, model, *optimizer);
+    if (static_cast<int>(history.size()) > options.epochs)
+        core::fail<core::ValueError>("train: '", resume.state_path, "' records ", history.size(), " epochs, this run has ",
+                                     options.epochs);
+    for (int epoch = static_cast<int>(history.size()); epoch < options.epochs; ++epoch) {
         EpochLog log;
         log.epoch = epoch + 1;
         log.lr = schedule->lr_at(epoch);
@@ -120,6 +154,7 @@ std::vector<EpochLog> train_classifier(layers::Module& model, const datasets::Da
         }
         bar.finish(final_status.str());
         history.push_back(log);
+        if (!resume.state_path.empty()) save_training_state(resume.state_path, key, model, *optimizer, history);
         if (on_epoch) on_epoch(log);
     }
     model.eval();

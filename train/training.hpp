@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -20,6 +21,7 @@
 #include "layers/module.hpp"
 #include "optim/optimizer.hpp"
 #include "optim/schedule.hpp"
+#include "train/training_state.hpp"
 
 namespace proact::train {
 
@@ -61,8 +63,19 @@ std::shared_ptr<const optim::Schedule> make_schedule(const TrainOptions& options
 
 // Trains `model` in place. validation may be null. on_epoch runs after each epoch (logging,
 // checkpointing). Returns one log entry per epoch.
+//
+// With resume.state_path set, the state after each epoch is written there (training_state.hpp)
+// before on_epoch runs; with resume.resume and that file present, the run continues after the
+// epochs it records (on_epoch runs for the new ones only; the returned logs hold all of them),
+// and ends with the bits an uninterrupted run gives. The state must have been written with the
+// same resume.key and the same options (options_key): ValueError naming the first that differs.
 std::vector<EpochLog> train_classifier(layers::Module& model, const datasets::Dataset& train,
                                        const datasets::Dataset* validation, const TrainOptions& options,
-                                       const std::function<void(const EpochLog&)>& on_epoch = {});
+                                       const std::function<void(const EpochLog&)>& on_epoch = {},
+                                       const ResumeOptions& resume = {});
+
+// Every option the trained bits depend on, as text (the float ones exactly): what a resumed run
+// must share with the run it continues.
+std::map<std::string, std::string> options_key(const TrainOptions& options);
 
 }  // namespace proact::train
