@@ -8,6 +8,8 @@
 #include <nlohmann/json.hpp>
 
 #include "apps/common.hpp"
+#include "apps/output_paths.hpp"
+#include "core/format.hpp"
 #include "core/error.hpp"
 #include "core/file_io.hpp"
 #include "core/progress.hpp"
@@ -22,18 +24,6 @@ namespace {
 using Json = nlohmann::json;
 
 constexpr const char* kPartialTag = "proact_inject_partial";
-
-std::string exact(double value) {
-    char text[32];
-    const auto written = std::to_chars(text, text + sizeof text, value);
-    return std::string(text, written.ptr);
-}
-
-std::string hex(uint64_t value) {
-    char text[19];
-    std::snprintf(text, sizeof text, "0x%016llx", static_cast<unsigned long long>(value));
-    return text;
-}
 
 // The options of points [first, end) of `options`, everything else as given.
 faults::CampaignOptions points_of(const faults::CampaignOptions& options, size_t first, size_t end) {
@@ -126,8 +116,8 @@ std::string campaign_key(const std::string& model_file, const datasets::Dataset&
                          const faults::CampaignOptions& options) {
     std::string counts;
     for (int64_t k : options.exact_counts) counts += (counts.empty() ? "" : ",") + std::to_string(k);
-    const Json key = {{"model_file", hex(core::hash_purpose(core::read_file(model_file)))},
-                      {"images", hex(faults::data_checksum(data.images, data.labels))},
+    const Json key = {{"model_file", core::hex64(core::hash_purpose(core::read_file(model_file)))},
+                      {"images", core::hex64(faults::data_checksum(data.images, data.labels))},
                       {"split", split},
                       {"format", options.format.to_string()},
                       {"fault_model", options.fault_model.to_string()},
@@ -138,7 +128,7 @@ std::string campaign_key(const std::string& model_file, const datasets::Dataset&
                       {"fault_thresholds", options.fault_thresholds},
                       {"trials", options.trials},
                       {"seed", std::to_string(options.seed)},
-                      {"ci_margin", exact(options.ci_margin)},
+                      {"ci_margin", core::shortest(options.ci_margin)},
                       {"min_trials", options.min_trials},
                       {"shard", std::to_string(options.shard.index) + "/" + std::to_string(options.shard.count)},
                       {"purpose", options.purpose},
@@ -156,12 +146,8 @@ faults::CampaignResult run_by_point(layers::Module& model, const datasets::Datas
     if (run.partial.empty()) return faults::run_campaign(model, data.images, data.labels, options);
     faults::CampaignResult whole;
     size_t done = 0;
-    const bool partial = std::filesystem::exists(run.partial);
-    if (options.progress && partial && !run.resume)
-        std::fprintf(stderr, "%s holds an interrupted campaign: starting over (--resume continues it)\n",
-                     run.partial.c_str());
-    if (options.progress && !partial && run.resume)
-        std::fprintf(stderr, "no %s to resume from: running every point\n", run.partial.c_str());
+    const bool partial = options.progress ? announce_partial(run.partial, run.resume, "campaign", "running every point")
+                                          : std::filesystem::exists(run.partial);
     if (run.resume && partial) {
         whole = read_partial(run.partial, run.key);
         done = whole.points.size();

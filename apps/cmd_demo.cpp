@@ -117,7 +117,7 @@ void run_demo(DemoCommand& command) {
     std::printf("\n[2/5] harden with ProAct (%s thresholds, trained layer by layer from the last)\n",
                 command.settings.proact.clip.to_string().c_str());
     layers::ModulePtr hardened = layers::load_model(model_path);
-    const method::HardenInputs inputs{full.sample_shape(), &train, &validation, faults::StorageFormat::float32(), {}};
+    const method::HardenInputs inputs{full.sample_shape(), &train, &validation, faults::StorageFormat::float32(), {}, {}};
     const method::HardenReport hardening =
         proact.harden(*hardened, inputs, command.settings, method::RunSettings{command.common.seed, !command.common.quiet},
                       [](const std::string& line) { std::printf("%s\n", line.c_str()); });

@@ -16,9 +16,10 @@
 // split is the one the checkpoint was trained with (its recorded seed and fraction), never the test
 // set. The hardened checkpoint is an ordinary one: eval and inject load it with no extra flags.
 // Every flag is checked before anything is loaded, and the output is written once, at the end,
-// atomically.
+// atomically. ProAct's state after every layer goes to OUT.partial; --resume continues from it.
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 
 #include "apps/commands.hpp"
@@ -26,6 +27,9 @@
 #include "apps/method_flags.hpp"
 #include "apps/output_paths.hpp"
 #include "apps/pipeline.hpp"
+#include "core/file_io.hpp"
+#include "core/format.hpp"
+#include "core/rng.hpp"
 #include "datasets/split.hpp"
 #include "faults/injector.hpp"
 #include "layers/checkpoint.hpp"
@@ -54,6 +58,7 @@ struct HardenCommand {
     double validation_fraction = 0.1;
     bool log_times = false;
     bool guard = false;
+    bool resume = false;
 };
 
 // Methods harden can run: every registry entry but the unhardened one.
@@ -92,6 +97,10 @@ method::MethodSettings resolve(HardenCommand& command, const CLI::App& sub) {
     if (command.guard && (command.method == "guard" || command.method == "proact+guard"))
         core::fail<core::ValueError>("harden: --guard adds the guard to a clipping method; ", command.method,
                                      " has it already");
+    if (command.resume && !method::resumes_by_layer(method::find_method(command.method)))
+        core::fail<core::ValueError>("harden --resume: ", command.method,
+                                     " does not go layer by layer and keeps no partial state; only proact and "
+                                     "proact+guard continue an interrupted run");
     if (command.batch_norm != "fold" && command.batch_norm != "keep")
         core::fail<core::ValueError>("harden: --batch-norm '", command.batch_norm, "' is not one of fold, keep");
     (void)faults::StorageFormat::parse(command.format);
@@ -110,6 +119,7 @@ void run_harden(HardenCommand& command, const CLI::App& sub) {
     plan.data_set(command.dataset, command.common.data_dir);
     plan.output("--out", command.out);
     plan.output("--log", command.log_path);
+    plan.output("--out (its partial run)", partial_path(command.out));
     plan.check();
     note_hardening_memory(settings);
     const faults::StorageFormat format = faults::StorageFormat::parse(command.format);
@@ -139,7 +149,21 @@ void run_harden(HardenCommand& command, const CLI::App& sub) {
     const layers::ModelInfo info = layers::model_info_from_metadata(loaded.metadata, command.model_file);
     const std::vector<double> bers =
         command.bers.empty() ? method::default_comparison_bers(info) : faults::parse_ber_list(command.bers);
-    const method::HardenInputs inputs{loaded.input_shape, &train, &validation, format, bers};
+    method::HardenInputs inputs{loaded.input_shape, &train, &validation, format, bers, {}};
+    if (method::resumes_by_layer(chosen)) {
+        // Everything the hardened bits depend on: a partial state continues only this very run.
+        inputs.resume = {partial_path(command.out), command.resume,
+                         {{"model_file", core::hex64(core::hash_purpose(core::read_file(command.model_file)))},
+                          {"method", command.method},
+                          {"settings", chosen.settings(settings, inputs)},
+                          {"seed", std::to_string(command.common.seed)},
+                          {"format", format.to_string()},
+                          {"batch_norm", command.batch_norm},
+                          {"train", core::hex64(faults::data_checksum(train.images, train.labels))},
+                          {"validation", core::hex64(faults::data_checksum(validation.images, validation.labels))}}};
+        if (!command.common.quiet)
+            announce_partial(inputs.resume.state_path, command.resume, "hardening", "hardening every layer");
+    }
     const method::RunSettings run{command.common.seed, !command.common.quiet};
     const method::LogLine print = [](const std::string& line) {
         std::printf("%s\n", line.c_str());
@@ -162,6 +186,8 @@ void run_harden(HardenCommand& command, const CLI::App& sub) {
     std::printf("hardened %s\ntest accuracy %.2f%% -> %.2f%%\nwrote %s\n", method::hardening_summary(report).c_str(),
                 accuracy_before, accuracy_after, command.out.c_str());
     if (!command.log_path.empty()) write_output(command.log_path, method::hardening_json(report, command.log_times));
+    std::error_code ignored;  // its outputs are written: the partial state has served
+    std::filesystem::remove(inputs.resume.state_path, ignored);
 }
 
 }  // namespace
@@ -199,6 +225,9 @@ void register_harden(CLI::App& app) {
                     "Share held out for validation, for a checkpoint that does not record its split")
         ->check(number_in(0.01, 0.9))
         ->capture_default_str();
+    sub->add_flag("--resume", command->resume,
+                  "ProAct: continue an interrupted run from OUT.partial (written after every layer) with the same "
+                  "settings: the checkpoint is the one an uninterrupted run writes, byte for byte");
     add_method_flags(*sub, command->flags);
     add_common_options(*sub, command->common);
     sub->callback([command, sub] { run_harden(*command, *sub); });

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 
@@ -157,5 +158,14 @@ void OutputPlan::check() const {
 }
 
 std::string partial_path(const std::string& output) { return output + ".partial"; }
+
+bool announce_partial(const std::string& partial, bool resume, const char* work, const char* fresh) {
+    const bool exists = std::filesystem::exists(partial);
+    if (resume)
+        std::fprintf(stderr, exists ? "resuming from %s\n" : "no %s to resume from: %s\n", partial.c_str(), fresh);
+    else if (exists)
+        std::fprintf(stderr, "%s holds an interrupted %s: starting over (--resume continues it)\n", partial.c_str(), work);
+    return exists;
+}
 
 }  // namespace proact::apps

@@ -58,4 +58,9 @@ private:
 // finished command removes it.
 std::string partial_path(const std::string& output);
 
+// Says on stderr what a run does with the partial state at `partial`, and returns whether the file
+// exists: with --resume it continues from it (or says there is none: `fresh` is what happens
+// then); without, it starts over and says --resume would continue it. `work` names the run's kind.
+bool announce_partial(const std::string& partial, bool resume, const char* work, const char* fresh);
+
 }  // namespace proact::apps

@@ -19,12 +19,6 @@ namespace proact::apps {
 
 namespace {
 
-std::string hex64(uint64_t value) {
-    char text[17];
-    std::snprintf(text, sizeof text, "%016llx", static_cast<unsigned long long>(value));
-    return text;
-}
-
 std::string metadata_or(const std::map<std::string, std::string>& metadata, const std::string& key,
                         const std::string& fallback) {
     const auto entry = metadata.find(key);
@@ -145,16 +139,8 @@ TrainedModel train_and_save(const TrainRequest& request, const datasets::Dataset
     resume.key = training_metadata(request, request.train.epochs);
     resume.key["model"] = request.model;
     resume.key["images"] = std::to_string(train_set.size()) + " training, " + std::to_string(validation.size()) +
-                           " validation, hash 0x" + hex64(faults::data_checksum(train_set.images, train_set.labels));
-    if (!request.common.quiet) {
-        const bool partial = std::filesystem::exists(resume.state_path);
-        if (request.resume)
-            std::fprintf(stderr, partial ? "resuming from %s\n" : "no %s to resume from: training from the start\n",
-                         resume.state_path.c_str());
-        else if (partial)
-            std::fprintf(stderr, "%s holds an interrupted run: starting over (--resume continues it)\n",
-                         resume.state_path.c_str());
-    }
+                           " validation, hash " + core::hex64(faults::data_checksum(train_set.images, train_set.labels));
+    if (!request.common.quiet) announce_partial(resume.state_path, request.resume, "run", "training from the start");
     std::vector<train::EpochLog> history = train::train_classifier(*model, train_set, &validation, options, {}, resume);
     if (!request.log_csv.empty()) write_epoch_csv(request.log_csv, history);
     layers::save_checkpoint(request.out, *model, training_metadata(request, options.epochs));

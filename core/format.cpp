@@ -51,6 +51,12 @@ std::string shortest(double value) {
     return std::string(text, written.ptr);
 }
 
+std::string hex64(uint64_t value) {
+    char text[19];
+    std::snprintf(text, sizeof text, "0x%016llx", static_cast<unsigned long long>(value));
+    return text;
+}
+
 std::string compact(double value) {
     if (!std::isfinite(value)) return shortest(value);
     // "-1.25e-07": the shortest exact digits, their count and the decimal exponent.

@@ -5,11 +5,13 @@
 //   rate_text(1e-4)       "1e-04"     rate_text(2.5e-05) "2.5e-05"  (every BER in one notation)
 //   shortest(0.1)         "0.1"       shortest(41.83) "41.83"  (reads back as the same double)
 //   compact(1e-07)        "1e-7"      compact(0.5) "0.5"       (as the --ber flag takes it)
+//   hex64(255)            "0x00000000000000ff"
 // and back: read_number<int64_t>("42") 42, read_number<double>("0.1") 0.1, read_number<int>("010")
 // nothing (whole text, decimal only, no sign prefix '+', no space, no overflow).
 #pragma once
 
 #include <charconv>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -33,6 +35,9 @@ std::string shortest(double value);
 // 0.5 beside 5e-1, 1e-4 beside 0.0001, 1e-7; plain whenever printf's %g at that precision would
 // write it plain and it is no longer. Finite values (others as shortest).
 std::string compact(double value);
+
+// "0x" and 16 lower-case hex digits: a hash or checksum as keys and metadata record it.
+std::string hex64(uint64_t value);
 
 // The number `text` holds, all of it, or nothing: std::from_chars (decimal, '-' allowed for signed
 // types, no leading '+', zeros or spaces before integers, no overflow).

@@ -270,7 +270,7 @@ ComparisonResult run_comparison(const std::vector<Replicate>& replicates, const 
         RunContext run{replicate,
                        options,
                        HardenInputs{info->input_shape, &replicate.data.train, &replicate.data.validation,
-                                    options.campaign.format, options.campaign.bers},
+                                    options.campaign.format, options.campaign.bers, {}},
                        RunSettings{replicate.seed, options.run.progress},
                        replicate_dir(options.out_dir, r, replicates.size()),
                        faults::model_checksum(*trained),

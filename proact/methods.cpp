@@ -190,9 +190,10 @@ HardenReport harden_proact(layers::Module& model, const HardenInputs& inputs, co
     const ProActOptions options = proact_options(settings);
     const ProActResult result =
         proact_harden(model, inputs.input_shape, *inputs.train, *inputs.validation, options, run,
-                      [&log](const LayerLog& layer) {
-                          if (log) log(layer_summary(layer));
-                      });
+                      [&log](const LayerLog& layer, bool resumed) {
+                          if (log) log(layer_summary(layer) + (resumed ? "  (resumed)" : ""));
+                      },
+                      inputs.resume);
     HardenReport report;
     report.thresholds = result.threshold_count;
     report.seconds = result.seconds;
@@ -312,7 +313,7 @@ const std::vector<Method>& methods() {
         {"fitact", "neuron-wise smooth thresholds from Ranger, all trained at once (FitAct)", fitact_option_list(),
          fitact_settings, harden_fitact},
         {"proact", "hybrid thresholds from Ranger, trained layer by layer from the last (ProAct)", proact_option_list(),
-         proact_settings, harden_proact},
+         proact_settings, harden_proact, "", true},
         {"guard", "weight range guard alone: values outside a tensor's fault-free [min, max] read as 0", {},
          [](const MethodSettings&, const HardenInputs&) { return std::string("range guard"); }, harden_guard},
         {"proact+guard", "ProAct, then the weight range guard", proact_option_list(),
@@ -337,6 +338,10 @@ const Method& find_method(const std::string& name) {
     for (const Method& method : methods())
         if (method.name == name) return method;
     core::fail<core::ValueError>("unknown method '", name, "' (known: ", method_names(), ")");
+}
+
+bool resumes_by_layer(const Method& method) {
+    return method.layer_resume || (!method.base.empty() && resumes_by_layer(find_method(method.base)));
 }
 
 std::vector<std::string> parse_method_list(std::string_view text) {

@@ -56,7 +56,11 @@ struct HardenInputs {
     const datasets::Dataset* validation = nullptr;
     faults::StorageFormat format = faults::StorageFormat::fixed_point(15, 16);
     std::vector<double> evaluation_bers;            // where the result will be judged
+    // Methods that go layer by layer (ProAct) save their state there after every layer and
+    // continue from it (layer_state.hpp); the others ignore it (resumes_by_layer).
+    LayerResume resume;
 };
+
 
 struct HardenReport {
     int64_t thresholds = 0;       // clipping threshold values in the hardened model
@@ -89,6 +93,9 @@ struct Method {
     // A method this one continues ("proact" for "proact+guard"): its hardened model is the start;
     // reports add up (comparison.cpp, harden_with_base).
     std::string base = {};
+    // Saves its state after every layer and continues from it through HardenInputs::resume
+    // (ProAct); a method with a base that does inherits it (resumes_by_layer).
+    bool layer_resume = false;
 };
 
 // Every method, in the order of the comparison's tables.
@@ -97,6 +104,8 @@ const std::vector<Method>& methods();
 const Method& find_method(const std::string& name);
 // "unprotected, ranger, ..."
 std::string method_names();
+// True for a method, or its base, with layer_resume.
+bool resumes_by_layer(const Method& method);
 // "all" or comma-separated names, each known and at most once. ValueError otherwise.
 std::vector<std::string> parse_method_list(std::string_view text);
 

@@ -166,6 +166,23 @@ LayerLog train_layer(const Problem& problem, optim::ProgressiveThresholdOptimize
     return log;
 }
 
+// Layer `visited` (in the order visited) as a saved state holds it: its log, and its thresholds
+// written into the model. FormatError when the state does not fit this model.
+LayerLog restore_layer(const LayerState& saved, size_t visited, const layers::ActivationSite& site,
+                       const std::string& path) {
+    LayerLog layer = layer_from_json(saved.layers[visited], "'" + path + "'");
+    const auto& clip = static_cast<const layers::ClippedReLU&>(*site.module);
+    const std::string name = site.path + ".threshold";
+    const auto entry = saved.thresholds.find(name);
+    if (layer.path != site.path || entry == saved.thresholds.end() ||
+        entry->second.shape() != clip.threshold().value().shape())
+        fail<core::FormatError>("'", path, "': finished layer ", visited + 1, " is '", layer.path,
+                                "', which does not match this model's '", site.path, "' and its thresholds");
+    core::Tensor values = clip.threshold().value();
+    values.copy_(entry->second);
+    return layer;
+}
+
 // Soft targets of the original model on `images`: (N, K) probabilities.
 core::Tensor teacher_targets(layers::Module& model, const core::Tensor& images) {
     autograd::NoGradGuard no_grad;
@@ -194,9 +211,11 @@ const char* to_string(ToleranceReference reference) {
 
 ProActResult proact_harden(layers::Module& model, const core::Shape& input_shape, const datasets::Dataset& full_train,
                            const datasets::Dataset& validation, const ProActOptions& options,
-                           const RunSettings& run, const std::function<void(const LayerLog&)>& on_layer) {
+                           const RunSettings& run, const std::function<void(const LayerLog&, bool)>& on_layer,
+                           const LayerResume& resume) {
     const auto start = Clock::now();
     validate_options(options);
+    const std::optional<LayerState> saved = load_layer_state(resume);  // refused before the model changes
     layers::ModeGuard eval_mode(model, /*training=*/false);
     ProActResult result;
     const auto [profiles, train] =
@@ -225,10 +244,23 @@ ProActResult proact_harden(layers::Module& model, const core::Shape& input_shape
     // layer is visited the clipped layers below it still hold these very thresholds.
     const std::map<size_t, PrefixInputs> prefixes =
         prefix_inputs(chain, train, validation, layer_stages, options.cache_budget_bytes);
+    if (saved && saved->layers.size() > sites.size())
+        fail<core::FormatError>("'", resume.state_path, "' holds ", saved->layers.size(), " finished layers, the model has ",
+                                sites.size(), " clipped layers");
+    std::vector<std::string> finished;
     for (size_t i = sites.size(); i-- > 0;) {
-        result.layers.push_back(
-            train_layer(problem, progressive, sites[i], prefixes.at(layer_stages[i]), i, sites.size()));
-        if (on_layer) on_layer(result.layers.back());
+        const size_t visited = sites.size() - 1 - i;
+        const bool resumed = saved && visited < saved->layers.size();
+        if (resumed) {
+            result.layers.push_back(restore_layer(*saved, visited, sites[i], resume.state_path));
+            result.layers.back().count = sites.size();
+        } else {
+            result.layers.push_back(
+                train_layer(problem, progressive, sites[i], prefixes.at(layer_stages[i]), i, sites.size()));
+        }
+        finished.push_back(layer_json(result.layers.back()));
+        if (!resumed) save_layer_state(resume, model, finished);
+        if (on_layer) on_layer(result.layers.back(), resumed);
     }
     result.final_accuracy = 100.0 * layers::evaluate(model, validation.images, validation.labels).accuracy();
     result.seconds = seconds_since(start);

@@ -36,6 +36,7 @@
 
 #include "datasets/dataset.hpp"
 #include "layers/hybrid_clip.hpp"
+#include "proact/layer_state.hpp"
 #include "proact/run_settings.hpp"
 #include "proact/threshold_training.hpp"
 
@@ -111,14 +112,23 @@ struct ProActResult : ThresholdTrainingResult {
 // Hardens `model` in place (see above). input_shape is one sample's (C, H, W) or (F). The
 // per-layer callback runs after each layer. ValueError for bad options, a model without ReLUs, or
 // data sets that do not fit the model; nothing of the model changes then.
+// With resume.state_path the state is saved after every layer (layer_state.hpp); with
+// resume.resume the layers a saved state holds are taken from it (their logs, marked by the
+// callback's `resumed`) and the rest trained: the same thresholds and logs as one run.
 ProActResult proact_harden(layers::Module& model, const core::Shape& input_shape, const datasets::Dataset& train,
                            const datasets::Dataset& validation, const ProActOptions& options,
-                           const RunSettings& run, const std::function<void(const LayerLog&)>& on_layer = {});
+                           const RunSettings& run,
+                           const std::function<void(const LayerLog&, bool resumed)>& on_layer = {},
+                           const LayerResume& resume = {});
 
 // The result and the options as JSON, and one layer as a human-readable line.
 // with_times adds the seconds, which differ from run to run; without them the bytes depend only on
 // the seed and the inputs.
 std::string proact_json(const ProActResult& result, const ProActOptions& options, bool with_times = false);
 std::string layer_summary(const LayerLog& layer);
+// One layer's log as JSON text, times included, and back (FormatError naming `source` when the
+// text is not one); `count` is not stored: the run that reads it knows it.
+std::string layer_json(const LayerLog& layer);
+LayerLog layer_from_json(const std::string& text, const std::string& source);
 
 }  // namespace proact::method

@@ -28,7 +28,67 @@ std::string format_decay(const std::optional<float>& decay) {
     return core::general(*decay);
 }
 
+// One layer's log as JSON; with_times adds the seconds (layer_json keeps them for a resume).
+nlohmann::ordered_json layer_entry(const LayerLog& layer, bool with_times) {
+    nlohmann::ordered_json tries = nlohmann::ordered_json::array();
+    for (const TryLog& attempt : layer.tries) {
+        nlohmann::ordered_json entry = {{"decay", attempt.decay},
+                                        {"epochs", attempt.epochs},
+                                        {"validation_accuracy", attempt.validation_accuracy},
+                                        {"accepted", attempt.accepted}};
+        if (with_times) entry["seconds"] = attempt.seconds;
+        tries.push_back(entry);
+    }
+    nlohmann::ordered_json entry = {
+        {"path", layer.path}, {"index", layer.index}, {"granularity", layer.granularity},
+        {"thresholds", layer.thresholds},
+        {"accepted_decay", layer.accepted_decay ? nlohmann::ordered_json(*layer.accepted_decay) : nlohmann::ordered_json()},
+        {"accuracy_before", layer.accuracy_before}, {"accuracy_floor", layer.accuracy_floor},
+        {"accuracy_after", layer.accuracy_after},
+        {"initial_min", layer.initial_min}, {"initial_max", layer.initial_max},
+        {"threshold_min", layer.threshold_min}, {"threshold_max", layer.threshold_max},
+        {"threshold_mean", layer.threshold_mean}, {"prefix_cached", layer.prefix_cached}, {"tries", tries}};
+    if (with_times) entry["seconds"] = layer.seconds;
+    return entry;
+}
+
 }  // namespace
+
+std::string layer_json(const LayerLog& layer) { return layer_entry(layer, true).dump(); }
+
+LayerLog layer_from_json(const std::string& text, const std::string& source) {
+    try {
+        const nlohmann::json json = nlohmann::json::parse(text);
+        LayerLog layer;
+        layer.path = json.at("path").get<std::string>();
+        layer.index = json.at("index").get<size_t>();
+        layer.granularity = json.at("granularity").get<std::string>();
+        layer.thresholds = json.at("thresholds").get<int64_t>();
+        if (!json.at("accepted_decay").is_null()) layer.accepted_decay = json.at("accepted_decay").get<float>();
+        layer.accuracy_before = json.at("accuracy_before").get<double>();
+        layer.accuracy_floor = json.at("accuracy_floor").get<double>();
+        layer.accuracy_after = json.at("accuracy_after").get<double>();
+        layer.initial_min = json.at("initial_min").get<float>();
+        layer.initial_max = json.at("initial_max").get<float>();
+        layer.threshold_min = json.at("threshold_min").get<float>();
+        layer.threshold_max = json.at("threshold_max").get<float>();
+        layer.threshold_mean = json.at("threshold_mean").get<float>();
+        layer.prefix_cached = json.at("prefix_cached").get<bool>();
+        layer.seconds = json.at("seconds").get<double>();
+        for (const nlohmann::json& entry : json.at("tries")) {
+            TryLog attempt;
+            attempt.decay = entry.at("decay").get<float>();
+            attempt.epochs = entry.at("epochs").get<int>();
+            attempt.validation_accuracy = entry.at("validation_accuracy").get<double>();
+            attempt.accepted = entry.at("accepted").get<bool>();
+            attempt.seconds = entry.at("seconds").get<double>();
+            layer.tries.push_back(attempt);
+        }
+        return layer;
+    } catch (const nlohmann::json::exception& error) {
+        fail<core::FormatError>(source, ": damaged ProAct layer log (", error.what(), ")");
+    }
+}
 
 void validate_options(const ProActOptions& options) {
     check_weight("ce weight", options.ce_weight);
@@ -92,28 +152,7 @@ std::string proact_json(const ProActResult& result, const ProActOptions& options
         {"batch_size", options.batch_size}, {"profile_images", options.profile_images},
         {"max_train_images", options.max_train_images}, {"seed", result.seed}};
     nlohmann::ordered_json layers = nlohmann::ordered_json::array();
-    for (const LayerLog& layer : result.layers) {
-        nlohmann::ordered_json tries = nlohmann::ordered_json::array();
-        for (const TryLog& attempt : layer.tries) {
-            nlohmann::ordered_json entry = {{"decay", attempt.decay},
-                                            {"epochs", attempt.epochs},
-                                            {"validation_accuracy", attempt.validation_accuracy},
-                                            {"accepted", attempt.accepted}};
-            if (with_times) entry["seconds"] = attempt.seconds;
-            tries.push_back(entry);
-        }
-        nlohmann::ordered_json entry = {
-            {"path", layer.path}, {"index", layer.index}, {"granularity", layer.granularity},
-            {"thresholds", layer.thresholds},
-            {"accepted_decay", layer.accepted_decay ? nlohmann::ordered_json(*layer.accepted_decay) : nlohmann::ordered_json()},
-            {"accuracy_before", layer.accuracy_before}, {"accuracy_floor", layer.accuracy_floor},
-            {"accuracy_after", layer.accuracy_after},
-            {"initial_min", layer.initial_min}, {"initial_max", layer.initial_max},
-            {"threshold_min", layer.threshold_min}, {"threshold_max", layer.threshold_max},
-            {"threshold_mean", layer.threshold_mean}, {"prefix_cached", layer.prefix_cached}, {"tries", tries}};
-        if (with_times) entry["seconds"] = layer.seconds;
-        layers.push_back(entry);
-    }
+    for (const LayerLog& layer : result.layers) layers.push_back(layer_entry(layer, with_times));
     nlohmann::ordered_json json = result_json_head("proact", result);
     json["options"] = settings;
     json["layers"] = layers;

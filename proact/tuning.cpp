@@ -109,7 +109,7 @@ TuneResult run_tuning(const std::string& checkpoint, const datasets::Dataset& tr
     result.original_accuracy = accuracy_on(*original, validation);
     result.max_clean_drop = options.max_clean_drop;
     const HardenInputs inputs{layers::model_info(*original)->input_shape, &train, &validation, options.campaign.format,
-                              options.campaign.bers};
+                              options.campaign.bers, {}};
     for (size_t i = 0; i < points.size(); ++i) {
         TuneRow row = tune_one(checkpoint, inputs, all[i], options, run, result.original_accuracy);
         for (size_t a = 0; a < options.grid.size(); ++a) row.values.push_back(options.grid[a].values[points[i][a]]);

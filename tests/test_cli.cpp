@@ -313,6 +313,36 @@ TEST_CASE("inject killed after a BER and resumed writes the JSON of an uninterru
     CHECK_FALSE(std::filesystem::exists(json + ".partial"));
 }
 
+TEST_CASE("harden killed after a ProAct layer and resumed writes the checkpoint of an uninterrupted run, byte for byte") {
+    TempDir dir("proact-cli-resume");
+    write_idx_split(dir, "train", 2000);
+    write_idx_split(dir, "t10k", 20);
+    const std::string data = " --dataset fashion-mnist --data-dir " + dir.path.string();
+    const std::string model = dir.file("model.safetensors");
+    REQUIRE(run_proact(dir, "train --epochs 1 --batch-size 32 --no-test --out " + model + data + kQuiet).exit_code == 0);
+    const std::string base = "harden --model-file " + model + data + " --seed 3" + kQuiet;
+    const std::string harden = base + " --method proact";
+    const Run whole = run_proact(dir, harden + " --out " + dir.file("whole.safetensors") + " --log " + dir.file("whole.json"));
+    REQUIRE_MESSAGE(whole.exit_code == 0, whole.err);
+    CHECK_FALSE(std::filesystem::exists(dir.file("whole.safetensors.partial")));
+
+    const std::string resumed = dir.file("resumed.safetensors");
+    REQUIRE(kill_when_written(harden + " --out " + resumed, resumed + ".partial"));
+    CHECK_FALSE(std::filesystem::exists(resumed));
+    const Run other = run_proact(dir, harden + " --tolerance 1 --resume --out " + resumed);
+    CHECK(other.exit_code == 1);
+    CHECK(contains(other.err, "was written by a run with settings"));
+    const Run again = run_proact(dir, harden + " --resume --out " + resumed + " --log " + dir.file("resumed.json"));
+    REQUIRE_MESSAGE(again.exit_code == 0, again.err);
+    CHECK(contains(again.out, "(resumed)"));
+    CHECK(read_bytes(resumed) == read_bytes(dir.file("whole.safetensors")));
+    CHECK(read_bytes(dir.file("resumed.json")) == read_bytes(dir.file("whole.json")));
+    CHECK_FALSE(std::filesystem::exists(resumed + ".partial"));
+    const Run not_layered = run_proact(dir, base + " --method fitact --resume --out " + dir.file("f.safetensors"));
+    CHECK(not_layered.exit_code != 0);
+    CHECK(contains(not_layered.err, "does not go layer by layer"));
+}
+
 TEST_CASE("inject --json sees each point end and still gives the numbers of one campaign") {
     TempDir dir("proact-cli-points");
     write_idx_split(dir, "train", 200);

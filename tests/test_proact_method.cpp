@@ -4,7 +4,10 @@
 // invariance, bad input.
 #include <doctest/doctest.h>
 
+#include <filesystem>
+#include <fstream>
 #include <map>
+#include <tuple>
 
 #include "core/threads.hpp"
 #include "layers/layers.hpp"
@@ -255,6 +258,47 @@ TEST_CASE("ProAct: recomputed prefix == cached prefix, and the same bytes on 1 a
     CHECK(jsons[1] == jsons[0]);
     for (size_t run = 1; run < states.size(); ++run)
         for (const auto& [name, value] : states[run]) CHECK(core::equal(value, states[0].at(name)));
+}
+
+TEST_CASE("ProAct: interrupted after a layer and resumed from its state gives the thresholds and log of one run") {
+    test::TempDir dir("proact-layer-state");
+    const method::ProActOptions options = quick_options();
+    const auto run = [&](const method::LayerResume& resume, size_t stop_after) {
+        Task task = tiny_task();
+        size_t layers = 0;
+        std::vector<bool> resumed;
+        const auto on_layer = [&](const method::LayerLog&, bool from_state) {
+            resumed.push_back(from_state);
+            if (++layers == stop_after) throw std::runtime_error("interrupted");
+        };
+        std::string json;
+        try {
+            json = method::proact_json(
+                method::proact_harden(*task.model, {1, 8, 8}, task.train, task.validation, options, kRun, on_layer, resume),
+                options);
+        } catch (const std::runtime_error&) {
+        }
+        return std::make_tuple(json, state_of(*task.model), resumed);
+    };
+    const auto [whole_json, whole_state, whole_resumed] = run({}, 0);
+    const method::LayerResume resume{dir.file("state.safetensors"), true, {{"seed", "1"}}};
+    const auto [cut_json, cut_state, cut_resumed] = run(resume, 1);  // stops after the first layer
+    CHECK(cut_json.empty());
+    REQUIRE(std::filesystem::exists(resume.state_path));
+    const auto [json, state, resumed] = run(resume, 0);
+    CHECK(resumed == std::vector<bool>{true, false});
+    CHECK(json == whole_json);
+    for (const auto& [name, value] : whole_state) CHECK(core::equal(value, state.at(name)));
+    // The state of another run is refused by name; a damaged one as such.
+    const method::LayerResume other{resume.state_path, true, {{"seed", "2"}}};
+    Task task = tiny_task();
+    CHECK_THROWS_WITH_AS(method::proact_harden(*task.model, {1, 8, 8}, task.train, task.validation, options, kRun, {}, other),
+                         doctest::Contains("was written by a run with seed 1, this run has 2"), core::ValueError);
+    {
+        std::ofstream(resume.state_path, std::ios::binary | std::ios::trunc) << "not a state";
+    }
+    CHECK_THROWS_AS(method::proact_harden(*task.model, {1, 8, 8}, task.train, task.validation, options, kRun, {}, resume),
+                    core::FormatError);
 }
 
 TEST_CASE("prefix_inputs: later stages first within the budget, stage 0 the images; cached == recomputed") {

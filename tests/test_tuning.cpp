@@ -72,7 +72,7 @@ TEST_CASE("tune: every row is its setting hardened and judged on validation unde
     campaign.purpose = "tuning";
     campaign.progress = false;
     layers::ModulePtr model = method::load_for_hardening(problem.checkpoint, "fold", campaign);
-    const method::HardenInputs inputs{{1, 28, 28}, &problem.train, &problem.validation, campaign.format, campaign.bers};
+    const method::HardenInputs inputs{{1, 28, 28}, &problem.train, &problem.validation, campaign.format, campaign.bers, {}};
     method::find_method("proact").harden(*model, inputs, settings, run, {});
     method::quantize_hardened(*model, campaign);
     const faults::CampaignResult by_hand =

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.hpp"
+#include "core/resume_key.hpp"
 #include "core/safetensors.hpp"
 #include "layers/checkpoint.hpp"
 #include "layers/dropout.hpp"
@@ -113,13 +114,7 @@ std::vector<EpochLog> load_training_state(const std::string& path, const std::ma
     } catch (const Json::exception& error) {
         core::fail<core::FormatError>("'", path, "': damaged training state (", error.what(), ")");
     }
-    for (const auto& [name, value] : key) {
-        const auto saved = saved_key.find(name);
-        const std::string was = saved == saved_key.end() ? "(none)" : saved->second;
-        if (was != value)
-            core::fail<core::ValueError>("'", path, "' was written by a run with ", name, " ", was, ", this run has ",
-                                         value, ": resume with the same settings, or delete the file to start over");
-    }
+    core::check_resume_key(path, saved_key, key);
     // Everything is checked and built before the model or the optimizer changes.
     std::map<std::string, core::Tensor> weights;
     for (const auto& [name, value] : file.tensors)
