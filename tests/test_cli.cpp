@@ -259,6 +259,20 @@ TEST_CASE("harden and tune go through the method registry; the validation split 
     CHECK(contains(bad_grid.err, "has no option 'decay'"));
 }
 
+TEST_CASE("demo runs end to end on a tiny data set: every file it names exists") {
+    TempDir dir("proact-cli-demo");
+    write_idx_split(dir, "train", 300);
+    write_idx_split(dir, "t10k", 100);
+    const std::string out = dir.file("out");
+    const Run demo = run_proact(dir, "demo --epochs 1 --trials 2 --data-dir " + dir.path.string() + " --out-dir " + out + kQuiet);
+    REQUIRE_MESSAGE(demo.exit_code == 0, demo.err);
+    CHECK(contains(demo.out, "Paired difference against ProAct"));
+    for (const char* file : {"lenet5.safetensors", "lenet5_proact.safetensors", "train_log.csv", "proact_log.json",
+                             "campaign.csv", "campaign_float32.svg", "campaign_q15.16.svg", "comparison/results.md",
+                             "comparison/results.csv", "comparison/results.json", "comparison/results.svg"})
+        CHECK_MESSAGE(std::filesystem::exists(out + "/" + file), file);
+}
+
 TEST_CASE("train killed after an epoch and resumed writes the checkpoint of an uninterrupted run, byte for byte") {
     TempDir dir("proact-cli-resume");
     write_idx_split(dir, "train", 2000);  // enough that an epoch outlasts the kill
