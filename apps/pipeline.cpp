@@ -1,6 +1,7 @@
 #include "apps/pipeline.hpp"
 
 #include <charconv>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -10,6 +11,7 @@
 #include "core/error.hpp"
 #include "core/file_io.hpp"
 #include "core/format.hpp"
+#include "core/threads.hpp"
 #include "faults/injector.hpp"
 #include "layers/checkpoint.hpp"
 #include "layers/zoo.hpp"
@@ -77,8 +79,14 @@ datasets::Dataset load_split_for(const LoadedModel& loaded, const std::string& c
 
 layers::EvalResult evaluate_and_print(layers::Module& model, const datasets::Dataset& data, int64_t batch_size,
                                       const std::string& title) {
+    const auto start = std::chrono::steady_clock::now();
     const layers::EvalResult result = layers::evaluate(model, data.images, data.labels, batch_size);
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     std::printf("%s\n%s", title.c_str(), format_confusion(result, data.class_names).c_str());
+    // Inference alone (the data is loaded before the clock starts), batches of batch_size.
+    std::printf("%lld images in %.3f s: %.0f images/s (batch %lld, %d threads)\n", static_cast<long long>(data.size()),
+                seconds, seconds > 0 ? double(data.size()) / seconds : 0.0, static_cast<long long>(std::min(batch_size, data.size())),
+                core::num_threads());
     return result;
 }
 

@@ -128,6 +128,8 @@ TEST_CASE("train, eval, inject and merge run end to end on a tiny data set") {
     const Run eval = run_proact(dir, "eval --model-file " + model + data + " --json " + dir.file("eval.json") + kQuiet);
     REQUIRE_MESSAGE(eval.exit_code == 0, eval.err);
     CHECK(contains(eval.out, "confusion matrix"));
+    CHECK(contains(eval.out, "100 images in "));  // and its throughput
+    CHECK(contains(eval.out, " images/s (batch 100, 1 threads)"));
     CHECK(contains(eval.out, "wrote " + dir.file("eval.json")));
     CHECK(contains(read_text(dir.file("eval.json")), "\"total\": 100"));
 
