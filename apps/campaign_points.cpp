@@ -1,6 +1,5 @@
 #include "apps/campaign_points.hpp"
 
-#include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <cstdio>
@@ -15,7 +14,6 @@
 #include "core/progress.hpp"
 #include "core/rng.hpp"
 #include "faults/report.hpp"
-#include "faults/statistics.hpp"
 
 namespace proact::apps {
 
@@ -25,59 +23,12 @@ using Json = nlohmann::json;
 
 constexpr const char* kPartialTag = "proact_inject_partial";
 
-// The options of points [first, end) of `options`, everything else as given.
-faults::CampaignOptions points_of(const faults::CampaignOptions& options, size_t first, size_t end) {
-    faults::CampaignOptions some = options;
-    if (options.fault_model.is_exact())
-        some.exact_counts.assign(options.exact_counts.begin() + long(first), options.exact_counts.begin() + long(end));
-    else
-        some.bers.assign(options.bers.begin() + long(first), options.bers.begin() + long(end));
-    return some;
-}
-
 size_t point_count(const faults::CampaignOptions& options) {
     return options.fault_model.is_exact() ? options.exact_counts.size() : options.bers.size();
 }
 
 double point_rate(const faults::CampaignOptions& options, size_t p) {
     return options.fault_model.is_exact() ? double(options.exact_counts[p]) : options.bers[p];
-}
-
-// Point `p` of `campaign`, its trials counted in `result`: Campaign::run_point's loop
-// (faults/campaign.cpp, private there), the shard's trials in order with the ci_margin rule. The
-// CLI test checks that the points come out as faults::run_campaign gives them; once faults::
-// Campaign can run one point (or report each as it ends), this copy goes.
-faults::PointResult run_point(faults::Campaign& campaign, size_t p, faults::CampaignResult& result,
-                              core::ProgressBar& bar, int64_t& done) {
-    const faults::CampaignOptions& options = campaign.options();
-    const auto start = std::chrono::steady_clock::now();
-    std::vector<faults::FaultLogEntry>* log = options.log_faults ? &result.fault_log : nullptr;
-    faults::PointResult point;
-    point.rate = campaign.point_rate(p);
-    std::vector<double> accuracies;
-    double sum = 0.0;
-    for (int64_t trial = options.shard.index; trial < options.trials; trial += options.shard.count) {
-        const faults::TrialOutcome outcome = campaign.run_trial(p, trial, log);
-        point.trial_ids.push_back(trial);
-        point.correct.push_back(outcome.correct);
-        point.no_prediction.push_back(outcome.no_prediction);
-        point.faults.push_back(outcome.faults);
-        accuracies.push_back(result.accuracy(outcome.correct));
-        (outcome.reused ? result.trials_reused : result.trials_evaluated) += 1;
-        sum += accuracies.back();
-        char status[96];
-        std::snprintf(status, sizeof status, "%s %g  mean %.2f%%", result.is_exact() ? "k" : "BER", point.rate,
-                      sum / static_cast<double>(accuracies.size()));
-        ++done;
-        bar.update(done, done, status);
-        if (options.ci_margin > 0.0 && static_cast<int64_t>(accuracies.size()) >= options.min_trials &&
-            faults::accuracy_stats(accuracies).ci95_half_width <= options.ci_margin) {
-            point.stopped_early = trial + options.shard.count < options.trials;
-            break;
-        }
-    }
-    point.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    return point;
 }
 
 void write_partial(const std::string& path, const std::string& key, const faults::CampaignResult& so_far) {
@@ -159,33 +110,27 @@ faults::CampaignResult run_by_point(layers::Module& model, const datasets::Datas
             std::fprintf(stderr, "resuming from %s: %zu of %zu points done\n", run.partial.c_str(), done,
                          point_count(options));
     }
-    // The first point as a campaign of its own gives the result's settings (faults::Campaign
-    // builds them privately); the other points share one set-up (the fault-free pass, the stage
-    // cache, the probe), which a campaign per point would repeat: 26% more time for LeNet-5 on
-    // Fashion-MNIST at 100 trials per point.
-    if (done == 0) {
-        whole = faults::run_campaign(model, data.images, data.labels, points_of(options, 0, 1));
-        done = 1;
-        write_partial(run.partial, run.key, whole);
-    }
-    const size_t count = point_count(options);
-    if (done == count) return whole;
+    // One set-up (the fault-free pass, the stage cache, the probe) for the points still to run.
     const auto start = std::chrono::steady_clock::now();
-    faults::Campaign campaign(model, data.images, data.labels, points_of(options, done, count));
+    faults::Campaign campaign(model, data.images, data.labels, options);
+    if (done == 0) whole = campaign.settings_result();
+    const size_t count = point_count(options);
     const int64_t shard_trials = (options.trials - options.shard.index + options.shard.count - 1) / options.shard.count;
     core::ProgressBar bar("inject", shard_trials * static_cast<int64_t>(count - done), options.progress);
     bar.set_unit("trials/s");
     int64_t trials_done = 0;
-    for (size_t p = 0; p < campaign.point_count(); ++p) {
-        whole.points.push_back(run_point(campaign, p, whole, bar, trials_done));
-        trials_done = shard_trials * static_cast<int64_t>(p + 1);
+    for (size_t p = done; p < count; ++p) {
+        whole.points.push_back(campaign.run_point(p, whole, bar, trials_done));
+        // A partial file of version 3 (before SDC counts) is continued as it was written: without.
+        if (!whole.outcomes) whole.points.back().sdc.clear();
+        trials_done = shard_trials * static_cast<int64_t>(p + 1 - done);
         faults::recompute_stats(whole);  // the partial file carries each point's statistics
         write_partial(run.partial, run.key, whole);
     }
     bar.finish();
     whole.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    whole.setup_seconds += campaign.setup_seconds();
-    whole.cached_bytes = std::max(whole.cached_bytes, campaign.cached_bytes());
+    whole.setup_seconds = campaign.setup_seconds();
+    whole.cached_bytes = campaign.cached_bytes();
     whole.batch_size = campaign.batch_size();
     return whole;
 }

@@ -212,6 +212,8 @@ void Campaign::choose_cache(const std::vector<core::Shape>& sample_shapes) {
 void Campaign::fill_cache() {
     // The fault-free pass, with the same batches every trial uses.
     const size_t end = stages_.size();
+    // Each batch writes the fault-free top-1 of its own rows, which its tally then compares with.
+    fault_free_predictions_.assign(labels_.size(), layers::kNoPrediction);
     fault_free_ = for_each_batch([&](int64_t start, int64_t stop) {
         autograd::Variable x(images_.slice(start, stop));
         for (size_t s = 0; s < end; ++s) {
@@ -219,7 +221,15 @@ void Campaign::fill_cache() {
             x = (*stages_[s].module)(x);
         }
         if (logits_cached_) stage_inputs_[end].slice(start, stop).copy_(x.value());
-        return tally(x.value(), start);
+        const std::vector<int64_t> predicted = top1(x.value());
+        const int64_t classes = x.size(1);  // faults change values, never the number of classes
+        for (int64_t image = start; image < stop; ++image) {
+            const int32_t label = labels_[static_cast<size_t>(image)];
+            if (label < 0 || label >= classes)
+                fail<ValueError>("fault campaign: label ", label, " of sample ", image, " outside [0, ", classes, ")");
+        }
+        std::copy(predicted.begin(), predicted.end(), fault_free_predictions_.begin() + start);
+        return tally(predicted, start);
     });
 }
 
@@ -360,20 +370,25 @@ int64_t Campaign::cached_bytes() const {
     return bytes;
 }
 
-OutcomeCounts Campaign::tally(const core::Tensor& logits, int64_t start) {
+std::vector<int64_t> Campaign::top1(const core::Tensor& logits) const {
     if (logits.dim() != 2)
         fail<core::ShapeError>("fault campaign: model output has shape ", core::shape_str(logits.shape()),
                                ", expected (batch, classes)");
-    const int64_t classes = logits.size(1);
-    const std::vector<int64_t> predicted = layers::predict_classes(logits);
+    return layers::predict_classes(logits);
+}
+
+OutcomeCounts Campaign::tally(const std::vector<int64_t>& predicted, int64_t start) const {
     OutcomeCounts counts;
     for (size_t i = 0; i < predicted.size(); ++i) {
-        const int32_t label = labels_[static_cast<size_t>(start) + i];
-        if (label < 0 || label >= classes)
-            fail<ValueError>("fault campaign: label ", label, " of sample ", start + static_cast<int64_t>(i),
-                             " outside [0, ", classes, ")");
-        counts.correct += predicted[i] == label;
-        counts.no_prediction += predicted[i] == layers::kNoPrediction;
+        const size_t image = static_cast<size_t>(start) + i;
+        const int64_t top = predicted[i];
+        counts.correct += top == labels_[image];
+        if (top == layers::kNoPrediction)
+            ++counts.no_prediction;
+        else if (top == fault_free_predictions_[image])
+            ++counts.masked;
+        else
+            ++counts.sdc;  // another class, or a prediction where the fault-free run had none
     }
     return counts;
 }
@@ -410,6 +425,8 @@ TrialOutcome Campaign::run_trial(size_t point, int64_t trial, std::vector<FaultL
     const auto counted = [&outcome](const OutcomeCounts& counts) {
         outcome.correct = counts.correct;
         outcome.no_prediction = counts.no_prediction;
+        outcome.masked = counts.masked;
+        outcome.sdc = counts.sdc;
         return outcome;
     };
     ScopedFaults faults(targets_, map, options_.format);
@@ -501,20 +518,24 @@ PointResult Campaign::run_point(size_t p, CampaignResult& result, core::Progress
     PointResult point;
     point.rate = point_rate(p);
     std::vector<double> accuracies;
-    char status[96];
+    double sdc_sum = 0.0;
+    char status[128];
     for (int64_t trial = options_.shard.index; trial < options_.trials; trial += options_.shard.count) {
         const TrialOutcome outcome = run_trial(p, trial, log);
         point.trial_ids.push_back(trial);
         point.correct.push_back(outcome.correct);
         point.no_prediction.push_back(outcome.no_prediction);
+        point.sdc.push_back(outcome.sdc);
         point.faults.push_back(outcome.faults);
         accuracies.push_back(result.accuracy(outcome.correct));
         (outcome.reused ? result.trials_reused : result.trials_evaluated) += 1;
         ++done;
         double sum = 0.0;
         for (double accuracy : accuracies) sum += accuracy;
-        std::snprintf(status, sizeof status, "%s %g  mean %.2f%%", result.is_exact() ? "k" : "BER", point.rate,
-                      sum / static_cast<double>(accuracies.size()));
+        sdc_sum += result.share(outcome.sdc);
+        std::snprintf(status, sizeof status, "%s %g  mean %.2f%%  SDC %.2f%%", result.is_exact() ? "k" : "BER",
+                      point.rate, sum / static_cast<double>(accuracies.size()),
+                      sdc_sum / static_cast<double>(accuracies.size()));
         bar.update(done, done, status);
         if (options_.ci_margin > 0.0 && static_cast<int64_t>(accuracies.size()) >= options_.min_trials &&
             accuracy_stats(accuracies).ci95_half_width <= options_.ci_margin) {

@@ -12,6 +12,17 @@
 // An image whose logits are not all finite has no prediction (layers::predict_classes): it counts
 // as wrong, and the results carry how many there were per trial.
 //
+// Outcomes against the fault-free run: the fault-free pass keeps each image's fault-free top-1, and
+// every trial sorts each image into one of three disjoint outcomes (they add up to the images):
+//   no prediction  the trial's logits are not all finite;
+//   masked         finite, and the same top-1 as the fault-free run;
+//   SDC            finite, and another top-1 (a silent data corruption).
+// Masked is about agreement with the fault-free model, not about the label: a fault that keeps a
+// wrong fault-free answer is masked, one that turns it into the right answer is an SDC. An image
+// without a fault-free prediction (its fault-free logits not all finite) has no top-1 to agree
+// with: in a trial it is "no prediction" when its logits stay non-finite, and an SDC when a fault
+// made them finite (the output changed, silently). So a trial that changes no bit has SDC 0.
+//
 // Reproducible: trial t's accuracy depends only on (seed, purpose, t, rate, format, fault model,
 // targets, model, data): its faults come from injector.hpp's streams, its evaluation is
 // deterministic, and the model is restored bit-exactly after it. Trials may therefore be split
@@ -64,14 +75,19 @@ class ProgressBar;
 
 namespace proact::faults {
 
-// One pass over the evaluation set: images classified correctly, and images without a prediction
-// (logits not all finite: wrong, whatever their argmax); disjoint.
+// One pass over the evaluation set. Against the labels: images classified correctly. Against the
+// fault-free run (see the top of this file): masked + sdc + no_prediction = images; correct and
+// no_prediction are disjoint (an image without a prediction is wrong, whatever its argmax).
 struct OutcomeCounts {
     int64_t correct = 0;
     int64_t no_prediction = 0;
+    int64_t masked = 0;  // finite logits, the fault-free top-1
+    int64_t sdc = 0;     // finite logits, another top-1
     OutcomeCounts& operator+=(const OutcomeCounts& other) {
         correct += other.correct;
         no_prediction += other.no_prediction;
+        masked += other.masked;
+        sdc += other.sdc;
         return *this;
     }
 };
@@ -79,6 +95,8 @@ struct OutcomeCounts {
 struct TrialOutcome {
     int64_t correct = 0;
     int64_t no_prediction = 0;
+    int64_t masked = 0;       // OutcomeCounts: masked + sdc + no_prediction = images
+    int64_t sdc = 0;
     int64_t faults = 0;       // faulty bits in the trial's fault map
     int first_stage = -1;     // first stage whose parameters changed; -1: none (fault-free result)
     int64_t channels = -1;    // output channels recomputed at first_stage; -1: the whole stage
@@ -101,6 +119,12 @@ public:
     TrialOutcome run_trial(size_t point, int64_t trial, std::vector<FaultLogEntry>* log = nullptr);
     // Every point, the trials of this shard, with ci_margin stopping and a progress bar.
     CampaignResult run();
+    // The result's settings and fault-free counts, without points: what run() fills.
+    CampaignResult settings_result() const;
+    // Point `p`'s trials of this shard in trial order, with the ci_margin rule: run()'s loop, for a
+    // caller that handles each point as it ends (apps: inject --resume). Counts them in `result`
+    // (trials evaluated or reused, the fault log) and `done`, and shows them on `bar`.
+    PointResult run_point(size_t p, CampaignResult& result, core::ProgressBar& bar, int64_t& done);
 
     const CampaignOptions& options() const { return options_; }
     const std::vector<FaultTarget>& targets() const { return targets_; }
@@ -111,6 +135,8 @@ public:
     uint64_t images_hash() const { return images_hash_; }
     int64_t fault_free_correct() const { return fault_free_.correct; }
     int64_t fault_free_no_prediction() const { return fault_free_.no_prediction; }
+    // Per image, the fault-free top-1 (layers::predict_classes; kNoPrediction for none).
+    const std::vector<int64_t>& fault_free_predictions() const { return fault_free_predictions_; }
     int64_t cached_bytes() const;
     int64_t batch_size() const { return batch_size_; }
     double setup_seconds() const { return setup_seconds_; }
@@ -127,9 +153,6 @@ public:
     const std::vector<Stage>& stages() const { return stages_; }
 
 private:
-    CampaignResult settings_result() const;  // the result's settings and fault-free counts, no points
-    // Point `p`'s trials of this shard; counts them in `result` and `done`, shows them on `bar`.
-    PointResult run_point(size_t p, CampaignResult& result, core::ProgressBar& bar, int64_t& done);
     void choose_cache(const std::vector<core::Shape>& sample_shapes);
     void fill_cache();
     void probe_channel_sparse();
@@ -145,8 +168,11 @@ private:
     OutcomeCounts for_each_batch(const std::function<OutcomeCounts(int64_t, int64_t)>& count_batch);
     OutcomeCounts count_correct(size_t start_stage);
     OutcomeCounts count_correct_sparse(size_t stage, const std::vector<int64_t>& channels);
-    // Rows of `logits` (rows, classes) against labels start.. (layers::predict_classes).
-    OutcomeCounts tally(const core::Tensor& logits, int64_t start);
+    // The top-1 of each row of `logits` (rows, classes): layers::predict_classes, checked.
+    std::vector<int64_t> top1(const core::Tensor& logits) const;
+    // `predicted` (rows starting at image `start`) against the labels and the fault-free top-1.
+    OutcomeCounts tally(const std::vector<int64_t>& predicted, int64_t start) const;
+    OutcomeCounts tally(const core::Tensor& logits, int64_t start) const { return tally(top1(logits), start); }
     core::Tensor& cache_at(size_t stage) { return stage_inputs_[stage]; }
 
     layers::Module& model_;
@@ -165,6 +191,7 @@ private:
     bool logits_cached_ = false;
     int64_t batch_size_ = 0;
     OutcomeCounts fault_free_;
+    std::vector<int64_t> fault_free_predictions_;  // (N): filled by the fault-free pass
     double setup_seconds_ = 0.0;
 };
 

@@ -31,6 +31,7 @@ void check_batch_norm(std::string_view batch_norm);
 struct ShardSpec {
     int index = 0;
     int count = 1;
+    std::string to_string() const { return std::to_string(index) + "/" + std::to_string(count); }  // "i/n"
 };
 // "i/n" with 0 <= i < n. ValueError naming the text otherwise ("3/2": index 3 is not below 2).
 ShardSpec parse_shard(std::string_view text);

@@ -25,6 +25,7 @@ void recompute_stats(CampaignResult& result) {
     for (PointResult& point : result.points) {
         point.stats = shares(point.correct);
         point.no_prediction_stats = shares(point.no_prediction);
+        point.sdc_stats = shares(point.sdc);
     }
 }
 
@@ -35,6 +36,7 @@ struct TrialRecord {
     int64_t trial = 0;
     int64_t correct = 0;
     int64_t no_prediction = 0;
+    int64_t sdc = 0;  // 0 when the campaign has no outcomes
     int64_t faults = 0;
 };
 
@@ -76,6 +78,9 @@ void check_same_campaign(const CampaignResult& first, const CampaignResult& shar
         differ("fault-free correct count", first.fault_free_correct, shard.fault_free_correct);
     if (shard.fault_free_no_prediction != first.fault_free_no_prediction)
         differ("fault-free no-prediction count", first.fault_free_no_prediction, shard.fault_free_no_prediction);
+    if (shard.outcomes != first.outcomes)
+        differ("SDC counts", first.outcomes ? "present, version 4" : "absent, version 3",
+               shard.outcomes ? "present, version 4" : "absent, version 3");
     if (shard.points.size() != first.points.size())
         differ("number of rates", first.points.size(), shard.points.size());
     for (size_t p = 0; p < shard.points.size(); ++p)
@@ -106,13 +111,16 @@ std::vector<TrialRecord> gather_trials(const std::vector<CampaignResult>& shards
     for (const CampaignResult& shard : shards) {
         const PointResult& point = shard.points[p];
         const size_t trials_held = point.trial_ids.size();
+        const size_t sdc_expected = shard.outcomes ? trials_held : 0;
         if (point.correct.size() != trials_held || point.no_prediction.size() != trials_held ||
-            point.faults.size() != trials_held)
+            point.sdc.size() != sdc_expected || point.faults.size() != trials_held)
             fail<ValueError>("merge: shard ", shard.shard.index, " has ", trials_held, " trial ids, ",
-                             point.correct.size(), " counts, ", point.no_prediction.size(),
-                             " no-prediction counts and ", point.faults.size(), " fault counts at rate ", point.rate);
+                             point.correct.size(), " counts, ", point.no_prediction.size(), " no-prediction counts, ",
+                             point.sdc.size(), " SDC counts and ", point.faults.size(), " fault counts at rate ",
+                             point.rate);
         for (size_t i = 0; i < trials_held; ++i)
-            records.push_back({point.trial_ids[i], point.correct[i], point.no_prediction[i], point.faults[i]});
+            records.push_back({point.trial_ids[i], point.correct[i], point.no_prediction[i],
+                               shard.outcomes ? point.sdc[i] : 0, point.faults[i]});
     }
     std::sort(records.begin(), records.end(),
               [](const TrialRecord& a, const TrialRecord& b) { return a.trial < b.trial; });
@@ -144,12 +152,14 @@ CampaignResult merge_shards(const std::vector<CampaignResult>& shards) {
         point.trial_ids.clear();
         point.correct.clear();
         point.no_prediction.clear();
+        point.sdc.clear();
         point.faults.clear();
         point.stopped_early = false;
         for (const TrialRecord& record : gather_trials(shards, p, merged.trials)) {
             point.trial_ids.push_back(record.trial);
             point.correct.push_back(record.correct);
             point.no_prediction.push_back(record.no_prediction);
+            if (merged.outcomes) point.sdc.push_back(record.sdc);
             point.faults.push_back(record.faults);
         }
     }

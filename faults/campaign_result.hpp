@@ -23,10 +23,15 @@ struct PointResult {
     std::vector<int64_t> correct;    // correctly classified samples, per trial
     // Samples without a prediction (logits not all finite), per trial; counted wrong in `correct`.
     std::vector<int64_t> no_prediction;
+    // Samples whose top-1 differs from the fault-free run's (silent data corruptions, campaign.hpp),
+    // per trial; empty when the result has no outcomes (CampaignResult::outcomes). The masked
+    // samples are the rest: samples - sdc - no_prediction.
+    std::vector<int64_t> sdc;
     std::vector<int64_t> faults;     // faulty bits in the model, per trial
     bool stopped_early = false;      // ci_margin reached before `trials`
     AccuracyStats stats;             // over 100 * correct / samples
     AccuracyStats no_prediction_stats;  // over 100 * no_prediction / samples
+    AccuracyStats sdc_stats;         // over 100 * sdc / samples (the SDC rate); trials 0 without outcomes
     double seconds = 0.0;            // time of this point's trials (not written to the files)
     double mean_faults() const;
 };
@@ -50,6 +55,9 @@ struct CampaignResult {
     uint64_t images_hash = 0;        // data_checksum of its images and labels (injector.hpp)
     int64_t fault_free_correct = 0;
     int64_t fault_free_no_prediction = 0;
+    // Whether the points carry SDC counts: false only for a result read from a campaign JSON of
+    // version 3, written before they were counted.
+    bool outcomes = true;
     std::vector<PointResult> points;
 
     // Not written to the files (they would differ between machines and runs).

@@ -40,10 +40,6 @@ std::string compress_positions(const std::string& positions) {
     return text.empty() ? "none" : text;
 }
 
-std::string shard_text(const ShardSpec& shard) {
-    return std::to_string(shard.index) + "/" + std::to_string(shard.count);
-}
-
 std::string xml_escape(const std::string& text) {
     std::string out;
     for (char c : text) {
@@ -56,6 +52,17 @@ std::string xml_escape(const std::string& text) {
         }
     }
     return out;
+}
+
+// sdc_mean,sdc_ci95_half_width,sdc_ci95_low,sdc_ci95_high,sdc_max of campaign_csv: empty without
+// SDC counts, the CI cells empty for one trial.
+std::string sdc_cells(const CampaignResult& result, const PointResult& point) {
+    const AccuracyStats& sdc = point.sdc_stats;
+    if (!result.outcomes || sdc.trials == 0) return ",,,,";
+    const bool has_ci = !std::isnan(sdc.ci95_half_width);
+    return core::fixed(sdc.mean, 4) + ',' + (has_ci ? core::fixed(sdc.ci95_half_width, 4) : "") + ',' +
+           (has_ci ? core::fixed(sdc.mean - sdc.ci95_half_width, 4) : "") + ',' +
+           (has_ci ? core::fixed(sdc.mean + sdc.ci95_half_width, 4) : "") + ',' + core::fixed(sdc.max, 4);
 }
 
 std::string csv_field(const std::string& text) {
@@ -75,24 +82,33 @@ std::string campaign_table(const CampaignResult& result) {
     if (!result.dataset.empty()) out << " on " << result.dataset;
     out << ", " << result.samples << " samples, seed " << result.seed << ", purpose " << result.purpose;
     if (result.batch_norm != kBatchNormModes[0]) out << ", batch norm " << result.batch_norm;
-    if (result.shard.count > 1) out << ", shard " << shard_text(result.shard);
+    if (result.shard.count > 1) out << ", shard " << result.shard.to_string();
     out << "\n";
     out << "storage " << result.format << ", " << result.fault_model.describe() << ", bits "
         << compress_positions(result.bit_mask) << ", " << result.targets.size() << " target tensors ("
         << result.target_values << " values)\n";
     out << "fault-free accuracy " << core::fixed(result.fault_free_accuracy()) << "%, no prediction "
         << core::fixed(result.share(result.fault_free_no_prediction)) << "%\n";
-    char line[256];
-    std::snprintf(line, sizeof line, "%10s %7s %8s %7s %8s %8s %9s %14s %10s\n", result.is_exact() ? "k" : "BER",
-                  "trials", "mean %", "std", "min %", "max %", "95% CI", "faults/trial", "no pred %");
+    char line[320];
+    std::snprintf(line, sizeof line, "%10s %7s %8s %7s %8s %8s %9s %8s %9s %14s %10s\n",
+                  result.is_exact() ? "k" : "BER", "trials", "mean %", "std", "min %", "max %", "95% CI", "SDC %",
+                  "SDC CI", "faults/trial", "no pred %");
     out << line;
+    // "±" is two bytes in UTF-8: printf pads by bytes, so a field holding it is one wider.
+    const auto ci_text = [](double half_width) {
+        return std::isnan(half_width) ? std::string("n/a") : "±" + core::fixed(half_width);
+    };
+    const auto width = [](const std::string& text, int columns) { return text.rfind("±", 0) == 0 ? columns + 1 : columns; };
     for (const PointResult& point : result.points) {
         const AccuracyStats& stats = point.stats;
-        const std::string ci =
-            std::isnan(stats.ci95_half_width) ? std::string("n/a") : "±" + core::fixed(stats.ci95_half_width);
-        std::snprintf(line, sizeof line, "%10g %7lld %8.2f %7.2f %8.2f %8.2f %*s %14.2f %10.2f", point.rate,
+        const std::string ci = ci_text(stats.ci95_half_width);
+        const bool sdc = result.outcomes && point.sdc_stats.trials > 0;
+        const std::string sdc_mean = sdc ? core::fixed(point.sdc_stats.mean) : std::string("n/a");
+        const std::string sdc_ci = sdc ? ci_text(point.sdc_stats.ci95_half_width) : std::string("n/a");
+        std::snprintf(line, sizeof line, "%10g %7lld %8.2f %7.2f %8.2f %8.2f %*s %8s %*s %14.2f %10.2f", point.rate,
                       static_cast<long long>(stats.trials), stats.mean, stats.std, stats.min, stats.max,
-                      ci.rfind("±", 0) == 0 ? 10 : 9, ci.c_str(), point.mean_faults(), point.no_prediction_stats.mean);
+                      width(ci, 9), ci.c_str(), sdc_mean.c_str(), width(sdc_ci, 9), sdc_ci.c_str(),
+                      point.mean_faults(), point.no_prediction_stats.mean);
         out << line;
         if (result.ci_margin > 0.0)
             out << (stats.ci95_half_width <= result.ci_margin ? "  (margin reached)" : "  (margin not reached)");
@@ -105,7 +121,7 @@ std::string campaign_csv(const std::vector<CampaignResult>& results) {
     std::string csv =
         "label,model,dataset,format,fault_model,bit_mask,rate_name,rate,trials,mean_accuracy,std,min,max,"
         "ci95_half_width,ci95_low,ci95_high,fault_free_accuracy,mean_faults,stopped_early,no_prediction_mean,"
-        "no_prediction_max,fault_free_no_prediction\n";
+        "no_prediction_max,fault_free_no_prediction,sdc_mean,sdc_ci95_half_width,sdc_ci95_low,sdc_ci95_high,sdc_max\n";
     for (const CampaignResult& result : results)
         for (const PointResult& point : result.points) {
             const AccuracyStats& stats = point.stats;
@@ -124,161 +140,10 @@ std::string campaign_csv(const std::vector<CampaignResult>& results) {
                    core::fixed(point.mean_faults(), 4) + ',' + (point.stopped_early ? "true" : "false") + ',' +
                    core::fixed(point.no_prediction_stats.mean, 4) + ',' +
                    core::fixed(point.no_prediction_stats.max, 4) + ',' +
-                   core::fixed(result.share(result.fault_free_no_prediction), 4) + '\n';
+                   core::fixed(result.share(result.fault_free_no_prediction), 4) + ',' + sdc_cells(result, point) +
+                   '\n';
         }
     return csv;
-}
-
-// ---------------------------------------------------------------------------------------------
-
-namespace {
-
-// Bounds on what a campaign JSON may hold, far above any campaign run (7 BERs of 10,000 trials make
-// a 3 MB file). The file is untrusted: these keep what its claims can make the reader allocate or
-// a later loop run small.
-constexpr uint64_t kMaxJsonBytes = uint64_t(64) << 20;
-constexpr int64_t kMaxTrials = 10'000'000;
-constexpr size_t kMaxPoints = 10'000;
-constexpr size_t kMaxNames = 1'000'000;  // target parameters and patterns
-constexpr size_t kMaxText = 4096;        // one string
-
-// FormatError unless the per-trial lists have one entry per trial id, the ids ascend inside
-// [0, trials), and every trial's correct and no-prediction counts are disjoint parts of the
-// `samples`.
-void check_point_counts(const PointResult& point, const CampaignResult& result, const std::string& where) {
-    const size_t trials = point.trial_ids.size();
-    if (point.correct.size() != trials || point.no_prediction.size() != trials || point.faults.size() != trials)
-        core::fail<core::FormatError>(where, ": at rate ", point.rate, " there are ", trials, " trial ids, ",
-                                      point.correct.size(), " counts, ", point.no_prediction.size(),
-                                      " no-prediction counts and ", point.faults.size(),
-                                      " fault counts; expected equal lengths");
-    for (size_t i = 0; i < trials; ++i) {
-        const int64_t correct = point.correct[i], no_prediction = point.no_prediction[i];
-        if (point.trial_ids[i] >= result.trials || (i > 0 && point.trial_ids[i] <= point.trial_ids[i - 1]))
-            core::fail<core::FormatError>(where, ": trial id ", point.trial_ids[i], " at position ", i,
-                                          ", expected ascending ids below the ", result.trials, " trials");
-        if (correct > result.samples)
-            core::fail<core::FormatError>(where, ": correct count ", correct, " outside [0, ", result.samples, "]");
-        if (correct + no_prediction > result.samples)
-            core::fail<core::FormatError>(where, ": no-prediction count ", no_prediction, " at rate ", point.rate,
-                                          " outside [0, ", result.samples - correct, "] (", result.samples,
-                                          " samples, ", correct, " correct)");
-    }
-}
-
-}  // namespace
-
-std::string campaign_json(const CampaignResult& result) {
-    Json json;
-    json["proact_campaign"] = kCampaignJsonVersion;
-    json["label"] = result.label;
-    json["model"] = result.model;
-    json["dataset"] = result.dataset;
-    json["format"] = result.format;
-    json["fault_model"] = result.fault_model.to_string();
-    json["bit_mask"] = result.bit_mask;
-    json["patterns"] = result.patterns;
-    json["targets"] = result.targets;
-    json["target_values"] = result.target_values;
-    json["seed"] = result.seed;
-    json["purpose"] = result.purpose;
-    json["batch_norm"] = result.batch_norm;
-    json["trials"] = result.trials;
-    json["ci_margin"] = result.ci_margin;
-    json["min_trials"] = result.min_trials;
-    json["shard"] = shard_text(result.shard);
-    json["samples"] = result.samples;
-    json["images_hash"] = checksum_hex(result.images_hash);
-    json["fault_free_correct"] = result.fault_free_correct;
-    json["fault_free_accuracy"] = result.fault_free_accuracy();
-    json["fault_free_no_prediction"] = result.fault_free_no_prediction;
-    json["rate_name"] = result.is_exact() ? "k" : "ber";
-    json["points"] = Json::array();
-    for (const PointResult& point : result.points) {
-        Json row;
-        row["rate"] = point.rate;
-        row["trials"] = point.stats.trials;
-        row["mean"] = point.stats.mean;
-        row["std"] = point.stats.std;
-        row["min"] = point.stats.min;
-        row["max"] = point.stats.max;
-        row["ci95_half_width"] = std::isnan(point.stats.ci95_half_width) ? Json(nullptr) : Json(point.stats.ci95_half_width);
-        row["mean_faults"] = point.mean_faults();
-        row["no_prediction_mean"] = point.no_prediction_stats.mean;
-        row["no_prediction_max"] = point.no_prediction_stats.max;
-        row["stopped_early"] = point.stopped_early;
-        row["trial_ids"] = point.trial_ids;
-        row["correct"] = point.correct;
-        Json accuracies = Json::array();
-        for (int64_t correct : point.correct) accuracies.push_back(result.accuracy(correct));
-        row["accuracy"] = std::move(accuracies);
-        row["no_prediction"] = point.no_prediction;
-        row["faults"] = point.faults;
-        json["points"].push_back(std::move(row));
-    }
-    return json.dump(2) + "\n";
-}
-
-CampaignResult campaign_from_json(const std::string& text, const std::string& source) {
-    constexpr int64_t kInt64Max = std::numeric_limits<int64_t>::max();
-    const nlohmann::json json = core::parse_json(text, source, {.max_bytes = kMaxJsonBytes, .max_depth = 8});
-    const core::JsonFields top{source, json};
-    CampaignResult result;
-    const int64_t version = top.integer("proact_campaign", 0, kInt64Max);
-    if (version == 2)
-        core::fail<core::FormatError>(source, ": campaign JSON version 2, expected ", kCampaignJsonVersion,
-                                      ": it has no 'purpose', 'images_hash' or 'batch_norm', and its faults "
-                                      "came from streams keyed without purpose and rate; rerun the campaign");
-    if (version != kCampaignJsonVersion)
-        core::fail<core::FormatError>(source, ": campaign JSON version ", version, ", expected ", kCampaignJsonVersion);
-    result.label = top.text("label", kMaxText);
-    result.model = top.text("model", kMaxText);
-    result.dataset = top.text("dataset", kMaxText);
-    // The storage format and the bit positions as the campaign wrote them ("Q15.16", "0,1,31"):
-    // the reports parse the mask again and must meet nothing else.
-    // At most 16 bytes ("float32", "Q15.16"): StorageFormat::parse adds its two bit counts as ints,
-    // which overflows for counts of ten digits (found by fuzz_storage_format).
-    result.format = top.parsed("format", 16, [](const std::string& v) { StorageFormat::parse(v); return v; });
-    result.fault_model = top.parsed("fault_model", kMaxText, [](const std::string& v) { return FaultModelSpec::parse(v); });
-    result.bit_mask = top.parsed("bit_mask", kMaxText, [&](const std::string& v) {
-        if (!v.empty() && BitMask::parse(v, StorageFormat::parse(result.format)).to_string() != v)
-            core::fail<core::ValueError>("'", v, "' is not a list of ascending bit positions such as 0,1,31");
-        return v;
-    });
-    result.patterns = top.texts("patterns", kMaxNames, kMaxText);
-    result.targets = top.texts("targets", kMaxNames, kMaxText);
-    result.target_values = top.integer("target_values", 0, kInt64Max);
-    result.seed = top.unsigned_integer("seed");
-    result.purpose = top.parsed("purpose", kMaxText, [](const std::string& v) { check_fault_purpose(v); return v; });
-    result.batch_norm = top.parsed("batch_norm", kMaxText, [](const std::string& v) { check_batch_norm(v); return v; });
-    result.trials = top.integer("trials", 1, kMaxTrials);
-    result.ci_margin = top.number("ci_margin", 0.0, 100.0);
-    result.min_trials = top.integer("min_trials", 2, kMaxTrials);
-    result.shard = top.parsed("shard", kMaxText, [](const std::string& v) { return parse_shard(v); });
-    result.samples = top.integer("samples", 1, kInt64Max);
-    result.images_hash = top.parsed("images_hash", kMaxText, [](const std::string& v) { return parse_checksum_hex(v); });
-    result.fault_free_correct = top.integer("fault_free_correct", 0, result.samples);
-    result.fault_free_no_prediction =
-        top.integer("fault_free_no_prediction", 0, result.samples - result.fault_free_correct);
-    const nlohmann::json& points = top.array("points", kMaxPoints);
-    for (size_t p = 0; p < points.size(); ++p) {
-        const core::JsonFields row{source, points[p], "points[" + std::to_string(p) + "]."};
-        PointResult point;
-        // A BER is a probability; an exact campaign's k is a whole count of bits.
-        point.rate = row.number("rate", 0.0, result.is_exact() ? 9007199254740992.0 : 1.0);
-        if (result.is_exact() && point.rate != std::floor(point.rate))
-            core::fail<core::FormatError>(row.where("rate"), " is ", point.rate, ", expected a whole fault count k");
-        point.stopped_early = row.boolean("stopped_early");
-        const auto trials = static_cast<size_t>(result.trials);
-        point.trial_ids = row.integers("trial_ids", trials, 0, kInt64Max);
-        point.correct = row.integers("correct", trials, 0, kInt64Max);
-        point.no_prediction = row.integers("no_prediction", trials, 0, kInt64Max);
-        point.faults = row.integers("faults", trials, 0, kInt64Max);
-        check_point_counts(point, result, source);
-        result.points.push_back(std::move(point));
-    }
-    recompute_stats(result);
-    return result;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -382,7 +247,13 @@ void svg_series(std::ostringstream& svg, const PlotFrame& frame, const CampaignR
         }
         svg << "<circle cx=\"" << svg_number(x) << "\" cy=\"" << svg_number(y) << "\" r=\"3.5\" fill=\"" << color
             << "\"><title>" << xml_escape(result.label) << ": " << (frame.exact ? "k " : "BER ")
-            << core::general(point.rate) << ", mean " << svg_number(point.stats.mean) << "%, no prediction "
+            << core::general(point.rate) << ", mean " << svg_number(point.stats.mean) << "%";
+        if (result.outcomes && point.sdc_stats.trials > 0) {
+            svg << ", SDC " << svg_number(point.sdc_stats.mean) << "%";
+            if (!std::isnan(point.sdc_stats.ci95_half_width))
+                svg << " (±" << svg_number(point.sdc_stats.ci95_half_width) << ")";
+        }
+        svg << ", no prediction "
             << svg_number(point.no_prediction_stats.mean) << "%, " << point.stats.trials
             << " trials</title></circle>\n";
     }

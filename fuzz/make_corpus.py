@@ -175,6 +175,16 @@ def campaign(shard="0/1", trial_ids=(0, 1, 2), trials=3):
     }
 
 
+def campaign_v4(shard="0/1", trial_ids=(0, 1, 2), trials=3):
+    """Version 4: the version-3 layout with per-trial SDC counts (images whose top-1 differs from the
+    fault-free run's)."""
+    result = campaign(shard, trial_ids, trials)
+    result["proact_campaign"] = 4
+    for point in result["points"]:
+        point["sdc"] = [2 * i + 1 for i in range(len(trial_ids))]
+    return result
+
+
 def campaign_corpus():
     put("campaign_json", "valid-whole", json.dumps(campaign(), indent=2))
     put("campaign_json", "valid-two-shards", json.dumps(campaign("0/2", (0, 2), 4)) + "\0"
@@ -196,6 +206,17 @@ def campaign_corpus():
     put("campaign_json", "bad-deep-nesting", '{"points": ' + "[" * 5000 + "]" * 5000 + "}")
     put("campaign_json", "bad-duplicate-key", '{"trials": 3, "trials": 4}')
     put("campaign_json", "bad-not-json", "{proact_campaign: 3")
+    put("campaign_json", "valid-v4-whole", json.dumps(campaign_v4(), indent=2))
+    put("campaign_json", "valid-v4-two-shards", json.dumps(campaign_v4("0/2", (0, 2), 4)) + "\0"
+        + json.dumps(campaign_v4("1/2", (1, 3), 4)))
+    put("campaign_json", "bad-v3-and-v4-shards", json.dumps(campaign("0/2", (0, 2), 4)) + "\0"
+        + json.dumps(campaign_v4("1/2", (1, 3), 4)))
+    missing = campaign_v4()
+    del missing["points"][1]["sdc"]
+    put("campaign_json", "bad-v4-sdc-missing", json.dumps(missing))
+    too_many = campaign_v4()
+    too_many["points"][0]["sdc"][1] = 100  # 100 SDC + 1 without prediction > 100 samples
+    put("campaign_json", "bad-v4-sdc-above-samples", json.dumps(too_many))
 
 
 # --- command-line texts --------------------------------------------------------------------------

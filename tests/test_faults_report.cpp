@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "core/format.hpp"
 #include "faults/campaign.hpp"
 #include "faults/report.hpp"
 #include "test_faults_fixture.hpp"
@@ -45,6 +46,7 @@ CampaignResult made_up_result(const std::string& label, int64_t offset) {
             point.trial_ids.push_back(t);
             point.correct.push_back(900 - offset - 100 * p - 7 * t);
             point.no_prediction.push_back(p == 2 ? 10 * t : 0);  // at 1e-4: 0, 1, 2, 3 % of the images
+            point.sdc.push_back(20 * p + 2 * t);                  // 2p + 0.2t % of the images
             point.faults.push_back(p * 10 + t);
         }
         result.points.push_back(point);
@@ -71,6 +73,10 @@ TEST_CASE("JSON written and read back gives the same result and the same bytes")
     CHECK(back.purpose == "evaluation");
     CHECK(back.batch_norm == "fold");
     CHECK(back.images_hash == 0x0123456789abcdefull);
+    CHECK(back.outcomes);
+    CHECK(back.points[2].sdc == std::vector<int64_t>{40, 42, 44, 46});
+    CHECK(back.points[2].sdc_stats.mean == doctest::Approx(4.3));
+    CHECK(back.points[2].sdc_stats.ci95_half_width == result.points[2].sdc_stats.ci95_half_width);
 
     const nlohmann::json parsed = nlohmann::json::parse(json);
     CHECK(parsed["proact_campaign"] == kCampaignJsonVersion);
@@ -85,6 +91,49 @@ TEST_CASE("JSON written and read back gives the same result and the same bytes")
     CHECK(parsed["fault_free_no_prediction"] == 2);
     CHECK(parsed["points"][2]["no_prediction"][3] == 30);
     CHECK(parsed["points"][2]["no_prediction_mean"] == 1.5);
+    CHECK(parsed["points"][2]["sdc"][3] == 46);
+    CHECK(parsed["points"][2]["sdc_mean"] == doctest::Approx(4.3));
+    CHECK(parsed["points"][2]["sdc_max"] == doctest::Approx(4.6));
+}
+
+TEST_CASE("a version-3 file (before SDC counts) is read without them and written back as it was") {
+    // The version-3 layout: this file's JSON without the SDC keys.
+    nlohmann::ordered_json json = nlohmann::ordered_json::parse(campaign_json(made_up_result("old", 0)));
+    json["proact_campaign"] = 3;
+    for (nlohmann::ordered_json& point : json["points"])
+        for (const char* key : {"sdc", "sdc_mean", "sdc_std", "sdc_max", "sdc_ci95_half_width"}) point.erase(key);
+    const std::string v3 = json.dump(2) + "\n";
+    const CampaignResult back = campaign_from_json(v3, "v3.json");
+    CHECK(!back.outcomes);
+    CHECK(back.points[1].sdc.empty());
+    CHECK(back.points[1].sdc_stats.trials == 0);
+    CHECK(back.points[1].correct == made_up_result("old", 0).points[1].correct);
+    CHECK(campaign_json(back) == v3);
+    // The reports say there is no SDC rate rather than 0.
+    CHECK(campaign_table(back).find(" n/a ") != std::string::npos);
+    CHECK(campaign_csv({back}).find(",0.2000,,,,,\n") != std::string::npos);
+    CHECK(campaign_svg({back}).find("SDC") == std::string::npos);
+    // Shards merge when all are of one version, and not across versions.
+    CampaignResult shard0 = back, shard1 = back;
+    shard0.shard = {0, 2};
+    shard1.shard = {1, 2};
+    for (PointResult& point : shard0.points) {
+        point.trial_ids = {0, 2};
+        point.correct = {point.correct[0], point.correct[2]};
+        point.no_prediction = {point.no_prediction[0], point.no_prediction[2]};
+        point.faults = {point.faults[0], point.faults[2]};
+    }
+    for (PointResult& point : shard1.points) {
+        point.trial_ids = {1, 3};
+        point.correct = {point.correct[1], point.correct[3]};
+        point.no_prediction = {point.no_prediction[1], point.no_prediction[3]};
+        point.faults = {point.faults[1], point.faults[3]};
+    }
+    CHECK(campaign_json(merge_shards({shard0, shard1})) == v3);
+    CampaignResult newer = shard1;
+    newer.outcomes = true;
+    for (PointResult& point : newer.points) point.sdc = {0, 0};
+    CHECK_THROWS_WITH_AS(merge_shards({shard0, newer}), doctest::Contains("SDC counts"), core::ValueError);
 }
 
 TEST_CASE("JSON errors name the source and the field") {
@@ -106,7 +155,7 @@ TEST_CASE("JSON errors name the source and the field") {
     // Version 1 files counted an image with NaN logits as a prediction of class 0.
     json = nlohmann::json::parse(campaign_json(made_up_result("x", 0)));
     json["proact_campaign"] = 1;
-    CHECK_THROWS_WITH_AS(campaign_from_json(json.dump(), "f.json"), doctest::Contains("version 1, expected 3"),
+    CHECK_THROWS_WITH_AS(campaign_from_json(json.dump(), "f.json"), doctest::Contains("version 1, expected 4 (or 3)"),
                          core::FormatError);
     // Version 2 files have no purpose, images hash or batch norm, and their faults came from streams
     // keyed without purpose and rate: refused, naming what they lack.
@@ -115,7 +164,7 @@ TEST_CASE("JSON errors name the source and the field") {
     for (const char* key : {"purpose", "images_hash", "batch_norm"}) json.erase(key);
     const std::string old_version = faults_test::error_message<core::FormatError>(
         [&] { campaign_from_json(json.dump(), "v2.json"); });
-    CHECK(old_version.find("v2.json: campaign JSON version 2, expected 3") != std::string::npos);
+    CHECK(old_version.find("v2.json: campaign JSON version 2, expected 4") != std::string::npos);
     for (const char* key : {"'purpose'", "'images_hash'", "'batch_norm'"})
         CHECK(old_version.find(key) != std::string::npos);
     for (const char* key : {"purpose", "images_hash", "batch_norm"}) {
@@ -154,6 +203,14 @@ TEST_CASE("JSON errors name the source and the field") {
     CHECK_THROWS_WITH_AS(campaign_from_json(json.dump(), "i.json"), doctest::Contains("2 no-prediction counts"),
                          core::FormatError);
     json = nlohmann::json::parse(campaign_json(made_up_result("x", 0)));
+    json["points"][2].erase("sdc");
+    CHECK_THROWS_WITH_AS(campaign_from_json(json.dump(), "p.json"), doctest::Contains("'points[2]': field 'sdc' is missing"),
+                         core::FormatError);
+    json = nlohmann::json::parse(campaign_json(made_up_result("x", 0)));
+    json["points"][2]["sdc"][1] = 995;  // 995 SDC + 10 without prediction > 1000 samples
+    CHECK_THROWS_WITH_AS(campaign_from_json(json.dump(), "q.json"), doctest::Contains("SDC count 995"),
+                         core::FormatError);
+    json = nlohmann::json::parse(campaign_json(made_up_result("x", 0)));
     json["fault_model"] = "bitflip";
     CHECK_THROWS_WITH_AS(campaign_from_json(json.dump(), "j.json"), doctest::Contains("'bitflip'"), core::FormatError);
 }
@@ -164,6 +221,7 @@ TEST_CASE("CSV: one row per rate, CI empty when undefined") {
         point.trial_ids.resize(1);
         point.correct.resize(1);
         point.no_prediction.resize(1);
+        point.sdc.resize(1);
         point.faults.resize(1);
     }
     recompute_stats(one_trial);
@@ -174,15 +232,21 @@ TEST_CASE("CSV: one row per rate, CI empty when undefined") {
     CHECK(header ==
           "label,model,dataset,format,fault_model,bit_mask,rate_name,rate,trials,mean_accuracy,std,min,max,"
           "ci95_half_width,ci95_low,ci95_high,fault_free_accuracy,mean_faults,stopped_early,no_prediction_mean,"
-          "no_prediction_max,fault_free_no_prediction");
+          "no_prediction_max,fault_free_no_prediction,sdc_mean,sdc_ci95_half_width,sdc_ci95_low,sdc_ci95_high,"
+          "sdc_max");
     std::vector<std::string> rows;
     while (std::getline(lines, line)) rows.push_back(line);
     REQUIRE(rows.size() == 6);
     CHECK(rows[0].rfind("baseline,lenet5,fashion-mnist,Q15.16,ber,\"0-3,31\",ber,1e-06,4,88.9500,", 0) == 0);
     CHECK(rows[3].find("\"one \"\"trial\"\", quoted\"") == 0);
     CHECK(rows[3].find(",1,90.0000,0.0000,90.0000,90.0000,,,,90.0000,") != std::string::npos);
-    CHECK(rows[0].substr(rows[0].size() - 21) == ",0.0000,0.0000,0.2000");      // fault-free: 2 of 1000
-    CHECK(rows[2].substr(rows[2].size() - 21) == ",1.5000,3.0000,0.2000");      // 0, 1, 2, 3 %
+    // no prediction (mean, max, fault-free: 2 of 1000), then SDC (mean, CI, max)
+    const std::string sdc_ci = core::fixed(made_up_result("baseline", 0).points[2].sdc_stats.ci95_half_width, 4);
+    CHECK(rows[0].find(",0.0000,0.0000,0.2000,0.3000,") != std::string::npos);
+    CHECK(rows[2].find(",1.5000,3.0000,0.2000,4.3000," + sdc_ci + ",") != std::string::npos);
+    CHECK(rows[2].substr(rows[2].size() - 7) == ",4.6000");
+    CHECK(rows[3].substr(rows[3].size() - 38) == ",0.0000,0.0000,0.2000,0.0000,,,,0.0000");  // one trial: no CI
+
 }
 
 TEST_CASE("the table shows the settings, the fault-free accuracy and one row per rate") {
@@ -192,6 +256,8 @@ TEST_CASE("the table shows the settings, the fault-free accuracy and one row per
     CHECK(table.find("bits 0-3,31") != std::string::npos);
     CHECK(table.find("fault-free accuracy 90.00%, no prediction 0.20%") != std::string::npos);
     CHECK(table.find("no pred %") != std::string::npos);
+    CHECK(table.find("SDC %") != std::string::npos);
+    CHECK(table.find("    4.30 ") != std::string::npos);  // the mean SDC rate at 1e-4
     CHECK(table.find("1.50\n") != std::string::npos);  // the mean no-prediction share at 1e-4
     CHECK(table.find("0.0001") != std::string::npos);
     CHECK(count_of(table, "\n") == 4 + 3);
@@ -214,7 +280,9 @@ TEST_CASE("SVG plot: one line per result, error bars, legend, log axis") {
     CHECK(svg.substr(svg.size() - 7) == "</svg>\n");
     CHECK(count_of(svg, "<polyline") == 2);
     CHECK(count_of(svg, "<title>") == 5);  // 3 + 2 points
-    CHECK(svg.find("BER 0.0001, mean 68.95%, no prediction 1.50%, 4 trials</title>") != std::string::npos);
+    const std::string sdc_ci = core::fixed(made_up_result("baseline", 0).points[2].sdc_stats.ci95_half_width);
+    CHECK(svg.find("BER 0.0001, mean 68.95%, SDC 4.30% (±" + sdc_ci + "), no prediction 1.50%, 4 trials</title>") !=
+          std::string::npos);
     CHECK(svg.find("proact &lt;hybrid&gt;") != std::string::npos);
     CHECK(svg.find("A &amp; B") != std::string::npos);
     CHECK(svg.find("bit error rate (BER), log scale") != std::string::npos);

@@ -321,6 +321,7 @@ nlohmann::json valid_campaign() {
         point.trial_ids = {0, 1, 2};
         point.correct = {90, 80, 70};
         point.no_prediction = {0, 1, 2};
+        point.sdc = {1, 2, 3};
         point.faults = {0, 3, 6};
         result.points.push_back(point);
     }
