@@ -84,6 +84,8 @@ std::string campaign_key(const std::string& model_file, const datasets::Dataset&
                       {"shard", std::to_string(options.shard.index) + "/" + std::to_string(options.shard.count)},
                       {"purpose", options.purpose},
                       {"batch_norm", options.batch_norm},
+                      {"site", options.site},
+                      {"activation_layers", name_list(options.activation_layers, ",")},
                       {"label", options.label},
                       {"model", options.model_name},
                       {"dataset", options.dataset_name}};

@@ -43,6 +43,7 @@ struct InjectCommand {
     int64_t batch_size = 0;
     std::string label;
     std::string batch_norm = "fold";
+    FaultSiteFlags sites;
     std::string csv_path, json_path, plot_path, fault_log_path;
     std::vector<std::string> plot_with;
     std::vector<std::string> compare_with;
@@ -98,6 +99,8 @@ void run_inject(const InjectCommand& command) {
     options.dataset_name = command.dataset;
     options.label = command.label;
     options.batch_norm = command.batch_norm;
+    options.site = command.sites.site;
+    options.activation_layers = command.sites.activation_layers;
     faults::validate_options(options);
     OutputPlan plan("inject");
     plan.input("--model-file", command.model_file);
@@ -180,6 +183,7 @@ void register_inject(CLI::App& app) {
                     "fault-free stage (the toolbox's setting); the campaign JSON records which")
         ->check(CLI::IsMember({"fold", "keep"}))
         ->capture_default_str();
+    add_fault_site_options(*sub, command->sites);
     sub->add_option("--ber", command->bers, "Comma-separated bit error rates in [0, 1]")
         ->check(ber_list_flag())
         ->capture_default_str();

@@ -39,6 +39,7 @@ struct ReproduceCommand {
     std::string model = "lenet5", dataset = "fashion-mnist", format = "q15.16", out_dir;
     std::vector<std::string> model_files;
     std::string methods = "all", bers, batch_norm = "fold";
+    FaultSiteFlags sites;
     int64_t trials = 30;
     int64_t replicates = 1;
     int64_t eval_images = 0;
@@ -172,6 +173,8 @@ void run_reproduce(ReproduceCommand& command, const CLI::App& sub) {
     options.campaign.trials = command.trials;
     options.campaign.dataset_name = command.dataset;
     if (!command.bers.empty()) options.campaign.bers = faults::parse_ber_list(command.bers);
+    options.campaign.site = command.sites.site;
+    options.campaign.activation_layers = command.sites.activation_layers;
     faults::validate_options(options.campaign);
     options.run = {command.common.seed, !command.common.quiet};
     options.batch_norm = command.batch_norm;
@@ -211,6 +214,7 @@ void register_reproduce(CLI::App& app) {
     sub->add_option("--format", command->format, "Storage format: q15.16 (or any Qm.n) or float32")
         ->check(storage_format_flag())
         ->capture_default_str();
+    add_fault_site_options(*sub, command->sites);
     sub->add_option("--batch-norm", command->batch_norm,
                     "fold: batch norm folded into the convolutions before quantisation, as deployed | keep: a "
                     "fault-free stage (the toolbox's)")

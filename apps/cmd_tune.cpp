@@ -32,6 +32,7 @@ struct TuneCommand {
     MethodFlags flags;
     std::string method = "proact", model_file, dataset = "fashion-mnist", format = "q15.16", bers, out_dir;
     std::string batch_norm = "fold";
+    FaultSiteFlags sites;
     std::vector<std::string> grid;
     int64_t trials = 10;
     int64_t budget = 0;
@@ -55,6 +56,8 @@ void run_tune(TuneCommand& command, const CLI::App& sub) {
     for (const std::string& axis : command.grid) options.grid.push_back(method::parse_grid_axis(axis));
     options.campaign.format = faults::StorageFormat::parse(command.format);
     options.campaign.trials = command.trials;
+    options.campaign.site = command.sites.site;
+    options.campaign.activation_layers = command.sites.activation_layers;
     options.batch_norm = command.batch_norm;
     options.max_clean_drop = command.max_clean_drop;
     options.budget = command.budget;
@@ -102,6 +105,7 @@ void register_tune(CLI::App& app) {
     sub->add_option("--format", command->format, "Storage format: q15.16 (or any Qm.n) or float32")
         ->check(storage_format_flag())
         ->capture_default_str();
+    add_fault_site_options(*sub, command->sites);
     sub->add_option("--batch-norm", command->batch_norm, "fold | keep (as reproduce)")
         ->check(CLI::IsMember({"fold", "keep"}))
         ->capture_default_str();

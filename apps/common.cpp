@@ -142,6 +142,17 @@ void note_memory_request(const std::string& flag, const std::string& what, doubl
 
 std::string memory_requests() { return name_list(noted_requests(), "; "); }
 
+void add_fault_site_options(CLI::App& command, FaultSiteFlags& flags) {
+    command.add_option("--site", flags.site,
+                       "Where faults strike: weights (stored words) | activations (computed outputs of "
+                       "--activation-layers, per image) | both")
+        ->check(CLI::IsMember({"weights", "activations", "both"}))
+        ->capture_default_str();
+    command.add_option("--activation-layers", flags.activation_layers,
+                       "Layers whose outputs are faulted with --site activations|both, by glob on the module path "
+                       "(repeatable); default: every Conv2d and Linear");
+}
+
 void add_common_options(CLI::App& command, CommonOptions& options) {
     command.add_option("--seed", options.seed, "Seed for every random choice (init, shuffling, dropout, faults)")
         ->check(seed_number())

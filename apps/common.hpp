@@ -58,6 +58,14 @@ std::string byte_text(double bytes);  // "313.6 MB"
 
 // Adds --seed, --threads, --data-dir, --quiet to a subcommand.
 void add_common_options(CLI::App& command, CommonOptions& options);
+
+// Where a campaign's faults strike (faults::CampaignOptions::site, activation_layers).
+struct FaultSiteFlags {
+    std::string site = "weights";
+    std::vector<std::string> activation_layers;
+};
+// Adds --site and --activation-layers (inject, reproduce, tune).
+void add_fault_site_options(CLI::App& command, FaultSiteFlags& flags);
 // Applies threads and quiet; call first in every command's callback.
 void apply_common_options(const CommonOptions& options);
 

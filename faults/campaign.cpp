@@ -126,7 +126,8 @@ Campaign::Campaign(layers::Module& model, const core::Tensor& images, const std:
     mask_ = BitMask::parse(options_.bit_mask, options_.format);
     targets_ = select_targets(model_, options_.patterns, options_.fault_thresholds);
     check_quantized(targets_, options_.format);
-    if (options_.fault_model.is_exact()) {
+    const bool weight_faults = options_.site != kFaultSites[1];
+    if (options_.fault_model.is_exact() && weight_faults) {
         const int64_t most = *std::max_element(options_.exact_counts.begin(), options_.exact_counts.end());
         for (const FaultTarget& target : targets_)
             if (most > target.numel() * mask_.count())
@@ -140,6 +141,21 @@ Campaign::Campaign(layers::Module& model, const core::Tensor& images, const std:
         const size_t stage = chain_.stage_of(target.module_path);
         stage_of_target_.push_back(static_cast<int>(stage));
         stages_[stage].owns_targets = true;
+    }
+
+    if (options_.site != kFaultSites[0]) {
+        const core::Shape& shape = images_.shape();
+        activations_ = std::make_unique<ActivationFaults>(model_, options_.activation_layers,
+                                                          core::Shape(shape.begin() + 1, shape.end()), options_.format);
+        activation_start_ = stages_.size();
+        for (const ActivationSite& site : activations_->sites())
+            activation_start_ = std::min(activation_start_, chain_.stage_of(site.path));
+        if (options_.fault_model.is_exact()) {
+            const int64_t most = *std::max_element(options_.exact_counts.begin(), options_.exact_counts.end());
+            if (most > activations_->values_per_image() * mask_.count())
+                fail<ValueError>("fault campaign: k = ", most, " faults per image, but the activation layers hold only ",
+                                 activations_->values_per_image() * mask_.count(), " bits the mask allows");
+        }
     }
 
     autograd::NoGradGuard no_grad;
@@ -186,6 +202,7 @@ void Campaign::choose_cache(const std::vector<core::Shape>& sample_shapes) {
             wanted[splice] = true;
         }
     }
+    if (activations_ && activation_start_ > 0) wanted[activation_start_] = true;  // where activation trials restart
     // Later points first: they are smaller, and the ones most trials start from.
     int64_t budget = options_.cache_budget_bytes;
     const int64_t count = images_.size(0);
@@ -416,10 +433,27 @@ OutcomeCounts Campaign::count_correct_sparse(size_t stage, const std::vector<int
     });
 }
 
+OutcomeCounts Campaign::count_with_activation_faults(size_t start, size_t point, int64_t trial) {
+    layers::ModeGuard eval_mode(model_, /*training=*/false);
+    const FaultModel faults = fault_model(point);
+    const FaultStreamKey key{options_.seed, options_.purpose, point_rate(point)};
+    return for_each_batch([&](int64_t first, int64_t stop) {
+        ActivationTrial scope(*activations_, faults, key, trial, first);
+        autograd::Variable x = stage_input(start, first, stop);
+        // Each stage through its own module (not run_stage's direct kernel): the hooks run.
+        for (size_t s = start; s < stages_.size(); ++s) x = (*stages_[s].module)(x);
+        OutcomeCounts counts = tally(x.value(), first);
+        counts.activation_faults = scope.faults();
+        return counts;
+    });
+}
+
 TrialOutcome Campaign::run_trial(size_t point, int64_t trial, std::vector<FaultLogEntry>* log) {
     if (trial < 0) fail<ValueError>("fault campaign: trial ", trial, " is negative");
-    const FaultMap map = draw_fault_map(targets_, fault_model(point), options_.format,
-                                        FaultStreamKey{options_.seed, options_.purpose, point_rate(point)}, trial);
+    const FaultMap map = options_.site == kFaultSites[1]
+                             ? FaultMap{}
+                             : draw_fault_map(targets_, fault_model(point), options_.format,
+                                              FaultStreamKey{options_.seed, options_.purpose, point_rate(point)}, trial);
     TrialOutcome outcome;
     outcome.faults = map.size();
     const auto counted = [&outcome](const OutcomeCounts& counts) {
@@ -438,6 +472,14 @@ TrialOutcome Campaign::run_trial(size_t point, int64_t trial, std::vector<FaultL
                 first = std::min(first, static_cast<size_t>(stage_of_target_[tensor.target]));
                 break;
             }
+    if (activations_) {
+        // Activation faults may strike any image: no fault-free reuse, no channel-sparse restart.
+        const size_t start = std::min(first, activation_start_);
+        outcome.first_stage = static_cast<int>(start);
+        const OutcomeCounts counts = count_with_activation_faults(start, point, trial);
+        outcome.faults += counts.activation_faults;
+        return counted(counts);
+    }
     if (first < stages_.size()) outcome.first_stage = static_cast<int>(first);
     if (first == stages_.size() && options_.reuse_fault_free) {
         outcome.reused = true;
@@ -498,6 +540,8 @@ CampaignResult Campaign::settings_result() const {
     result.seed = options_.seed;
     result.purpose = options_.purpose;
     result.batch_norm = options_.batch_norm;
+    result.site = options_.site;
+    if (activations_) result.activation_layers = activations_->describe();
     result.trials = options_.trials;
     result.ci_margin = options_.ci_margin;
     result.min_trials = options_.min_trials;

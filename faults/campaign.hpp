@@ -56,9 +56,11 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "faults/activation_faults.hpp"
 #include "faults/campaign_options.hpp"
 #include "faults/campaign_result.hpp"
 #include "faults/fault_model.hpp"
@@ -83,7 +85,9 @@ struct OutcomeCounts {
     int64_t no_prediction = 0;
     int64_t masked = 0;  // finite logits, the fault-free top-1
     int64_t sdc = 0;     // finite logits, another top-1
+    int64_t activation_faults = 0;  // bits hit in computed values (site activations or both)
     OutcomeCounts& operator+=(const OutcomeCounts& other) {
+        activation_faults += other.activation_faults;
         correct += other.correct;
         no_prediction += other.no_prediction;
         masked += other.masked;
@@ -97,7 +101,7 @@ struct TrialOutcome {
     int64_t no_prediction = 0;
     int64_t masked = 0;       // OutcomeCounts: masked + sdc + no_prediction = images
     int64_t sdc = 0;
-    int64_t faults = 0;       // faulty bits in the trial's fault map
+    int64_t faults = 0;       // faulty bits: the trial's fault map, and its activation faults
     int first_stage = -1;     // first stage whose parameters changed; -1: none (fault-free result)
     int64_t channels = -1;    // output channels recomputed at first_stage; -1: the whole stage
     bool reused = false;      // took the fault-free result without evaluating
@@ -168,6 +172,9 @@ private:
     OutcomeCounts for_each_batch(const std::function<OutcomeCounts(int64_t, int64_t)>& count_batch);
     OutcomeCounts count_correct(size_t start_stage);
     OutcomeCounts count_correct_sparse(size_t stage, const std::vector<int64_t>& channels);
+    // From stage `start` through every stage's own module, so that the activation-fault hooks of
+    // trial `trial` at point `point` run on every batch.
+    OutcomeCounts count_with_activation_faults(size_t start, size_t point, int64_t trial);
     // The top-1 of each row of `logits` (rows, classes): layers::predict_classes, checked.
     std::vector<int64_t> top1(const core::Tensor& logits) const;
     // `predicted` (rows starting at image `start`) against the labels and the fault-free top-1.
@@ -176,6 +183,9 @@ private:
     core::Tensor& cache_at(size_t stage) { return stage_inputs_[stage]; }
 
     layers::Module& model_;
+    // Faults in computed values (site activations or both); their first stage, where trials restart.
+    std::unique_ptr<ActivationFaults> activations_;
+    size_t activation_start_ = 0;
     layers::ModeGuard eval_mode_;  // the model's own mode back when the campaign ends
     layers::StageChain chain_;
     core::Tensor images_;

@@ -74,6 +74,8 @@ std::string campaign_json(const CampaignResult& result) {
     json["seed"] = result.seed;
     json["purpose"] = result.purpose;
     json["batch_norm"] = result.batch_norm;
+    if (result.outcomes) json["site"] = result.site;  // a version-3 result, written back as read, has none
+    if (result.site != kFaultSites[0]) json["activation_layers"] = result.activation_layers;
     json["trials"] = result.trials;
     json["ci_margin"] = result.ci_margin;
     json["min_trials"] = result.min_trials;
@@ -152,6 +154,10 @@ CampaignResult campaign_from_json(const std::string& text, const std::string& so
     result.seed = top.unsigned_integer("seed");
     result.purpose = top.parsed("purpose", kMaxText, [](const std::string& v) { check_fault_purpose(v); return v; });
     result.batch_norm = top.parsed("batch_norm", kMaxText, [](const std::string& v) { check_batch_norm(v); return v; });
+    // Campaigns written before faults could strike activations have no 'site': weights.
+    if (json.contains("site"))
+        result.site = top.parsed("site", kMaxText, [](const std::string& v) { check_fault_site(v); return v; });
+    if (result.site != kFaultSites[0]) result.activation_layers = top.text("activation_layers", kMaxText * 64);
     result.trials = top.integer("trials", 1, kMaxTrials);
     result.ci_margin = top.number("ci_margin", 0.0, 100.0);
     result.min_trials = top.integer("min_trials", 2, kMaxTrials);

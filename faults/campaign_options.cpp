@@ -56,6 +56,12 @@ void check_batch_norm(std::string_view batch_norm) {
                      " (folded into the convolutions) or ", kBatchNormModes[1], " (kept as layers)");
 }
 
+void check_fault_site(std::string_view site) {
+    for (std::string_view known : kFaultSites)
+        if (site == known) return;
+    fail<ValueError>("fault site '", site, "': expected weights, activations or both");
+}
+
 void validate_options(const CampaignOptions& options) {
     if (options.fault_model.is_exact()) {
         if (options.exact_counts.empty())
@@ -87,6 +93,10 @@ void validate_options(const CampaignOptions& options) {
     BitMask::parse(options.bit_mask, options.format);  // throws on a bad mask
     check_fault_purpose(options.purpose);
     check_batch_norm(options.batch_norm);
+    check_fault_site(options.site);
+    if (!options.activation_layers.empty() && options.site == kFaultSites[0])
+        fail<ValueError>("fault campaign: activation layers are given but faults strike the weights only "
+                         "(site activations or both)");
 }
 
 }  // namespace proact::faults

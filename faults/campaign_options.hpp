@@ -28,6 +28,11 @@ inline constexpr std::array<std::string_view, 2> kBatchNormModes = {"fold", "kee
 // ValueError naming `batch_norm` and the allowed values unless it is one of kBatchNormModes.
 void check_batch_norm(std::string_view batch_norm);
 
+// CampaignOptions::site's values: stored weights, computed activations (activation_faults.hpp), both.
+inline constexpr std::array<std::string_view, 3> kFaultSites = {"weights", "activations", "both"};
+// ValueError naming `site` and the allowed values unless it is one of kFaultSites.
+void check_fault_site(std::string_view site);
+
 struct ShardSpec {
     int index = 0;
     int count = 1;
@@ -69,6 +74,11 @@ struct CampaignOptions {
     // layers of its own ("keep"), kBatchNormModes. Descriptive: carried into the result and its
     // files, so that campaigns of differently built models are not compared trial by trial.
     std::string batch_norm = "fold";
+    // Where the faults strike, kFaultSites: "weights" (the stored targets), "activations" (the
+    // outputs of activation_layers, per image: activation_faults.hpp) or "both" (each drawn as
+    // alone, from streams of their own). With exactly k faults, k per weight tensor and k per image.
+    std::string site = "weights";
+    std::vector<std::string> activation_layers;  // module globs; empty: every Conv2d and Linear
     // Descriptions carried into the result and its files.
     std::string label;                           // legend of the plot; default "<model> <format>"
     std::string model_name;
@@ -78,7 +88,7 @@ struct CampaignOptions {
 // ValueError for a BER outside [0, 1], an empty point list, trials < 1, a negative exact count,
 // a bad shard, ci_margin < 0, min_trials < 2, ci_margin with more than one shard (the stopping
 // point would depend on trials other shards run), batch_size < 0, a bit mask the format has no
-// such bits for, an unknown purpose or an unknown batch_norm. Run by the Campaign constructor; the
+// such bits for, an unknown purpose, batch_norm or site, activation layers with site weights. Run by the Campaign constructor; the
 // command line calls it early.
 void validate_options(const CampaignOptions& options);
 

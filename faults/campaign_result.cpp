@@ -66,6 +66,9 @@ void check_same_campaign(const CampaignResult& first, const CampaignResult& shar
     if (shard.seed != first.seed) differ("seed", first.seed, shard.seed);
     if (shard.purpose != first.purpose) differ("purpose", first.purpose, shard.purpose);
     if (shard.batch_norm != first.batch_norm) differ("batch norm", first.batch_norm, shard.batch_norm);
+    if (shard.site != first.site) differ("fault site", first.site, shard.site);
+    if (shard.activation_layers != first.activation_layers)
+        differ("activation layers", first.activation_layers, shard.activation_layers);
     if (shard.trials != first.trials) differ("trial count", first.trials, shard.trials);
     if (shard.ci_margin != first.ci_margin) differ("CI margin", first.ci_margin, shard.ci_margin);
     if (shard.min_trials != first.min_trials) differ("minimum trials", first.min_trials, shard.min_trials);

@@ -47,6 +47,8 @@ struct CampaignResult {
     uint64_t seed = 0;
     std::string purpose = "evaluation";  // CampaignOptions::purpose: whose fault streams (injector.hpp)
     std::string batch_norm = "fold";     // CampaignOptions::batch_norm: "fold" or "keep"
+    std::string site = "weights";        // CampaignOptions::site: "weights", "activations" or "both"
+    std::string activation_layers;       // the faulted layers' paths, comma-separated; "" for weights
     int64_t trials = 0;              // requested per point
     double ci_margin = 0.0;
     int64_t min_trials = 10;

@@ -30,6 +30,8 @@ void check_comparable(const CampaignResult& a, const CampaignResult& b) {
     if (a.seed != b.seed) differ("seed", a.seed, b.seed);
     if (a.purpose != b.purpose) differ("purpose", a.purpose, b.purpose);
     if (a.batch_norm != b.batch_norm) differ("batch norm", a.batch_norm, b.batch_norm);
+    if (a.site != b.site) differ("fault site", a.site, b.site);
+    if (a.activation_layers != b.activation_layers) differ("activation layers", a.activation_layers, b.activation_layers);
     for (size_t p = 0; p < a.points.size(); ++p) {
         const PointResult& point_a = a.points[p];
         const PointResult& point_b = b.points[p];

@@ -85,8 +85,11 @@ std::string campaign_table(const CampaignResult& result) {
     if (result.shard.count > 1) out << ", shard " << result.shard.to_string();
     out << "\n";
     out << "storage " << result.format << ", " << result.fault_model.describe() << ", bits "
-        << compress_positions(result.bit_mask) << ", " << result.targets.size() << " target tensors ("
-        << result.target_values << " values)\n";
+        << compress_positions(result.bit_mask);
+    if (result.site != kFaultSites[1])
+        out << ", " << result.targets.size() << " target tensors (" << result.target_values << " values)";
+    if (result.site != kFaultSites[0]) out << ", faults in the outputs of " << result.activation_layers << " per image";
+    out << "\n";
     out << "fault-free accuracy " << core::fixed(result.fault_free_accuracy()) << "%, no prediction "
         << core::fixed(result.share(result.fault_free_no_prediction)) << "%\n";
     char line[320];

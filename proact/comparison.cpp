@@ -104,6 +104,7 @@ std::optional<CampaignResult> read_campaign(const std::string& path, const Campa
         CampaignResult result = faults::campaign_from_json(core::read_file(path), path);
         bool same = result.label == options.label && result.format == options.format.to_string() &&
                     result.purpose == options.purpose && result.batch_norm == options.batch_norm &&
+                    result.site == options.site &&
                     result.fault_model == options.fault_model && result.seed == options.seed &&
                     result.trials == options.trials && result.shard.count == 1 && result.samples == samples &&
                     result.fault_free_correct == clean_correct && result.points.size() == options.bers.size() &&
@@ -254,6 +255,7 @@ ComparisonResult run_comparison(const std::vector<Replicate>& replicates, const 
     result.format = options.campaign.format.to_string();
     result.batch_norm = options.batch_norm;
     result.tolerance_reference = to_string(options.settings.proact.tolerance_reference);
+    result.site = options.campaign.site;
     if (options.settings.ftclipact_search_bers.empty()) {
         result.ftclipact_search_bers = "evaluation BERs";
     } else {

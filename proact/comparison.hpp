@@ -116,6 +116,7 @@ struct ComparisonResult {
     // The settings every reader of the numbers needs (results.json "settings").
     std::string batch_norm;            // fold | keep
     std::string tolerance_reference;   // ProAct's: original | previous-layer
+    std::string site;                  // where the campaigns' faults strike: weights | activations | both
     std::string ftclipact_search_bers; // "evaluation BERs" or the list given
     double seconds = 0.0;              // the whole run (never written to results.json)
 };

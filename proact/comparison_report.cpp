@@ -150,7 +150,11 @@ std::string results_markdown(const ComparisonResult& result, bool times) {
     }
     md << "\nSettings: batch norm " << result.batch_norm << "; ProAct's tolerance against the "
        << (result.tolerance_reference == "original" ? "original model's validation accuracy" : "previous layer's accuracy")
-       << "; FtClipAct searches at " << result.ftclipact_search_bers << " (fault purpose search).\n";
+       << "; FtClipAct searches at " << result.ftclipact_search_bers << " (fault purpose search, weight faults)";
+    if (result.site != "weights")
+        md << "; faults strike " << (result.site == "both" ? "weights and activations" : "activations only")
+           << " (the range guard protects stored weights only)";
+    md << ".\n";
     return md.str();
 }
 
@@ -211,6 +215,7 @@ std::string results_json(const ComparisonResult& result, bool times) {
                                      {"fault_purpose", "evaluation"},
                                      {"tolerance_reference", result.tolerance_reference},
                                      {"ftclipact_search_bers", result.ftclipact_search_bers},
+                                     {"site", result.site},
                                      {"trials", trials}};
     const nlohmann::json json = {{"experiment", "proact reproduce"}, {"model", result.model},
                                  {"dataset", result.dataset},        {"format", result.format},

@@ -218,6 +218,35 @@ TEST_CASE("reproduce --quick runs every asked method with the quick settings, Fi
     CHECK(contains(zero.err, "--fitact-epochs"));
 }
 
+TEST_CASE("inject and reproduce --site activations fault computed values and say so") {
+    TempDir dir("proact-cli-site");
+    write_idx_split(dir, "train", 200);
+    write_idx_split(dir, "t10k", 100);
+    const std::string data = " --dataset fashion-mnist --data-dir " + dir.path.string();
+    const std::string model = dir.file("model.safetensors");
+    REQUIRE(run_proact(dir, "train --epochs 1 --batch-size 32 --no-test --out " + model + data + kQuiet).exit_code == 0);
+    const Run inject = run_proact(dir, "inject --model-file " + model + " --format float32 --ber 1e-4 --trials 3 --site "
+                                       "activations --activation-layers 'classifier.*' --json " + dir.file("a.json") +
+                                       data + kQuiet);
+    REQUIRE_MESSAGE(inject.exit_code == 0, inject.err);
+    CHECK(contains(inject.out, "faults in the outputs of classifier.0,classifier.1,classifier.2,classifier.3,classifier.4 per image"));
+    CHECK(contains(read_text(dir.file("a.json")), "\"site\": \"activations\""));
+    const Run wrong = run_proact(dir, "inject --model-file " + model + " --site activations --activation-layers 'x.*'" +
+                                      data + kQuiet);
+    CHECK(wrong.exit_code == 1);
+    CHECK(contains(wrong.err, "pattern 'x.*' matches no module"));
+    const Run unknown = run_proact(dir, "inject --model-file " + model + " --site everywhere" + data + kQuiet);
+    CHECK(unknown.exit_code == 2);
+
+    const std::string out = dir.file("out");
+    const Run reproduce = run_proact(dir, "reproduce --quick --methods ranger,guard,proact --ber 1e-3 --site activations "
+                                          "--model-file " + model + " --out-dir " + out + data + kQuiet);
+    REQUIRE_MESSAGE(reproduce.exit_code == 0, reproduce.err);
+    CHECK(contains(read_text(out + "/results.md"), "faults strike activations only (the range guard protects stored "
+                                                   "weights only)"));
+    CHECK(contains(read_text(out + "/results.json"), "\"site\": \"activations\""));
+}
+
 TEST_CASE("harden and tune go through the method registry; the validation split is the checkpoint's") {
     TempDir dir("proact-cli-harden");
     write_idx_split(dir, "train", 200);
