@@ -14,6 +14,7 @@
 #include "faults/campaign.hpp"
 #include "faults/injector.hpp"
 #include "faults/report.hpp"
+#include "support/test_support.hpp"
 #include "test_faults_fixture.hpp"
 
 using namespace proact;
@@ -478,9 +479,9 @@ TEST_CASE("three shards merged give the bytes of one unsharded run") {
     options.trials = 20;  // 20 = 7 + 7 + 6: unequal shards
     const CampaignResult whole = run_campaign(*model, data.images, data.labels, options);
 
-    const std::filesystem::path folder = std::filesystem::temp_directory_path() / "proact_test_faults_shards";
-    std::filesystem::remove_all(folder);
-    std::filesystem::create_directories(folder);
+    // One folder per process: two suites running at once (two build trees) never share it.
+    const test::TempDir temp("proact_test_faults_shards");
+    const std::filesystem::path& folder = temp.path;
     write_file(folder / "whole.json", campaign_json(whole));
     write_file(folder / "whole.csv", campaign_csv({whole}));
     write_file(folder / "whole.svg", campaign_svg({whole}));

@@ -1,6 +1,7 @@
 // The weight range guard: forward semantics, gradient, checkpoint round trip and corrupt metadata,
 // fault-target selection, and campaigns whose fast paths give the plain recomputation's bits.
 #include <doctest/doctest.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <cstdio>
@@ -35,7 +36,10 @@ std::vector<std::vector<int64_t>> per_trial(const faults::CampaignResult& result
     return correct;
 }
 
-std::string temp_path(const char* name) { return (std::filesystem::temp_directory_path() / name).string(); }
+// One name per process: two suites running at once (two build trees) never share a file.
+std::string temp_path(const char* name) {
+    return (std::filesystem::temp_directory_path() / (std::to_string(::getpid()) + "_" + name)).string();
+}
 
 }  // namespace
 
