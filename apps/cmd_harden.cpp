@@ -28,12 +28,13 @@
 #include "apps/pipeline.hpp"
 #include "datasets/split.hpp"
 #include "faults/injector.hpp"
+#include "faults/storage_format.hpp"
 #include "layers/checkpoint.hpp"
 #include "layers/fold_batchnorm.hpp"
 #include "layers/range_guard.hpp"
 #include "layers/zoo.hpp"
-#include "proact/hardening_report.hpp"
 #include "proact/comparison.hpp"
+#include "proact/hardening_report.hpp"
 #include "proact/methods.hpp"
 
 namespace proact::apps {
@@ -185,7 +186,8 @@ void register_harden(CLI::App& app) {
                     "smooth | saturate (proact, fitact; default smooth), hard | saturate (ranger, ftclipact; default hard)");
     sub->add_option("--slope", command->slope, "Slope k of the smooth step")->check(positive_number())->capture_default_str();
     sub->add_option("--format", command->format,
-                    "Storage format: the weights are put on its grid first; the report's bytes; FtClipAct's campaigns")
+                    std::string("Storage format (") + faults::kStorageFormatNames +
+                        "): the weights are put on its grid first; the report's bytes; FtClipAct's campaigns")
         ->check(storage_format_flag())
         ->capture_default_str();
     sub->add_option("--ber", command->bers,
