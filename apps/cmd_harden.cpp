@@ -11,7 +11,7 @@
 // The command binds flags and calls the registry (proact/methods.hpp): every method, its settings
 // (apps/method_flags.hpp, the same flags as reproduce and tune) and its log lines come from there.
 // Batch norm is folded into the convolutions first (--batch-norm fold, as a deployment stores the
-// model; keep: the toolbox's fault-free BN stage), and for a fixed-point --format the weights are put
+// model; keep: the toolbox's fault-free BN stage), and for any --format but float32 the weights are put
 // on its grid, so thresholds are trained against the weights a campaign will see. The validation
 // split is the one the checkpoint was trained with (its recorded seed and fraction), never the test
 // set. The hardened checkpoint is an ordinary one: eval and inject load it with no extra flags.

@@ -79,7 +79,7 @@ void check_quantized(const std::vector<FaultTarget>& targets, const StorageForma
 struct TensorFaults {
     size_t target = 0;                   // index into the targets
     std::vector<BitFault> faults;        // ascending by element, then bit
-    std::vector<BitFault> scale_faults;  // int8: bits of the tensor's float32 scale (element 0)
+    std::vector<BitFault> scale_faults = {};  // int8: bits of the tensor's float32 scale (element 0)
 };
 
 // The faults of one trial over all targets; targets without faults are left out.
