@@ -4,8 +4,9 @@
 //   bfloat16  15 sign | 14..7 exponent (bias 127) | 6..0 mantissa: the top half of a float32
 //   float16   15 sign | 14..10 exponent (bias 15) | 9..0 mantissa: IEEE-754 binary16
 //
-// From float32: round to nearest, ties to even; a finite value past the largest finite word
-// becomes infinity of its sign (bfloat16 past 0x1.fep127, float16 from 65520 on); float16
+// From float32: round to nearest, ties to even; a finite value at or past the midpoint between
+// the largest finite word and 2^(emax+1) becomes infinity of its sign (bfloat16 from 0x1.ffp127
+// on, its largest finite value being 0x1.fep127; float16 from 65520 on, 65504 the largest); float16
 // subnormals (multiples of 2^-24 below 2^-14) are rounded exactly like normals. A NaN stays a NaN
 // of the same sign: its word is kept when the float holds it exactly (a signalling NaN included, so
 // every word survives decode then encode), otherwise the top payload bits with the quiet bit set.

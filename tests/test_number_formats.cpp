@@ -183,6 +183,9 @@ TEST_CASE("fp16 subnormals, overflow and NaN; bf16 overflow and NaN") {
     CHECK(word_of(std::numeric_limits<float>::max(), kBf16) == 0x7F80u);
     CHECK(word_of(from_bits(0x7F7F0000u), kBf16) == 0x7F7Fu);
     CHECK(word_of(from_bits(0x7F7F7FFFu), kBf16) == 0x7F7Fu);
+    CHECK(word_of(0x1.fep127f, kBf16) == 0x7F7Fu);  // the largest finite
+    CHECK(word_of(0x1.ffp127f, kBf16) == 0x7F80u);  // the tie above it: to the even word, infinity
+    CHECK(word_of(std::nextafter(0x1.ffp127f, 0.0f), kBf16) == 0x7F7Fu);
     // NaN stays NaN of its sign: kept when exact, quiet when payload bits are lost.
     CHECK(word_of(std::numeric_limits<float>::quiet_NaN(), kBf16) == 0x7FC0u);
     CHECK(word_of(from_bits(0x7F800001u), kBf16) == 0x7FC0u);  // would read as inf if truncated
