@@ -21,6 +21,7 @@
 #include "faults/injector.hpp"
 #include "faults/report.hpp"
 #include "faults/storage_format.hpp"
+#include "layers/hybrid_clip.hpp"
 #include "test_faults_fixture.hpp"
 
 using namespace proact;
@@ -436,6 +437,52 @@ TEST_CASE("campaigns in bf16, fp16 and int8: deterministic, fast paths equal to 
                 CHECK(fast.points[p].correct[static_cast<size_t>(trial)] == correct);
             }
         CHECK(model_checksum(*model) == before);
+    }
+}
+
+TEST_CASE("clipped models in bf16 and int8: thresholds in the weights' format, fast paths equal plain evaluation") {
+    for (const char* config : {"hybrid:smooth:20", "layer:hard"}) {
+        layers::ModulePtr model = faults_test::tiny_cnn(4);
+        layers::apply_clip(*model, {1, 8, 8}, layers::HybridClip::parse(config));
+        core::Rng rng(9, "thresholds");
+        for (auto& [name, p] : model->named_parameters())
+            if (name.ends_with(".threshold")) p.value().copy_(core::Tensor::uniform(p.shape(), 0.3f, 1.2f, rng));
+        model->eval();
+        const faults_test::TinyData data = faults_test::tiny_data(*model, 120, 4);
+        for (const char* name : {"bf16", "int8"}) {
+            CAPTURE(config);
+            CAPTURE(name);
+            CampaignOptions options = quick_options(StorageFormat::parse(name));
+            options.bers = {3e-3, 1e-2};
+            options.trials = 40;
+            std::vector<FaultTarget> targets = select_targets(*model);
+            quantize_targets(targets, options.format);
+            CHECK_NOTHROW(check_quantized(targets, options.format));
+            // Trials with a faulted row of the first conv and a faulted scale of the threshold after
+            // it, before the next conv: the channel-sparse restart must not be taken.
+            int64_t threshold_scale_trials = 0;
+            for (size_t p = 0; p < options.bers.size(); ++p)
+                for (int64_t trial = 0; trial < options.trials; ++trial) {
+                    const FaultMap map =
+                        draw_fault_map(targets, FaultModel::bit_error_rate(options.bers[p], BitMask::all(options.format)),
+                                       options.format, FaultStreamKey{options.seed, "evaluation", options.bers[p]}, trial);
+                    bool first_conv = false, threshold_scale = false;
+                    for (const TensorFaults& tensor : map.tensors) {
+                        const std::string& target = targets[tensor.target].name;
+                        first_conv |= target.starts_with("features.0.") && !tensor.faults.empty();
+                        threshold_scale |= target == "features.1.threshold" && !tensor.scale_faults.empty();
+                    }
+                    threshold_scale_trials += first_conv && threshold_scale;
+                }
+            CHECK((std::string(name) == "int8" ? threshold_scale_trials > 0 : threshold_scale_trials == 0));
+
+            options.log_faults = false;
+            const CampaignResult fast = run_campaign(*model, data.images, data.labels, options);
+            options.stage_cache = false;
+            options.reuse_fault_free = false;
+            const CampaignResult plain = run_campaign(*model, data.images, data.labels, options);
+            CHECK(per_trial(fast) == per_trial(plain));
+        }
     }
 }
 
