@@ -60,9 +60,9 @@ QuantizeReport quantize_targets(std::vector<FaultTarget>& targets, const Storage
         const auto [low, high] = finite_range(format);
         for (size_t i = 0; i < values.size(); ++i) {
             const float original = values[i];
-            if (std::isfinite(original) && (original < low || original > high)) {
-                ++report.saturated;
-            } else if (std::isfinite(original)) {
+            if (original < low || original > high) {  // an infinity saturates in Qm.n, stays one in bf16, fp16
+                if (std::isfinite(original) || format.is_fixed_point()) ++report.saturated;
+            } else if (!std::isnan(original)) {
                 report.max_abs_error =
                     std::max(report.max_abs_error, std::fabs(double(stored[i]) - double(original)));
             }

@@ -7,8 +7,8 @@
 //             Rounded to nearest, ties to even, past the largest finite value to infinity; NaN
 //             stays NaN; decoding is exact (faults/float16.hpp).
 //   int8      symmetric per-tensor scale: an 8-bit two's-complement code c per element and one
-//             float32 scale s per tensor, value c * s. Quantising sets s = max|w| / 127 (in float)
-//             and c = round(w / s), ties to even, in [-127, 127]; -128 is a word a bit flip can
+//             float32 scale s per tensor, value c * s. Quantising sets s = max|w| / 127 (in float;
+//             2^-23 for an all-zero tensor) and c = round(w / s), ties to even, in [-127, 127]; -128 is a word a bit flip can
 //             produce (flipping the sign of 0 or of a code with bit 7 set), read as -128 * s.
 //             The scale is stored too, and is a fault target: see int8_scale below.
 //   Qm.n      fixed point in a two's-complement word of W = 1 + m + n bits, W in {8, 16, 32}:
@@ -255,10 +255,15 @@ private:
 // ---------------------------------------------------------------------------------------------
 // int8's per-tensor scale.
 
-// max|v| / 127, divided in float: the scale an int8 tensor is quantised with, and the one its
-// quantised values give back (quantize_int8_inplace). 0 for an all-zero or empty tensor. ValueError
-// naming the element for a NaN or infinite value, and for a maximum so large that 127 * scale
-// overflows (above about 3.4e38).
+// The scale of an all-zero (or empty) int8 tensor: float32's epsilon, the floor PyTorch's observers
+// put under every scale. Any positive value would do; with 0 a flipped code could not be told from
+// code 0 by its value, and a later scale fault would lose it.
+inline constexpr float kInt8ZeroTensorScale = 0x1p-23f;
+
+// max|v| / 127, divided in float (kInt8ZeroTensorScale when every value is 0): the scale an int8
+// tensor is quantised with, and the one its quantised values give back (quantize_int8_inplace).
+// ValueError naming the element for a NaN or infinite value, and for a maximum so large that
+// 127 * scale overflows (above about 3.4e38).
 inline float int8_scale(std::span<const float> values) {
     float largest = 0.0f;
     for (size_t i = 0; i < values.size(); ++i) {
@@ -267,6 +272,7 @@ inline float int8_scale(std::span<const float> values) {
                                          ", which a scaled 8-bit code cannot store");
         largest = std::max(largest, std::fabs(values[i]));
     }
+    if (largest == 0.0f) return kInt8ZeroTensorScale;
     const float scale = largest / 127.0f;
     if (!std::isfinite(127.0f * scale))
         core::fail<core::ValueError>("int8: largest magnitude ", largest, " leaves no finite 127 * scale");

@@ -5,6 +5,7 @@
 // campaign JSON with a bad format.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <cstdint>
@@ -256,7 +257,8 @@ TEST_CASE("int8: the scale is max|w| / 127, codes round half to even and clamp t
     for (size_t i = 0; i < values.size(); ++i) CHECK(bits_of(again[i]) == bits_of(values[i]));
 
     std::vector<float> zeros(4, 0.0f);
-    CHECK(quantize_int8_inplace(zeros) == 0.0f);
+    CHECK(quantize_int8_inplace(zeros) == kInt8ZeroTensorScale);  // not 0: a flipped code must stay visible
+    CHECK(zeros == std::vector<float>(4, 0.0f));
     std::vector<float> bad = {1.0f, std::numeric_limits<float>::infinity()};
     CHECK_THROWS_WITH_AS(int8_scale(bad), doctest::Contains("element 1 of 2 is inf"), ValueError);
     bad[1] = std::numeric_limits<float>::quiet_NaN();
@@ -383,6 +385,23 @@ TEST_CASE("a flipped int8 scale changes every element of its tensor, and restore
         CHECK(entries[1].old_word == bits_of(scale));
         CHECK(entries[1].new_word == (bits_of(scale) ^ (1u << 23)));
     }
+    CHECK(model_checksum(*model) == before);
+    // An all-zero tensor: a flipped code, then a flipped scale, reads as that code times that scale.
+    const size_t bias = 1;  // features.0.bias
+    REQUIRE(targets[bias].name == "features.0.bias");
+    std::vector<float> saved_bias(targets[bias].values().begin(), targets[bias].values().end());
+    for (float& value : targets[bias].values()) value = 0.0f;
+    const uint64_t zero_bias = model_checksum(*model);
+    FaultMap zero_map;
+    zero_map.tensors.push_back({bias, {{2, 6, BitAction::flip}}, {{0, 30, BitAction::flip}}});
+    {
+        ScopedFaults faults(targets, zero_map, kInt8);
+        const float flipped_scale = from_bits(bits_of(kInt8ZeroTensorScale) ^ (1u << 30));
+        CHECK(targets[bias].values()[2] == static_cast<float>(64.0 * double(flipped_scale)));
+        CHECK(targets[bias].values()[0] == 0.0f);
+    }
+    CHECK(model_checksum(*model) == zero_bias);
+    std::copy(saved_bias.begin(), saved_bias.end(), targets[bias].values().begin());
     CHECK(model_checksum(*model) == before);
     // A stuck-at fault that leaves the scale's bit as it was changes nothing.
     const int set_bit = std::countr_zero(bits_of(scale) & 0x7F800000u);
