@@ -8,9 +8,10 @@
 //             stays NaN; decoding is exact (faults/float16.hpp).
 //   int8      symmetric per-tensor scale: an 8-bit two's-complement code c per element and one
 //             float32 scale s per tensor, value c * s. Quantising sets s = max|w| / 127 (in float;
-//             2^-23 for an all-zero tensor) and c = round(w / s), ties to even, in [-127, 127]; -128 is a word a bit flip can
-//             produce (flipping the sign of 0 or of a code with bit 7 set), read as -128 * s.
-//             The scale is stored too, and is a fault target: see int8_scale below.
+//             2^-23 for an all-zero tensor) and c = round(w / s), ties to even, in [-127, 127].
+//             -128 is a word only a bit flip produces (bit 7 of code 0, or bit k of code
+//             -128 + 2^k), read as -128 * s. The scale is stored too, and is a fault target: see
+//             int8_scale below and faults/injector.hpp.
 //   Qm.n      fixed point in a two's-complement word of W = 1 + m + n bits, W in {8, 16, 32}:
 //             bit W-1 sign, bits n..n+m-1 integer, bits 0..n-1 fraction. A value v is stored as the
 //             integer code c = round(v * 2^n), saturated to [-2^(W-1), 2^(W-1) - 1]; it reads back as
@@ -26,8 +27,8 @@
 // significant bits, so a fixed-point grid point c * 2^-n is exact in float only while |c| < 2^24,
 // i.e. for |v| < 2^(24-n) (256 for Q15.16). Larger values, which appear mostly after a bit flip in a
 // high integer bit, read back as the nearest float to the grid point; the flip's magnitude is kept,
-// only its lowest bits blur. bf16, fp16 and int8 values are always exact floats (c * s rounds once,
-// to the float a float32 multiplication gives).
+// only its lowest bits blur. bf16 and fp16 values are always exact floats; an int8 value c * s is
+// rounded once, to the float a float32 multiplication gives.
 //
 // int8's scale belongs to a tensor, not to the format: StorageFormat::int8() names the format (what
 // a campaign is configured with), int8().with_scale(s) encodes and decodes one tensor's elements.
