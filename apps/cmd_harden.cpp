@@ -11,7 +11,7 @@
 // The command binds flags and calls the registry (proact/methods.hpp): every method, its settings
 // (apps/method_flags.hpp, the same flags as reproduce and tune) and its log lines come from there.
 // Batch norm is folded into the convolutions first (--batch-norm fold, as a deployment stores the
-// model; keep: the toolbox's fault-free BN stage), and for a fixed-point --format the weights are put
+// model; keep: the toolbox's fault-free BN stage), and for any --format but float32 the weights are put
 // on its grid, so thresholds are trained against the weights a campaign will see. The validation
 // split is the one the checkpoint was trained with (its recorded seed and fraction), never the test
 // set. The hardened checkpoint is an ordinary one: eval and inject load it with no extra flags.
@@ -32,12 +32,13 @@
 #include "core/rng.hpp"
 #include "datasets/split.hpp"
 #include "faults/injector.hpp"
+#include "faults/storage_format.hpp"
 #include "layers/checkpoint.hpp"
 #include "layers/fold_batchnorm.hpp"
 #include "layers/range_guard.hpp"
 #include "layers/zoo.hpp"
-#include "proact/hardening_report.hpp"
 #include "proact/comparison.hpp"
+#include "proact/hardening_report.hpp"
 #include "proact/methods.hpp"
 
 namespace proact::apps {
@@ -211,7 +212,8 @@ void register_harden(CLI::App& app) {
                     "smooth | saturate (proact, fitact; default smooth), hard | saturate (ranger, ftclipact; default hard)");
     sub->add_option("--slope", command->slope, "Slope k of the smooth step")->check(positive_number())->capture_default_str();
     sub->add_option("--format", command->format,
-                    "Storage format: the weights are put on its grid first; the report's bytes; FtClipAct's campaigns")
+                    std::string("Storage format (") + faults::kStorageFormatNames +
+                        "): the weights are put on its grid first; the report's bytes; FtClipAct's campaigns")
         ->check(storage_format_flag())
         ->capture_default_str();
     sub->add_option("--ber", command->bers,

@@ -3,8 +3,8 @@
 //   proact inject --model-file m.safetensors --dataset fashion-mnist --format q15.16
 //                 --ber 1e-6,1e-5 --trials 100 --seed 0 --csv out.csv --json out.json --plot out.svg
 //
-// A fixed-point format first quantises the fault targets to that format (once); faults then hit
-// the stored integer codes. --shard i/n runs trials i, i+n, ... for `proact merge`. A hardened
+// A format other than float32 first quantises the fault targets to that format (once); faults then
+// hit the stored words (16-bit floats, integer codes, int8 codes and each tensor's scale). --shard i/n runs trials i, i+n, ... for `proact merge`. A hardened
 // checkpoint loads like any other; its thresholds are targets too unless --no-threshold-faults.
 #include <cstdio>
 #include <filesystem>
@@ -20,6 +20,7 @@
 #include "faults/campaign.hpp"
 #include "faults/paired_comparison.hpp"
 #include "faults/report.hpp"
+#include "faults/storage_format.hpp"
 #include "layers/fold_batchnorm.hpp"
 
 namespace proact::apps {
@@ -175,7 +176,7 @@ void register_inject(CLI::App& app) {
         ->check(CLI::ExistingFile);
     sub->add_option("--dataset", command->dataset, "Data set: " + name_list(datasets::dataset_names()))->capture_default_str();
     sub->add_option("--split", command->split, "train | test")->check(CLI::IsMember({"train", "test"}))->capture_default_str();
-    sub->add_option("--format", command->format, "Storage format: float32 or Qm.n (q15.16, q7.8, q3.4)")
+    sub->add_option("--format", command->format, std::string("Storage format: ") + faults::kStorageFormatNames)
         ->check(storage_format_flag())
         ->capture_default_str();
     sub->add_option("--batch-norm", command->batch_norm,
@@ -197,8 +198,8 @@ void register_inject(CLI::App& app) {
         ->check(whole_number(0, kMaxImages))
         ->capture_default_str();
     sub->add_option("--bit-mask", command->bit_mask,
-                    "Bit positions that may be hit: all, sign, exponent, mantissa (float32), integer, fraction "
-                    "(Qm.n) or positions, comma-separated")
+                    "Bit positions that may be hit: all, sign, exponent, mantissa (float32, bf16, fp16), integer, "
+                    "fraction (Qm.n) or positions, comma-separated; int8 scales are hit only under 'all'")
         ->capture_default_str();
     sub->add_option("--pattern", command->patterns,
                     "Target parameters by glob (repeatable); default: conv/linear weights and biases and "

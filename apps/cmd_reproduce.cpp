@@ -24,6 +24,7 @@
 #include "apps/pipeline.hpp"
 #include "core/rng.hpp"
 #include "datasets/split.hpp"
+#include "faults/storage_format.hpp"
 #include "layers/checkpoint.hpp"
 #include "layers/zoo.hpp"
 #include "proact/comparison.hpp"
@@ -211,7 +212,7 @@ void register_reproduce(CLI::App& app) {
         ->check(whole_number(1, 100))
         ->capture_default_str();
     sub->add_option("--dataset", command->dataset, "Data set: fashion-mnist, mnist, cifar10, cifar100")->capture_default_str();
-    sub->add_option("--format", command->format, "Storage format: q15.16 (or any Qm.n) or float32")
+    sub->add_option("--format", command->format, std::string("Storage format: ") + faults::kStorageFormatNames)
         ->check(storage_format_flag())
         ->capture_default_str();
     add_fault_site_options(*sub, command->sites);

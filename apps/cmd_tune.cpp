@@ -18,6 +18,7 @@
 #include "apps/output_paths.hpp"
 #include "apps/pipeline.hpp"
 #include "datasets/split.hpp"
+#include "faults/storage_format.hpp"
 #include "layers/checkpoint.hpp"
 #include "layers/zoo.hpp"
 #include "proact/comparison.hpp"
@@ -102,7 +103,7 @@ void register_tune(CLI::App& app) {
                     "proact: " + method::option_names(method::find_method("proact")) +
                     "; fitact: " + method::option_names(method::find_method("fitact")) +
                     "; ftclipact: " + method::option_names(method::find_method("ftclipact")));
-    sub->add_option("--format", command->format, "Storage format: q15.16 (or any Qm.n) or float32")
+    sub->add_option("--format", command->format, std::string("Storage format: ") + faults::kStorageFormatNames)
         ->check(storage_format_flag())
         ->capture_default_str();
     add_fault_site_options(*sub, command->sites);

@@ -91,7 +91,7 @@ layers::EvalResult evaluate_and_print(layers::Module& model, const datasets::Dat
 }
 
 void quantise_and_report(std::vector<faults::FaultTarget>& targets, const faults::StorageFormat& format) {
-    if (!format.is_fixed_point()) return;
+    if (format.is_float32()) return;
     const faults::QuantizeReport report = faults::quantize_targets(targets, format);
     std::printf("quantised %lld values in %zu target tensors to %s: %lld moved onto the grid, %lld saturated, "
                 "max rounding error %.3g\n",

@@ -48,8 +48,8 @@ datasets::Dataset load_split_for(const LoadedModel& loaded, const std::string& c
 layers::EvalResult evaluate_and_print(layers::Module& model, const datasets::Dataset& data, int64_t batch_size,
                                       const std::string& title);
 
-// Moves the targets' values onto the grid of a fixed-point `format` (once, before a campaign) and
-// prints what moved; nothing for float32.
+// Moves the targets' values onto the grid of `format` (once, before a campaign; int8: each tensor
+// with its own scale) and prints what moved; nothing for float32.
 void quantise_and_report(std::vector<faults::FaultTarget>& targets, const faults::StorageFormat& format);
 
 // What `proact train` records and every command that trains does: the model built with the seed,

@@ -31,7 +31,7 @@ float faulted_value(float value, const BitFault& fault, const StorageFormat& for
 ActivationFaults::ActivationFaults(layers::Module& model, const std::vector<std::string>& patterns,
                                    const core::Shape& sample_shape, const StorageFormat& format)
     : format_(format) {
-    if (!format.is_float32() && !format.is_fixed_point())
+    if (format.is_int8())
         core::fail<core::ValueError>("activation faults: ", format.to_string(),
                                      " words need a stored scale, which computed values do not have; use float32, "
                                      "a 16-bit float or Qm.n");

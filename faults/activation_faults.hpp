@@ -45,7 +45,7 @@ class ActivationFaults {
 public:
     // The sites of `model` for `patterns` (default: every Conv2d and Linear), sized by one pass of a
     // zero sample of `sample_shape`. ValueError for a pattern matching no module, no site, or a
-    // format whose words need a per-tensor scale (activations have none stored).
+    // format whose words need a per-tensor scale (int8: activations have none stored).
     ActivationFaults(layers::Module& model, const std::vector<std::string>& patterns, const core::Shape& sample_shape,
                      const StorageFormat& format);
     ActivationFaults(const ActivationFaults&) = delete;

@@ -4,7 +4,13 @@
 //
 // Bits are numbered 0 (least significant) to W-1 (the sign) within the format's W-bit word:
 //   float32  31 sign | 30..23 exponent | 22..0 mantissa
+//   bf16     15 sign | 14..7 exponent | 6..0 mantissa
+//   fp16     15 sign | 14..10 exponent | 9..0 mantissa
+//   int8     7 sign | 6..0 the rest of the two's-complement code (an element's word; the tensor's
+//            float32 scale is a word of its own, faulted by the injector, injector.hpp)
 //   Qm.n     W-1 sign | n+m-1..n integer | n-1..0 fraction     (W = 1 + m + n)
+//
+// int8 elements are encoded with their tensor's scale: pass StorageFormat::int8().with_scale(s).
 #pragma once
 
 #include <bit>
@@ -21,19 +27,20 @@
 
 namespace proact::faults {
 
-// The stored W-bit word of `value`: the float's bit pattern, or the fixed-point code in two's
-// complement masked to W bits (value rounded and saturated as StorageFormat::encode does).
+// The stored W-bit word of `value`: the float's (float32, bf16, fp16) bit pattern, or the integer
+// code (Qm.n, int8) in two's complement masked to W bits (value rounded and saturated as
+// StorageFormat::encode does).
 inline uint32_t word_of(float value, const StorageFormat& format) {
     return static_cast<uint32_t>(format.encode(value)) & format.word_mask();
 }
 
-// The value a W-bit word holds (sign-extended for fixed point). Throws ValueError if `word` has
+// The value a W-bit word holds (sign-extended for integer codes). Throws ValueError if `word` has
 // bits set above the word width.
 inline float value_of(uint32_t word, const StorageFormat& format) {
     if ((word & ~format.word_mask()) != 0)
         core::fail<core::ValueError>("value_of: word 0x", std::hex, word, " has bits above the ", std::dec,
                                      format.bits(), "-bit word of ", format.to_string());
-    if (format.is_float32()) return std::bit_cast<float>(word);
+    if (format.is_floating()) return format.decode(static_cast<int32_t>(word));
     const uint32_t sign = uint32_t(1) << format.sign_bit();
     const uint32_t extended = (word & sign) ? (word | ~format.word_mask()) : word;
     return format.decode(static_cast<int32_t>(extended));
@@ -68,15 +75,17 @@ struct BitMask {
     static BitMask all(const StorageFormat& format) { return {format.word_mask()}; }
 
     // A comma-separated list of names and positions, case-insensitive, e.g. "all", "exponent",
-    // "sign,fraction", "0,5,31". Names: all, sign, and for float32 exponent (23..30) and mantissa
-    // (0..22), for fixed point integer (n..n+m-1) and fraction (0..n-1). Positions must lie in the
-    // word. Anything else throws ValueError naming the token and the accepted forms.
+    // "sign,fraction", "0,5,31". Names: all, sign, and for float32, bf16 and fp16 exponent and
+    // mantissa (float32 23..30 and 0..22, bf16 7..14 and 0..6, fp16 10..14 and 0..9), for fixed
+    // point integer (n..n+m-1) and fraction (0..n-1); int8 has all and sign. Positions must lie in
+    // the word. Anything else throws ValueError naming the token and the accepted forms.
     static BitMask parse(std::string_view text, const StorageFormat& format) {
         const auto bad = [&](std::string_view token, const std::string& why) {
             core::fail<core::ValueError>("bit mask '", text, "' for ", format.to_string(), ": '", token, "' ", why,
                                          "; expected a comma-separated list of ",
-                                         format.is_float32() ? "all, sign, exponent, mantissa"
-                                                             : "all, sign, integer, fraction",
+                                         format.is_floating()      ? "all, sign, exponent, mantissa"
+                                         : format.is_fixed_point() ? "all, sign, integer, fraction"
+                                                                   : "all, sign",
                                          " or bit positions 0..", format.bits() - 1);
         };
         const auto range = [](int low, int count) {  // bits low .. low+count-1
@@ -97,10 +106,10 @@ struct BitMask {
                 mask.bits |= format.word_mask();
             } else if (name == "sign") {
                 mask.bits |= uint32_t(1) << format.sign_bit();
-            } else if (format.is_float32() && name == "exponent") {
-                mask.bits |= range(23, 8);
-            } else if (format.is_float32() && name == "mantissa") {
-                mask.bits |= range(0, 23);
+            } else if (format.is_floating() && name == "exponent") {
+                mask.bits |= range(format.mantissa_bits(), format.exponent_bits());
+            } else if (format.is_floating() && name == "mantissa") {
+                mask.bits |= range(0, format.mantissa_bits());
             } else if (format.is_fixed_point() && name == "integer") {
                 mask.bits |= range(format.fraction_bits(), format.integer_bits());
             } else if (format.is_fixed_point() && name == "fraction") {

@@ -466,12 +466,11 @@ TrialOutcome Campaign::run_trial(size_t point, int64_t trial, std::vector<FaultL
     ScopedFaults faults(targets_, map, options_.format);
     if (log) append_fault_log(*log, trial, point_rate(point), targets_, faults.log(), options_.format);
     size_t first = stages_.size();
-    for (const TensorLog& tensor : faults.log())
-        for (const FaultRecord& record : tensor.records)
-            if (record.changed()) {
-                first = std::min(first, static_cast<size_t>(stage_of_target_[tensor.target]));
-                break;
-            }
+    for (const TensorLog& tensor : faults.log()) {
+        bool changed = tensor.scale_changed;
+        for (const FaultRecord& record : tensor.records) changed |= record.changed();
+        if (changed) first = std::min(first, static_cast<size_t>(stage_of_target_[tensor.target]));
+    }
     if (activations_) {
         // Activation faults may strike any image: no fault-free reuse, no channel-sparse restart.
         const size_t start = std::min(first, activation_start_);
@@ -494,8 +493,10 @@ TrialOutcome Campaign::run_trial(size_t point, int64_t trial, std::vector<FaultL
     if (first < stages_.size() && stages_[first].channel_sparse)
         for (const TensorLog& tensor : faults.log()) {
             const size_t stage = static_cast<size_t>(stage_of_target_[tensor.target]);
-            if (stage > first && stage < stages_[first].splice_stage)
+            if (stage > first && stage < stages_[first].splice_stage) {
+                later_change_before_splice |= tensor.scale_changed;
                 for (const FaultRecord& record : tensor.records) later_change_before_splice |= record.changed();
+            }
         }
     if (first < stages_.size() && stages_[first].channel_sparse && !later_change_before_splice) {
         // The output channels whose weights or bias changed: row `element / (numel / O)` of a
@@ -506,8 +507,10 @@ TrialOutcome Campaign::run_trial(size_t point, int64_t trial, std::vector<FaultL
             if (static_cast<size_t>(stage_of_target_[tensor.target]) != first) continue;
             const core::Tensor& value = targets_[tensor.target].parameter.value();
             const int64_t row_size = value.numel() / value.size(0);
-            // A changed range-guard bound filters every row of its tensor: the stage is rerun whole.
+            // A changed range-guard bound filters every row of its tensor, and a changed int8 scale
+            // rescales every row: the stage is rerun whole.
             const bool bounds = layers::is_bounds_parameter(targets_[tensor.target].name);
+            if (tensor.scale_changed) first_is_whole = true;
             for (const FaultRecord& record : tensor.records)
                 if (record.changed()) {
                     if (bounds) first_is_whole = true;

@@ -37,7 +37,8 @@
 //    cached input of the first stage whose parameters it changed. The cache is filled with the same batches the trial
 //    uses, so the numbers are those of a full forward pass;
 //  - channel-sparse restart: when that first stage is a Conv2d or Linear, only its output channels
-//    whose weights or bias changed are recomputed (a conv/linear with those rows of the weight),
+//    whose weights or bias changed are recomputed (a changed int8 scale changes them all: the whole
+//    stage is rerun) (a conv/linear with those rows of the weight),
 //    carried through the channel-wise stages after it (ReLU, pools, dropout) and written over the
 //    cached fault-free input of the next stage, from where the trial continues. Each output
 //    channel is a computation of its own (one FMA chain per element in the GEMM), so this is the
@@ -109,7 +110,7 @@ struct TrialOutcome {
 
 class Campaign {
 public:
-    // Selects the targets, checks that a fixed-point model is quantised (check_quantized), splits
+    // Selects the targets, checks that a quantised format's model is quantised (check_quantized), splits
     // the model into stages and runs the fault-free pass that fills the stage cache. `model` must
     // outlive the campaign; `images` (N, ...) is shared, not copied, and `labels` (N) copied. The
     // model is evaluated in eval mode; its previous mode is restored by the destructor.

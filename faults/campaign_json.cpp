@@ -139,8 +139,9 @@ CampaignResult campaign_from_json(const std::string& text, const std::string& so
     result.dataset = top.text("dataset", kMaxText);
     // The storage format and the bit positions as the campaign wrote them ("Q15.16", "0,1,31"):
     // the reports parse the mask again and must meet nothing else.
-    // At most 16 bytes ("float32", "Q15.16"): StorageFormat::parse adds its two bit counts as ints,
-    // which overflows for counts of ten digits (found by fuzz_storage_format).
+    // At most 16 bytes ("float32", "bf16", "fp16", "int8", "Q15.16"): StorageFormat::parse adds the
+    // two bit counts of Qm.n as ints, which overflows for counts of ten digits (found by
+    // fuzz_storage_format).
     result.format = top.parsed("format", 16, [](const std::string& v) { StorageFormat::parse(v); return v; });
     result.fault_model = top.parsed("fault_model", kMaxText, [](const std::string& v) { return FaultModelSpec::parse(v); });
     result.bit_mask = top.parsed("bit_mask", kMaxText, [&](const std::string& v) {

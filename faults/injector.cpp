@@ -5,6 +5,8 @@
 #include <cinttypes>
 #include <cmath>
 #include <cstdio>
+#include <limits>
+#include <utility>
 #include <nlohmann/json.hpp>
 
 #include "core/error.hpp"
@@ -12,27 +14,60 @@
 
 namespace proact::faults {
 
+namespace {
+
+// ValueError naming the target and element unless every value is finite (int8's scale needs it).
+void check_finite(const FaultTarget& target, std::span<const float> values, const StorageFormat& format,
+                  const char* op) {
+    for (size_t i = 0; i < values.size(); ++i)
+        if (!std::isfinite(values[i]))
+            core::fail<core::ValueError>(op, ": element ", i, " of ", target.name, " is ", values[i], ", which ",
+                                         format.to_string(), " cannot store");
+}
+
+// The lowest and highest finite value a fixed-point or 16-bit float format holds, for counting
+// saturation; int8 never saturates (its scale covers the tensor).
+std::pair<double, double> finite_range(const StorageFormat& format) {
+    if (format.is_fixed_point())
+        return {std::ldexp(static_cast<double>(format.min_code()), -format.fraction_bits()),
+                std::ldexp(static_cast<double>(format.max_code()), -format.fraction_bits())};
+    const float largest = format.is_bfloat16() ? float_from_bfloat16(0x7F7F)
+                          : format.is_float16() ? float_from_half(0x7BFF)
+                                                : std::numeric_limits<float>::max();
+    return {-static_cast<double>(largest), static_cast<double>(largest)};
+}
+
+}  // namespace
+
 QuantizeReport quantize_targets(std::vector<FaultTarget>& targets, const StorageFormat& format) {
     QuantizeReport report;
     for (FaultTarget& target : targets) {
         const std::span<float> values = target.values();
         report.values += static_cast<int64_t>(values.size());
         if (format.is_float32()) continue;
-        const double low = std::ldexp(static_cast<double>(format.min_code()), -format.fraction_bits());
-        const double high = std::ldexp(static_cast<double>(format.max_code()), -format.fraction_bits());
+        std::vector<float> stored(values.begin(), values.end());
+        if (format.is_int8()) {
+            check_finite(target, values, format, "quantize");
+            quantize_int8_inplace(stored);
+        } else {
+            for (size_t i = 0; i < values.size(); ++i) {
+                if (std::isnan(values[i]) && format.is_fixed_point())
+                    core::fail<core::ValueError>("quantize: element ", i, " of ", target.name, " is NaN, which ",
+                                                 format.to_string(), " cannot store");
+                stored[i] = format.quantize(values[i]);
+            }
+        }
+        const auto [low, high] = finite_range(format);
         for (size_t i = 0; i < values.size(); ++i) {
             const float original = values[i];
-            if (std::isnan(original))
-                core::fail<core::ValueError>("quantize: element ", i, " of ", target.name, " is NaN, which ",
-                                             format.to_string(), " cannot store");
-            const float stored = format.decode(format.encode(original));
-            if (original < low || original > high) {
-                ++report.saturated;
-            } else {
-                report.max_abs_error = std::max(report.max_abs_error, std::fabs(double(stored) - double(original)));
+            if (original < low || original > high) {  // an infinity saturates in Qm.n, stays one in bf16, fp16
+                if (std::isfinite(original) || format.is_fixed_point()) ++report.saturated;
+            } else if (!std::isnan(original)) {
+                report.max_abs_error =
+                    std::max(report.max_abs_error, std::fabs(double(stored[i]) - double(original)));
             }
-            if (std::bit_cast<uint32_t>(stored) != std::bit_cast<uint32_t>(original)) ++report.changed;
-            values[i] = stored;
+            if (std::bit_cast<uint32_t>(stored[i]) != std::bit_cast<uint32_t>(original)) ++report.changed;
+            values[i] = stored[i];
         }
     }
     return report;
@@ -42,12 +77,18 @@ void check_quantized(const std::vector<FaultTarget>& targets, const StorageForma
     if (format.is_float32()) return;
     for (const FaultTarget& target : targets) {
         const std::span<const float> values = target.parameter.value().span();
+        StorageFormat coder = format;
+        if (format.is_int8()) {
+            check_finite(target, values, format, "fault campaign");
+            coder = format.with_scale(int8_scale(values));
+        }
         for (size_t i = 0; i < values.size(); ++i) {
-            if (std::isnan(values[i]) ||
-                std::bit_cast<uint32_t>(format.quantize(values[i])) != std::bit_cast<uint32_t>(values[i]))
+            if ((std::isnan(values[i]) && format.is_integer_code()) ||
+                std::bit_cast<uint32_t>(coder.quantize(values[i])) != std::bit_cast<uint32_t>(values[i]))
                 core::fail<core::ValueError>("fault campaign: element ", i, " of ", target.name, " is ", values[i],
                                              ", which is not on the ", format.to_string(),
-                                             " grid; quantize the model to ", format.to_string(),
+                                             format.is_int8() ? " grid of its tensor's scale" : " grid",
+                                             "; quantize the model to ", format.to_string(),
                                              " first (faults::quantize_targets)");
         }
     }
@@ -55,7 +96,8 @@ void check_quantized(const std::vector<FaultTarget>& targets, const StorageForma
 
 int64_t FaultMap::size() const {
     int64_t total = 0;
-    for (const TensorFaults& tensor : tensors) total += static_cast<int64_t>(tensor.faults.size());
+    for (const TensorFaults& tensor : tensors)
+        total += static_cast<int64_t>(tensor.faults.size() + tensor.scale_faults.size());
     return total;
 }
 
@@ -75,20 +117,62 @@ core::Rng fault_stream(const FaultStreamKey& key, int64_t trial, const std::stri
         .child(core::hash_purpose(name));
 }
 
+std::optional<FaultModel> scale_fault_model(const FaultModel& model, const StorageFormat& format) {
+    if (!format.is_int8() || model.spec.is_exact() || model.mask != BitMask::all(format)) return std::nullopt;
+    FaultModel scale = model;
+    scale.mask = BitMask::all(StorageFormat::float32());
+    return scale;
+}
+
 FaultMap draw_fault_map(const std::vector<FaultTarget>& targets, const FaultModel& model, const StorageFormat& format,
                         const FaultStreamKey& key, int64_t trial) {
     if (std::bit_cast<uint64_t>(key.rate) != std::bit_cast<uint64_t>(model.rate()))
         core::fail<core::ValueError>("draw_fault_map: the stream key's rate ", key.rate,
                                      " is not the fault model's rate ", model.rate(), " (", model.to_string(),
                                      "); key the streams by the rate the faults are drawn at");
+    const std::optional<FaultModel> scale_model = scale_fault_model(model, format);
     FaultMap map;
     for (size_t j = 0; j < targets.size(); ++j) {
         core::Rng rng = fault_stream(key, trial, targets[j].name);
-        std::vector<BitFault> faults = draw_faults(model, targets[j].numel(), format, rng);
-        if (!faults.empty()) map.tensors.push_back({j, std::move(faults)});
+        TensorFaults tensor{j, draw_faults(model, targets[j].numel(), format, rng), {}};
+        if (scale_model) {
+            core::Rng scale_rng = fault_stream(key, trial, targets[j].name + ".scale");
+            tensor.scale_faults = draw_faults(*scale_model, 1, StorageFormat::float32(), scale_rng);
+        }
+        if (!tensor.faults.empty() || !tensor.scale_faults.empty()) map.tensors.push_back(std::move(tensor));
     }
     return map;
 }
+
+namespace {
+
+// One tensor's faults. int8: the elements' faults with the scale the quantised tensor gives back,
+// then the scale's, and when the scale changed, every element read back with the new scale.
+TensorLog apply_tensor_faults(std::span<float> values, const TensorFaults& tensor, const StorageFormat& format) {
+    TensorLog log;
+    log.target = tensor.target;
+    if (!format.is_int8()) {
+        if (!tensor.scale_faults.empty())
+            core::fail<core::ValueError>("apply_fault_map: scale faults for target ", tensor.target, ", but ",
+                                         format.to_string(), " has no scale");
+        log.records = apply_faults(values, tensor.faults, format);
+        return log;
+    }
+    log.scale = int8_scale(values);
+    const StorageFormat coder = format.with_scale(log.scale);
+    float scale = log.scale;
+    log.scale_records = apply_faults(std::span<float>(&scale, 1), tensor.scale_faults, StorageFormat::float32());
+    log.records = apply_faults(values, tensor.faults, coder);
+    log.scale_changed = std::bit_cast<uint32_t>(scale) != std::bit_cast<uint32_t>(log.scale);
+    if (log.scale_changed) {
+        log.before_scale_change.assign(values.begin(), values.end());
+        const StorageFormat faulted = format.with_scale(scale);
+        for (float& value : values) value = faulted.decode(coder.encode(value));
+    }
+    return log;
+}
+
+}  // namespace
 
 std::vector<TensorLog> apply_fault_map(std::vector<FaultTarget>& targets, const FaultMap& map,
                                        const StorageFormat& format) {
@@ -99,7 +183,7 @@ std::vector<TensorLog> apply_fault_map(std::vector<FaultTarget>& targets, const 
             if (tensor.target >= targets.size())
                 core::fail<core::IndexError>("apply_fault_map: target ", tensor.target, " outside the ",
                                              targets.size(), " targets");
-            log.push_back({tensor.target, apply_faults(targets[tensor.target].values(), tensor.faults, format)});
+            log.push_back(apply_tensor_faults(targets[tensor.target].values(), tensor, format));
         }
     } catch (...) {
         restore_fault_map(targets, log);  // all or nothing
@@ -109,13 +193,24 @@ std::vector<TensorLog> apply_fault_map(std::vector<FaultTarget>& targets, const 
 }
 
 void restore_fault_map(std::vector<FaultTarget>& targets, const std::vector<TensorLog>& log) {
-    for (size_t i = log.size(); i-- > 0;) restore_faults(targets[log[i].target].values(), log[i].records);
+    for (size_t i = log.size(); i-- > 0;) {
+        const std::span<float> values = targets[log[i].target].values();
+        if (log[i].scale_changed) {
+            if (log[i].before_scale_change.size() != values.size())
+                core::fail<core::ValueError>("restore_fault_map: target ", log[i].target, " has ", values.size(),
+                                             " elements, its log ", log[i].before_scale_change.size());
+            std::copy(log[i].before_scale_change.begin(), log[i].before_scale_change.end(), values.begin());
+        }
+        restore_faults(values, log[i].records);
+    }
 }
 
 bool log_changes_values(const std::vector<TensorLog>& log) {
-    for (const TensorLog& tensor : log)
+    for (const TensorLog& tensor : log) {
+        if (tensor.scale_changed) return true;
         for (const FaultRecord& record : tensor.records)
             if (record.changed()) return true;
+    }
     return false;
 }
 
@@ -208,11 +303,18 @@ uint64_t parse_checksum_hex(std::string_view text) {
 void append_fault_log(std::vector<FaultLogEntry>& entries, int64_t trial, double rate,
                       const std::vector<FaultTarget>& targets, const std::vector<TensorLog>& log,
                       const StorageFormat& format) {
-    for (const TensorLog& tensor : log)
+    const StorageFormat float32 = StorageFormat::float32();
+    for (const TensorLog& tensor : log) {
+        const StorageFormat coder = format.is_int8() ? format.with_scale(tensor.scale) : format;
         for (const FaultRecord& record : tensor.records)
             entries.push_back({trial, rate, targets[tensor.target].name, record.element, record.bit, record.action,
-                               record.old_value, record.new_value, word_of(record.old_value, format),
-                               word_of(record.new_value, format)});
+                               record.old_value, record.new_value, word_of(record.old_value, coder),
+                               word_of(record.new_value, coder)});
+        for (const FaultRecord& record : tensor.scale_records)
+            entries.push_back({trial, rate, targets[tensor.target].name + ".scale", record.element, record.bit,
+                               record.action, record.old_value, record.new_value, word_of(record.old_value, float32),
+                               word_of(record.new_value, float32)});
+    }
 }
 
 std::string fault_log_csv(const std::vector<FaultLogEntry>& entries) {

@@ -26,10 +26,21 @@
 //
 // No model copy is ever made: a fault log records each changed element's old value, and restore
 // writes those values back newest first.
+//
+// int8 (storage_format.hpp) stores one float32 scale per tensor beside its 8-bit codes, and the
+// scale is faulted like any stored word: its faults come from the stream of the name
+// "<name>.scale" (so every other stream, the tensor's own elements' included, is what it is in the
+// other formats), are drawn by the point's rate model over its 32 bits when the bit mask is the
+// whole 8-bit word (a narrower mask, or an exact-k campaign, whose k counts element bits, leaves
+// scales alone), and are applied after the element faults: the elements' codes, faulted, are read
+// back with the faulted scale, so a changed scale changes every element of its tensor. The scale
+// itself is int8_scale of the quantised tensor, recomputed when the faults are applied; the log
+// keeps the elements as they were before the scale changed, and restore writes them back first.
 #pragma once
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -51,26 +62,30 @@ struct QuantizeReport {
     double max_abs_error = 0;  // largest |quantised - original| among the unsaturated elements
 };
 
-// Puts every target value on `format`'s grid, rounding to nearest (ties to even) and saturating.
-// Identity for float32. ValueError naming the parameter and element for a NaN.
+// Puts every target value on `format`'s grid, rounding to nearest (ties to even) and saturating
+// (bf16, fp16: overflowing to infinity, counted as saturated; int8: each tensor on the grid of its
+// own scale, quantize_int8_inplace). Identity for float32. ValueError naming the parameter and
+// element for a NaN (Qm.n, int8) or an infinity (int8).
 QuantizeReport quantize_targets(std::vector<FaultTarget>& targets, const StorageFormat& format);
 
-// ValueError naming the first target value that is not on `format`'s grid (a fixed-point campaign
-// on an unquantised model would silently round every faulted weight). Nothing for float32.
+// ValueError naming the first target value that is not on `format`'s grid (int8: the grid of the
+// tensor's int8_scale) (a campaign on an unquantised model would silently round every faulted
+// weight). Nothing for float32.
 void check_quantized(const std::vector<FaultTarget>& targets, const StorageFormat& format);
 
 // ---------------------------------------------------------------------------------------------
 // Fault maps.
 
 struct TensorFaults {
-    size_t target = 0;              // index into the targets
-    std::vector<BitFault> faults;   // ascending by element, then bit
+    size_t target = 0;                   // index into the targets
+    std::vector<BitFault> faults;        // ascending by element, then bit
+    std::vector<BitFault> scale_faults = {};  // int8: bits of the tensor's float32 scale (element 0)
 };
 
 // The faults of one trial over all targets; targets without faults are left out.
 struct FaultMap {
     std::vector<TensorFaults> tensors;
-    int64_t size() const;           // faulty bits in all
+    int64_t size() const;           // faulty bits in all, scales' included
     bool empty() const { return tensors.empty(); }
 };
 
@@ -94,11 +109,17 @@ struct FaultStreamKey {
 core::Rng fault_stream(const FaultStreamKey& key, int64_t trial, const std::string& name);
 
 // Trial `trial`'s faults: draw_faults(model, numel, format, fault_stream(key, trial, name)) for each
-// target. ValueError when key.rate is not the model's rate (FaultModel::rate(), compared bit for
+// target, and for an int8 target its scale's faults (scale_fault_model) from the stream of
+// name + ".scale". ValueError when key.rate is not the model's rate (FaultModel::rate(), compared bit for
 // bit), for an unknown purpose, and from draw_faults (BER outside [0, 1], mask outside the word,
 // exact count above a tensor's bits).
 FaultMap draw_fault_map(const std::vector<FaultTarget>& targets, const FaultModel& model, const StorageFormat& format,
                         const FaultStreamKey& key, int64_t trial);
+
+// The faults of an int8 tensor's scale word: the same count rule, action and rate over all 32 bits
+// of the float32 scale when `model`'s mask is the whole element word; none (nullopt) for an exact
+// count or a narrower mask, or when `format` is not int8.
+std::optional<FaultModel> scale_fault_model(const FaultModel& model, const StorageFormat& format);
 
 // ---------------------------------------------------------------------------------------------
 // Injection and restore.
@@ -106,6 +127,13 @@ FaultMap draw_fault_map(const std::vector<FaultTarget>& targets, const FaultMode
 struct TensorLog {
     size_t target = 0;
     std::vector<FaultRecord> records;  // apply_faults' log, one record per fault, in map order
+    // int8: the scale the elements were encoded with, the log of its faults (on a one-element span
+    // holding the scale) and, when they changed it, the elements as `records` left them (restore
+    // writes them back before undoing `records`).
+    float scale = 0.0f;
+    std::vector<FaultRecord> scale_records;
+    bool scale_changed = false;  // so every element may have changed
+    std::vector<float> before_scale_change;
 };
 
 // Applies `map` to the targets' values in place; returns the log restore_fault_map needs.
@@ -114,8 +142,9 @@ std::vector<TensorLog> apply_fault_map(std::vector<FaultTarget>& targets, const 
 // Undoes apply_fault_map, last tensor first. ValueError if the values changed in between.
 void restore_fault_map(std::vector<FaultTarget>& targets, const std::vector<TensorLog>& log);
 
-// True when some record changed a value's bits (a stuck-at fault on a bit that already held its
-// value changes nothing; a map whose faults all change nothing leaves the model fault-free).
+// True when some record changed a value's bits, or a scale changed (a stuck-at fault on a bit that
+// already held its value changes nothing; a map whose faults all change nothing leaves the model
+// fault-free).
 bool log_changes_values(const std::vector<TensorLog>& log);
 
 // Applies a fault map for the lifetime of the object and restores it however the scope ends.
@@ -157,13 +186,13 @@ uint64_t parse_checksum_hex(std::string_view text);
 struct FaultLogEntry {
     int64_t trial = 0;
     double rate = 0.0;        // the BER, or the faults per tensor of an exact-k campaign
-    std::string parameter;    // "features.0.weight"
+    std::string parameter;    // "features.0.weight"; "features.0.weight.scale" for an int8 scale
     int64_t index = 0;        // element index in the parameter's contiguous values
     int bit = 0;              // 0 = least significant bit of the stored word
     BitAction action = BitAction::flip;
     float old_value = 0.0f;
     float new_value = 0.0f;
-    uint32_t old_word = 0;    // the stored words (float bits, or two's-complement fixed-point code)
+    uint32_t old_word = 0;    // the stored words (float bits, or the two's-complement integer code)
     uint32_t new_word = 0;
 };
 

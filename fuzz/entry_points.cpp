@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <stdexcept>
@@ -12,6 +13,7 @@
 #include "datasets/file_bytes.hpp"
 #include "datasets/idx.hpp"
 #include "datasets/image_folder.hpp"
+#include "faults/bitflip.hpp"
 #include "faults/campaign_options.hpp"
 #include "faults/campaign_result.hpp"
 #include "faults/report.hpp"
@@ -165,6 +167,11 @@ void run_storage_format(std::span<const uint8_t> bytes) {
         const faults::StorageFormat format = faults::StorageFormat::parse(as_text(bytes));
         require(faults::StorageFormat::parse(format.to_string()) == format, "storage format round trip");
         require(format.bits() == 8 || format.bits() == 16 || format.bits() == 32, "storage format width");
+        if (format.bits() > 16) return;
+        // Every word of a narrow format reads back as a value that encodes to the same word.
+        const faults::StorageFormat coder = format.is_int8() ? format.with_scale(0.25f) : format;
+        for (uint32_t word = 0; word <= format.word_mask(); ++word)
+            require(faults::word_of(faults::value_of(word, coder), coder) == word, "storage format word round trip");
     });
 }
 

@@ -194,6 +194,16 @@ def campaign_corpus():
     for point, k in zip(exact["points"], (1, 4)):
         point["rate"] = k
     put("campaign_json", "valid-exact-k", json.dumps(exact))
+    for name, text, mask in [("bf16", "bf16", "0,7,15"), ("fp16", "fp16", "10,15"), ("int8", "int8", "0,7")]:
+        other = campaign()
+        other["format"], other["bit_mask"], other["label"] = text, mask, "lenet5 " + text
+        put("campaign_json", "valid-" + name, json.dumps(other))
+    wide = campaign()
+    wide["format"], wide["bit_mask"] = "int8", "0,8"
+    put("campaign_json", "bad-int8-bit-8", json.dumps(wide))
+    unknown = campaign()
+    unknown["format"] = "int4"
+    put("campaign_json", "bad-format-int4", json.dumps(unknown))
     huge = campaign()
     huge["trials"] = 5_000_000_000
     put("campaign_json", "bad-trials-5e9", json.dumps(huge))
@@ -223,7 +233,9 @@ def campaign_corpus():
 
 def text_corpora():
     for name, text in [("q15.16", "Q15.16"), ("float32", "float32"), ("q7.8", "q7.8"), ("q3.4", "Q3.4"),
-                       ("bad-width", "Q99.99"), ("bad-negative", "Q-1.8"), ("bad-word", "x")]:
+                       ("bf16", "bf16"), ("bfloat16", "BFloat16"), ("fp16", "fp16"), ("half", "half"),
+                       ("int8", "int8"), ("bad-width", "Q99.99"), ("bad-negative", "Q-1.8"), ("bad-word", "x"),
+                       ("bad-int9", "int9")]:
         put("storage_format", name, text)
     for name, text in [("default", "1e-7,3e-7,1e-6,3e-6,1e-5,3e-5,1e-4"), ("spaces", " 1e-6 , 0 ,1"),
                        ("bad-above-one", "2"), ("bad-nan", "nan"), ("bad-empty-item", "1e-6,,1e-5"),

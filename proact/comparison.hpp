@@ -13,7 +13,7 @@
 //
 // Per replicate and method, in the order asked: the trained checkpoint is loaded afresh; batch
 // norm is folded into the convolutions (options.batch_norm "fold", as a deployment stores the
-// model; "keep" leaves it a fault-free stage, the toolbox's setting); for a fixed-point format the
+// model; "keep" leaves it a fault-free stage, the toolbox's setting); for any format but float32 the
 // weights are quantised (so thresholds are trained against the weights the campaign will see);
 // the method hardens it with the replicate's seed; every fault target, thresholds included, is
 // quantised; the hardened model is saved (DIR/<method>.safetensors, the report in its metadata)

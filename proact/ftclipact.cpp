@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 #include <limits>
+#include <span>
 #include <sstream>
 #include <utility>
 
@@ -189,7 +190,11 @@ FtClipActResult ftclipact_harden(layers::Module& model, const core::Shape& input
         faults::select_targets(model, options.campaign.patterns, options.campaign.fault_thresholds);
     result.quantized_values = faults::quantize_targets(targets, options.campaign.format).changed;
     const faults::StorageFormat& format = options.campaign.format;
-    const auto quantize = [&format](float value) { return format.quantize(value); };
+    // A layer-wise threshold is a tensor of one value (int8: with a scale of its own).
+    const auto quantize = [&format](float value) {
+        faults::quantize_inplace(std::span<float>(&value, 1), format);
+        return value;
+    };
     // The Ranger thresholds themselves on the grid, for the layers not searched yet.
     for (const layers::ActivationSite& site : sites) threshold_of(site) = quantize(threshold_of(site));
     result.activation = config.to_string();

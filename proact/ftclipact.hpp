@@ -13,7 +13,7 @@
 //  2. the fault targets are put on options.campaign.format's grid (faults::quantize_targets), once:
 //     the search must score the model as it will be stored, a fixed-point campaign refuses an
 //     unquantised model, and quantising is idempotent, so `proact inject` sees the same model. The
-//     caller's weights therefore change in place for a fixed-point format, as inject would change them;
+//     caller's weights therefore change in place for any format but float32, as inject would change them;
 //  3. the clipped layers are visited FIRST to LAST. For each: the interval [0, Ranger max]; per
 //     round `candidates` equally spaced thresholds (both ends included), each quantised to the
 //     format, written into the layer's threshold, and scored by a fault campaign on the subset: the

@@ -14,13 +14,18 @@ HardeningReport hardening_report(const layers::Module& model, const std::string&
                                  const std::string& details_json) {
     HardeningReport report;
     report.method = method;
-    for (const auto& [name, p] : model.named_parameters())
-        if (name.ends_with(".threshold") || name == "threshold") report.threshold_count += p.numel();
+    int64_t tensors = 0;  // threshold and bound tensors: one int8 scale each
+    for (const auto& [name, p] : model.named_parameters()) {
+        const bool threshold = name.ends_with(".threshold") || name == "threshold";
+        if (threshold) report.threshold_count += p.numel();
+        tensors += threshold || layers::is_bounds_parameter(name);
+    }
     report.guard_values = layers::range_guard_values(model);
     report.guard = report.guard_values > 0;
     if (const auto config = layers::clip_config_of(model)) report.activation = config->to_string();
     report.storage_format = format.to_string();
-    report.storage_bytes = (report.threshold_count + report.guard_values) * format.bits() / 8;
+    report.storage_bytes = (report.threshold_count + report.guard_values) * format.bits() / 8 +
+                           (format.is_int8() ? tensors * 4 : 0);
     report.validation_accuracy = validation_accuracy;
     report.seconds = seconds;
     report.details_json = details_json;

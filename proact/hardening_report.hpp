@@ -24,7 +24,7 @@ struct HardeningReport {
     int64_t threshold_count = 0;
     int64_t guard_values = 0;
     std::string storage_format;       // "Q15.16"
-    int64_t storage_bytes = 0;        // (thresholds + guard values) in that format
+    int64_t storage_bytes = 0;        // (thresholds + guard values) in that format, + 4 per tensor's int8 scale
     double validation_accuracy = 0.0; // clean, percent, hardened
     double seconds = 0.0;             // wall time of the hardening
     std::string details_json;         // the method's own JSON (settings, per-layer log), or ""

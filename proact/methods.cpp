@@ -410,7 +410,7 @@ HardenReport harden_with_base(const Method& method, layers::Module& model, const
 namespace {
 
 void quantize_targets_of(layers::Module& model, const faults::CampaignOptions& campaign, bool include_thresholds) {
-    if (!campaign.format.is_fixed_point()) return;
+    if (campaign.format.is_float32()) return;
     std::vector<faults::FaultTarget> targets = faults::select_targets(model, campaign.patterns, include_thresholds);
     faults::quantize_targets(targets, campaign.format);
 }

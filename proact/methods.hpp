@@ -8,7 +8,7 @@
 //   HardenReport report = find_method("proact").harden(*model, inputs, settings, RunSettings{seed},
 //                                                      [](const std::string& line) { puts(line.c_str()); });
 //
-// A method hardens a trained model in place (for a fixed-point format its weights are already on
+// A method hardens a trained model in place (for any format but float32 its weights are already on
 // the grid) and reports what it did. Randomness comes only from run.seed, each use by its own
 // purpose; the log callback gets one line per layer or epoch.
 #pragma once

@@ -62,7 +62,7 @@ std::vector<float> faulted_logits_by_hand(layers::Module& model, const core::Ten
 }  // namespace
 
 TEST_CASE("activation faults: the campaign's counts equal an image-by-image computation by hand") {
-    for (const std::string format : {"float32", "q7.8"}) {
+    for (const std::string format : {"float32", "q7.8", "bf16", "fp16"}) {
         CAPTURE(format);
         layers::ModulePtr model = tiny_cnn(3);
         const faults_test::TinyData data = tiny_data(*model, 40, 4);
@@ -153,6 +153,13 @@ TEST_CASE("activation faults: bad settings are refused by name; results of two s
     options.activation_layers = {"nothing.*"};
     CHECK_THROWS_WITH_AS(faults::Campaign(*model, data.images, data.labels, options),
                          doctest::Contains("pattern 'nothing.*' matches no module"), core::ValueError);
+    faults::CampaignOptions int8 = activation_options("float32", 1e-3);
+    int8.format = faults::StorageFormat::parse("int8");
+    layers::ModulePtr quantised = tiny_cnn(12);
+    auto quantised_targets = faults::select_targets(*quantised);
+    faults::quantize_targets(quantised_targets, int8.format);
+    CHECK_THROWS_WITH_AS(faults::Campaign(*quantised, data.images, data.labels, int8),
+                         doctest::Contains("need a stored scale"), core::ValueError);
     options.site = "weights";
     CHECK_THROWS_WITH_AS(faults::validate_options(options), doctest::Contains("activation layers are given"),
                          core::ValueError);

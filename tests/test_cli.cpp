@@ -1,7 +1,8 @@
 // The built `proact` command line itself, run as a user runs it: a tiny train on generated IDX
-// files, eval, inject, sharded inject + merge (the same bytes as one run), bad input (exit code 2
-// and one line on stderr for bad flags; a clear error and untouched outputs for a bad model file),
-// and train and inject killed midway (SIGKILL) then resumed: the same bytes as an uninterrupted run.
+// files, eval, inject (in each storage format), sharded inject + merge (the same bytes as one
+// run), bad input (exit code 2 and one line on stderr for bad flags; a clear error and untouched
+// outputs for a bad model file), and train and inject killed midway (SIGKILL) then resumed: the
+// same bytes as an uninterrupted run.
 // tests/test_cli_robustness.cpp holds the other classes of bad input.
 #include <doctest/doctest.h>
 #include <signal.h>
@@ -149,6 +150,20 @@ TEST_CASE("train, eval, inject and merge run end to end on a tiny data set") {
     const std::vector<unsigned char> merged = read_bytes(dir.file("merged.json"));
     CHECK(!merged.empty());
     CHECK(merged == read_bytes(dir.file("whole.json")));
+
+    // The other storage formats: the weights put on the format's grid once, then faulted as words.
+    for (const std::string format : {"bf16", "fp16", "int8"}) {
+        CAPTURE(format);
+        const std::string json = dir.file(format + ".json");
+        const Run run = run_proact(dir, "inject --model-file " + model + data + " --format " + format +
+                                            " --ber 1e-2 --trials 3 --seed 2 --json " + json + kQuiet);
+        REQUIRE_MESSAGE(run.exit_code == 0, run.err);
+        CHECK(contains(read_text(json), "\"format\": \"" + format + "\""));
+    }
+    const Run bad_format = run_proact(dir, "inject --model-file " + model + data + " --format int9" + kQuiet);
+    CHECK(bad_format.exit_code == 2);
+    CHECK(contains(bad_format.err, "int9"));
+    CHECK(contains(bad_format.err, "float32, bf16, fp16, int8 or Qm.n"));
 }
 
 TEST_CASE("bad flags exit with code 2 and one line on stderr") {
@@ -195,6 +210,7 @@ TEST_CASE("help lists the names the registries define") {
         CHECK_MESSAGE(contains(train.out, name), name);
     const Run inject = run_proact(dir, "inject --help");
     CHECK(contains(inject.out, "1e-7,3e-7,1e-6,3e-6,1e-5,3e-5,1e-4"));
+    CHECK(contains(inject.out, "float32, bf16, fp16, int8 or Qm.n"));
 }
 
 TEST_CASE("reproduce --quick runs every asked method with the quick settings, FitAct's included") {

@@ -1,5 +1,6 @@
-// Storage formats (float32, Qm.n): parsing, encode/decode with rounding and saturation, stored
-// words, single-bit flips and stuck-at bits computed by hand, and bit masks.
+// Storage formats float32 and Qm.n (bf16, fp16 and int8: test_number_formats.cpp): parsing,
+// encode/decode with rounding and saturation, stored words, single-bit flips and stuck-at bits
+// computed by hand, and bit masks.
 #include <doctest/doctest.h>
 
 #include <bit>
@@ -56,9 +57,9 @@ TEST_CASE("parsing and printing formats") {
 }
 
 TEST_CASE("bad format strings throw ValueError listing the accepted forms") {
-    for (const char* text : {"", "float", "float16", "int8", "q15", "q.16", "q15.", "q15.16x", "x15.16", "q1a.2",
-                             "q15..16"})
-        CHECK_THROWS_WITH_AS(StorageFormat::parse(text), doctest::Contains("expected 'float32' or 'Qm.n'"),
+    for (const char* text : {"", "float", "float8", "int4", "uint8", "bf8", "q15", "q.16", "q15.", "q15.16x", "x15.16",
+                             "q1a.2", "q15..16"})
+        CHECK_THROWS_WITH_AS(StorageFormat::parse(text), doctest::Contains("expected float32, bf16, fp16, int8 or Qm.n"),
                              ValueError);
     // Well-formed but the word is not 8, 16 or 32 bits.
     CHECK_THROWS_WITH_AS(StorageFormat::parse("q7.7"), doctest::Contains("1 + 7 + 7 = 15 bits, expected 8, 16 or 32"),

@@ -92,7 +92,7 @@ TEST_CASE("statistics of a hand-made list") {
 
 TEST_CASE("bad input: clear errors naming the input") {
     CHECK(error_message<core::ValueError>([] { StorageFormat::parse("q99.1"); }).find("Q99.1") != std::string::npos);
-    CHECK(error_message<core::ValueError>([] { StorageFormat::parse("int8"); }).find("'int8'") != std::string::npos);
+    CHECK(error_message<core::ValueError>([] { StorageFormat::parse("int4"); }).find("'int4'") != std::string::npos);
     const std::string ber = error_message<core::ValueError>([] { parse_ber_list("1e-6,1.5"); });
     CHECK(ber.find("1.5") != std::string::npos);
     CHECK(ber.find("[0, 1]") != std::string::npos);
