@@ -54,6 +54,7 @@ int main(int argc, char** argv) {
     proact::apps::register_harden(app);
     proact::apps::register_reproduce(app);
     proact::apps::register_tune(app);
+    proact::apps::register_vuln(app);
     std::string commands;
     if (is_unknown_command(app, argc, argv, commands)) {
         std::cerr << "error: unknown command '" << argv[1] << "' (commands: " << commands << "; see --help)\n";

@@ -159,7 +159,10 @@ Campaign::Campaign(layers::Module& model, const core::Tensor& images, const std:
     if (batch_size_ == 0) {
         const int64_t widest = *std::max_element(sample_values.begin(), sample_values.end());
         const int64_t largest = std::max<int64_t>(1, kAutoBatchBytes / (widest * int64_t(sizeof(float))));
-        const int64_t batches = (count + largest - 1) / largest;
+        // At least one batch per thread: batches run in parallel, and the bits do not depend on
+        // the batch size (CampaignOptions::batch_size), so a small set still uses every core.
+        const int64_t batches = std::max((count + largest - 1) / largest,
+                                         std::min<int64_t>(count, omp_get_max_threads()));
         batch_size_ = (count + batches - 1) / batches;
     }
     choose_cache(sample_shapes);
@@ -420,8 +423,19 @@ TrialOutcome Campaign::run_trial(size_t point, int64_t trial, std::vector<FaultL
     if (trial < 0) fail<ValueError>("fault campaign: trial ", trial, " is negative");
     const FaultMap map = draw_fault_map(targets_, fault_model(point), options_.format,
                                         FaultStreamKey{options_.seed, options_.purpose, point_rate(point)}, trial);
+    ScopedFaults faults(targets_, map, options_.format);
+    if (log) append_fault_log(*log, trial, point_rate(point), targets_, faults.log(), options_.format);
+    return evaluate_faults(faults, map.size());
+}
+
+TrialOutcome Campaign::run_faults(const FaultMap& map) {
+    ScopedFaults faults(targets_, map, options_.format);
+    return evaluate_faults(faults, map.size());
+}
+
+TrialOutcome Campaign::evaluate_faults(const ScopedFaults& faults, int64_t fault_count) {
     TrialOutcome outcome;
-    outcome.faults = map.size();
+    outcome.faults = fault_count;
     const auto counted = [&outcome](const OutcomeCounts& counts) {
         outcome.correct = counts.correct;
         outcome.no_prediction = counts.no_prediction;
@@ -429,8 +443,6 @@ TrialOutcome Campaign::run_trial(size_t point, int64_t trial, std::vector<FaultL
         outcome.sdc = counts.sdc;
         return outcome;
     };
-    ScopedFaults faults(targets_, map, options_.format);
-    if (log) append_fault_log(*log, trial, point_rate(point), targets_, faults.log(), options_.format);
     size_t first = stages_.size();
     for (const TensorLog& tensor : faults.log())
         for (const FaultRecord& record : tensor.records)
