@@ -4,6 +4,7 @@
 //   proact eval  --model-file model.safetensors --dataset fashion-mnist
 //   proact harden --method proact --model-file model.safetensors --dataset fashion-mnist --out hardened.safetensors
 //   proact reproduce --model lenet5 --dataset fashion-mnist --format q15.16 --out-dir out
+//   proact vuln --model-file model.safetensors --out-dir vuln   # layer x bit vulnerability map
 //   proact demo                                  # what ./run demo runs
 //
 // Every command takes --seed (one seed decides every random choice), --threads and --data-dir.
