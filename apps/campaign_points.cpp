@@ -112,6 +112,7 @@ faults::CampaignResult run_by_point(layers::Module& model, const datasets::Datas
             std::fprintf(stderr, "resuming from %s: %zu of %zu points done\n", run.partial.c_str(), done,
                          point_count(options));
     }
+    if (done > 0 && done == point_count(options)) return whole;
     // One set-up (the fault-free pass, the stage cache, the probe) for the points still to run.
     const auto start = std::chrono::steady_clock::now();
     faults::Campaign campaign(model, data.images, data.labels, options);

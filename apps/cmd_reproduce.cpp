@@ -131,16 +131,6 @@ void check_paths(const ReproduceCommand& command, const std::vector<std::string>
     plan.check();
 }
 
-// A seeded subset of `images` test images (all of them for 0), in their original order.
-datasets::Dataset evaluation_subset(const datasets::Dataset& test, int64_t images, uint64_t seed) {
-    if (images <= 0 || images >= test.size()) return test;
-    core::Rng rng(seed, "reproduce_eval_subset");
-    std::vector<int64_t> rows = datasets::random_permutation(test.size(), rng);
-    rows.resize(static_cast<size_t>(images));
-    std::sort(rows.begin(), rows.end());
-    return test.subset(rows);
-}
-
 // The checkpoints, each with the data split it was trained with and its hardening seed.
 std::vector<method::Replicate> replicates_of(const ReproduceCommand& command, const CLI::App& sub) {
     std::vector<std::string> files = command.model_files;

@@ -13,5 +13,6 @@ void register_merge(CLI::App& app);
 void register_harden(CLI::App& app);
 void register_reproduce(CLI::App& app);
 void register_tune(CLI::App& app);
+void register_vuln(CLI::App& app);
 
 }  // namespace proact::apps

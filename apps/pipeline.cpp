@@ -1,5 +1,6 @@
 #include "apps/pipeline.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <cmath>
@@ -12,6 +13,7 @@
 #include "core/file_io.hpp"
 #include "core/format.hpp"
 #include "core/threads.hpp"
+#include "core/rng.hpp"
 #include "faults/injector.hpp"
 #include "layers/checkpoint.hpp"
 #include "layers/zoo.hpp"
@@ -28,6 +30,15 @@ std::string metadata_or(const std::map<std::string, std::string>& metadata, cons
 }
 
 }  // namespace
+
+datasets::Dataset evaluation_subset(const datasets::Dataset& test, int64_t images, uint64_t seed) {
+    if (images <= 0 || images >= test.size()) return test;
+    core::Rng rng(seed, "reproduce_eval_subset");
+    std::vector<int64_t> rows = datasets::random_permutation(test.size(), rng);
+    rows.resize(static_cast<size_t>(images));
+    std::sort(rows.begin(), rows.end());
+    return test.subset(rows);
+}
 
 LoadedModel load_model_file(const std::string& path) {
     layers::Checkpoint checkpoint = layers::load_checkpoint(path);

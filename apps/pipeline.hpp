@@ -44,6 +44,11 @@ void refuse_non_finite(const LoadedModel& loaded, const std::string& command);
 datasets::Dataset load_split_for(const LoadedModel& loaded, const std::string& command, const std::string& dataset,
                                  const std::string& split, const CommonOptions& options);
 
+// A seeded subset of `images` of `test`'s images (all of them for 0 or at least its size), in their
+// original order: the images reproduce --eval-images and vuln --images evaluate on. The stream is
+// Rng(seed, "reproduce_eval_subset"), named by the command that used it first.
+datasets::Dataset evaluation_subset(const datasets::Dataset& test, int64_t images, uint64_t seed);
+
 // Evaluates `model` on all of `data` and prints `title`, the accuracy line and the confusion matrix.
 layers::EvalResult evaluate_and_print(layers::Module& model, const datasets::Dataset& data, int64_t batch_size,
                                       const std::string& title);

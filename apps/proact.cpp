@@ -4,6 +4,7 @@
 //   proact eval  --model-file model.safetensors --dataset fashion-mnist
 //   proact harden --method proact --model-file model.safetensors --dataset fashion-mnist --out hardened.safetensors
 //   proact reproduce --model lenet5 --dataset fashion-mnist --format q15.16 --out-dir out
+//   proact vuln --model-file model.safetensors --out-dir vuln   # layer x bit vulnerability map
 //   proact demo                                  # what ./run demo runs
 //
 // Every command takes --seed (one seed decides every random choice), --threads and --data-dir.
@@ -54,6 +55,7 @@ int main(int argc, char** argv) {
     proact::apps::register_harden(app);
     proact::apps::register_reproduce(app);
     proact::apps::register_tune(app);
+    proact::apps::register_vuln(app);
     std::string commands;
     if (is_unknown_command(app, argc, argv, commands)) {
         std::cerr << "error: unknown command '" << argv[1] << "' (commands: " << commands << "; see --help)\n";

@@ -14,3 +14,6 @@ bench/compare_lenet.py build "$threads" 1
 echo
 echo "== Fault campaign (LeNet-5 / Fashion-MNIST, BER 1e-6..1e-4, 20 trials each) against PyTorch =="
 bench/compare_campaign.py build "$threads"
+echo
+echo "== Vulnerability map: single-bit injections per second (LeNet-5, ResNet-20; 1,000 images) =="
+build/bench_vuln "$threads"

@@ -122,6 +122,12 @@ public:
     // Trial `trial` of point `point`: draw its faults, inject, evaluate, restore. Depends on nothing
     // that ran before. Appends the faults to `log` when given.
     TrialOutcome run_trial(size_t point, int64_t trial, std::vector<FaultLogEntry>* log = nullptr);
+    // An explicit fault map over targets() (its `target` indices are theirs): inject, evaluate from
+    // the first changed stage with every fast path, restore. What a vulnerability map calls per site
+    // (vulnerability.hpp). IndexError for a target or element outside the targets, ValueError for a
+    // bit outside the storage word (apply_fault_map), with the model left as it was. Weight faults
+    // only: a campaign's activation faults are keyed by its trials (run_trial).
+    TrialOutcome run_faults(const FaultMap& map);
     // Every point, the trials of this shard, with ci_margin stopping and a progress bar.
     CampaignResult run();
     // The result's settings and fault-free counts, without points: what run() fills.
@@ -158,6 +164,15 @@ public:
     const std::vector<Stage>& stages() const { return stages_; }
 
 private:
+    // Which trial's activation faults strike while a trial runs (site activations or both).
+    struct ActivationPoint {
+        size_t point = 0;
+        int64_t trial = 0;
+    };
+    // The model under `faults` (applied), `fault_count` faults: from the first changed stage; with
+    // `activation`, also that trial's faults in computed values, from the first chosen layer's stage.
+    TrialOutcome evaluate_faults(const ScopedFaults& faults, int64_t fault_count,
+                                 const ActivationPoint* activation = nullptr);
     void choose_cache(const std::vector<core::Shape>& sample_shapes);
     void fill_cache();
     void probe_channel_sparse();

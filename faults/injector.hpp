@@ -93,7 +93,8 @@ struct FaultMap {
 //   evaluation  the campaigns whose results are reported
 //   search      FtClipAct's threshold search
 //   tuning      hyper-parameter tuning
-inline constexpr std::array<std::string_view, 3> kFaultPurposes = {"evaluation", "search", "tuning"};
+//   vulnerability  the site order of a vulnerability map's strata (vulnerability.hpp)
+inline constexpr std::array<std::string_view, 4> kFaultPurposes = {"evaluation", "search", "tuning", "vulnerability"};
 // ValueError naming `purpose` and the known purposes unless it is one of kFaultPurposes.
 void check_fault_purpose(std::string_view purpose);
 

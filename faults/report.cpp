@@ -11,6 +11,7 @@
 #include "core/file_io.hpp"
 #include "core/format.hpp"
 #include "faults/bitflip.hpp"
+#include "faults/report_text.hpp"
 
 namespace proact::faults {
 
@@ -40,20 +41,6 @@ std::string compress_positions(const std::string& positions) {
     return text.empty() ? "none" : text;
 }
 
-std::string xml_escape(const std::string& text) {
-    std::string out;
-    for (char c : text) {
-        switch (c) {
-            case '&': out += "&amp;"; break;
-            case '<': out += "&lt;"; break;
-            case '>': out += "&gt;"; break;
-            case '"': out += "&quot;"; break;
-            default: out += c;
-        }
-    }
-    return out;
-}
-
 // sdc_mean,sdc_ci95_half_width,sdc_ci95_low,sdc_ci95_high,sdc_max of campaign_csv: empty without
 // SDC counts, the CI cells empty for one trial.
 std::string sdc_cells(const CampaignResult& result, const PointResult& point) {
@@ -63,13 +50,6 @@ std::string sdc_cells(const CampaignResult& result, const PointResult& point) {
     return core::fixed(sdc.mean, 4) + ',' + (has_ci ? core::fixed(sdc.ci95_half_width, 4) : "") + ',' +
            (has_ci ? core::fixed(sdc.mean - sdc.ci95_half_width, 4) : "") + ',' +
            (has_ci ? core::fixed(sdc.mean + sdc.ci95_half_width, 4) : "") + ',' + core::fixed(sdc.max, 4);
-}
-
-std::string csv_field(const std::string& text) {
-    if (text.find_first_of(",\"\n") == std::string::npos) return text;
-    std::string quoted = "\"";
-    for (char c : text) quoted += c == '"' ? std::string("\"\"") : std::string(1, c);
-    return quoted + "\"";
 }
 
 }  // namespace

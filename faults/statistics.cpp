@@ -77,6 +77,58 @@ double student_t_quantile(double probability, double dof) {
     return 0.5 * (low + high);
 }
 
+double normal_quantile(double probability) {
+    if (!(probability > 0.0 && probability < 1.0))
+        fail<ValueError>("normal_quantile: probability ", probability, " outside (0, 1)");
+    if (probability == 0.5) return 0.0;
+    if (probability < 0.5) return -normal_quantile(1.0 - probability);
+    // Bisection on the CDF 0.5 erfc(-x / sqrt 2): plain, and exact to the last bits that matter.
+    const auto cdf = [](double x) { return 0.5 * std::erfc(-x / std::sqrt(2.0)); };
+    double low = 0.0, high = 1.0;
+    while (cdf(high) < probability) {
+        low = high;
+        high *= 2.0;
+        if (high > 64.0) return high;  // beyond double's reach of the upper tail
+    }
+    for (int iteration = 0; iteration < 200 && high - low > 1e-15 * high; ++iteration) {
+        const double middle = 0.5 * (low + high);
+        (cdf(middle) < probability ? low : high) = middle;
+    }
+    return 0.5 * (low + high);
+}
+
+int64_t leveugle_sample_size(int64_t population, double margin, double confidence, double p) {
+    if (population < 1) fail<ValueError>("leveugle_sample_size: population ", population, ", expected at least 1");
+    if (!(margin > 0.0 && margin < 1.0)) fail<ValueError>("leveugle_sample_size: margin ", margin, " outside (0, 1)");
+    if (!(confidence > 0.0 && confidence < 1.0))
+        fail<ValueError>("leveugle_sample_size: confidence ", confidence, " outside (0, 1)");
+    if (!(p > 0.0 && p < 1.0)) fail<ValueError>("leveugle_sample_size: proportion ", p, " outside (0, 1)");
+    const double t = normal_quantile((1.0 + confidence) / 2.0);
+    const double n = static_cast<double>(population);
+    const double size = n / (1.0 + margin * margin * (n - 1.0) / (t * t * p * (1.0 - p)));
+    // Rounded up, with a little slack so that an exact integer is not pushed up by rounding error.
+    return std::clamp<int64_t>(static_cast<int64_t>(std::ceil(size - 1e-9)), 1, population);
+}
+
+Interval wilson_interval(double successes, int64_t trials, double confidence, int64_t population) {
+    if (trials < 1) fail<ValueError>("wilson_interval: ", trials, " trials, expected at least 1");
+    if (!(successes >= 0.0 && successes <= static_cast<double>(trials)))
+        fail<ValueError>("wilson_interval: ", successes, " successes outside [0, ", trials, "]");
+    if (population < 0 || (population > 0 && trials > population))
+        fail<ValueError>("wilson_interval: ", trials, " trials drawn from a population of ", population);
+    if (!(confidence > 0.0 && confidence < 1.0))
+        fail<ValueError>("wilson_interval: confidence ", confidence, " outside (0, 1)");
+    const double n = static_cast<double>(trials);
+    const double p = successes / n;
+    double z2 = std::pow(normal_quantile((1.0 + confidence) / 2.0), 2.0);
+    if (population > 1) z2 *= static_cast<double>(population - trials) / static_cast<double>(population - 1);
+    if (population == 1) z2 = 0.0;
+    const double denominator = 1.0 + z2 / n;
+    const double center = (p + z2 / (2.0 * n)) / denominator;
+    const double half = std::sqrt(z2 * (p * (1.0 - p) / n + z2 / (4.0 * n * n))) / denominator;
+    return {std::max(0.0, center - half), std::min(1.0, center + half)};
+}
+
 AccuracyStats accuracy_stats(const std::vector<double>& accuracies) {
     if (accuracies.empty()) fail<ValueError>("accuracy_stats: no accuracies (expected at least one trial)");
     AccuracyStats stats;

@@ -138,6 +138,9 @@ struct PointSummary {
     double ci95_trials = 0.0;          // fault sampling: over all (replicate, trial) accuracies; NaN < 2
     double ci95_replicates = 0.0;      // over the replicate means; NaN for one replicate
     double no_prediction = 0.0;        // percent of images, mean over all trials
+    // Percent of images whose top-1 differs from the fault-free model's (faults/campaign.hpp), mean
+    // over all trials; NaN when a campaign holds no SDC counts (read from a version-3 file).
+    double sdc = 0.0;
     bool has_paired = false;           // against ProAct, over all (replicate, trial) pairs
     double paired_mean = 0.0, paired_ci95 = 0.0;
 };
@@ -161,9 +164,9 @@ std::string results_markdown(const ComparisonResult& result, bool times);
 std::string results_csv(const ComparisonResult& result, bool times);
 // {"experiment", "model", ..., "settings": {batch_norm, replicates, seed, tolerance_reference,
 // ftclipact_search_bers, ...}, "records": [one per method and BER: method, format, ber, trials,
-// replicates, mean_accuracy, ci95, ci95_replicates, no_prediction, clean_accuracy, clean_drop,
+// replicates, mean_accuracy, ci95, ci95_replicates, no_prediction, sdc, clean_accuracy, clean_drop,
 // thresholds, guards, harden_seconds, settings, paired_vs_proact]}; harden_seconds is null
-// without times, an undefined CI null.
+// without times, an undefined CI or SDC rate null.
 std::string results_json(const ComparisonResult& result, bool times);
 std::string results_svg(const ComparisonResult& result);
 // The four files above into options.out_dir.

@@ -2,6 +2,7 @@
 // BER, and an SVG plot. Functions of the result alone; the hardening seconds only when asked for.
 // With several replicates every figure is over all of them (comparison.hpp).
 #include <cmath>
+#include <limits>
 #include <filesystem>
 #include <sstream>
 
@@ -38,7 +39,8 @@ int proact_index(const ComparisonResult& result) {
 }
 
 PointSummary summarize_point(const ComparisonResult& result, size_t method, size_t point) {
-    std::vector<double> trials, replicate_means, no_prediction, differences;
+    std::vector<double> trials, replicate_means, no_prediction, sdc, differences;
+    bool outcomes = true;
     const int proact = proact_index(result);
     for (const ReplicateResult& replicate : result.replicates) {
         const faults::CampaignResult& campaign = replicate.methods[method].campaign;
@@ -46,7 +48,9 @@ PointSummary summarize_point(const ComparisonResult& result, size_t method, size
         for (size_t t = 0; t < at.correct.size(); ++t) {
             trials.push_back(campaign.accuracy(at.correct[t]));
             no_prediction.push_back(campaign.share(at.no_prediction[t]));
+            if (campaign.outcomes) sdc.push_back(campaign.share(at.sdc.at(t)));
         }
+        outcomes = outcomes && campaign.outcomes;
         replicate_means.push_back(at.stats.mean);
         if (proact >= 0 && size_t(proact) != method) {
             // compare_paired checks that both ran on the same images, faults and trials.
@@ -61,6 +65,7 @@ PointSummary summarize_point(const ComparisonResult& result, size_t method, size
     summary.ci95_trials = ci_of(trials);
     summary.ci95_replicates = ci_of(replicate_means);
     summary.no_prediction = mean_of(no_prediction);
+    summary.sdc = outcomes ? mean_of(sdc) : std::numeric_limits<double>::quiet_NaN();
     summary.has_paired = !differences.empty();
     summary.paired_mean = mean_of(differences);
     summary.paired_ci95 = ci_of(differences);
@@ -110,7 +115,8 @@ std::string results_markdown(const ComparisonResult& result, bool times) {
            << " trials each, ± the 95% CI over all (replicate, trial) accuracies [and over the replicate means]";
     else
         md << "mean ± 95% CI over " << trials << " trials";
-    md << "; in brackets the share of images without a prediction (logits not all finite). Clean drop: points below "
+    md << "; in parentheses the SDC rate (images whose top-1 differs from the fault-free model's, %) and the share "
+          "of images without a prediction (logits not all finite, %). Clean drop: points below "
           "the unprotected model's clean accuracy.\n\n| method | clean | drop |";
     for (double ber : result.bers) md << " BER " << core::rate_text(ber) << " |";
     md << "\n|---|---|---|";
@@ -122,7 +128,7 @@ std::string results_markdown(const ComparisonResult& result, bool times) {
         for (const PointSummary& point : summary.points) {
             md << " " << plus_minus(point.mean, point.ci95_trials);
             if (replicates > 1) md << " [" << core::fixed(point.ci95_replicates) << "]";
-            md << " (" << core::fixed(point.no_prediction, 1) << "%) |";
+            md << " (SDC " << core::fixed(point.sdc, 1) << ", none " << core::fixed(point.no_prediction, 1) << ") |";
         }
         md << "\n";
     }
@@ -161,7 +167,7 @@ std::string results_markdown(const ComparisonResult& result, bool times) {
 std::string results_csv(const ComparisonResult& result, bool times) {
     std::ostringstream csv;
     csv << "method,format,ber,replicates,trials,mean_accuracy,ci95,ci95_replicates,no_prediction,clean_accuracy,"
-           "clean_drop,thresholds,guards,harden_seconds,paired_vs_proact_mean,paired_vs_proact_ci95\n";
+           "clean_drop,thresholds,guards,harden_seconds,paired_vs_proact_mean,paired_vs_proact_ci95,sdc\n";
     const auto number = [](double value) { return std::isfinite(value) ? core::fixed(value, 4) : std::string(); };
     const int64_t trials = result.replicates.front().methods.front().campaign.trials;
     for (const MethodSummary& summary : summarize(result))
@@ -174,7 +180,7 @@ std::string results_csv(const ComparisonResult& result, bool times) {
                 << core::fixed(summary.clean_drop, 4) << ',' << summary.thresholds << ',' << summary.guards << ','
                 << (times ? core::fixed(summary.seconds, 3) : "") << ','
                 << (point.has_paired ? number(point.paired_mean) : "") << ','
-                << (point.has_paired ? number(point.paired_ci95) : "") << '\n';
+                << (point.has_paired ? number(point.paired_ci95) : "") << ',' << number(point.sdc) << '\n';
         }
     return csv.str();
 }
@@ -195,6 +201,7 @@ std::string results_json(const ComparisonResult& result, bool times) {
                 {"ci95", number_or_null(point.ci95_trials)},
                 {"ci95_replicates", number_or_null(point.ci95_replicates)},
                 {"no_prediction", point.no_prediction},
+                {"sdc", number_or_null(point.sdc)},
                 {"clean_accuracy", summary.clean_accuracy},
                 {"clean_drop", summary.clean_drop},
                 {"thresholds", summary.thresholds},

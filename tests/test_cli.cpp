@@ -1,8 +1,9 @@
 // The built `proact` command line itself, run as a user runs it: a tiny train on generated IDX
 // files, eval, inject (in each storage format), sharded inject + merge (the same bytes as one
 // run), bad input (exit code 2 and one line on stderr for bad flags; a clear error and untouched
-// outputs for a bad model file), and train and inject killed midway (SIGKILL) then resumed: the
-// same bytes as an uninterrupted run.
+// outputs for a bad model file), train, inject and harden killed midway (SIGKILL) then resumed: the
+// same bytes as an uninterrupted run, and vuln (its files, the same bytes for one seed on 1 and 2
+// threads, its bad flags).
 // tests/test_cli_robustness.cpp holds the other classes of bad input.
 #include <doctest/doctest.h>
 #include <signal.h>
@@ -426,4 +427,58 @@ TEST_CASE("inject --json sees each point end and still gives the numbers of one 
         CHECK(read_bytes(dir.file("single.csv")) == read_bytes(dir.file("points.csv")));
         CHECK(read_bytes(dir.file("single.faults.csv")) == read_bytes(dir.file("points.faults.csv")));
     }
+}
+
+TEST_CASE("vuln writes the map, the heatmap and the summary; the same seed gives the same bytes") {
+    TempDir dir("proact-cli");
+    write_idx_split(dir, "train", 200);
+    write_idx_split(dir, "t10k", 100);
+    const std::string data = " --dataset fashion-mnist --data-dir " + dir.path.string();
+    const std::string model = dir.file("model.safetensors");
+    const Run train = run_proact(dir, "train --model lenet5 --epochs 1 --batch-size 32 --seed 6 --no-test --out " + model + data + kQuiet);
+    REQUIRE_MESSAGE(train.exit_code == 0, train.err);
+    const std::string vuln = "vuln --model-file " + model + data + " --images 60";
+
+    const Run exhaustive = run_proact(dir, vuln + " --format float32 --targets features.0.bias --bits 30,31 --exhaustive"
+                                                  " --out-dir " + dir.file("exhaustive") + kQuiet);
+    REQUIRE_MESSAGE(exhaustive.exit_code == 0, exhaustive.err);
+    CHECK(contains(exhaustive.out, "12 injections in"));  // 6 biases x 2 bits
+    CHECK(contains(exhaustive.out, "injections per second"));
+    CHECK(contains(exhaustive.out, "## Layers to protect first"));
+    CHECK(count_lines(read_text(dir.file("exhaustive/map.csv"))) == 1 + 2);
+    CHECK(contains(read_text(dir.file("exhaustive/map.json")), "\"mode\": \"exhaustive\""));
+    CHECK(contains(read_text(dir.file("exhaustive/map.svg")), "features.0.bias bit 31: SDC "));
+    CHECK(read_text(dir.file("exhaustive/summary.md")) + "\n" == exhaustive.out.substr(exhaustive.out.find("# Vulnerability"),
+                                                                                    read_text(dir.file("exhaustive/summary.md")).size() + 1));
+
+    // Statistical, twice with one seed (the second on two threads): the same bytes.
+    const std::string sampled = vuln + " --targets classifier.4.* --bits 28-31 --margin 0.2 --seed 3 --quiet";
+    const Run first = run_proact(dir, sampled + " --threads 1 --out-dir " + dir.file("a"));
+    REQUIRE_MESSAGE(first.exit_code == 0, first.err);
+    const Run second = run_proact(dir, sampled + " --threads 2 --out-dir " + dir.file("b"));
+    REQUIRE_MESSAGE(second.exit_code == 0, second.err);
+    for (const char* name : {"map.csv", "map.json", "map.svg", "summary.md"}) {
+        CAPTURE(name);
+        CHECK(read_bytes(dir.file(std::string("a/") + name)) == read_bytes(dir.file(std::string("b/") + name)));
+    }
+
+    // Bad flags: code 2 for the command line, 1 for a setting the library refuses, one line each.
+    const std::string out = " --out-dir " + dir.file("bad");
+    for (const std::string& flags : {std::string(" --exhaustive --sequential"), std::string(" --margin 0"),
+                                     std::string(" --confidence 1.5"), std::string(" --k 0"), std::string("")}) {
+        CAPTURE(flags);
+        const Run run = run_proact(dir, (flags.empty() ? "vuln --model-file " + model : vuln + flags + out) + kQuiet);
+        CHECK(run.exit_code == 2);
+        CHECK(count_lines(run.err) == 1);
+    }
+    const Run bits = run_proact(dir, vuln + " --format q7.8 --bits 0-20" + out + kQuiet);
+    CHECK(bits.exit_code == 1);
+    CHECK(contains(bits.err, "'0-20'"));
+    const Run grouped = run_proact(dir, vuln + " --exhaustive --k 2" + out + kQuiet);
+    CHECK(grouped.exit_code == 1);
+    CHECK(contains(grouped.err, "k = 2"));
+    const Run typo = run_proact(dir, vuln + " --targets features.9.*" + out + kQuiet);
+    CHECK(typo.exit_code == 1);
+    CHECK(contains(typo.err, "'features.9.*' matches no parameter"));
+    CHECK(!std::filesystem::exists(dir.file("bad/map.json")));
 }

@@ -101,7 +101,7 @@ TEST_CASE("comparison: every file, one record per method and BER, resume keeps w
     REQUIRE(json.at("records").size() == 6);
     for (const auto& record : json.at("records"))
         for (const char* field : {"method", "format", "ber", "mean_accuracy", "ci95", "clean_accuracy", "clean_drop",
-                                  "thresholds", "harden_seconds", "no_prediction"})
+                                  "thresholds", "harden_seconds", "no_prediction", "sdc"})
             CHECK(record.contains(field));
     CHECK(json["records"][0]["format"] == "Q15.16");
     CHECK(json["records"][0]["paired_vs_proact"].is_object());
