@@ -107,8 +107,11 @@ std::string results_markdown(const ComparisonResult& result, bool times) {
     const int64_t trials = result.replicates.front().methods.front().campaign.trials;
     std::ostringstream md;
     md << "# " << result.model << " on " << result.dataset << ", " << result.format << "\n\n"
-       << "Top-1 accuracy (%) on " << result.samples << " test images under random bit flips in the stored "
-       << "weights, biases and thresholds (batch norm " << (result.batch_norm == "fold" ? "folded" : "kept, fault-free")
+       << "Top-1 accuracy (%) on " << result.samples << " test images under random bit flips in "
+       << (result.site == "activations" ? "computed layer outputs, per image"
+           : result.site == "both"      ? "the stored weights, biases and thresholds and in the computed layer outputs"
+                                        : "the stored weights, biases and thresholds")
+       << " (batch norm " << (result.batch_norm == "fold" ? "folded" : "kept, fault-free")
        << "; seed " << result.seed << ", fault purpose evaluation): ";
     if (replicates > 1)
         md << "mean over " << replicates << " trained models (replicates) of " << trials
@@ -140,7 +143,7 @@ std::string results_markdown(const ComparisonResult& result, bool times) {
            << (times ? core::fixed(summary.seconds, 1) + " s" : std::string("-")) << " | " << summary.settings
            << " |\n";
     if (proact_index(result) >= 0 && summaries.size() > 1) {
-        md << "\nPaired difference against ProAct, trial by trial (same weight faults"
+        md << "\nPaired difference against ProAct, trial by trial (same faults"
            << (replicates > 1 ? ", all (replicate, trial) pairs" : "")
            << "): mean ± 95% CI, accuracy points (negative: worse than ProAct).\n\n| method |";
         for (double ber : result.bers) md << " BER " << core::rate_text(ber) << " |";
