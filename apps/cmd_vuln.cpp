@@ -124,7 +124,7 @@ void register_vuln(CLI::App& app) {
         ->check(CLI::ExistingFile);
     sub->add_option("--dataset", command->dataset, "Data set: " + name_list(datasets::dataset_names()))
         ->capture_default_str();
-    sub->add_option("--format", command->format, "Storage format: float32 or Qm.n (q15.16, q7.8, q3.4)")
+    sub->add_option("--format", command->format, std::string("Storage format: ") + faults::kStorageFormatNames)
         ->check(storage_format_flag())
         ->capture_default_str();
     sub->add_option("--batch-norm", command->batch_norm,
