@@ -174,6 +174,11 @@ void run_harden(HardenCommand& command, const CLI::App& sub) {
     method::HardenReport hardened = method::harden_with_base(chosen, model, inputs, settings, run, print);
     if (command.guard) hardened = method::add_reports(hardened, method::find_method("guard").harden(model, inputs, settings, run, print));
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    // Thresholds and guard bounds are stored words like the weights: on the format's grid, as
+    // reproduce and tune leave them, so the checkpoint holds what a campaign will fault.
+    faults::CampaignOptions grid;
+    grid.format = format;
+    method::quantize_hardened(model, grid);
     const std::string name = command.method + (command.guard ? "+guard" : "");
     const method::HardeningReport report = method::hardening_report(
         model, name, format, 100.0 * layers::evaluate(model, validation.images, validation.labels).accuracy(), seconds,

@@ -49,7 +49,7 @@ std::string hardening_json(const HardeningReport& report, bool with_times) {
 std::string hardening_summary(const HardeningReport& report) {
     char line[512];
     std::snprintf(line, sizeof(line), "%s%s: %lld thresholds + %lld guard values = %lld bytes (%s), validation %.2f%%, %.1f s",
-                  report.method.c_str(), report.guard && report.method != "guard" ? "+guard" : "",
+                  report.method.c_str(), report.guard && !report.method.ends_with("guard") ? "+guard" : "",
                   static_cast<long long>(report.threshold_count), static_cast<long long>(report.guard_values),
                   static_cast<long long>(report.storage_bytes), report.storage_format.c_str(),
                   report.validation_accuracy, report.seconds);

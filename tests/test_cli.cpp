@@ -20,6 +20,8 @@
 #include <string>
 #include <vector>
 
+#include "faults/storage_format.hpp"
+#include "layers/checkpoint.hpp"
 #include "support/test_support.hpp"
 
 using proact::test::contains;
@@ -283,6 +285,16 @@ TEST_CASE("harden and tune go through the method registry; the validation split 
     CHECK(contains(harden.out, "validation: 40 images held out with seed 3 and fraction 0.2 (as the checkpoint records)"));
     CHECK(contains(harden.out, "hardened proact"));
     CHECK(contains(read_text(dir.file("h.json")), "\"tolerance_reference\": \"original\""));
+    // The thresholds are stored words like the weights: on the Q15.16 grid in the checkpoint.
+    int64_t thresholds = 0;
+    for (const auto& [name, value] : proact::layers::load_checkpoint(hardened).tensors) {
+        if (!name.ends_with("threshold")) continue;
+        for (float v : value.contiguous().span()) {
+            ++thresholds;
+            CHECK(v == proact::faults::StorageFormat::fixed_point(15, 16).quantize(v));
+        }
+    }
+    CHECK(thresholds > 0);
     const Run eval = run_proact(dir, "eval --model-file " + hardened + data + kQuiet);
     CHECK_MESSAGE(eval.exit_code == 0, eval.err);
 

@@ -19,6 +19,7 @@
 #include "layers/hybrid_clip.hpp"
 #include "layers/range_guard.hpp"
 #include "layers/zoo.hpp"
+#include "proact/hardening_report.hpp"
 #include "test_faults_fixture.hpp"
 
 using namespace proact;
@@ -191,4 +192,20 @@ TEST_CASE("campaigns on guarded (and clipped + guarded) models: fast paths equal
             CHECK(per_trial(sparse) == per_trial(plain));
         }
     }
+}
+
+TEST_CASE("the hardening summary names the guard once, however the method's name says it") {
+    for (const std::string method : {"guard", "proact+guard", "ranger+guard", "proact"}) {
+        method::HardeningReport report;
+        report.method = method;
+        report.guard = method != "proact";
+        const std::string line = method::hardening_summary(report);
+        CAPTURE(line);
+        CHECK(line.find("guard+guard") == std::string::npos);
+        CHECK(line.rfind(method + ":", 0) == 0);
+    }
+    method::HardeningReport clipped;
+    clipped.method = "ranger";
+    clipped.guard = true;
+    CHECK(method::hardening_summary(clipped).rfind("ranger+guard:", 0) == 0);
 }
