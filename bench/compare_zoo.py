@@ -18,6 +18,9 @@ Prints one markdown table (and the under-load table) and writes bench/results/zo
 and zoo.md (the tables with the machine and PyTorch's kernel path, what README.md shows).
 
 Usage: compare_zoo.py BUILD_DIR [threads] [--quick] [--models all | lenet5,resnet20,...] [--batch N]
+                      [--readme README.md]
+  --readme: also rewrite the block between "<!-- zoo-table begin -->" and "<!-- zoo-table end -->"
+  in that file with the tables of this run (refused with --quick).
   --quick: LeNet-5 and ResNet-20 only (unless --models), batch 4, 2 steps, 2 inference batches,
   no warm-up: a smoke test of every code path in seconds, not a measurement.
 """
@@ -27,20 +30,22 @@ here = os.path.dirname(os.path.abspath(__file__))
 peer = os.path.join(here, "torch_zoo.py")
 PYTHON = "/usr/bin/python3"
 
-# (model, input, steps, inference batches, warm-up steps) at batch 64: each side about 5-20 s on 2
-# cores, the whole table a few minutes.
+# (model, input, steps, inference batches, warm-up steps) at batch 64. From the CPU time of each
+# side's steps (measured on the loaded machine, 2 cores): about 5-35 s per side and row on 2 idle
+# cores, the whole table with the under-load rows about 5-6 minutes.
 ROWS = [
     ("lenet5", "1,28,28", 200, 100, 5),
     ("lenet5", "3,32,32", 200, 100, 5),
     ("alexnet", "3,32,32", 20, 20, 2),
-    ("vgg11", "3,32,32", 6, 6, 1),
-    ("vgg11_bn", "3,32,32", 6, 6, 1),
-    ("vgg16", "3,32,32", 4, 4, 1),
-    ("vgg16_bn", "3,32,32", 4, 4, 1),
-    ("resnet20", "3,32,32", 10, 10, 2),
+    ("vgg11", "3,32,32", 10, 10, 1),
+    ("vgg11_bn", "3,32,32", 10, 10, 1),
+    ("vgg16", "3,32,32", 8, 8, 1),
+    ("vgg16_bn", "3,32,32", 8, 8, 1),
+    ("resnet20", "3,32,32", 20, 20, 2),
 ]
 LOAD_ROWS = [("lenet5", "1,28,28"), ("resnet20", "3,32,32")]
 BUSY = [PYTHON, "-c", "while True: pass"]
+README_BEGIN, README_END = "<!-- zoo-table begin -->", "<!-- zoo-table end -->"
 
 
 def run(command, env=None):
@@ -122,6 +127,22 @@ def measure(build, threads, model, shape, batch, steps, infer, warmup, torch_env
     return ours, theirs, ours_rss, peer_rss, ours_lines, peer_lines
 
 
+def write_readme(path, table):
+    """Replaces the text between the zoo-table markers of `path` by the tables, dated."""
+    with open(path) as f:
+        text = f.read()
+    begin, end = README_BEGIN, README_END
+    if text.count(begin) != 1 or text.count(end) != 1 or text.index(begin) > text.index(end):
+        sys.exit(f"compare_zoo.py: {path} has no single '{begin}' ... '{end}' block")
+    head, rest = text.split(begin)
+    _, tail = rest.split(end)
+    stamp = time.strftime("%Y-%m-%d", time.gmtime())
+    body = f"{begin}\nMeasured {stamp} by `bench/compare_zoo.py build 2 --readme README.md`:\n\n{table}\n{end}"
+    with open(path + ".tmp", "w") as f:
+        f.write(head + body + tail)
+    os.replace(path + ".tmp", path)
+
+
 def ratio(a, b):
     return a / b if b else float("nan")
 
@@ -133,8 +154,11 @@ def main():
     parser.add_argument("--quick", action="store_true", help="a smoke test of seconds: not a measurement")
     parser.add_argument("--models", help="comma-separated subset of the rows' models, or all "
                         "(default: all; --quick: lenet5,resnet20)")
+    parser.add_argument("--readme", help="also put the tables between README's zoo-table markers in this file")
     parser.add_argument("--batch", type=int, default=None, help="batch size of every row (64; --quick: 4)")
     options = parser.parse_args()
+    if options.readme and options.quick:
+        sys.exit("compare_zoo.py: --readme takes a full run's numbers, not --quick ones")
     threads = options.threads
     batch = options.batch or (4 if options.quick else 64)
     rows = [(m, s, 2, 2, 0) if options.quick else (m, s, steps, infer, warmup) for m, s, steps, infer, warmup in ROWS]
@@ -143,7 +167,7 @@ def main():
         wanted = models.split(",")
         unknown = [m for m in wanted if m not in {r[0] for r in ROWS}]
         if unknown:
-            sys.exit(f"compare_zoo.py: unknown model(s) {', '.join(unknown)}; known: {', '.join(r[0] for r in ROWS[1:])}")
+            sys.exit(f"compare_zoo.py: unknown model(s) {', '.join(unknown)}; known: {', '.join(dict.fromkeys(r[0] for r in ROWS))}")
         rows = [r for r in rows if r[0] in wanted]
     torch_env = dict(os.environ, OPENBLAS_NUM_THREADS=threads)  # torch.set_num_threads does not reach OpenBLAS
 
@@ -259,6 +283,8 @@ def main():
     os.makedirs(os.path.join(here, "results"), exist_ok=True)
     with open(os.path.join(here, "results", "zoo.md"), "w") as f:
         f.write(table + "\n")
+    if options.readme:
+        write_readme(options.readme, table)
     with open(os.path.join(here, "results", "zoo.json"), "w") as f:
         json.dump({"machine": machine, "cpus": os.cpu_count(), "threads": int(threads), "batch": batch,
                    "quick": options.quick, "load_average_before": load_before, "load_average_after": os.getloadavg(),
