@@ -24,7 +24,7 @@ Usage: compare_zoo.py BUILD_DIR [threads] [--quick] [--models all | lenet5,resne
   --quick: LeNet-5 and ResNet-20 only (unless --models), batch 4, 2 steps, 2 inference batches,
   no warm-up: a smoke test of every code path in seconds, not a measurement.
 """
-import argparse, csv, json, os, platform, subprocess, sys, tempfile, time
+import argparse, csv, ctypes, json, os, platform, signal, subprocess, sys, tempfile, time
 
 here = os.path.dirname(os.path.abspath(__file__))
 peer = os.path.join(here, "torch_zoo.py")
@@ -102,11 +102,17 @@ def torch_kernel_path(info):
             f"linear layers and torch.mm through {blas}; ATen CPU capability {info.get('torch_cpu_capability', '?')}")
 
 
+def die_with_parent():
+    """In the busy child before exec: the kernel kills it when this script ends, however it ends."""
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
 class Busy:
-    """One busy process holding a core for the duration of a `with` block."""
+    """One busy process holding a core for the duration of a `with` block (ended by its pid here,
+    and by the kernel if this script dies first)."""
 
     def __enter__(self):
-        self.process = subprocess.Popen(BUSY)
+        self.process = subprocess.Popen(BUSY, preexec_fn=die_with_parent)
         time.sleep(0.3)
         return self
 
@@ -157,6 +163,7 @@ def main():
     parser.add_argument("--readme", help="also put the tables between README's zoo-table markers in this file")
     parser.add_argument("--batch", type=int, default=None, help="batch size of every row (64; --quick: 4)")
     options = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("compare_zoo.py: terminated"))  # unwinds Busy
     if options.readme and options.quick:
         sys.exit("compare_zoo.py: --readme takes a full run's numbers, not --quick ones")
     threads = options.threads
@@ -201,6 +208,9 @@ def main():
             "pytorch_train_gemm_share": theirs["train_gflops"] / torch_gemm,
             "proact_infer_gemm_share": ours["infer_gflops"] / our_gemm,
             "pytorch_infer_gemm_share": theirs["infer_gflops"] / torch_gemm,
+            # PyTorch's GFLOP/s over our GEMM's rate: both against one machine limit
+            "pytorch_train_share_of_proact_gemm": theirs["train_gflops"] / our_gemm,
+            "pytorch_infer_share_of_proact_gemm": theirs["infer_gflops"] / our_gemm,
             "proact_peak_rss_mb": ours_rss, "pytorch_peak_rss_mb": peer_rss,
             "rss_below_pytorch": ours_rss < peer_rss,
         })
