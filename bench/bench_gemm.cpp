@@ -4,7 +4,8 @@
 // for each thread count, for each of our kernels the CPU supports (or only the one named by
 // PROACT_GEMM_KERNEL). Best of several timings, ours and BLAS interleaved so that load from other
 // processes on the machine affects both alike. The ratio is BLAS time / our first kernel's time.
-// Usage: bench_gemm [squares] [threads...]        (default: 1 2; squares: the square sizes only)
+// Usage: bench_gemm [squares | size=N] [threads...]   (default: 1 2; squares: the square sizes only;
+//        size=N: the N^3 square only, e.g. size=1024, the denominator of compare_zoo.py's GEMM share)
 //   e.g. OPENBLAS_CORETYPE=Haswell PROACT_GEMM_KERNEL=avx2 bench_gemm squares   (AVX2 against AVX2)
 #include <cblas.h>
 
@@ -68,9 +69,12 @@ double best_seconds(int repeats, Fn fn) {
 int main(int argc, char** argv) {
     std::vector<int> thread_counts;
     bool squares_only = false;
+    int64_t only_size = 0;  // size=N: the N^3 square only
     for (int i = 1; i < argc; ++i) {
         if (std::strcmp(argv[i], "squares") == 0)
             squares_only = true;
+        else if (std::strncmp(argv[i], "size=", 5) == 0)
+            only_size = std::atoll(argv[i] + 5), squares_only = true;
         else
             thread_counts.push_back(std::atoi(argv[i]));
     }
@@ -87,6 +91,7 @@ int main(int argc, char** argv) {
     std::printf(" %9s %7s\n", "blas", "ratio");
     for (const GemmShape& s : kShapes) {
         if (squares_only && std::strcmp(s.name, "square") != 0) continue;
+        if (only_size > 0 && s.M != only_size) continue;
         Rng rng(0, "bench-gemm", static_cast<uint64_t>(s.M * 31 + s.N * 7 + s.K));
         std::vector<float> a(static_cast<size_t>(s.M * s.K)), b(static_cast<size_t>(s.K * s.N)),
             c(static_cast<size_t>(s.M * s.N));

@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
 # ./run bench: every benchmark, PyTorch side by side where a peer exists. Threads: $BENCH_THREADS (2).
+# ./run bench --quick: only the zoo comparison as a smoke test of seconds (not a measurement).
 set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")/.."
 threads=${BENCH_THREADS:-2}
+if [ "${1:-}" = "--quick" ]; then
+  echo "== Zoo against PyTorch (--quick smoke test, not a measurement) =="
+  bench/compare_zoo.py build "$threads" --quick
+  exit 0
+fi
 echo "== GEMM =="
 build/bench_gemm "$threads"
 echo
@@ -15,5 +21,8 @@ echo
 echo "== Fault campaign (LeNet-5 / Fashion-MNIST, BER 1e-6..1e-4, 20 trials each) against PyTorch =="
 bench/compare_campaign.py build "$threads"
 echo
-echo "== Vulnerability map: single-bit injections per second (LeNet-5, ResNet-20; 1,000 images) =="
-build/bench_vuln "$threads"
+echo "== Vulnerability map: single-bit injections per second (LeNet-5, ResNet-20) against PyTorch =="
+bench/compare_vuln.py build "$threads"
+echo
+echo "== Every zoo model against PyTorch: training, inference, GEMM share, peak RSS, under load =="
+bench/compare_zoo.py build "$threads"

@@ -1,0 +1,172 @@
+// Training and inference speed of one zoo model on synthetic data, the same job as
+// bench/torch_zoo.py (compare_zoo.py sets the two side by side):
+//
+//   - data: POOL batches of seeded random images in [0, 1) of the given shape and random labels
+//     of 10 classes (POOL = min(warm-up + steps, 4) batches, cycled), held in memory;
+//   - training: the model in train mode, SGD lr 0.01 momentum 0.9, cross-entropy; `warmup` steps,
+//     then `steps` timed steps (forward, loss, zero_grad, backward, step);
+//   - inference: eval mode, no graph; one warm-up batch, then `infer_batches` timed batches of the
+//     same batch size;
+//   - FLOPs: multiply-adds x 2 of every Conv2d and Linear in one forward pass of one image (counted
+//     with forward hooks from the layers' output shapes); a training step is taken as 3 forward
+//     passes (forward, input gradient, weight gradient).
+//
+// Prints "key value" lines: model, input, batch, threads, gemm_kernel, parameters,
+// forward_flops_per_image, train_flops_per_image, train_steps, train_seconds,
+// train_images_per_second, train_gflops, final_loss, infer_batches, infer_seconds,
+// infer_images_per_second, infer_gflops, peak_rss_mb.
+// Our GEMM's own rate (the share's denominator) comes from `bench_gemm size=1024 THREADS`.
+//
+// Usage: bench_zoo MODEL [C,H,W] [batch] [steps] [infer_batches] [threads] [warmup]
+//   defaults: 3,32,32  64  10  10  2  2        e.g. bench_zoo lenet5 1,28,28 64 50 20 2
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <string>
+#include <vector>
+
+#include "autograd/ops.hpp"
+#include "core/core.hpp"
+#include "core/sgemm.hpp"
+#include "layers/conv.hpp"
+#include "layers/linear.hpp"
+#include "layers/zoo.hpp"
+#include "optim/sgd.hpp"
+
+using namespace proact;
+
+namespace {
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+// Multiply-adds x 2 of every Conv2d and Linear in one forward pass of one image (eval mode, no graph).
+double forward_flops_per_image(layers::Module& model, const core::Shape& input_shape) {
+    double macs = 0.0;
+    layers::ForwardHookScope hooks;
+    for (auto& [name, module] : model.named_modules()) {
+        if (auto* conv = dynamic_cast<layers::Conv2d*>(module.get())) {
+            hooks.add(*conv, [&macs, conv](layers::Module&, const autograd::Variable&, const autograd::Variable& out) {
+                // every output value is in_channels * kernel^2 multiply-adds
+                macs += double(out.value().numel()) * double(conv->in_channels() * conv->kernel() * conv->kernel());
+            });
+        } else if (auto* linear = dynamic_cast<layers::Linear*>(module.get())) {
+            hooks.add(*linear, [&macs, linear](layers::Module&, const autograd::Variable&, const autograd::Variable& out) {
+                macs += double(out.value().numel()) * double(linear->in_features());
+            });
+        }
+    }
+    layers::ModeGuard eval_mode(model, /*training=*/false);
+    autograd::NoGradGuard no_grad;
+    core::Shape one = {1};
+    one.insert(one.end(), input_shape.begin(), input_shape.end());
+    model(autograd::Variable(core::Tensor::zeros(one)));
+    return 2.0 * macs;
+}
+
+int run(int argc, char** argv) {
+    if (argc < 2) {
+        std::fprintf(stderr, "usage: bench_zoo MODEL [C,H,W] [batch] [steps] [infer_batches] [threads] [warmup]\n");
+        return 2;
+    }
+    const std::string name = argv[1];
+    const core::Shape shape = layers::parse_shape(argc > 2 ? argv[2] : "3,32,32");
+    const int64_t batch = argc > 3 ? std::atoll(argv[3]) : 64;
+    const int64_t steps = argc > 4 ? std::atoll(argv[4]) : 10;
+    const int64_t infer_batches = argc > 5 ? std::atoll(argv[5]) : 10;
+    const int threads = argc > 6 ? std::atoi(argv[6]) : 2;
+    const int64_t warmup = argc > 7 ? std::atoll(argv[7]) : 2;
+    if (shape.size() != 3 || batch < 1 || steps < 1 || infer_batches < 1 || threads < 1 || warmup < 0) {
+        std::fprintf(stderr, "bench_zoo: need C,H,W, batch, steps, infer_batches, threads >= 1 and warmup >= 0\n");
+        return 2;
+    }
+    core::set_num_threads(threads);
+    constexpr int kClasses = 10;
+    layers::ModulePtr model = layers::make_model(name, shape, kClasses, 0);
+    const double forward_flops = forward_flops_per_image(*model, shape);
+    const double train_flops = 3.0 * forward_flops;
+
+    // The data: `pool` batches of random images and labels, cycled.
+    const int64_t pool = std::min<int64_t>(warmup + steps, 4);
+    core::Rng rng(0, "bench-zoo-data");
+    core::Shape images_shape = {pool * batch};
+    images_shape.insert(images_shape.end(), shape.begin(), shape.end());
+    const core::Tensor images = core::Tensor::uniform(images_shape, 0.0f, 1.0f, rng);
+    std::vector<int32_t> labels(static_cast<size_t>(pool * batch));
+    for (int32_t& label : labels) label = static_cast<int32_t>(rng.below(kClasses));
+    auto batch_images = [&](int64_t i) { return images.slice((i % pool) * batch, (i % pool + 1) * batch); };
+    auto batch_labels = [&](int64_t i) {
+        const auto first = labels.begin() + (i % pool) * batch;
+        return std::vector<int32_t>(first, first + batch);
+    };
+
+    std::printf("model %s\ninput %s\nbatch %lld\nthreads %d\ngemm_kernel %s\nparameters %lld\n", name.c_str(),
+                layers::format_shape(shape).c_str(), static_cast<long long>(batch), threads, core::sgemm_kernel_name(),
+                static_cast<long long>(model->parameter_count()));
+    std::printf("forward_flops_per_image %.0f\ntrain_flops_per_image %.0f\n", forward_flops, train_flops);
+    std::fflush(stdout);
+
+    // Training.
+    model->train();
+    optim::SGD optimizer(model->named_parameters(), {.lr = 0.01f, .momentum = 0.9f});
+    float loss_value = 0.0f;
+    auto train_step = [&](int64_t i) {
+        autograd::Variable logits = (*model)(autograd::Variable(batch_images(i)));
+        autograd::Variable loss = autograd::cross_entropy(logits, batch_labels(i));
+        loss_value = loss.item();
+        optimizer.zero_grad();
+        loss.backward();
+        optimizer.step();
+    };
+    for (int64_t i = 0; i < warmup; ++i) train_step(i);
+    const auto train_start = std::chrono::steady_clock::now();
+    for (int64_t i = 0; i < steps; ++i) train_step(warmup + i);
+    const double train_seconds = seconds_since(train_start);
+    const double train_rate = double(steps * batch) / train_seconds;
+    std::printf("train_steps %lld\ntrain_seconds %.4f\ntrain_images_per_second %.2f\ntrain_gflops %.3f\nfinal_loss %.4f\n",
+                static_cast<long long>(steps), train_seconds, train_rate, train_rate * train_flops * 1e-9,
+                double(loss_value));
+    std::fflush(stdout);
+    if (!std::isfinite(loss_value)) {
+        std::fprintf(stderr, "bench_zoo: loss is %f\n", double(loss_value));
+        return 1;
+    }
+
+    // Inference.
+    model->eval();
+    {
+        autograd::NoGradGuard no_grad;
+        float sink = 0.0f;
+        sink += (*model)(autograd::Variable(batch_images(0))).value().data()[0];
+        const auto infer_start = std::chrono::steady_clock::now();
+        for (int64_t i = 0; i < infer_batches; ++i)
+            sink += (*model)(autograd::Variable(batch_images(i))).value().data()[0];
+        const double infer_seconds = seconds_since(infer_start);
+        const double infer_rate = double(infer_batches * batch) / infer_seconds;
+        std::printf("infer_batches %lld\ninfer_seconds %.4f\ninfer_images_per_second %.2f\ninfer_gflops %.3f\n",
+                    static_cast<long long>(infer_batches), infer_seconds, infer_rate,
+                    infer_rate * forward_flops * 1e-9);
+        if (!std::isfinite(sink)) std::printf("infer_nonfinite 1\n");
+    }
+    struct rusage usage {};
+    getrusage(RUSAGE_SELF, &usage);
+    std::printf("peak_rss_mb %.1f\n", double(usage.ru_maxrss) / 1024.0);
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    try {
+        return run(argc, argv);
+    } catch (const std::exception& error) {
+        std::fprintf(stderr, "bench_zoo: %s\n", error.what());
+        return 1;
+    }
+}
