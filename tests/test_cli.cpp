@@ -22,74 +22,22 @@
 
 #include "faults/storage_format.hpp"
 #include "layers/checkpoint.hpp"
+#include "support/cli_support.hpp"
 #include "support/test_support.hpp"
 
 using proact::test::contains;
 using proact::test::read_bytes;
 using proact::test::TempDir;
+using proact::test::count_lines;
+using proact::test::kQuiet;
+using proact::test::read_text;
+using proact::test::Run;
+using proact::test::run_proact;
+using proact::test::write_file;
+using proact::test::write_idx_split;
 
 namespace {
 
-struct Run {
-    int exit_code = -1;
-    std::string out, err;
-};
-
-std::string read_text(const std::string& path) {
-    const std::vector<unsigned char> bytes = read_bytes(path);
-    return {bytes.begin(), bytes.end()};
-}
-
-// Runs `proact ARGUMENTS` with stdout and stderr captured in files of `dir`.
-Run run_proact(const TempDir& dir, const std::string& arguments) {
-    const std::string out = dir.file("stdout.txt"), err = dir.file("stderr.txt");
-    std::string command = "'";
-    command += PROACT_BINARY;
-    command += "' " + arguments + " >" + out + " 2>" + err;
-    const int status = std::system(command.c_str());
-    Run run;
-    run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    run.out = read_text(out);
-    run.err = read_text(err);
-    return run;
-}
-
-void put_u32(std::vector<unsigned char>& bytes, uint32_t value) {
-    for (int shift = 24; shift >= 0; shift -= 8) bytes.push_back(static_cast<unsigned char>(value >> shift));
-}
-
-void write_file(const std::string& path, const std::vector<unsigned char>& bytes) {
-    std::ofstream out(path, std::ios::binary);
-    out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-}
-
-// Fashion-MNIST-shaped IDX files (28x28, 10 classes) whose brightness follows the label, so a
-// LeNet learns something in one epoch.
-void write_idx_split(const TempDir& dir, const std::string& prefix, uint32_t count) {
-    std::vector<unsigned char> images, labels;
-    put_u32(images, 0x00000803);
-    put_u32(images, count);
-    put_u32(images, 28);
-    put_u32(images, 28);
-    put_u32(labels, 0x00000801);
-    put_u32(labels, count);
-    for (uint32_t i = 0; i < count; ++i) {
-        const uint32_t label = i % 10;
-        labels.push_back(static_cast<unsigned char>(label));
-        for (uint32_t pixel = 0; pixel < 28 * 28; ++pixel)
-            images.push_back(static_cast<unsigned char>(label * 20 + (pixel * 7 + i * 13) % 40));
-    }
-    write_file(dir.file(prefix + "-images-idx3-ubyte"), images);
-    write_file(dir.file(prefix + "-labels-idx1-ubyte"), labels);
-}
-
-int count_lines(const std::string& text) {
-    int lines = 0;
-    for (char c : text) lines += c == '\n';
-    return lines;
-}
-
-const std::string kQuiet = " --quiet --threads 1";
 
 // Starts `proact ARGUMENTS` in the background, waits until `file` appears (a run's first partial
 // state), then kills it with SIGKILL: no handler runs, as when a machine goes down. True when the
@@ -190,9 +138,9 @@ TEST_CASE("a corrupt model file fails clearly and leaves the outputs as they wer
     TempDir dir("proact-cli");
     write_idx_split(dir, "t10k", 20);
     const std::string bad = dir.file("bad.safetensors");
-    write_file(bad, {'n', 'o', 't', ' ', 'a', ' ', 'm', 'o', 'd', 'e', 'l'});
+    write_file(bad, std::string("not a model"));
     const std::string previous = dir.file("previous.json");
-    write_file(previous, {'{', '}', '\n'});
+    write_file(previous, std::string("{}\n"));
     const std::string data = " --dataset fashion-mnist --data-dir " + dir.path.string();
     for (const char* command : {"eval", "inject"}) {
         CAPTURE(command);
