@@ -19,6 +19,8 @@
 
 using namespace proact;
 using namespace proact::faults;
+using faults_test::per_trial;
+using faults_test::per_trial_outcomes;
 using faults_test::error_message;
 
 namespace {
@@ -33,22 +35,6 @@ CampaignOptions quick_options() {
     options.model_name = "tiny-cnn";
     options.dataset_name = "noise";
     return options;
-}
-
-std::vector<std::vector<int64_t>> per_trial(const CampaignResult& result) {
-    std::vector<std::vector<int64_t>> correct;
-    for (const PointResult& point : result.points) correct.push_back(point.correct);
-    return correct;
-}
-
-// Per point, per trial: the SDC and no-prediction counts.
-std::vector<std::vector<int64_t>> per_trial_outcomes(const CampaignResult& result) {
-    std::vector<std::vector<int64_t>> outcomes;
-    for (const PointResult& point : result.points) {
-        outcomes.push_back(point.sdc);
-        outcomes.push_back(point.no_prediction);
-    }
-    return outcomes;
 }
 
 std::string read_file(const std::filesystem::path& path) {

@@ -10,14 +10,9 @@
 
 using namespace proact;
 using namespace proact::faults;
+using faults_test::per_trial;
 
 namespace {
-
-std::vector<std::vector<int64_t>> per_trial(const CampaignResult& result) {
-    std::vector<std::vector<int64_t>> correct;
-    for (const PointResult& point : result.points) correct.push_back(point.correct);
-    return correct;
-}
 
 // tiny_cnn with its ReLUs clipped by `config` at thresholds that cut into the activations.
 layers::ModulePtr clipped_tiny_cnn(const char* config) {

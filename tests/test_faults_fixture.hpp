@@ -16,6 +16,7 @@
 
 #include "core/rng.hpp"
 #include "core/tensor.hpp"
+#include "faults/campaign_result.hpp"
 #include "faults/injector.hpp"
 #include "layers/layers.hpp"
 
@@ -68,6 +69,23 @@ inline std::vector<std::pair<std::string, int64_t>> positions(const faults::Faul
         for (const faults::BitFault& fault : tensor.faults)
             bits.emplace_back(targets[tensor.target].name, fault.element * 64 + fault.bit);
     return bits;
+}
+
+// Per point, the per-trial correct counts: what two campaigns must agree on.
+inline std::vector<std::vector<int64_t>> per_trial(const faults::CampaignResult& result) {
+    std::vector<std::vector<int64_t>> correct;
+    for (const faults::PointResult& point : result.points) correct.push_back(point.correct);
+    return correct;
+}
+
+// Per point, per trial: the SDC and no-prediction counts.
+inline std::vector<std::vector<int64_t>> per_trial_outcomes(const faults::CampaignResult& result) {
+    std::vector<std::vector<int64_t>> outcomes;
+    for (const faults::PointResult& point : result.points) {
+        outcomes.push_back(point.sdc);
+        outcomes.push_back(point.no_prediction);
+    }
+    return outcomes;
 }
 
 template <class E, class F>

@@ -18,6 +18,7 @@
 
 using namespace proact;
 using namespace proact::faults;
+using faults_test::per_trial;
 using faults_test::error_message;
 
 namespace {
@@ -30,12 +31,6 @@ CampaignOptions quick_options() {
     options.seed = 5;
     options.progress = false;
     return options;
-}
-
-std::vector<std::vector<int64_t>> per_trial(const CampaignResult& result) {
-    std::vector<std::vector<int64_t>> correct;
-    for (const PointResult& point : result.points) correct.push_back(point.correct);
-    return correct;
 }
 
 }  // namespace

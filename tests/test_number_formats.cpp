@@ -27,6 +27,7 @@
 
 using namespace proact;
 using namespace proact::faults;
+using faults_test::per_trial;
 using core::ValueError;
 using faults_test::error_message;
 
@@ -70,12 +71,6 @@ CampaignOptions quick_options(const StorageFormat& format) {
     options.model_name = "tiny-cnn";
     options.dataset_name = "noise";
     return options;
-}
-
-std::vector<std::vector<int64_t>> per_trial(const CampaignResult& result) {
-    std::vector<std::vector<int64_t>> correct;
-    for (const PointResult& point : result.points) correct.push_back(point.correct);
-    return correct;
 }
 
 }  // namespace
