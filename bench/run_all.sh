@@ -21,6 +21,9 @@ echo
 echo "== Fault campaign (LeNet-5 / Fashion-MNIST, BER 1e-6..1e-4, 20 trials each) against PyTorch =="
 bench/compare_campaign.py build "$threads"
 echo
+echo "== A campaign trial against a fault-free pass (LeNet-5, ResNet-20) against PyTorch; FMA peak =="
+bench/compare_trial.py build "$threads"
+echo
 echo "== Vulnerability map: single-bit injections per second (LeNet-5, ResNet-20) against PyTorch =="
 bench/compare_vuln.py build "$threads"
 echo
