@@ -128,13 +128,18 @@ TEST_CASE("examples/shard_parallel.sh: shards side by side with GNU parallel, me
     const TempDir& dir = setup.dir;
     const std::string one = dir.file("one");
     REQUIRE(run_proact(dir, "reproduce --out-dir " + one + setup.flags + kQuiet).exit_code == 0);
-    const std::string out = dir.file("parallel");
     const std::string script = std::string(PROACT_SOURCE_DIR) + "/examples/shard_parallel.sh";
-    const int status = std::system(("PROACT='" + std::string(PROACT_BINARY) + "' bash '" + script + "' 3 " + out +
-                                    setup.flags + " --quiet >" + dir.file("parallel.log") + " 2>&1")
-                                       .c_str());
-    REQUIRE_MESSAGE(status == 0, read_text(dir.file("parallel.log")));
-    setup.check_same_results(one, out);
+    // Every shard hardening for itself (3 shards), and HARDEN_ONCE: shard 0's hardened models in the others (2).
+    for (const std::string& run : {std::string("3 ") + dir.file("parallel"), "2 " + dir.file("once")}) {
+        const std::string environment = run[0] == '2' ? "HARDEN_ONCE=1 " : "";
+        const int status = std::system((environment + "PROACT='" + std::string(PROACT_BINARY) + "' bash '" + script +
+                                        "' " + run + setup.flags + " --quiet >" + dir.file("parallel.log") + " 2>&1")
+                                           .c_str());
+        REQUIRE_MESSAGE(status == 0, read_text(dir.file("parallel.log")));
+        setup.check_same_results(one, run.substr(2));
+    }
+    // Kept, not hardened again: a new one would record its own hardening seconds in its metadata.
+    CHECK(read_text(dir.file("once/shard-1/proact.safetensors")) == read_text(dir.file("once/shard-0/proact.safetensors")));
 }
 
 TEST_CASE("examples/slurm_campaign.sbatch: a job array of shards and a dependent merge give the bytes of one run" *
