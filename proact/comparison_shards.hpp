@@ -16,6 +16,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "proact/comparison.hpp"
@@ -24,6 +25,19 @@ namespace proact::method {
 
 // The manifest's file name in a shard's --out-dir.
 inline constexpr const char* kShardManifest = "shard.json";
+
+// What shard.json holds: the result's settings and per-model figures, without the campaigns.
+struct ShardManifest {
+    faults::ShardSpec shard;
+    int64_t trials = 0;        // per BER, of the whole campaign
+    bool times = true;         // whether the hardening seconds were recorded (else written as 0)
+    ComparisonResult result;   // every field but seconds and each method's campaign
+};
+
+std::string shard_manifest_json(const ShardManifest& manifest);
+// The manifest in `text`. FormatError naming `source` and the field that is missing, of the wrong
+// type or out of range; the file is untrusted (fuzz target shard_manifest).
+ShardManifest parse_shard_manifest(std::string_view text, const std::string& source);
 
 // Writes options.out_dir/shard.json for a run with options.campaign.shard = i/n.
 void write_shard_manifest(const ComparisonResult& result, const ComparisonOptions& options);
