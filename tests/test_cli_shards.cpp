@@ -57,8 +57,10 @@ struct Setup {
 
     // The files a merged folder must share with one run's, byte for byte.
     void check_same_results(const std::string& one, const std::string& merged) const {
-        for (const char* name : {"results.md", "results.csv", "results.json", "results.svg"})
+        for (const char* name : {"results.md", "results.csv", "results.json", "results.svg"}) {
+            CHECK_MESSAGE(!read_text(one + "/" + name).empty(), name);
             CHECK_MESSAGE(read_text(one + "/" + name) == read_text(merged + "/" + name), name);
+        }
         for (const std::string& method : kMethods) {
             const std::string campaign = "/" + method + ".campaign.json";
             CHECK_MESSAGE(read_text(one + campaign) == read_text(merged + campaign), campaign);
@@ -156,5 +158,15 @@ TEST_CASE("examples/slurm_campaign.sbatch: a job array of shards and a dependent
                                     " --quiet >" + dir.file("slurm.log") + " 2>&1")
                                        .c_str());
     REQUIRE_MESSAGE(status == 0, read_text(dir.file("slurm.log")));
+    CHECK(contains(read_text(dir.file("slurm.log")), "COMPLETED"));
     setup.check_same_results(one, out);
+
+    // A shard that fails cancels the merge, and the script says so.
+    const int failed = std::system(("cd '" + dir.path.string() + "' && PROACT_SLURM_WAIT=1 PROACT='" +
+                                    std::string(PROACT_BINARY) + "' bash '" + script + "' 2 " + dir.file("failed") +
+                                    " --trials 0 >" + dir.file("failed.log") + " 2>&1")
+                                       .c_str());
+    CHECK(failed != 0);
+    CHECK_MESSAGE(contains(read_text(dir.file("failed.log")), "the merge job did not complete (CANCELLED)"),
+                  read_text(dir.file("failed.log")));
 }
