@@ -268,6 +268,9 @@ def shard_manifest_corpus():
     rates["settings"]["bers"] = [1e-5, "x"]
     put("shard_manifest", "bad-rate", json.dumps(rates))
     put("shard_manifest", "bad-campaign-json", json.dumps({"proact_campaign": 4}))
+    put("shard_manifest", "bad-method-path", json.dumps(shard_manifest(methods=("../../escape",))))
+    put("shard_manifest", "bad-no-methods", json.dumps(shard_manifest(methods=())))
+    put("shard_manifest", "bad-method-twice", json.dumps(shard_manifest(methods=("proact", "proact"))))
 
 
 # --- command-line texts --------------------------------------------------------------------------

@@ -122,7 +122,21 @@ ShardManifest parse_shard_manifest(std::string_view text, const std::string& sou
     result.seed = settings.unsigned_integer("seed");
     result.samples = settings.integer("samples", 1, kMaxCount);
     result.bers = read_rates(settings, "bers");
+    if (result.bers.empty()) core::fail<core::FormatError>(settings.where("bers"), " is empty");
     result.methods = settings.texts("methods", 64, kMaxText);
+    // The names become file names: only the registry's, each once.
+    if (result.methods.empty()) core::fail<core::FormatError>(settings.where("methods"), " is empty");
+    for (size_t m = 0; m < result.methods.size(); ++m) {
+        const std::string& name = result.methods[m];
+        if (std::find(result.methods.begin(), result.methods.begin() + long(m), name) != result.methods.begin() + long(m))
+            core::fail<core::FormatError>(settings.where("methods"), " names '", core::excerpt(name), "' twice");
+        try {
+            find_method(name);
+        } catch (const core::ValueError&) {
+            core::fail<core::FormatError>(settings.where("methods"), " names '", core::excerpt(name),
+                                          "', not a method of proact: ", method_names());
+        }
+    }
     manifest.trials = settings.integer("trials", 1, kMaxCount);
     result.batch_norm = settings.text("batch_norm", kMaxText);
     result.tolerance_reference = settings.text("tolerance_reference", kMaxText);
@@ -227,6 +241,9 @@ MergedComparison merge_comparison_shards(const std::vector<std::string>& dirs) {
                 const std::string path =
                     method_files(replicate_dir(shard.dir, r, replicates), outcome.method).campaign;
                 parts.push_back(faults::campaign_from_json(core::read_file(path), path));
+                if (parts.back().label != outcome.method)
+                    core::fail<core::ValueError>("merge: '", path, "' is the campaign of '", parts.back().label,
+                                                 "', not of ", outcome.method);
                 merged.sources.push_back(path);
             }
             outcome.campaign = faults::merge_shards(parts);
