@@ -12,6 +12,11 @@
 // and with its own training seed. results.json holds harden_seconds, the one figure that differs
 // from run to run; --no-times writes it as null so that the same seed gives the same bytes at any
 // thread count.
+//
+//   proact reproduce --shard 1/3 --out-dir out/shard-1 ...   then   proact merge out/shard-* --out-dir out
+//
+// --shard i/n hardens as one run does but runs trials i, i+n, ... of each campaign, and writes
+// DIR/shard.json instead of the results; proact merge joins the folders (proact/comparison_shards.hpp).
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
@@ -28,6 +33,7 @@
 #include "layers/checkpoint.hpp"
 #include "layers/zoo.hpp"
 #include "proact/comparison.hpp"
+#include "proact/comparison_shards.hpp"
 
 namespace proact::apps {
 
@@ -39,7 +45,7 @@ struct ReproduceCommand {
     MethodFlags flags;
     std::string model = "lenet5", dataset = "fashion-mnist", format = "q15.16", out_dir;
     std::vector<std::string> model_files;
-    std::string methods = "all", bers, batch_norm = "fold";
+    std::string methods = "all", bers, batch_norm = "fold", shard = "0/1";
     FaultSiteFlags sites;
     int64_t trials = 30;
     int64_t replicates = 1;
@@ -108,7 +114,7 @@ std::string trained_model(const ReproduceCommand& command, int64_t r) {
 }
 
 // Every file the run writes under --out-dir, against every file it reads.
-void check_paths(const ReproduceCommand& command, const std::vector<std::string>& methods) {
+void check_paths(const ReproduceCommand& command, const std::vector<std::string>& methods, bool sharded) {
     OutputPlan plan("reproduce");
     plan.inputs("--model-file", command.model_files);
     plan.data_set(command.dataset, command.common.data_dir);
@@ -119,15 +125,18 @@ void check_paths(const ReproduceCommand& command, const std::vector<std::string>
             plan.output("--out-dir", trained_model_path(command, r));
             plan.output("--out-dir", partial_path(trained_model_path(command, r)));
         }
-    // The per-method files as proact/comparison.cpp names them (MethodFiles).
     for (size_t r = 0; r < replicates; ++r)
         for (const std::string& method : methods) {
-            const std::filesystem::path dir(method::replicate_dir(command.out_dir, r, replicates));
-            plan.output("--out-dir", (dir / (method + ".safetensors")).string());
-            plan.output("--out-dir", (dir / (method + ".campaign.json")).string());
+            const method::MethodFiles files = method::method_files(method::replicate_dir(command.out_dir, r, replicates), method);
+            plan.output("--out-dir", files.checkpoint);
+            plan.output("--out-dir", files.campaign);
         }
-    for (const char* name : {"results.md", "results.csv", "results.json", "results.svg"})
-        plan.output("--out-dir", (std::filesystem::path(command.out_dir) / name).string());
+    const std::filesystem::path out(command.out_dir);
+    if (sharded)
+        plan.output("--out-dir", (out / method::kShardManifest).string());
+    else
+        for (const char* name : {"results.md", "results.csv", "results.json", "results.svg"})
+            plan.output("--out-dir", (out / name).string());
     plan.check();
 }
 
@@ -166,13 +175,15 @@ void run_reproduce(ReproduceCommand& command, const CLI::App& sub) {
     if (!command.bers.empty()) options.campaign.bers = faults::parse_ber_list(command.bers);
     options.campaign.site = command.sites.site;
     options.campaign.activation_layers = command.sites.activation_layers;
+    options.campaign.shard = faults::parse_shard(command.shard);
     faults::validate_options(options.campaign);
     options.run = {command.common.seed, !command.common.quiet};
     options.batch_norm = command.batch_norm;
     options.out_dir = command.out_dir;
     options.resume = command.resume;
     options.times = !command.no_times;
-    check_paths(command, options.methods);
+    const bool sharded = options.campaign.shard.count > 1;
+    check_paths(command, options.methods, sharded);
 
     std::vector<method::Replicate> replicates = replicates_of(command, sub);
     const layers::ModelInfo info =
@@ -180,6 +191,13 @@ void run_reproduce(ReproduceCommand& command, const CLI::App& sub) {
                                          replicates.front().checkpoint);
     if (command.bers.empty()) options.campaign.bers = method::default_comparison_bers(info);
     const method::ComparisonResult result = method::run_comparison(replicates, options);
+    if (sharded) {
+        method::write_shard_manifest(result, options);
+        std::printf("shard %s: wrote %s/%s and the campaigns' trials of this shard in %.1f s; join the folders of "
+                    "every shard with proact merge DIR... --out-dir OUT\n",
+                    command.shard.c_str(), command.out_dir.c_str(), method::kShardManifest, result.seconds);
+        return;
+    }
     method::write_comparison_files(result, options);
     std::printf("%s\n", method::results_markdown(result, options.times).c_str());
     std::printf("wrote %s/results.{md,csv,json,svg} in %.1f s\n", command.out_dir.c_str(), result.seconds);
@@ -217,6 +235,11 @@ void register_reproduce(CLI::App& app) {
                     "Comma-separated BERs (default: lenet5 1e-5,1e-4,3e-4,1e-3; other 28x28 models "
                     "1e-6,1e-5,3e-5,1e-4,3e-4; 32x32 models 1e-7,3e-7,1e-6,3e-6,1e-5,3e-5)")
         ->check(ber_list_flag());
+    sub->add_option("--shard", command->shard,
+                    "Run trials i, i+n, ... of every campaign (i/n) and write DIR/shard.json instead of the results; "
+                    "join the shards' folders with proact merge DIR... --out-dir OUT")
+        ->check(parsed_by([](const std::string& text) { (void)faults::parse_shard(text); }, "i/n"))
+        ->capture_default_str();
     sub->add_option("--trials", command->trials, "Trials per BER and method")
         ->check(whole_number(1, kMaxTrials))
         ->capture_default_str();

@@ -20,6 +20,7 @@
 #include "faults/storage_format.hpp"
 #include "layers/checkpoint.hpp"
 #include "layers/zoo.hpp"
+#include "proact/comparison_shards.hpp"
 
 namespace proact::fuzz {
 
@@ -162,6 +163,22 @@ void run_campaign_json(std::span<const uint8_t> bytes) {
     refused_or_accepted([&] { faults::campaign_json(faults::merge_shards(results)); });
 }
 
+// A shard manifest of `proact reproduce --shard`: read, written and read back (the same text).
+void run_shard_manifest(std::span<const uint8_t> bytes) {
+    std::string written;
+    try {
+        written = method::shard_manifest_json(method::parse_shard_manifest(as_text(bytes), "shard.json"));
+    } catch (const core::Error&) {
+        return;
+    }
+    try {
+        require(method::shard_manifest_json(method::parse_shard_manifest(written, "written.json")) == written,
+                "shard manifest round trip");
+    } catch (const core::Error& error) {
+        throw std::logic_error(std::string("fuzz: shard_manifest_json's own output is refused: ") + error.what());
+    }
+}
+
 void run_storage_format(std::span<const uint8_t> bytes) {
     refused_or_accepted([&] {
         const faults::StorageFormat format = faults::StorageFormat::parse(as_text(bytes));
@@ -189,6 +206,7 @@ const std::vector<Target>& targets() {
         {"idx_gzip", run_idx_gzip},       {"cifar", run_cifar},
         {"image", run_image},             {"campaign_json", run_campaign_json},
         {"storage_format", run_storage_format}, {"ber_list", run_ber_list},
+        {"shard_manifest", run_shard_manifest},
     };
     return list;
 }

@@ -21,7 +21,7 @@ struct Target {
     void (*run)(std::span<const uint8_t> bytes);
 };
 
-// safetensors, idx, idx_gzip, cifar, image, campaign_json, storage_format, ber_list.
+// safetensors, idx, idx_gzip, cifar, image, campaign_json, storage_format, ber_list, shard_manifest.
 const std::vector<Target>& targets();
 const Target& target(const std::string& name);  // std::invalid_argument for an unknown name
 

@@ -229,6 +229,50 @@ def campaign_corpus():
     put("campaign_json", "bad-v4-sdc-above-samples", json.dumps(too_many))
 
 
+# --- shard manifests (proact reproduce --shard) ---------------------------------------------------
+
+def shard_manifest(shard="0/2", methods=("unprotected", "proact"), times=False):
+    return {
+        "proact_reproduce_shard": 1,
+        "shard": shard,
+        "settings": {"model": "lenet5", "dataset": "fashion-mnist", "format": "Q15.16", "seed": 7, "samples": 100,
+                     "bers": [1e-5, 1e-4], "methods": list(methods), "trials": 4, "replicates": 1,
+                     "batch_norm": "fold", "tolerance_reference": "original", "site": "weights",
+                     "ftclipact_search_bers": "evaluation BERs", "times": times},
+        "replicates": [{"seed": 7, "trained_checksum": "0x2cbfcd387986de94", "trained_accuracy": 88.7,
+                        "methods": [{"method": name, "hardened_checksum": "0x00000000000000%02x" % m,
+                                     "thresholds": 4 * m, "guards": 0, "seconds": 1.5 if times else 0.0,
+                                     "settings": name + " settings", "clean_accuracy": 88.5}
+                                    for m, name in enumerate(methods)]}],
+    }
+
+
+def shard_manifest_corpus():
+    put("shard_manifest", "valid-shard", json.dumps(shard_manifest(), indent=1))
+    put("shard_manifest", "valid-times", json.dumps(shard_manifest("1/3", ("ranger",), True)))
+    wrong_method = shard_manifest()
+    wrong_method["replicates"][0]["methods"][1]["method"] = "ranger"
+    put("shard_manifest", "bad-method-order", json.dumps(wrong_method))
+    short = shard_manifest()
+    short["settings"]["replicates"] = 2
+    put("shard_manifest", "bad-replicate-count", json.dumps(short))
+    checksum = shard_manifest()
+    checksum["replicates"][0]["trained_checksum"] = "0xZZ"
+    put("shard_manifest", "bad-checksum", json.dumps(checksum))
+    accuracy = shard_manifest()
+    accuracy["replicates"][0]["methods"][0]["clean_accuracy"] = 1e300
+    put("shard_manifest", "bad-accuracy", json.dumps(accuracy))
+    index = shard_manifest("2/2")
+    put("shard_manifest", "bad-shard-index", json.dumps(index))
+    rates = shard_manifest()
+    rates["settings"]["bers"] = [1e-5, "x"]
+    put("shard_manifest", "bad-rate", json.dumps(rates))
+    put("shard_manifest", "bad-campaign-json", json.dumps({"proact_campaign": 4}))
+    put("shard_manifest", "bad-method-path", json.dumps(shard_manifest(methods=("../../escape",))))
+    put("shard_manifest", "bad-no-methods", json.dumps(shard_manifest(methods=())))
+    put("shard_manifest", "bad-method-twice", json.dumps(shard_manifest(methods=("proact", "proact"))))
+
+
 # --- command-line texts --------------------------------------------------------------------------
 
 def text_corpora():
@@ -249,4 +293,5 @@ if __name__ == "__main__":
     cifar_corpus()
     image_corpus()
     campaign_corpus()
+    shard_manifest_corpus()
     text_corpora()

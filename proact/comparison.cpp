@@ -34,15 +34,6 @@ namespace {
 using faults::CampaignOptions;
 using faults::CampaignResult;
 
-struct MethodFiles {
-    std::string checkpoint, campaign;
-};
-
-MethodFiles files_of(const std::string& out_dir, const std::string& method) {
-    const std::filesystem::path dir(out_dir);
-    return {(dir / (method + ".safetensors")).string(), (dir / (method + ".campaign.json")).string()};
-}
-
 void say(const ComparisonOptions& options, const std::string& line) {
     if (!options.run.progress) return;
     std::fprintf(stderr, "%s\n", line.c_str());
@@ -106,12 +97,15 @@ std::optional<CampaignResult> read_campaign(const std::string& path, const Campa
                     result.purpose == options.purpose && result.batch_norm == options.batch_norm &&
                     result.site == options.site &&
                     result.fault_model == options.fault_model && result.seed == options.seed &&
-                    result.trials == options.trials && result.shard.count == 1 && result.samples == samples &&
+                    result.trials == options.trials && result.shard.index == options.shard.index &&
+                    result.shard.count == options.shard.count && result.samples == samples &&
                     result.fault_free_correct == clean_correct && result.points.size() == options.bers.size() &&
                     result.patterns == options.patterns;
+        const int64_t shard_trials =
+            (options.trials - options.shard.index + options.shard.count - 1) / options.shard.count;
         for (size_t p = 0; same && p < result.points.size(); ++p)
             same = result.points[p].rate == options.bers[p] &&
-                   static_cast<int64_t>(result.points[p].trial_ids.size()) == options.trials;
+                   static_cast<int64_t>(result.points[p].trial_ids.size()) == shard_trials;
         if (same) return result;
     } catch (const core::FormatError& e) {
         say(comparison, "reproduce: cannot reuse '" + path + "' (" + e.what() + "); running it again");
@@ -152,7 +146,7 @@ std::pair<layers::ModulePtr, HardenReport> base_hardening(const Method& base, Ru
     layers::ModulePtr model;
     const bool ours = std::find(run.saved.begin(), run.saved.end(), base.name) != run.saved.end();
     if (std::optional<HardenReport> saved =
-            ours ? read_hardening(files_of(run.dir, base.name).checkpoint, method_key(base, run), model, run.options) : std::nullopt) {
+            ours ? read_hardening(method_files(run.dir, base.name).checkpoint, method_key(base, run), model, run.options) : std::nullopt) {
         log("starts from " + base.name + "'s hardened model");
         return {std::move(model), *saved};
     }
@@ -163,7 +157,7 @@ std::pair<layers::ModulePtr, HardenReport> base_hardening(const Method& base, Ru
 
 MethodOutcome run_method(const Method& method, RunContext& run, const std::string& step) {
     const ComparisonOptions& options = run.options;
-    const MethodFiles files = files_of(run.dir, method.name);
+    const MethodFiles files = method_files(run.dir, method.name);
     const std::string key = method_key(method, run);
     MethodOutcome outcome;
     outcome.method = method.name;
@@ -188,6 +182,7 @@ MethodOutcome run_method(const Method& method, RunContext& run, const std::strin
         save_hardening(files.checkpoint, *model, method.name, key, outcome.report);
     }
     run.saved.push_back(method.name);
+    outcome.hardened_checksum = faults::model_checksum(*model);
     const datasets::Dataset& test = run.replicate.data.test;
     const int64_t clean_correct = layers::evaluate(*model, test.images, test.labels).correct;
     outcome.report.clean_accuracy = 100.0 * double(clean_correct) / double(test.size());
@@ -214,8 +209,8 @@ void check_options(const ComparisonOptions& options, const std::vector<Replicate
     if (options.campaign.fault_model.is_exact())
         core::fail<core::ValueError>("comparison: the campaign's fault model must be a rate, got '",
                                      options.campaign.fault_model.to_string(), "'");
-    if (options.campaign.ci_margin != 0.0 || options.campaign.shard.count != 1)
-        core::fail<core::ValueError>("comparison: every method runs every trial (no --ci-margin, no shards)");
+    if (options.campaign.ci_margin != 0.0)
+        core::fail<core::ValueError>("comparison: every method runs every trial of its shard (no --ci-margin)");
     faults::validate_options(options.campaign);
     if (options.batch_norm != "fold" && options.batch_norm != "keep")
         core::fail<core::ValueError>("comparison: batch norm '", options.batch_norm, "' is not one of fold, keep");
@@ -231,6 +226,11 @@ void check_options(const ComparisonOptions& options, const std::vector<Replicate
 }
 
 }  // namespace
+
+MethodFiles method_files(const std::string& out_dir, const std::string& method) {
+    const std::filesystem::path dir(out_dir);
+    return {(dir / (method + ".safetensors")).string(), (dir / (method + ".campaign.json")).string()};
+}
 
 std::string replicate_dir(const std::string& out_dir, size_t replicate, size_t replicates) {
     if (replicates <= 1) return out_dir;
@@ -287,6 +287,7 @@ ComparisonResult run_comparison(const std::vector<Replicate>& replicates, const 
         ReplicateResult outcome;
         outcome.seed = replicate.seed;
         outcome.checkpoint = replicate.checkpoint;
+        outcome.trained_checksum = run.trained_checksum;
         const datasets::Dataset& test = replicate.data.test;
         outcome.trained_accuracy = 100.0 * layers::evaluate(*trained, test.images, test.labels).accuracy();
         for (size_t m = 0; m < options.methods.size(); ++m) {

@@ -35,6 +35,10 @@
 //
 // Deterministic: the same seed gives the same files at any thread count, except the hardening
 // seconds; options.times = false leaves them out (written as null) for a byte-for-byte check.
+//
+// Shards: with options.campaign.shard = i/n every campaign runs only trials i, i+n, ... (hardening
+// is deterministic, so every shard hardens alike); comparison_shards.hpp writes a shard's manifest
+// and merges the shards' folders into the results one unsharded run writes.
 #pragma once
 
 #include <cstdint>
@@ -94,6 +98,7 @@ struct ComparisonOptions {
 struct MethodOutcome {
     std::string method;
     HardenReport report;
+    uint64_t hardened_checksum = 0;    // faults::model_checksum of the hardened model, as stored
     faults::CampaignResult campaign;
     bool hardening_kept = false;       // read back from out_dir by resume
     bool campaign_kept = false;
@@ -102,6 +107,7 @@ struct MethodOutcome {
 struct ReplicateResult {
     uint64_t seed = 0;
     std::string checkpoint;
+    uint64_t trained_checksum = 0;       // faults::model_checksum of the trained model as hardening loads it
     double trained_accuracy = 0.0;       // the trained model as the campaigns store it, clean, percent
     std::vector<MethodOutcome> methods;  // in the order of ComparisonResult::methods
 };
@@ -128,6 +134,12 @@ ComparisonResult run_comparison(const std::vector<Replicate>& replicates, const 
 
 // The folder of replicate `r`'s files: out_dir for a single replicate, else out_dir/replicate-<r>.
 std::string replicate_dir(const std::string& out_dir, size_t replicate, size_t replicates);
+
+// A method's files in a replicate's folder: DIR/<method>.safetensors and DIR/<method>.campaign.json.
+struct MethodFiles {
+    std::string checkpoint, campaign;
+};
+MethodFiles method_files(const std::string& dir, const std::string& method);
 
 // ---------------------------------------------------------------------------------------------
 // Results (comparison_report.cpp).

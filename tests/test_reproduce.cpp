@@ -15,6 +15,7 @@
 #include "layers/checkpoint.hpp"
 #include "layers/evaluate.hpp"
 #include "proact/comparison.hpp"
+#include "proact/comparison_shards.hpp"
 #include "train/training.hpp"
 #include "support/test_support.hpp"
 
@@ -339,4 +340,53 @@ TEST_CASE("comparison: CIFAR-10 data from its binary files, for a CIFAR model") 
     CHECK(layers::evaluate(*model, data.test.images, data.test.labels).total == 6);
     CHECK(method::default_comparison_bers({"alexnet", {3, 32, 32}, 10, 0}).front() == 1e-7);
     CHECK_THROWS_AS(method::load_comparison_data("cifar10", dir.path.string(), {1, 28, 28}, 0.2, 3), core::ShapeError);
+}
+
+TEST_CASE("comparison: shards of two replicates merge into one run's files; with times only harden_seconds differs") {
+    const Problem problem;
+    const std::vector<method::Replicate> replicates = {problem.replicate(), problem.replicate()};
+    method::ComparisonOptions whole = problem.options("whole");
+    whole.methods = {"unprotected", "proact"};
+    whole.times = false;
+    method::write_comparison_files(method::run_comparison(replicates, whole), whole);
+    std::vector<std::string> dirs;
+    std::vector<method::ComparisonResult> parts;
+    for (int i = 0; i < 2; ++i) {
+        method::ComparisonOptions shard = problem.options("shard-" + std::to_string(i));
+        shard.methods = whole.methods;
+        shard.campaign.shard = faults::parse_shard(std::to_string(i) + "/2");  // times on
+        parts.push_back(method::run_comparison(replicates, shard));
+        method::write_shard_manifest(parts.back(), shard);
+        dirs.push_back(shard.out_dir);
+    }
+    const method::MergedComparison merged = method::merge_comparison_shards({dirs[1], dirs[0]});  // any order
+    CHECK(merged.times);
+    const std::string out = problem.dir.file("merged");
+    method::write_merged_comparison(merged, out);
+    for (const char* file : {"results.svg", "replicate-0/unprotected.campaign.json", "replicate-1/proact.campaign.json"})
+        CHECK_MESSAGE(core::read_file(out + "/" + file) == core::read_file(whole.out_dir + "/" + file), file);
+    // harden_seconds is shard 0's; set to null, the rest is the unsharded run's.
+    nlohmann::json json = nlohmann::json::parse(core::read_file(out + "/results.json"));
+    const nlohmann::json shard0 = nlohmann::json::parse(method::results_json(parts[0], true));
+    for (size_t r = 0; r < json["records"].size(); ++r) {
+        CHECK(json["records"][r]["harden_seconds"] == shard0["records"][r]["harden_seconds"]);
+        json["records"][r]["harden_seconds"] = nullptr;
+    }
+    CHECK(json.dump(1) + "\n" == results_of(whole));
+
+    // A manifest of other settings, or of another hardened model, is refused by name.
+    const std::string manifest = dirs[1] + "/shard.json";
+    const std::string text = core::read_file(manifest);
+    nlohmann::json edited = nlohmann::json::parse(text);
+    edited["settings"]["times"] = false;
+    core::write_file_atomically(manifest, edited.dump(1));
+    CHECK_THROWS_WITH_AS(method::merge_comparison_shards(dirs), doctest::Contains("in its times (false against true)"),
+                         core::ValueError);
+    edited = nlohmann::json::parse(text);
+    edited["replicates"][1]["methods"][1]["hardened_checksum"] = "0x0000000000000001";
+    core::write_file_atomically(manifest, edited.dump(1));
+    CHECK_THROWS_WITH_AS(method::merge_comparison_shards(dirs),
+                         doctest::Contains("in its replicate 1's hardened proact model (checksum)"), core::ValueError);
+    core::write_file_atomically(manifest, text.substr(0, text.size() / 2));
+    CHECK_THROWS_AS(method::merge_comparison_shards(dirs), core::FormatError);
 }
