@@ -12,6 +12,7 @@
 #include "datasets/split.hpp"
 #include "layers/checkpoint.hpp"
 #include "layers/zoo.hpp"
+#include "train/evaluate.hpp"
 
 namespace proact::apps {
 
@@ -57,7 +58,7 @@ void run_train(TrainCommand& command) {
     }
     if (!command.skip_test) {
         const datasets::Dataset test = load_split(command.dataset, "test", command.common, image_shape);
-        const layers::EvalResult result = layers::evaluate(*model, test.images, test.labels);
+        const layers::EvalResult result = train::evaluate(*model, test);
         std::printf("test accuracy %.2f%% (%lld/%lld)\n", 100 * result.accuracy(), static_cast<long long>(result.correct),
                     static_cast<long long>(result.total));
     }

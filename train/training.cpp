@@ -10,7 +10,7 @@
 #include "core/progress.hpp"
 #include "core/reduce.hpp"
 #include "datasets/loader.hpp"
-#include "layers/evaluate.hpp"
+#include "train/evaluate.hpp"
 #include "optim/factory.hpp"
 
 namespace proact::train {
@@ -59,8 +59,8 @@ namespace {
 
 datasets::Augmentation augmentation_for(const datasets::Dataset& data, bool enabled) {
     datasets::Augmentation augment;
-    if (!enabled || data.images.dim() != 4) return augment;
-    augment.crop_padding = data.images.size(2) >= 32 ? 4 : 2;
+    if (!enabled || data.sample_shape().size() != 3) return augment;
+    augment.crop_padding = data.sample_shape()[1] >= 32 ? 4 : 2;
     augment.horizontal_flip = true;
     return augment;
 }
@@ -146,8 +146,7 @@ std::vector<EpochLog> train_classifier(layers::Module& model, const datasets::Da
         final_status.precision(4);
         final_status << "loss " << log.train_loss << " acc " << 100.0 * log.train_accuracy << "%";
         if (validation && validation->size() > 0) {
-            const layers::EvalResult result =
-                layers::evaluate(model, validation->images, validation->labels, options.eval_batch_size);
+            const layers::EvalResult result = evaluate(model, *validation, options.eval_batch_size);
             log.validation_loss = result.loss;
             log.validation_accuracy = result.accuracy();
             final_status << "  val loss " << log.validation_loss << " val acc " << 100.0 * log.validation_accuracy << "%";
