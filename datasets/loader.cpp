@@ -69,7 +69,7 @@ struct DataLoader::BatchBuilder {
         float* destination = batch.images.data();
         const bool augment = options.augment.enabled();
         const core::Rng augment_stream(options.seed, "augment", static_cast<uint64_t>(plan.epoch));
-        // One sample's float values before its crop (the crop reads outside the window it writes).
+        // One sample's float values, the source of its crop (crop_and_flip writes elsewhere).
         std::vector<float> raw(augment ? static_cast<size_t>(sample_elements) : 0);
         for (int64_t position = 0; position < count; ++position) {
             const int64_t index = plan.order[static_cast<size_t>(first + position)];  // a permutation: in range
