@@ -14,6 +14,7 @@
 #include "core/progress.hpp"
 #include "core/rng.hpp"
 #include "faults/report.hpp"
+#include "train/evaluate.hpp"
 
 namespace proact::apps {
 
@@ -68,7 +69,7 @@ std::string campaign_key(const std::string& model_file, const datasets::Dataset&
     std::string counts;
     for (int64_t k : options.exact_counts) counts += (counts.empty() ? "" : ",") + std::to_string(k);
     const Json key = {{"model_file", core::hex64(core::hash_purpose(core::read_file(model_file)))},
-                      {"images", core::hex64(faults::data_checksum(data.images, data.labels))},
+                      {"images", core::hex64(faults::data_checksum(train::input_batches(data), data.labels))},
                       {"split", split},
                       {"format", options.format.to_string()},
                       {"fault_model", options.fault_model.to_string()},
@@ -96,7 +97,7 @@ faults::CampaignResult run_by_point(layers::Module& model, const datasets::Datas
                                     const faults::CampaignOptions& options, const PointwiseRun& run) {
     faults::validate_options(options);
     // Without a partial file there is nothing to resume from: the campaign runs as one.
-    if (run.partial.empty()) return faults::run_campaign(model, data.images, data.labels, options);
+    if (run.partial.empty()) return faults::run_campaign(model, data.images(), data.labels, options);
     faults::CampaignResult whole;
     size_t done = 0;
     const bool partial = options.progress ? announce_partial(run.partial, run.resume, "campaign", "running every point")
@@ -115,7 +116,7 @@ faults::CampaignResult run_by_point(layers::Module& model, const datasets::Datas
     if (done > 0 && done == point_count(options)) return whole;
     // One set-up (the fault-free pass, the stage cache, the probe) for the points still to run.
     const auto start = std::chrono::steady_clock::now();
-    faults::Campaign campaign(model, data.images, data.labels, options);
+    faults::Campaign campaign(model, data.images(), data.labels, options);
     if (done == 0) whole = campaign.settings_result();
     const size_t count = point_count(options);
     const int64_t shard_trials = (options.trials - options.shard.index + options.shard.count - 1) / options.shard.count;

@@ -21,6 +21,7 @@
 #include "layers/zoo.hpp"
 #include "proact/comparison.hpp"
 #include "proact/method.hpp"
+#include "train/evaluate.hpp"
 
 namespace proact::apps {
 
@@ -70,13 +71,13 @@ std::vector<faults::CampaignResult> campaigns_of(layers::Module& model, const st
     options.format = faults::StorageFormat::float32();
     options.bers = kFloatBers;
     options.label = "LeNet-5 " + name + ", float32";
-    results.push_back(faults::run_campaign(model, test.images, test.labels, options));
+    results.push_back(faults::run_campaign(model, test.images(), test.labels, options));
     options.format = faults::StorageFormat::fixed_point(15, 16);
     options.bers = kFixedBers;
     options.label = "LeNet-5 " + name + ", Q15.16";
     std::vector<faults::FaultTarget> targets = faults::select_targets(model);
     faults::quantize_targets(targets, options.format);
-    results.push_back(faults::run_campaign(model, test.images, test.labels, options));
+    results.push_back(faults::run_campaign(model, test.images(), test.labels, options));
     return results;
 }
 
@@ -125,8 +126,8 @@ void run_demo(DemoCommand& command) {
     write_text_file(command.out_dir + "/proact_log.json", hardening.details_json);
 
     std::printf("\n[3/5] evaluate on the %lld test images\n", static_cast<long long>(test.size()));
-    const double clean = 100.0 * layers::evaluate(*model, test.images, test.labels).accuracy();
-    const double clean_hardened = 100.0 * layers::evaluate(*hardened, test.images, test.labels).accuracy();
+    const double clean = 100.0 * train::evaluate(*model, test).accuracy();
+    const double clean_hardened = 100.0 * train::evaluate(*hardened, test).accuracy();
     std::printf("unprotected %.2f%%, ProAct %.2f%% (%lld thresholds, hardened in %.1f s)\n", clean, clean_hardened,
                 static_cast<long long>(hardening.thresholds), hardening.seconds);
 

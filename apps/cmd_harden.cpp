@@ -40,6 +40,7 @@
 #include "proact/comparison.hpp"
 #include "proact/hardening_report.hpp"
 #include "proact/methods.hpp"
+#include "train/evaluate.hpp"
 
 namespace proact::apps {
 
@@ -139,7 +140,7 @@ void run_harden(HardenCommand& command, const CLI::App& sub) {
     std::printf("validation: %lld images held out with seed %llu and fraction %g (%s)\n",
                 static_cast<long long>(validation.size()), static_cast<unsigned long long>(split.seed), split.fraction,
                 split.recorded ? "as the checkpoint records" : "no record in the checkpoint: from the flags");
-    const double accuracy_before = 100.0 * layers::evaluate(model, test.images, test.labels).accuracy();
+    const double accuracy_before = 100.0 * train::evaluate(model, test).accuracy();
     if (command.batch_norm == "fold" && layers::fold_batch_norm(model) > 0)
         std::printf("batch norm folded into the convolutions (--batch-norm keep leaves it)\n");
     std::vector<faults::FaultTarget> weights = faults::select_targets(model, {}, false);
@@ -160,8 +161,8 @@ void run_harden(HardenCommand& command, const CLI::App& sub) {
                           {"seed", std::to_string(command.common.seed)},
                           {"format", format.to_string()},
                           {"batch_norm", command.batch_norm},
-                          {"train", core::hex64(faults::data_checksum(train.images, train.labels))},
-                          {"validation", core::hex64(faults::data_checksum(validation.images, validation.labels))}}};
+                          {"train", core::hex64(faults::data_checksum(train::input_batches(train), train.labels))},
+                          {"validation", core::hex64(faults::data_checksum(train::input_batches(validation), validation.labels))}}};
         if (!command.common.quiet)
             announce_partial(inputs.resume.state_path, command.resume, "hardening", "hardening every layer");
     }
@@ -181,9 +182,9 @@ void run_harden(HardenCommand& command, const CLI::App& sub) {
     method::quantize_hardened(model, grid);
     const std::string name = command.method + (command.guard ? "+guard" : "");
     const method::HardeningReport report = method::hardening_report(
-        model, name, format, 100.0 * layers::evaluate(model, validation.images, validation.labels).accuracy(), seconds,
+        model, name, format, 100.0 * train::evaluate(model, validation).accuracy(), seconds,
         hardened.details_json);
-    const double accuracy_after = 100.0 * layers::evaluate(model, test.images, test.labels).accuracy();
+    const double accuracy_after = 100.0 * train::evaluate(model, test).accuracy();
     std::map<std::string, std::string> metadata = loaded.metadata;
     metadata["hardening"] = name;
     metadata["hardening_seed"] = std::to_string(command.common.seed);

@@ -12,6 +12,7 @@
 #include "datasets/split.hpp"
 #include "layers/checkpoint.hpp"
 #include "layers/zoo.hpp"
+#include "train/evaluate.hpp"
 
 namespace proact::apps {
 
@@ -44,10 +45,11 @@ void run_train(TrainCommand& command) {
     if (command.dataset == "folder")
         note_memory_request("--image-shape", "each image decoded at " + command.image_shape,
                             double(core::numel_of(image_shape)) * 4.0);
-    const datasets::Dataset full = load_split(command.dataset, "train", command.common, image_shape);
     TrainRequest request{command.model, command.dataset, command.validation_fraction, command.train_images, command.train,
                          command.common, command.out, log_path, command.resume};
-    const auto [model, history] = train_and_save(request, full);
+    // The training set lives for this statement only: its pixels are gone before the test set loads.
+    const auto [model, history] =
+        train_and_save(request, load_split(command.dataset, "train", command.common, image_shape));
     std::printf("saved %s (log %s)\n", command.out.c_str(), log_path.c_str());
     if (!history.empty()) {
         const train::EpochLog& last = history.back();
@@ -57,7 +59,7 @@ void run_train(TrainCommand& command) {
     }
     if (!command.skip_test) {
         const datasets::Dataset test = load_split(command.dataset, "test", command.common, image_shape);
-        const layers::EvalResult result = layers::evaluate(*model, test.images, test.labels);
+        const layers::EvalResult result = train::evaluate(*model, test);
         std::printf("test accuracy %.2f%% (%lld/%lld)\n", 100 * result.accuracy(), static_cast<long long>(result.correct),
                     static_cast<long long>(result.total));
     }

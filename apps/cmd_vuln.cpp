@@ -97,7 +97,7 @@ void run_vuln(const VulnCommand& command) {
                     static_cast<long long>(test.size()));
     quantise_and_report(targets, campaign_options.format);
 
-    faults::Campaign campaign(*loaded.model, data.images, data.labels, campaign_options);
+    faults::Campaign campaign(*loaded.model, data.images(), data.labels, campaign_options);
     const faults::VulnerabilityMap map = faults::run_vulnerability(campaign, options);
     const std::string summary = faults::vulnerability_summary(map);
     std::printf("\n%s\n", summary.c_str());

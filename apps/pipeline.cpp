@@ -18,6 +18,7 @@
 #include "layers/checkpoint.hpp"
 #include "layers/zoo.hpp"
 #include "datasets/split.hpp"
+#include "train/evaluate.hpp"
 
 namespace proact::apps {
 
@@ -91,7 +92,7 @@ datasets::Dataset load_split_for(const LoadedModel& loaded, const std::string& c
 layers::EvalResult evaluate_and_print(layers::Module& model, const datasets::Dataset& data, int64_t batch_size,
                                       const std::string& title) {
     const auto start = std::chrono::steady_clock::now();
-    const layers::EvalResult result = layers::evaluate(model, data.images, data.labels, batch_size);
+    const layers::EvalResult result = train::evaluate(model, data, batch_size);
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     std::printf("%s\n%s", title.c_str(), format_confusion(result, data.class_names).c_str());
     // Inference alone (the data is loaded before the clock starts), batches of batch_size.
@@ -158,7 +159,7 @@ TrainedModel train_and_save(const TrainRequest& request, const datasets::Dataset
     resume.key = training_metadata(request, request.train.epochs);
     resume.key["model"] = request.model;
     resume.key["images"] = std::to_string(train_set.size()) + " training, " + std::to_string(validation.size()) +
-                           " validation, hash " + core::hex64(faults::data_checksum(train_set.images, train_set.labels));
+                           " validation, hash " + core::hex64(faults::data_checksum(train::input_batches(train_set), train_set.labels));
     if (!request.common.quiet) announce_partial(resume.state_path, request.resume, "run", "training from the start");
     std::vector<train::EpochLog> history = train::train_classifier(*model, train_set, &validation, options, {}, resume);
     if (!request.log_csv.empty()) write_epoch_csv(request.log_csv, history);

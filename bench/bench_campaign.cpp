@@ -47,7 +47,7 @@ faults::CampaignResult campaign(layers::Module& model, const datasets::Dataset& 
     options.reuse_fault_free = fast;
     options.model_name = "lenet5";
     options.dataset_name = "fashion-mnist";
-    return faults::run_campaign(model, test.images, test.labels, options);
+    return faults::run_campaign(model, test.images(), test.labels, options);
 }
 
 }  // namespace
@@ -61,7 +61,7 @@ int main(int argc, char** argv) {
     const datasets::Dataset test = datasets::load_dataset("fashion-mnist", "test");
     layers::ModulePtr model = checkpoint != "-" ? layers::load_model(checkpoint)
                                                 : trained_lenet(datasets::load_dataset("fashion-mnist", "train"));
-    std::printf("fault_free_acc %.2f\n", 100 * layers::evaluate(*model, test.images, test.labels, 1000).accuracy());
+    std::printf("fault_free_acc %.2f\n", 100 * layers::evaluate(*model, test.images(), test.labels, 1000).accuracy());
     // One campaign over the three BERs; its set-up (fault-free pass, stage cache, probe) is shared
     // out over the rates in proportion to their trials, so campaign_20_s is the whole cost.
     const faults::CampaignResult result = campaign(*model, test, true);

@@ -65,7 +65,7 @@ int main(int argc, char** argv) {
         lenet = layers::load_model(checkpoint);
     else
         train::train_classifier(*lenet, datasets::load_dataset("fashion-mnist", "train"), nullptr, bench::lenet_job(1));
-    run("lenet5", *lenet, subset.images, subset.labels, {0, 22, 30, 31}, 0.1);
+    run("lenet5", *lenet, subset.images(), subset.labels, {0, 22, 30, 31}, 0.1);
 
     layers::ModulePtr resnet = layers::make_model("resnet20", {3, 32, 32}, 10, 0);
     core::Rng rng(0, "bench_vuln_images");

@@ -1,5 +1,7 @@
 #include "datasets/cifar.hpp"
 
+#include <algorithm>
+
 #include "core/error.hpp"
 #include "datasets/file_bytes.hpp"
 
@@ -35,10 +37,10 @@ Dataset read_cifar_records(const std::vector<std::filesystem::path>& files, int6
     }
 
     Dataset dataset;
-    dataset.images = core::Tensor::empty({total_records, 3, 32, 32});
+    // The records' pixel bytes, without their labels; Dataset converts them to pixel/255 per batch.
+    std::vector<uint8_t> pixels(static_cast<size_t>(total_records * kCifarImageBytes));
     dataset.labels.resize(static_cast<size_t>(total_records));
     dataset.num_classes = num_classes;
-    float* out = dataset.images.data();
     int64_t sample = 0;
     for (size_t file_index = 0; file_index < files.size(); ++file_index) {
         const std::vector<uint8_t>& bytes = contents[file_index];
@@ -55,11 +57,11 @@ Dataset read_cifar_records(const std::vector<std::filesystem::path>& files, int6
                 core::fail<core::FormatError>(format_name, ": '", files[file_index].string(), "' record ", record,
                                               " has label ", int(label), ", expected [0, ", num_classes, ")");
             dataset.labels[static_cast<size_t>(sample)] = label;
-            const uint8_t* pixels = base + label_bytes;
-            float* destination = out + sample * kCifarImageBytes;
-            for (int64_t i = 0; i < kCifarImageBytes; ++i) destination[i] = static_cast<float>(pixels[i]) / 255.0f;
+            std::copy_n(base + label_bytes, kCifarImageBytes, pixels.begin() + sample * kCifarImageBytes);
         }
+        std::vector<uint8_t>().swap(contents[file_index]);  // copied: its memory goes back now
     }
+    dataset.set_pixel_bytes(std::move(pixels), {3, 32, 32});
     return dataset;
 }
 

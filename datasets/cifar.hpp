@@ -4,7 +4,8 @@
 //   CIFAR-10:  label byte,                          3072 pixel bytes
 //   CIFAR-100: coarse label byte, fine label byte,  3072 pixel bytes
 // Pixels are 1024 red, then 1024 green, then 1024 blue bytes, each plane 32x32 row-major, which is
-// already the [C, H, W] order of a sample. Loaded datasets have images [N, 3, 32, 32] = byte/255.
+// already the [C, H, W] order of a sample. Loaded datasets keep the pixel bytes
+// (samples [3, 32, 32], float values byte/255, see dataset.hpp).
 // Files may also be gzip-compressed (detected by magic bytes).
 #pragma once
 

@@ -1,7 +1,8 @@
 // proact::datasets — data in, batches out. Depends only on core/.
 //
-// A Dataset (dataset.hpp) is one float tensor of samples plus one int32 label per sample:
-// images [N, C, H, W] with values pixel/255 in [0, 1], or [N, F] for synthetic tabular sets.
+// A Dataset (dataset.hpp) is samples stored once (the file's bytes, or floats), a view of indices
+// over them and one int32 label per sample; it hands out float batches: images [B, C, H, W] with
+// values pixel/255 in [0, 1], or [B, F] for synthetic tabular sets. Splits and subsets are views.
 //
 //   #include "datasets/datasets.hpp"
 //   namespace ds = proact::datasets;

@@ -180,7 +180,7 @@ void write_idx_labels(const std::filesystem::path& path, std::span<const uint8_t
 
 Dataset load_idx_dataset(const std::filesystem::path& images_path, const std::filesystem::path& labels_path,
                          std::string name, std::vector<std::string> class_names, const ReadLimits& limits) {
-    const IdxImages images = read_idx_images(images_path, limits);
+    IdxImages images = read_idx_images(images_path, limits);
     const std::vector<uint8_t> labels = read_idx_labels(labels_path, limits);
     if (static_cast<int64_t>(labels.size()) != images.count)
         core::fail<core::FormatError>("idx: '", labels_path.string(), "' holds ", labels.size(), " labels but '",
@@ -192,15 +192,11 @@ Dataset load_idx_dataset(const std::filesystem::path& images_path, const std::fi
                                           int(labels[i]), ", expected a class in [0, ", num_classes, ")");
 
     Dataset dataset;
-    dataset.images = core::Tensor::empty({images.count, 1, images.rows, images.cols});
-    // Plain division keeps value == pixel/255 exactly; the loop still vectorises.
-    float* out = dataset.images.data();
-    const uint8_t* in = images.pixels.data();
-    const size_t pixel_count = images.pixels.size();
-    for (size_t i = 0; i < pixel_count; ++i) out[i] = static_cast<float>(in[i]) / 255.0f;
+    dataset.name = std::move(name);
+    // The file's bytes as they are; Dataset converts them to pixel/255 per batch.
+    dataset.set_pixel_bytes(std::move(images.pixels), {1, images.rows, images.cols});
     dataset.labels.assign(labels.begin(), labels.end());
     dataset.num_classes = static_cast<int>(num_classes);
-    dataset.name = std::move(name);
     dataset.class_names = std::move(class_names);
     return dataset;
 }

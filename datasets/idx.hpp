@@ -5,7 +5,8 @@
 //           pixel bytes, row-major
 //   labels: magic 0x00000801 (unsigned bytes, 1 dimension), count, then count label bytes
 //
-// Loaded datasets have images [N, 1, rows, cols] with values pixel/255 and labels in [0, 10).
+// Loaded datasets keep the file's pixel bytes (samples [1, rows, cols], float values pixel/255, see
+// dataset.hpp) and labels in [0, 10).
 #pragma once
 
 #include <cstdint>

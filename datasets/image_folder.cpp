@@ -209,13 +209,15 @@ Dataset load_image_folder(const std::filesystem::path& root, const ImageFolderOp
     }
     dataset.num_classes = static_cast<int>(class_directories.size());
 
-    // Tensor::empty checks the element count for overflow before anything is decoded.
-    dataset.images =
+    // Tensor::empty checks the element count for overflow before anything is decoded. Floats, not
+    // bytes: a resized image's values are not byte/255.
+    core::Tensor images =
         core::Tensor::empty({static_cast<int64_t>(files.size()), options.channels, options.height, options.width});
-    const int64_t sample_elements = dataset.images.numel() / static_cast<int64_t>(files.size());
-    float* out = dataset.images.data();
+    const int64_t sample_elements = images.numel() / static_cast<int64_t>(files.size());
+    float* out = images.data();
     for (size_t index = 0; index < files.size(); ++index)
         decode_into(files[index], options, out + static_cast<int64_t>(index) * sample_elements);
+    dataset.set_images(images);
     return dataset;
 }
 

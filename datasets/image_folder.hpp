@@ -9,7 +9,8 @@
 // header claims more than limits.max_image_pixels is refused before it is decoded.
 // Every image is decoded by stb_image, converted to `channels` (1: stb's luma of RGB; 3: grey
 // replicated; alpha dropped) and resized to height x width by bilinear interpolation
-// (see resize.hpp). The dataset's images are [N, channels, height, width] with values byte/255.
+// (see resize.hpp). The dataset's samples are [channels, height, width] with values byte/255 (stored
+// as floats: a resized image's values are not bytes).
 #pragma once
 
 #include <cstdint>

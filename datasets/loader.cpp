@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <condition_variable>
-#include <cstring>
 #include <deque>
 #include <exception>
 #include <mutex>
@@ -61,28 +60,28 @@ struct DataLoader::BatchBuilder {
         Batch batch;
         batch.epoch = plan.epoch;
         batch.batch_index = batch_index;
-        core::Shape shape = dataset.images.shape();
+        core::Shape shape = dataset.images_shape();
         shape[0] = count;
         batch.images = core::Tensor::empty(shape);
         batch.labels.resize(static_cast<size_t>(count));
         batch.indices.resize(static_cast<size_t>(count));
 
-        const float* source = dataset.images.data();
         float* destination = batch.images.data();
         const bool augment = options.augment.enabled();
         const core::Rng augment_stream(options.seed, "augment", static_cast<uint64_t>(plan.epoch));
+        // One sample's float values, the source of its crop (crop_and_flip writes elsewhere).
+        std::vector<float> raw(augment ? static_cast<size_t>(sample_elements) : 0);
         for (int64_t position = 0; position < count; ++position) {
-            const int64_t index = plan.order[static_cast<size_t>(first + position)];
-            const float* sample_in = source + index * sample_elements;
+            const int64_t index = plan.order[static_cast<size_t>(first + position)];  // a permutation: in range
             float* sample_out = destination + position * sample_elements;
             if (augment) {
+                dataset.copy_sample(index, raw.data());
                 core::Rng sample_rng = augment_stream.child(static_cast<uint64_t>(index));
                 const AugmentationDraw draw = draw_augmentation(options.augment, sample_rng);
-                crop_and_flip({sample_in, static_cast<size_t>(sample_elements)},
-                              {sample_out, static_cast<size_t>(sample_elements)}, shape[1], shape[2], shape[3],
+                crop_and_flip(raw, {sample_out, static_cast<size_t>(sample_elements)}, shape[1], shape[2], shape[3],
                               options.augment.crop_padding, draw);
             } else {
-                std::memcpy(sample_out, sample_in, static_cast<size_t>(sample_elements) * sizeof(float));
+                dataset.copy_sample(index, sample_out);
             }
             batch.labels[static_cast<size_t>(position)] = dataset.labels[static_cast<size_t>(index)];
             batch.indices[static_cast<size_t>(position)] = index;
@@ -157,18 +156,17 @@ DataLoader::DataLoader(const Dataset& dataset, LoaderOptions options) {
     Dataset& own = builder->dataset;
     const LoaderOptions& settings = builder->options;
     own.validate();
-    if (!own.images.is_contiguous()) own.images = own.images.contiguous();
     if (settings.batch_size < 1)
         core::fail<core::ValueError>("DataLoader over '", own.name, "': batch_size must be >= 1, got ",
                                      settings.batch_size);
-    if (settings.normalize.enabled()) check_normalization(settings.normalize, own.images.size(1), "DataLoader");
+    if (settings.normalize.enabled()) check_normalization(settings.normalize, own.sample_shape()[0], "DataLoader");
     if (settings.augment.crop_padding < 0)
         core::fail<core::ValueError>("DataLoader over '", own.name, "': crop_padding must be >= 0, got ",
                                      settings.augment.crop_padding);
-    if (settings.augment.enabled() && own.images.dim() != 4)
+    if (settings.augment.enabled() && own.sample_shape().size() != 3)
         core::fail<core::ValueError>("DataLoader over '", own.name,
                                      "': augmentation needs [N, C, H, W] images, got shape ",
-                                     core::shape_str(own.images.shape()));
+                                     core::shape_str(own.images_shape()));
     builder_ = std::move(builder);
 }
 

@@ -13,8 +13,8 @@
 // sample i's augmentation in epoch e from Rng(seed, "augment", e).child(i). So epoch e's batches are
 // the same bytes whatever happened before, with or without prefetching, at any thread count.
 //
-// Per sample, in this order: gather (a memcpy, or the augmentation's crop/flip of raw values),
-// then normalisation. Only the last batch of an epoch can be smaller than batch_size, and it is
+// Per sample, in this order: its float values (Dataset::copy_sample: byte/255 for stored bytes),
+// the augmentation's crop/flip of those values, then normalisation. Only the last batch of an epoch can be smaller than batch_size, and it is
 // dropped when drop_last is set.
 #pragma once
 
@@ -50,7 +50,8 @@ struct Batch {
 
 class DataLoader {
 public:
-    // Keeps its own copy of `dataset` (the images tensor shares storage; labels are copied).
+    // Keeps its own copy of `dataset` (a view: the stored pixels are shared; indices and labels
+    // are copied).
     // ValueError / ShapeError for an invalid dataset or options.
     DataLoader(const Dataset& dataset, LoaderOptions options = {});
     // Stops and joins the prefetch thread, also in the middle of an epoch.

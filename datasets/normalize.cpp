@@ -10,17 +10,17 @@ namespace proact::datasets {
 Normalization channel_statistics(const Dataset& dataset) {
     dataset.validate();
     const int64_t count = dataset.size();
-    const int64_t channels = dataset.images.size(1);
+    const int64_t channels = dataset.sample_shape()[0];
     const int64_t spatial = channels > 0 ? dataset.sample_numel() / channels : 0;
     if (count == 0 || spatial == 0)
         core::fail<core::ValueError>("channel_statistics of '", dataset.name, "': dataset has no values");
-    const core::Tensor images = dataset.images.contiguous();
-    const float* values = images.data();
+    std::vector<float> values(static_cast<size_t>(dataset.sample_numel()));  // one sample at a time
     std::vector<double> sums(static_cast<size_t>(channels), 0.0);
     std::vector<double> squares(static_cast<size_t>(channels), 0.0);
-    for (int64_t sample = 0; sample < count; ++sample)
+    for (int64_t sample = 0; sample < count; ++sample) {
+        dataset.copy_sample(sample, values.data());
         for (int64_t channel = 0; channel < channels; ++channel) {
-            const float* plane = values + (sample * channels + channel) * spatial;
+            const float* plane = values.data() + channel * spatial;
             double sum = 0.0;
             double square = 0.0;
             for (int64_t i = 0; i < spatial; ++i) {
@@ -30,6 +30,7 @@ Normalization channel_statistics(const Dataset& dataset) {
             sums[static_cast<size_t>(channel)] += sum;
             squares[static_cast<size_t>(channel)] += square;
         }
+    }
     Normalization statistics;
     const double per_channel = static_cast<double>(count) * static_cast<double>(spatial);
     for (int64_t channel = 0; channel < channels; ++channel) {

@@ -17,13 +17,13 @@ Dataset two_spirals(int64_t points_per_class, float noise, uint64_t seed) {
     const double max_angle = kTurns * 2.0 * std::numbers::pi;
 
     Dataset dataset;
-    dataset.images = core::Tensor::empty({2 * points_per_class, 2});
+    core::Tensor images = core::Tensor::empty({2 * points_per_class, 2});
     dataset.labels.resize(static_cast<size_t>(2 * points_per_class));
     dataset.num_classes = 2;
     dataset.name = "two_spirals";
     dataset.class_names = {"spiral 0", "spiral 1"};
     core::Rng rng(seed, "two_spirals");
-    float* points = dataset.images.data();
+    float* points = images.data();
     for (int label = 0; label < 2; ++label) {
         const double sign = label == 0 ? 1.0 : -1.0;  // rotation by pi negates both coordinates
         for (int64_t i = 0; i < points_per_class; ++i) {
@@ -35,6 +35,7 @@ Dataset two_spirals(int64_t points_per_class, float noise, uint64_t seed) {
             dataset.labels[static_cast<size_t>(sample)] = label;
         }
     }
+    dataset.set_images(images);
     return dataset;
 }
 
@@ -55,12 +56,12 @@ Dataset gaussian_blobs(int64_t points_per_class, int num_classes, int num_featur
 
     Dataset dataset;
     const int64_t count = points_per_class * num_classes;
-    dataset.images = core::Tensor::empty({count, num_features});
+    core::Tensor images = core::Tensor::empty({count, num_features});
     dataset.labels.resize(static_cast<size_t>(count));
     dataset.num_classes = num_classes;
     dataset.name = "gaussian_blobs";
     for (int label = 0; label < num_classes; ++label) dataset.class_names.push_back("blob " + std::to_string(label));
-    float* points = dataset.images.data();
+    float* points = images.data();
     for (int64_t sample = 0; sample < count; ++sample) {
         const int label = static_cast<int>(sample / points_per_class);
         const float* center = centers.data() + static_cast<int64_t>(label) * num_features;
@@ -68,6 +69,7 @@ Dataset gaussian_blobs(int64_t points_per_class, int num_classes, int num_featur
             points[sample * num_features + feature] = center[feature] + stddev * rng.normal();
         dataset.labels[static_cast<size_t>(sample)] = label;
     }
+    dataset.set_images(images);
     return dataset;
 }
 

@@ -18,6 +18,7 @@
 #include "layers/linear.hpp"
 #include "layers/sequential.hpp"
 #include "optim/adam.hpp"
+#include "train/evaluate.hpp"
 
 using namespace proact;
 
@@ -56,8 +57,9 @@ int main() {
                     loss_sum / double(batches));
     }
 
-    // evaluate() switches to eval mode and builds no graph (inference only).
-    const layers::EvalResult result = layers::evaluate(*model, test.images, test.labels);
+    // evaluate() switches to eval mode and builds no graph (inference only); train::evaluate feeds
+    // it the data set batch by batch (its float images are never all made at once).
+    const layers::EvalResult result = train::evaluate(*model, test);
     std::printf("test accuracy %.2f%% (%lld/%lld)\n", 100.0 * result.accuracy(), static_cast<long long>(result.correct),
                 static_cast<long long>(result.total));
     // Blobs this far apart are nearly separable: a network that does not reach 90% has a bug.

@@ -78,9 +78,9 @@ int main() {
     campaign.seed = seed;
     campaign.progress = false;
     campaign.label = "unprotected";
-    const faults::CampaignResult before = faults::run_campaign(*unprotected, test.images, test.labels, campaign);
+    const faults::CampaignResult before = faults::run_campaign(*unprotected, test.images(), test.labels, campaign);
     campaign.label = "proact";
-    const faults::CampaignResult after = faults::run_campaign(*hardened, test.images, test.labels, campaign);
+    const faults::CampaignResult after = faults::run_campaign(*hardened, test.images(), test.labels, campaign);
     std::printf("%s\n%s", faults::campaign_table(before).c_str(), faults::campaign_table(after).c_str());
 
     // Clipping must not cost clean accuracy beyond ProAct's tolerance (1.5 points on validation).

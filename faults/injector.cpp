@@ -280,6 +280,18 @@ uint64_t data_checksum(const core::Tensor& images, const std::vector<int32_t>& l
     return fnv.hash;
 }
 
+uint64_t data_checksum(const layers::InputBatches& images, const std::vector<int32_t>& labels) {
+    constexpr int64_t kBatch = 1000;  // any size gives the same bytes; this one keeps a batch small
+    Fnv fnv;
+    const auto count = static_cast<int64_t>(labels.size());
+    for (int64_t first = 0; first < count; first += kBatch) {
+        const core::Tensor batch = images(first, std::min(kBatch, count - first)).contiguous();
+        fnv.bytes(batch.data(), static_cast<size_t>(batch.numel()) * sizeof(float));
+    }
+    fnv.bytes(labels.data(), labels.size() * sizeof(int32_t));
+    return fnv.hash;
+}
+
 std::string checksum_hex(uint64_t checksum) {
     char text[24];
     std::snprintf(text, sizeof text, "0x%016" PRIx64, checksum);

@@ -49,6 +49,7 @@
 #include "faults/fault_model.hpp"
 #include "faults/storage_format.hpp"
 #include "faults/targets.hpp"
+#include "layers/evaluate.hpp"
 
 namespace proact::faults {
 
@@ -177,6 +178,9 @@ uint64_t model_checksum(const layers::Module& model);
 // memory: little-endian on every supported machine), then the int32 bytes of `labels` likewise:
 // what tells two evaluation sets apart (CampaignResult::images_hash).
 uint64_t data_checksum(const core::Tensor& images, const std::vector<int32_t>& labels);
+// The same checksum over labels.size() images asked from `images` batch by batch (the bytes of
+// the concatenated batches are those of the whole tensor), for a set never held as one tensor.
+uint64_t data_checksum(const layers::InputBatches& images, const std::vector<int32_t>& labels);
 
 // A checksum as text, "0x" and 16 lower-case hex digits ("0x00ab..."), and back. parse: ValueError
 // naming the text unless it is exactly that form.

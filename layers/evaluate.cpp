@@ -26,19 +26,26 @@ std::vector<int64_t> predict_classes(const core::Tensor& output) {
 
 EvalResult evaluate(Module& model, const core::Tensor& images, const std::vector<int32_t>& labels,
                     int64_t batch_size) {
-    if (batch_size <= 0) core::fail<core::ValueError>("evaluate: batch size must be positive, got ", batch_size);
     if (images.dim() < 1 || images.size(0) != static_cast<int64_t>(labels.size()))
         core::fail<core::ShapeError>("evaluate: ", images.dim() ? images.size(0) : 0, " inputs but ", labels.size(),
                                      " labels");
+    return evaluate(
+        model, [&images](int64_t first, int64_t count) { return images.slice(first, first + count); }, labels,
+        batch_size);
+}
+
+EvalResult evaluate(Module& model, const InputBatches& inputs, const std::vector<int32_t>& labels,
+                    int64_t batch_size) {
+    if (batch_size <= 0) core::fail<core::ValueError>("evaluate: batch size must be positive, got ", batch_size);
     ModeGuard eval_mode(model, /*training=*/false);
     autograd::NoGradGuard no_grad;
     EvalResult result;
-    const int64_t count = images.size(0);
+    const auto count = static_cast<int64_t>(labels.size());
     result.predictions.resize(static_cast<size_t>(count));
     double loss_total = 0.0;
     for (int64_t start = 0; start < count; start += batch_size) {
         const int64_t stop = std::min(count, start + batch_size);
-        const core::Tensor logits = model(autograd::Variable(images.slice(start, stop))).value().contiguous();
+        const core::Tensor logits = model(autograd::Variable(inputs(start, stop - start))).value().contiguous();
         if (logits.dim() != 2 || logits.size(0) != stop - start)
             core::fail<core::ShapeError>("evaluate: model output has shape ", core::shape_str(logits.shape()),
                                          ", expected (", stop - start, ", classes)");

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "core/tensor.hpp"
@@ -36,6 +37,17 @@ struct EvalResult {
 // images (N, ...) in the model's input layout; labels N class indices; batch_size > 0.
 // ShapeError if the counts differ or the model's output is not (B, K) with K > every label.
 EvalResult evaluate(Module& model, const core::Tensor& images, const std::vector<int32_t>& labels,
+                    int64_t batch_size = 1000);
+
+// The inputs of samples [first, first + count) as a float tensor, made when asked: how a set that
+// stores its images in another form (datasets::Dataset keeps bytes) is fed batch by batch, never
+// as one tensor of all its images.
+using InputBatches = std::function<core::Tensor(int64_t first, int64_t count)>;
+
+// The same evaluation over labels.size() samples whose inputs come from `inputs`, asked for in
+// consecutive batches of batch_size (the last may be smaller): the tensor overload's bits when
+// inputs(first, count) returns those rows.
+EvalResult evaluate(Module& model, const InputBatches& inputs, const std::vector<int32_t>& labels,
                     int64_t batch_size = 1000);
 
 }  // namespace proact::layers

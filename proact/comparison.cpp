@@ -184,7 +184,7 @@ MethodOutcome run_method(const Method& method, RunContext& run, const std::strin
     run.saved.push_back(method.name);
     outcome.hardened_checksum = faults::model_checksum(*model);
     const datasets::Dataset& test = run.replicate.data.test;
-    const int64_t clean_correct = layers::evaluate(*model, test.images, test.labels).correct;
+    const int64_t clean_correct = layers::evaluate(*model, test.images(), test.labels).correct;
     outcome.report.clean_accuracy = 100.0 * double(clean_correct) / double(test.size());
 
     CampaignOptions campaign_options = options.campaign;
@@ -197,7 +197,7 @@ MethodOutcome run_method(const Method& method, RunContext& run, const std::strin
     } else {
         say(options, step + " campaign: " + std::to_string(campaign_options.trials) + " trials at each of " +
                          std::to_string(campaign_options.bers.size()) + " BERs, " + campaign_options.format.to_string());
-        campaign = faults::run_campaign(*model, test.images, test.labels, campaign_options);
+        campaign = faults::run_campaign(*model, test.images(), test.labels, campaign_options);
         core::write_file_atomically(files.campaign, faults::campaign_json(*campaign));
     }
     outcome.campaign = *campaign;
@@ -289,7 +289,7 @@ ComparisonResult run_comparison(const std::vector<Replicate>& replicates, const 
         outcome.checkpoint = replicate.checkpoint;
         outcome.trained_checksum = run.trained_checksum;
         const datasets::Dataset& test = replicate.data.test;
-        outcome.trained_accuracy = 100.0 * layers::evaluate(*trained, test.images, test.labels).accuracy();
+        outcome.trained_accuracy = 100.0 * layers::evaluate(*trained, test.images(), test.labels).accuracy();
         for (size_t m = 0; m < options.methods.size(); ++m) {
             std::ostringstream step;
             step << "[";

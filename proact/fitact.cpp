@@ -10,10 +10,10 @@
 #include "autograd/ops.hpp"
 #include "core/progress.hpp"
 #include "datasets/split.hpp"
-#include "layers/evaluate.hpp"
 #include "optim/adam.hpp"
 #include "proact/ranger.hpp"
 #include "proact/threshold_training.hpp"
+#include "train/evaluate.hpp"
 
 namespace proact::method {
 
@@ -138,7 +138,7 @@ FitActResult fitact_harden(layers::Module& model, const core::Shape& input_shape
         result.epochs.push_back(run_epoch(problem, optimizer, epoch));
         if (on_epoch) on_epoch(result.epochs.back());
     }
-    result.final_accuracy = 100.0 * layers::evaluate(model, validation.images, validation.labels).accuracy();
+    result.final_accuracy = 100.0 * train::evaluate(model, validation).accuracy();
     result.seconds = std::chrono::duration<double>(Clock::now() - start).count();
     return result;
 }

@@ -13,7 +13,7 @@
 
 #include "core/progress.hpp"
 #include "faults/injector.hpp"
-#include "layers/evaluate.hpp"
+#include "train/evaluate.hpp"
 #include "proact/ranger.hpp"
 #include "proact/threshold_training.hpp"
 
@@ -124,7 +124,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 double validation_accuracy(layers::Module& model, const datasets::Dataset& validation) {
-    return 100.0 * layers::evaluate(model, validation.images, validation.labels).accuracy();
+    return 100.0 * train::evaluate(model, validation).accuracy();
 }
 
 float& threshold_of(const layers::ActivationSite& site) {
@@ -175,7 +175,7 @@ FtClipActResult ftclipact_harden(layers::Module& model, const core::Shape& input
     layers::ModeGuard eval_mode(model, /*training=*/false);
     FtClipActResult result;
     const std::vector<int64_t> rows = ranger_subset(train.size(), options.subset_images, run.seed);
-    const core::Tensor images = gather_images(train.images, rows);
+    const core::Tensor images = train.gather(rows);
     std::vector<int32_t> labels;
     for (int64_t row : rows) labels.push_back(train.labels[static_cast<size_t>(row)]);
     const std::vector<ActivationProfile> profiles = profile_activations(model, input_shape, images);

@@ -167,7 +167,7 @@ HardenReport harden_ranger(layers::Module& model, const HardenInputs& inputs, co
                            const RunSettings& run, const LogLine& log) {
     const auto start = std::chrono::steady_clock::now();
     const auto profiles =
-        profile_training_subset(model, inputs.input_shape, inputs.train->images, settings.profile_images, run.seed);
+        profile_training_subset(model, inputs.input_shape, *inputs.train, settings.profile_images, run.seed);
     const auto sites = ranger_harden(model, inputs.input_shape, profiles, settings.ranger_clip);
     if (log)
         for (size_t i = 0; i < sites.size(); ++i) {

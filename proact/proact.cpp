@@ -10,12 +10,12 @@
 #include "autograd/ops.hpp"
 #include "core/progress.hpp"
 #include "datasets/split.hpp"
-#include "layers/evaluate.hpp"
 #include "optim/adam.hpp"
 #include "optim/progressive.hpp"
 #include "optim/schedule.hpp"
 #include "proact/ranger.hpp"
 #include "proact/threshold_training.hpp"
+#include "train/evaluate.hpp"
 
 namespace proact::method {
 
@@ -183,14 +183,14 @@ LayerLog restore_layer(const LayerState& saved, size_t visited, const layers::Ac
     return layer;
 }
 
-// Soft targets of the original model on `images`: (N, K) probabilities.
-core::Tensor teacher_targets(layers::Module& model, const core::Tensor& images) {
+// Soft targets of the original model on `data`: (N, K) probabilities.
+core::Tensor teacher_targets(layers::Module& model, const datasets::Dataset& data) {
     autograd::NoGradGuard no_grad;
     core::Tensor result;
-    const int64_t count = images.size(0);
+    const int64_t count = data.size();
     for (int64_t start = 0; start < count; start += 1000) {
         const int64_t stop = std::min(count, start + 1000);
-        const core::Tensor probabilities = autograd::softmax(model(Variable(images.slice(start, stop))), 1).value();
+        const core::Tensor probabilities = autograd::softmax(model(Variable(data.images(start, stop - start))), 1).value();
         if (!result.defined()) result = core::Tensor::empty({count, probabilities.size(1)});
         result.slice(start, stop).copy_(probabilities);
     }
@@ -221,7 +221,7 @@ ProActResult proact_harden(layers::Module& model, const core::Shape& input_shape
     const auto [profiles, train] =
         start_threshold_training(model, input_shape, full_train, validation, options.profile_images,
                                  options.max_train_images, run.seed, "ProAct", "proact-train", result);
-    const core::Tensor teacher = teacher_targets(model, train.images);
+    const core::Tensor teacher = teacher_targets(model, train);
 
     RequiresGradGuard requires_grad_guard(model);
     const std::vector<layers::ActivationSite> sites = ranger_harden(model, input_shape, profiles, options.clip);
@@ -237,7 +237,7 @@ ProActResult proact_harden(layers::Module& model, const core::Shape& input_shape
     const layers::StageChain chain(model);
     const Problem problem{chain, train, validation, teacher, options, run, result.original_accuracy};
     result.activation = options.clip.to_string();
-    result.ranger_accuracy = 100.0 * layers::evaluate(model, validation.images, validation.labels).accuracy();
+    result.ranger_accuracy = 100.0 * train::evaluate(model, validation).accuracy();
     std::vector<size_t> layer_stages;
     for (const layers::ActivationSite& site : sites) layer_stages.push_back(chain.stage_of(site.path));
     // From one pass of the Ranger-initialised model: the layers are visited last to first, so when a
@@ -262,7 +262,7 @@ ProActResult proact_harden(layers::Module& model, const core::Shape& input_shape
         if (!resumed) save_layer_state(resume, model, finished);
         if (on_layer) on_layer(result.layers.back(), resumed);
     }
-    result.final_accuracy = 100.0 * layers::evaluate(model, validation.images, validation.labels).accuracy();
+    result.final_accuracy = 100.0 * train::evaluate(model, validation).accuracy();
     result.seconds = seconds_since(start);
     return result;
 }

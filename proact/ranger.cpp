@@ -114,9 +114,9 @@ std::vector<layers::ActivationSite> ranger_harden(layers::Module& model, const S
 }
 
 std::vector<ActivationProfile> profile_training_subset(layers::Module& model, const Shape& input_shape,
-                                                       const Tensor& train_images, int64_t images, uint64_t seed) {
-    const std::vector<int64_t> rows = ranger_subset(train_images.size(0), images, seed);
-    return profile_activations(model, input_shape, gather_images(train_images, rows));
+                                                       const datasets::Dataset& train, int64_t images, uint64_t seed) {
+    const std::vector<int64_t> rows = ranger_subset(train.size(), images, seed);
+    return profile_activations(model, input_shape, train.gather(rows));
 }
 
 }  // namespace proact::method

@@ -3,7 +3,7 @@
 // hardening baseline (thresholds = those maxima, no training).
 //
 //   auto subset = ranger_subset(train.size(), 1024, seed);            // seeded, without repeats
-//   auto profiles = profile_activations(*model, {1, 28, 28}, gather_images(train.images, subset));
+//   auto profiles = profile_activations(*model, {1, 28, 28}, train.gather(subset));
 //   ranger_harden(*model, {1, 28, 28}, profiles, HybridClip::parse("layer:hard"));
 //
 // Profiling runs in eval mode without a graph and changes nothing of the model: its hooks are
@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "datasets/dataset.hpp"
 #include "layers/hybrid_clip.hpp"
 
 namespace proact::method {
@@ -48,10 +49,10 @@ Tensor gather_images(const Tensor& images, std::span<const int64_t> indices);
 std::vector<ActivationProfile> profile_activations(layers::Module& model, const Shape& input_shape,
                                                    const Tensor& images, int64_t batch_size = 256);
 
-// profile_activations on the seeded ranger_subset of `train_images` (N, ...): the profiles every
-// method starts from.
+// profile_activations on the seeded ranger_subset of `train` (only those images are made float):
+// the profiles every method starts from.
 std::vector<ActivationProfile> profile_training_subset(layers::Module& model, const Shape& input_shape,
-                                                       const Tensor& train_images, int64_t images, uint64_t seed);
+                                                       const datasets::Dataset& train, int64_t images, uint64_t seed);
 
 // Clips `model` with `config` and sets every threshold from its layer's profile; returns the
 // clipped layers in execution order. ValueError if the profiles are not those of the model's ReLUs.

@@ -9,6 +9,7 @@
 #include "layers/evaluate.hpp"
 #include "datasets/split.hpp"
 #include "proact/ranger.hpp"
+#include "train/evaluate.hpp"
 
 namespace proact::method {
 
@@ -26,19 +27,20 @@ std::map<size_t, PrefixInputs> prefix_inputs(const layers::StageChain& chain, co
         prefix.stage = stage;
         if (stage == 0) {
             prefix.cached = true;
-            prefix.train_inputs = train.images;
-            prefix.validation_inputs = validation.images;
+            prefix.train_inputs = train.images();
+            prefix.validation_inputs = validation.images();
             continue;
         }
-        const core::Shape sample = chain.input_shape_of(stage, train.images.slice(0, 1));
+        const core::Shape sample = chain.input_shape_of(stage, train.images(0, 1));
         const int64_t bytes = core::numel_of(sample) * images * int64_t(sizeof(float));
         if (bytes > budget) continue;
         budget -= bytes;
         prefix.cached = true;
         cached.insert(cached.begin(), stage);
     }
-    const std::vector<core::Tensor> train_inputs = chain.stage_inputs(cached, train.images, 1000);
-    const std::vector<core::Tensor> validation_inputs = chain.stage_inputs(cached, validation.images, 1000);
+    if (cached.empty()) return prefixes;  // no float copy of the sets for nothing
+    const std::vector<core::Tensor> train_inputs = chain.stage_inputs(cached, train.images(), 1000);
+    const std::vector<core::Tensor> validation_inputs = chain.stage_inputs(cached, validation.images(), 1000);
     for (size_t i = 0; i < cached.size(); ++i) {
         prefixes[cached[i]].train_inputs = train_inputs[i];
         prefixes[cached[i]].validation_inputs = validation_inputs[i];
@@ -50,7 +52,7 @@ core::Tensor batch_input(const layers::StageChain& chain, const datasets::Datase
                          std::span<const int64_t> rows) {
     if (prefix.cached) return gather_images(prefix.train_inputs, rows);
     autograd::NoGradGuard no_grad;
-    return chain.run(0, prefix.stage, Variable(gather_images(train.images, rows))).value();
+    return chain.run(0, prefix.stage, Variable(train.gather(rows))).value();
 }
 
 double suffix_accuracy(const layers::StageChain& chain, const datasets::Dataset& validation,
@@ -61,7 +63,7 @@ double suffix_accuracy(const layers::StageChain& chain, const datasets::Dataset&
     for (int64_t start = 0; start < count; start += 1000) {
         const int64_t stop = std::min(count, start + 1000);
         const Variable input(prefix.cached ? prefix.validation_inputs.slice(start, stop)
-                                           : chain.run(0, prefix.stage, Variable(validation.images.slice(start, stop))).value());
+                                           : chain.run(0, prefix.stage, Variable(validation.images(start, stop - start))).value());
         const std::vector<int64_t> predicted = layers::predict_classes(chain.run(prefix.stage, chain.size(), input).value());
         for (int64_t i = 0; i < stop - start; ++i)
             correct += predicted[static_cast<size_t>(i)] == validation.labels[static_cast<size_t>(start + i)];
@@ -114,13 +116,13 @@ TrainingStart start_threshold_training(layers::Module& model, const core::Shape&
     check_data(full_train, method, "training", input_shape);
     check_data(validation, method, "validation", input_shape);
     TrainingStart start;
-    start.profiles = profile_training_subset(model, input_shape, full_train.images, profile_images, seed);
+    start.profiles = profile_training_subset(model, input_shape, full_train, profile_images, seed);
     start.train = capped_train_set(full_train, max_images, seed, stream);
     result.seed = seed;
     result.train_images = start.train.size();
     result.validation_images = validation.size();
     result.profile_images = std::min(profile_images, full_train.size());  // ranger_subset's size
-    result.original_accuracy = 100.0 * layers::evaluate(model, validation.images, validation.labels).accuracy();
+    result.original_accuracy = 100.0 * train::evaluate(model, validation).accuracy();
     return start;
 }
 

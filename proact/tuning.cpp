@@ -7,7 +7,7 @@
 
 #include "core/error.hpp"
 #include "core/format.hpp"
-#include "layers/evaluate.hpp"
+#include "train/evaluate.hpp"
 #include "layers/zoo.hpp"
 
 namespace proact::method {
@@ -15,7 +15,7 @@ namespace proact::method {
 namespace {
 
 double accuracy_on(layers::Module& model, const datasets::Dataset& data) {
-    return 100.0 * layers::evaluate(model, data.images, data.labels).accuracy();
+    return 100.0 * train::evaluate(model, data).accuracy();
 }
 
 // The grid's settings in order, the first axis slowest: per setting one value index per axis.
@@ -46,7 +46,7 @@ TuneRow tune_one(const std::string& checkpoint, const HardenInputs& inputs, cons
     row.clean_drop = original_accuracy - row.clean_accuracy;
     row.eligible = row.clean_drop <= options.max_clean_drop;
     const faults::CampaignResult campaign =
-        faults::run_campaign(*model, inputs.validation->images, inputs.validation->labels, options.campaign);
+        faults::run_campaign(*model, inputs.validation->images(), inputs.validation->labels, options.campaign);
     for (const faults::PointResult& point : campaign.points) row.accuracy.push_back(point.stats.mean);
     row.score = curve_score(campaign);
     return row;

@@ -31,7 +31,9 @@ std::vector<uint8_t> image_bytes(int64_t count, int salt) {
 
 // Checks images [first, first + count) of `dataset` against `pixels` (record order = [C, H, W]).
 void check_images(const Dataset& dataset, int64_t first, const std::vector<uint8_t>& pixels) {
-    const float* values = dataset.images.data() + first * kCifarImageBytes;
+    CHECK(dataset.stores_bytes());
+    const core::Tensor images = dataset.images(first, static_cast<int64_t>(pixels.size()) / kCifarImageBytes);
+    const float* values = images.data();
     size_t mismatches = 0;
     for (size_t i = 0; i < pixels.size(); ++i) mismatches += values[i] != static_cast<float>(pixels[i]) / 255.0f;
     CHECK(mismatches == 0);
@@ -50,7 +52,7 @@ TEST_CASE("cifar10 round trip, several files concatenated in order") {
     CHECK(fs::file_size(dir.path / "a.bin") == 3 * 3073);
 
     const Dataset dataset = read_cifar10_files({dir.path / "a.bin", dir.path / "b.bin"});
-    REQUIRE(dataset.images.shape() == core::Shape{5, 3, 32, 32});
+    REQUIRE(dataset.images_shape() == core::Shape{5, 3, 32, 32});
     CHECK(dataset.labels == std::vector<int32_t>{0, 9, 4, 7, 1});
     CHECK(dataset.num_classes == 10);
     CHECK(dataset.class_names.size() == 10);
@@ -59,7 +61,7 @@ TEST_CASE("cifar10 round trip, several files concatenated in order") {
     check_images(dataset, 0, first_pixels);
     check_images(dataset, 3, second_pixels);
     // Pixel (channel 1 = green, row 2, col 5) of image 1 comes from record byte 1024 + 2*32 + 5.
-    CHECK(dataset.images.at({1, 1, 2, 5}) == static_cast<float>(first_pixels[3072 + 1024 + 2 * 32 + 5]) / 255.0f);
+    CHECK(dataset.images().at({1, 1, 2, 5}) == static_cast<float>(first_pixels[3072 + 1024 + 2 * 32 + 5]) / 255.0f);
     CHECK_NOTHROW(dataset.validate());
 }
 
@@ -98,7 +100,7 @@ TEST_CASE("cifar100 round trip uses the fine labels") {
     CHECK(fs::file_size(dir.path / "train.bin") == 4 * 3074);
 
     const Dataset train = load_cifar100(dir.path, "train");
-    REQUIRE(train.images.shape() == core::Shape{4, 3, 32, 32});
+    REQUIRE(train.images_shape() == core::Shape{4, 3, 32, 32});
     CHECK(train.labels == std::vector<int32_t>{0, 99, 42, 57});
     CHECK(train.num_classes == 100);
     CHECK(train.class_names.size() == 100);

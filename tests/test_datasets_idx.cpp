@@ -37,9 +37,10 @@ std::vector<uint8_t> pattern_labels(int64_t count) {
 
 void check_matches(const Dataset& dataset, const std::vector<uint8_t>& pixels, const std::vector<uint8_t>& labels,
                    int64_t count, int64_t rows, int64_t cols) {
-    REQUIRE(dataset.images.shape() == core::Shape{count, 1, rows, cols});
-    CHECK(dataset.images.is_contiguous());
-    const float* values = dataset.images.data();
+    REQUIRE(dataset.images_shape() == core::Shape{count, 1, rows, cols});
+    CHECK(dataset.stores_bytes());  // the file's bytes, converted per batch
+    const core::Tensor images = dataset.images();
+    const float* values = images.data();
     size_t mismatches = 0;
     for (size_t i = 0; i < pixels.size(); ++i) mismatches += values[i] != static_cast<float>(pixels[i]) / 255.0f;
     CHECK(mismatches == 0);
@@ -271,12 +272,12 @@ TEST_CASE("real Fashion-MNIST (Debian package dataset-fashion-mnist)") {
         return;
     }
     const Dataset test = load_fashion_mnist("test");
-    CHECK(test.images.shape() == core::Shape{10000, 1, 28, 28});
+    CHECK(test.images_shape() == core::Shape{10000, 1, 28, 28});
     CHECK(test.labels.size() == 10000);
     CHECK(test.num_classes == 10);
     CHECK(label_histogram(test) == std::vector<int64_t>(10, 1000));
     float low = 1.0f, high = 0.0f;
-    for (float value : test.images.span()) {
+    for (float value : test.images().span()) {
         low = std::min(low, value);
         high = std::max(high, value);
     }
@@ -284,7 +285,7 @@ TEST_CASE("real Fashion-MNIST (Debian package dataset-fashion-mnist)") {
     CHECK(high == 1.0f);
 
     const Dataset train = load_fashion_mnist(directory, "train");
-    CHECK(train.images.shape() == core::Shape{60000, 1, 28, 28});
+    CHECK(train.images_shape() == core::Shape{60000, 1, 28, 28});
     CHECK(label_histogram(train) == std::vector<int64_t>(10, 6000));
     // The usual published statistics of the training set.
     const Normalization statistics = channel_statistics(train);

@@ -77,7 +77,7 @@ TEST_CASE("classes sorted by folder name, files sorted by name, other files skip
     CHECK(dataset.class_names == std::vector<std::string>{"a_cat", "b_dog"});
     CHECK(dataset.num_classes == 2);
     CHECK(dataset.labels == std::vector<int32_t>{0, 0, 0, 1});
-    REQUIRE(dataset.images.shape() == core::Shape{4, 3, side, side});
+    REQUIRE(dataset.images_shape() == core::Shape{4, 3, side, side});
     CHECK_NOTHROW(dataset.validate());
 
     // PNG and BMP are lossless: every value is exactly byte/255, planar [C, H, W].
@@ -87,7 +87,7 @@ TEST_CASE("classes sorted by folder name, files sorted by name, other files skip
         for (int channel = 0; channel < 3; ++channel)
             for (int y = 0; y < side; ++y)
                 for (int x = 0; x < side; ++x)
-                    mismatches += dataset.images.at({sample, channel, y, x}) !=
+                    mismatches += dataset.images().at({sample, channel, y, x}) !=
                                   expected_value(*expected_order[static_cast<size_t>(sample)], side, 3, channel, y, x);
     CHECK(mismatches == 0);
 }
@@ -98,11 +98,11 @@ TEST_CASE("channel conversion: RGB to grey uses stb's luma, grey to RGB replicat
     const std::vector<uint8_t> rgb = {200, 100, 50, 0, 255, 0, 10, 20, 30, 255, 255, 255};  // 2x2
     write_png(dir.path / "only" / "rgb.png", rgb, 2, 2, 3);
     const Dataset grey = load_image_folder(dir.path, {.channels = 1, .height = 2, .width = 2});
-    REQUIRE(grey.images.shape() == core::Shape{1, 1, 2, 2});
+    REQUIRE(grey.images_shape() == core::Shape{1, 1, 2, 2});
     for (int pixel = 0; pixel < 4; ++pixel) {
         const int r = rgb[size_t(pixel * 3)], g = rgb[size_t(pixel * 3 + 1)], b = rgb[size_t(pixel * 3 + 2)];
         const int luma = (r * 77 + g * 150 + b * 29) >> 8;
-        CHECK(grey.images.at({0, 0, pixel / 2, pixel % 2}) == static_cast<float>(luma) / 255.0f);
+        CHECK(grey.images().at({0, 0, pixel / 2, pixel % 2}) == static_cast<float>(luma) / 255.0f);
     }
 
     TempDir grey_dir;
@@ -112,7 +112,7 @@ TEST_CASE("channel conversion: RGB to grey uses stb's luma, grey to RGB replicat
     const Dataset colour = load_image_folder(grey_dir.path, {.channels = 3, .height = 2, .width = 2});
     for (int channel = 0; channel < 3; ++channel)
         for (int pixel = 0; pixel < 4; ++pixel)
-            CHECK(colour.images.at({0, channel, pixel / 2, pixel % 2}) ==
+            CHECK(colour.images().at({0, channel, pixel / 2, pixel % 2}) ==
                   static_cast<float>(grey_pixels[size_t(pixel)]) / 255.0f);
 
     const std::vector<uint8_t> rgba = {1, 2, 3, 0, 4, 5, 6, 128, 7, 8, 9, 255, 10, 11, 12, 255};
@@ -139,7 +139,7 @@ TEST_CASE("JPEG decodes close to its source") {
     for (int channel = 0; channel < 3; ++channel)
         for (int y = 0; y < side; ++y)
             for (int x = 0; x < side; ++x)
-                worst = std::max(worst, std::abs(dataset.images.at({0, channel, y, x}) -
+                worst = std::max(worst, std::abs(dataset.images().at({0, channel, y, x}) -
                                                  expected_value(gradient, side, 3, channel, y, x)));
     CHECK(worst < 0.05f);
 }
@@ -186,16 +186,16 @@ TEST_CASE("images of different sizes are resized to the requested size") {
     write_png(dir.path / "mixed" / "a.png", small_image, 3, 5, 1);
     write_png(dir.path / "mixed" / "b.png", large_image, 9, 6, 1);
     const Dataset dataset = load_image_folder(dir.path, {.channels = 1, .height = 4, .width = 4});
-    REQUIRE(dataset.images.shape() == core::Shape{2, 1, 4, 4});
+    REQUIRE(dataset.images_shape() == core::Shape{2, 1, 4, 4});
 
     // Same as resizing the decoded full-size image.
     std::vector<float> decoded(large_image.size());
     for (size_t i = 0; i < decoded.size(); ++i) decoded[i] = static_cast<float>(large_image[i]) / 255.0f;
     std::vector<float> expected(16);
     resize_bilinear(decoded, 1, 9, 6, expected, 4, 4);
-    const core::Tensor second = dataset.images.select(1).contiguous();
+    const core::Tensor second = dataset.images(1, 1).select(0).contiguous();
     for (size_t i = 0; i < 16; ++i) CHECK(second.data()[i] == expected[i]);
-    for (float value : dataset.images.span()) {
+    for (float value : dataset.images().span()) {
         CHECK(value >= 0.0f);
         CHECK(value <= 1.0f);
     }
@@ -251,7 +251,7 @@ void write_class_folders(const fs::path& root, int per_class) {
 std::vector<int> file_codes(const Dataset& data) {
     std::vector<int> codes;
     for (int64_t i = 0; i < data.size(); ++i)
-        codes.push_back(static_cast<int>(data.images.data()[i * data.sample_numel()] * 255.0f + 0.5f));
+        codes.push_back(static_cast<int>(data.images(i, 1).data()[0] * 255.0f + 0.5f));
     return codes;
 }
 

@@ -20,13 +20,14 @@ namespace {
 // row can be traced back to its sample: value = i + (element index) / 10000.
 Dataset indexed_images(int64_t count, int64_t channels, int64_t height, int64_t width) {
     Dataset dataset;
-    dataset.images = core::Tensor::empty({count, channels, height, width});
+    core::Tensor images = core::Tensor::empty({count, channels, height, width});
     const int64_t sample_elements = channels * height * width;
-    float* values = dataset.images.data();
+    float* values = images.data();
     for (int64_t sample = 0; sample < count; ++sample)
         for (int64_t element = 0; element < sample_elements; ++element)
             values[sample * sample_elements + element] =
                 static_cast<float>(sample) + static_cast<float>(element) / 10000.0f;
+    dataset.set_images(images);
     for (int64_t sample = 0; sample < count; ++sample) dataset.labels.push_back(static_cast<int32_t>(sample % 3));
     dataset.num_classes = 3;
     dataset.name = "indexed";
@@ -81,7 +82,7 @@ TEST_CASE("every sample exactly once per epoch, rows match their samples and lab
                 for (size_t row = 0; row < batch.indices.size(); ++row) {
                     const int64_t index = batch.indices[row];
                     CHECK(batch.labels[row] == index % 3);
-                    CHECK(batch.images.at({int64_t(row), 1, 2, 2}) == dataset.images.at({index, 1, 2, 2}));
+                    CHECK(batch.images.at({int64_t(row), 1, 2, 2}) == dataset.gather(std::vector<int64_t>{index}).at({0, 1, 2, 2}));
                 }
             }
             CHECK_FALSE(loader.next().has_value());  // stays exhausted
@@ -174,6 +175,7 @@ TEST_CASE("drop_last and batch counts") {
 
 TEST_CASE("normalisation: (x - mean) / std per channel, statistics from the data") {
     Dataset dataset = indexed_images(6, 2, 2, 2);
+    const core::Tensor images = dataset.images();
     const Normalization normalization{.mean = {1.5f, -2.0f}, .std = {0.5f, 4.0f}};
     DataLoader loader(dataset, {.batch_size = 4, .shuffle = false, .normalize = normalization});
     const auto batches = whole_epoch(loader, 0);
@@ -182,7 +184,7 @@ TEST_CASE("normalisation: (x - mean) / std per channel, statistics from the data
             for (int64_t channel = 0; channel < 2; ++channel)
                 for (int64_t y = 0; y < 2; ++y)
                     for (int64_t x = 0; x < 2; ++x) {
-                        const float raw = dataset.images.at({batch.indices[size_t(row)], channel, y, x});
+                        const float raw = images.at({batch.indices[size_t(row)], channel, y, x});
                         const float expected = (raw - normalization.mean[size_t(channel)]) / normalization.std[size_t(channel)];
                         CHECK(batch.images.at({row, channel, y, x}) == doctest::Approx(expected).epsilon(1e-6));
                     }
@@ -209,6 +211,7 @@ TEST_CASE("normalisation: (x - mean) / std per channel, statistics from the data
 TEST_CASE("augmentation: each output is a padded crop (maybe mirrored) of its sample, deterministic") {
     const int64_t height = 5, width = 4, padding = 2;
     const Dataset dataset = indexed_images(40, 2, height, width);
+    const core::Tensor images = dataset.images();
     const Augmentation augmentation{.crop_padding = padding, .horizontal_flip = true};
     DataLoader loader(dataset, {.batch_size = 8, .seed = 21, .augment = augmentation});
     const auto batches = whole_epoch(loader, 0);
@@ -228,7 +231,7 @@ TEST_CASE("augmentation: each output is a padded crop (maybe mirrored) of its sa
                         const int64_t source_y = y + draw.offset_y - padding;
                         const int64_t source_x = (draw.flip ? width - 1 - x : x) + draw.offset_x - padding;
                         const bool inside = source_y >= 0 && source_y < height && source_x >= 0 && source_x < width;
-                        const float expected = inside ? dataset.images.at({index, channel, source_y, source_x}) : 0.0f;
+                        const float expected = inside ? images.at({index, channel, source_y, source_x}) : 0.0f;
                         REQUIRE(batch.images.at({int64_t(row), channel, y, x}) == expected);
                     }
         }
@@ -264,6 +267,37 @@ TEST_CASE("crop_and_flip kernel edge cases") {
     CHECK(out == std::vector<float>(6, 0.0f));
     CHECK_THROWS_AS(crop_and_flip(image, out, 1, 2, 3, 1, {.offset_y = 3, .offset_x = 0, .flip = false}),
                     core::ValueError);
+}
+
+TEST_CASE("batches of stored bytes are the bits of batches of the floats byte / 255") {
+    // Every byte value, in samples of [2, 4, 4]: 8 samples cover 0..255.
+    std::vector<uint8_t> bytes(8 * 32);
+    for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<uint8_t>((i * 37 + 11) % 256);
+    std::vector<float> floats(bytes.size());
+    for (size_t i = 0; i < bytes.size(); ++i) floats[i] = static_cast<float>(bytes[i]) / 255.0f;  // the old loaders
+    Dataset stored, converted;
+    stored.set_pixel_bytes(bytes, {2, 4, 4});
+    converted.set_images(core::Tensor::from_vector({8, 2, 4, 4}, floats));
+    for (Dataset* dataset : {&stored, &converted}) {
+        dataset->labels = {0, 1, 2, 0, 1, 2, 0, 1};
+        dataset->num_classes = 3;
+    }
+    CHECK(stored.stores_bytes());
+    CHECK_FALSE(converted.stores_bytes());
+    CHECK(core::equal(stored.images(), converted.images()));
+    const LoaderOptions options{.batch_size = 3, .seed = 4, .normalize = {.mean = {0.3f, 0.6f}, .std = {0.2f, 0.7f}},
+                                .augment = {.crop_padding = 1, .horizontal_flip = true}};
+    for (int64_t epoch = 0; epoch < 2; ++epoch) {
+        DataLoader from_bytes(stored, options);
+        DataLoader from_floats(converted, options);
+        check_same_batches(whole_epoch(from_bytes, epoch), whole_epoch(from_floats, epoch));
+    }
+    // A view of a view reads the same stored bytes.
+    const std::vector<int64_t> picks = {6, 1, 1, 3};
+    const Dataset part = stored.subset(picks);
+    CHECK(part.shares_pixels_with(stored));
+    DataLoader over_part(part, {.batch_size = 4, .shuffle = false});
+    CHECK(core::equal(whole_epoch(over_part, 0)[0].images, converted.gather(picks)));
 }
 
 TEST_CASE("loader errors") {
@@ -312,7 +346,7 @@ TEST_CASE("destroying or moving a loader mid-epoch is clean") {
 
 TEST_CASE("an epoch over 60000 28x28 images is quick") {
     Dataset dataset;
-    dataset.images = core::Tensor::zeros({60000, 1, 28, 28});
+    dataset.set_pixel_bytes(std::vector<uint8_t>(size_t(60000) * 784, 0), {1, 28, 28});
     dataset.labels.assign(60000, 0);
     dataset.num_classes = 10;
     DataLoader loader(dataset, {.batch_size = 64, .seed = 1, .normalize = {.mean = {0.286f}, .std = {0.353f}}});

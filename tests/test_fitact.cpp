@@ -17,7 +17,7 @@ const method::RunSettings kRun{11, false};
 datasets::Dataset tiny_set(layers::Module& model, int64_t count, uint64_t seed) {
     faults_test::TinyData data = faults_test::tiny_data(model, count, seed);
     datasets::Dataset set;
-    set.images = data.images;
+    set.set_images(data.images);
     set.labels = data.labels;
     set.num_classes = 5;
     return set;
@@ -44,7 +44,7 @@ TEST_CASE("FitAct trains every threshold and nothing else") {
     // the Ranger initial values, on the same subset
     layers::ModulePtr reference = faults_test::tiny_cnn(5);
     const auto rows = method::ranger_subset(train.size(), options.profile_images, kRun.seed);
-    const auto profiles = method::profile_activations(*reference, {1, 8, 8}, method::gather_images(train.images, rows));
+    const auto profiles = method::profile_activations(*reference, {1, 8, 8}, train.gather(rows));
 
     const method::FitActResult result = method::fitact_harden(*model, {1, 8, 8}, train, validation, options, kRun);
     CHECK(result.activation == "neuron:smooth:20");

@@ -59,7 +59,7 @@ TEST_CASE("FtClipAct on a model: the searched thresholds are set, kept, and what
     layers::ModulePtr model = faults_test::tiny_cnn(6);
     faults_test::TinyData data = faults_test::tiny_data(*model, 160, 3);
     datasets::Dataset train;
-    train.images = data.images;
+    train.set_images(data.images);
     train.labels = data.labels;
     train.num_classes = 5;
     method::FtClipActOptions options = search_options();
@@ -91,7 +91,7 @@ TEST_CASE("FtClipAct on a model: the searched thresholds are set, kept, and what
     for (int64_t row : rows) labels.push_back(train.labels[static_cast<size_t>(row)]);
     options.campaign.seed = kRun.seed;  // the search's own faults: the run's seed, purpose "search"
     options.campaign.purpose = "search";
-    CHECK(method::campaign_score(*model, method::gather_images(train.images, rows), labels, options.campaign) ==
+    CHECK(method::campaign_score(*model, train.gather(rows), labels, options.campaign) ==
           result.layers.back().search.best_score);
     CHECK(result.campaigns == 3 * 2 * 3);
 }
@@ -99,7 +99,10 @@ TEST_CASE("FtClipAct on a model: the searched thresholds are set, kept, and what
 TEST_CASE("FtClipAct: bad options are ValueErrors") {
     layers::ModulePtr model = faults_test::tiny_cnn(6);
     faults_test::TinyData data = faults_test::tiny_data(*model, 40, 3);
-    datasets::Dataset train{data.images, data.labels, 5};
+    datasets::Dataset train;
+    train.set_images(data.images);
+    train.labels = data.labels;
+    train.num_classes = 5;
     method::FtClipActOptions options = search_options();
     options.candidates = 1;
     CHECK_THROWS_AS(method::ftclipact_harden(*model, {1, 8, 8}, train, train, options, core::ClipMode::hard, kRun), core::ValueError);

@@ -21,7 +21,7 @@ struct RunResult {
 
 RunResult train_spirals(uint64_t seed, int steps) {
     const datasets::Dataset data = datasets::two_spirals(200, 0.02f, seed);
-    const Variable x(data.images);
+    const Variable x(data.images());
     const int64_t hidden = 64;
     core::Rng init(seed, "init");
     // A wide first layer: the spirals need features of several frequencies from the start.

@@ -50,7 +50,7 @@ struct Task {
 
 datasets::Dataset labelled(layers::Module& model, const Tensor& images) {
     datasets::Dataset data;
-    data.images = images;
+    data.set_images(images);
     data.num_classes = 3;
     data.name = "noise";
     data.labels = layers::evaluate(model, images, std::vector<int32_t>(static_cast<size_t>(images.size(0)), 0)).predictions;
@@ -100,7 +100,7 @@ TEST_CASE("Ranger maxima equal a direct computation; profiling changes nothing o
     const datasets::Dataset& data = task.train;
     const auto before = state_of(*model);
     model->train();
-    const auto profiles = method::profile_activations(*model, {1, 8, 8}, data.images, 16);
+    const auto profiles = method::profile_activations(*model, {1, 8, 8}, data.images(), 16);
     CHECK(model->is_training());  // mode restored
     model->eval();
     for (const auto& [name, value] : state_of(*model)) CHECK(core::equal(value, before.at(name)));
@@ -111,7 +111,7 @@ TEST_CASE("Ranger maxima equal a direct computation; profiling changes nothing o
     // Direct: the activations of the whole set at once, element by element.
     autograd::NoGradGuard no_grad;
     auto& features = static_cast<layers::Sequential&>(*model->child("features"));
-    const Tensor relu1 = (*features.at(2))((*features.at(1))((*features.at(0))(Variable(data.images)))).value();
+    const Tensor relu1 = (*features.at(2))((*features.at(1))((*features.at(0))(Variable(data.images())))).value();
     for (int64_t j = 0; j < 4 * 8 * 8; ++j) {
         float best = 0.0f;
         for (int64_t b = 0; b < 200; ++b) best = std::max(best, relu1.data()[b * 256 + j]);
@@ -125,7 +125,7 @@ TEST_CASE("Ranger maxima equal a direct computation; profiling changes nothing o
         CHECK(channel.data()[c] == best);
     }
     // The same maxima again: no hook of the first pass is left behind to record twice.
-    const auto again = method::profile_activations(*model, {1, 8, 8}, data.images, 50);
+    const auto again = method::profile_activations(*model, {1, 8, 8}, data.images(), 50);
     CHECK(core::equal(again[1].neuron_max, profiles[1].neuron_max));
     CHECK(method::ranger_subset(1000, 10, 4) == method::ranger_subset(1000, 10, 4));
     CHECK(method::ranger_subset(1000, 10, 4) != method::ranger_subset(1000, 10, 5));
@@ -135,7 +135,7 @@ TEST_CASE("Ranger hardening sets each threshold to its maxima") {
     Task task = tiny_task();
     layers::ModulePtr model = task.model;
     const datasets::Dataset& data = task.train;
-    const auto profiles = method::profile_activations(*model, {1, 8, 8}, data.images);
+    const auto profiles = method::profile_activations(*model, {1, 8, 8}, data.images());
     method::ranger_harden(*model, {1, 8, 8}, profiles, layers::HybridClip::parse("channel:saturate"));
     const auto params = model->state_dict();
     CHECK(core::equal(params.at("features.2.threshold"), profiles[0].channel_max().reshape({4, 1, 1})));
@@ -210,7 +210,7 @@ TEST_CASE("ProAct: a rejected try is restored exactly; with no accepted try the 
     const datasets::Dataset& train = ranger_task.train;
     method::ranger_harden(*ranger, {1, 8, 8},
                           method::profile_activations(*ranger, {1, 8, 8},
-                                                      method::gather_images(train.images, method::ranger_subset(200, 64, 3))),
+                                                      train.gather(method::ranger_subset(200, 64, 3))),
                           layers::HybridClip{});
     for (const method::LayerLog& layer : none_accepted.layers) CHECK_FALSE(layer.accepted_decay.has_value());
     for (const auto& [name, value] : ranger->state_dict()) CHECK(core::equal(state_c.at(name), value));

@@ -27,7 +27,7 @@ namespace {
 // Three Gaussian blobs in 784 dimensions shown as 1x28x28 images: LeNet-5 learns them in an epoch.
 datasets::Dataset blob_images(int64_t per_class, uint64_t seed) {
     datasets::Dataset data = datasets::gaussian_blobs(per_class, 3, 28 * 28, 1.0f, seed, 1.0f);
-    data.images = data.images.reshape({data.size(), 1, 28, 28});
+    data.set_images(data.images().reshape({data.size(), 1, 28, 28}));
     return data;
 }
 
@@ -337,7 +337,7 @@ TEST_CASE("comparison: CIFAR-10 data from its binary files, for a CIFAR model") 
     CHECK(data.validation.size() == 4);
     CHECK(data.test.size() == 6);
     layers::ModulePtr model = layers::make_model("alexnet", {3, 32, 32}, 10, 0);
-    CHECK(layers::evaluate(*model, data.test.images, data.test.labels).total == 6);
+    CHECK(layers::evaluate(*model, data.test.images(), data.test.labels).total == 6);
     CHECK(method::default_comparison_bers({"alexnet", {3, 32, 32}, 10, 0}).front() == 1e-7);
     CHECK_THROWS_AS(method::load_comparison_data("cifar10", dir.path.string(), {1, 28, 28}, 0.2, 3), core::ShapeError);
 }

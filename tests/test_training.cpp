@@ -1,5 +1,6 @@
 // The training loop: it learns, it is reproducible byte for byte, and a diverging run stops with
-// a NumericError instead of producing a model.
+// a NumericError instead of producing a model. Evaluation and checksums of a data set batch by batch
+// give the bits of the whole-tensor ones.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -8,7 +9,9 @@
 #include "core/progress.hpp"
 #include "datasets/split.hpp"
 #include "datasets/synthetic.hpp"
+#include "faults/injector.hpp"
 #include "layers/layers.hpp"
+#include "train/evaluate.hpp"
 #include "train/training.hpp"
 
 using namespace proact;
@@ -49,6 +52,36 @@ TEST_CASE("train_classifier learns blobs and reports every epoch") {
     CHECK(history.back().validation_accuracy > 0.9);
     CHECK(history.back().lr < history.front().lr);  // cosine schedule by default
     CHECK_FALSE(model->is_training());
+}
+
+TEST_CASE("a data set evaluated and hashed batch by batch: the bits of its whole float tensor") {
+    // 2345 two-feature samples stored as bytes, seen through a view that skips and repeats some.
+    std::vector<uint8_t> bytes(2 * 2345);
+    for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<uint8_t>((i * 91 + 7) % 256);
+    datasets::Dataset stored;
+    stored.set_pixel_bytes(bytes, {2});
+    for (int64_t i = 0; i < 2345; ++i) stored.labels.push_back(static_cast<int32_t>(i % 3));
+    stored.num_classes = 3;
+    std::vector<int64_t> rows;
+    for (int64_t i = 0; i < 2345; ++i) rows.push_back((i * 7) % 2345 / 2 * 2);
+    const datasets::Dataset view = stored.subset(rows);
+    const core::Tensor whole = view.images();
+
+    layers::ModulePtr model = small_mlp(2);
+    for (const int64_t batch_size : {int64_t(7), int64_t(1000), int64_t(5000)}) {
+        CAPTURE(batch_size);
+        const layers::EvalResult batched = train::evaluate(*model, view, batch_size);
+        const layers::EvalResult plain = layers::evaluate(*model, whole, view.labels, batch_size);
+        CHECK(batched.predictions == plain.predictions);
+        CHECK(batched.confusion == plain.confusion);
+        CHECK(batched.correct == plain.correct);
+        CHECK(std::memcmp(&batched.loss, &plain.loss, sizeof(double)) == 0);
+        CHECK(batched.total == 2345);
+    }
+    CHECK(faults::data_checksum(train::input_batches(view), view.labels) ==
+          faults::data_checksum(whole, view.labels));
+    CHECK(faults::data_checksum(train::input_batches(view), view.labels) !=
+          faults::data_checksum(train::input_batches(stored), stored.labels));
 }
 
 TEST_CASE("same seed, same bytes; another seed, another run") {

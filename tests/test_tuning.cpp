@@ -19,7 +19,7 @@ namespace {
 
 datasets::Dataset blob_images(int64_t per_class, uint64_t seed) {
     datasets::Dataset data = datasets::gaussian_blobs(per_class, 3, 28 * 28, 1.0f, seed, 1.0f);
-    data.images = data.images.reshape({data.size(), 1, 28, 28});
+    data.set_images(data.images().reshape({data.size(), 1, 28, 28}));
     return data;
 }
 
@@ -76,16 +76,16 @@ TEST_CASE("tune: every row is its setting hardened and judged on validation unde
     method::find_method("proact").harden(*model, inputs, settings, run, {});
     method::quantize_hardened(*model, campaign);
     const faults::CampaignResult by_hand =
-        faults::run_campaign(*model, problem.validation.images, problem.validation.labels, campaign);
+        faults::run_campaign(*model, problem.validation.images(), problem.validation.labels, campaign);
     CHECK(result.rows[1].score == method::curve_score(by_hand));
     CHECK(result.rows[1].accuracy[1] == by_hand.points[1].stats.mean);
     CHECK(result.rows[1].clean_accuracy ==
-          doctest::Approx(100.0 * layers::evaluate(*model, problem.validation.images, problem.validation.labels).accuracy()));
+          doctest::Approx(100.0 * layers::evaluate(*model, problem.validation.images(), problem.validation.labels).accuracy()));
 
     // The evaluation faults of the same seed are other faults: the score is not theirs by accident.
     campaign.purpose = "evaluation";
     const faults::CampaignResult evaluation =
-        faults::run_campaign(*model, problem.validation.images, problem.validation.labels, campaign);
+        faults::run_campaign(*model, problem.validation.images(), problem.validation.labels, campaign);
     CHECK(evaluation.points[1].correct != by_hand.points[1].correct);
 
     // The best row is the eligible one with the highest score.
