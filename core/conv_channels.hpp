@@ -36,9 +36,9 @@ Tensor conv2d_channels(const Tensor& x, const Tensor& weight, const Tensor& bias
 // bits as im2col + core::sgemm + bias (tests/test_core_conv2d_direct.cpp), so conv2d_forward
 // takes it where conv2d_direct_applies says: stride 1, the avx512 GEMM kernel in use (its
 // register-blocked kernel; the avx2 and generic kernels' loops are slower than their GEMM), not
-// PROACT_GEMM=blas, and planes of at least kConvDirectMinPlane outputs.
+// PROACT_GEMM=blas, and at most kConvDirectMaxOutputs output channels.
 //   x (B,C,H,W), weight (O, C*KH*KW), bias (O) or null -> out (B,O,OH,OW), all contiguous.
-inline constexpr int64_t kConvDirectMinPlane = 256;
+inline constexpr int64_t kConvDirectMaxOutputs = 64;
 // Below this many multiply-adds (O*CKK*B*OH*OW) the images stay on the calling thread.
 inline constexpr int64_t kConvDirectSerialWork = 65536;
 bool conv2d_direct_applies(const Im2colShape& shape, int64_t O);

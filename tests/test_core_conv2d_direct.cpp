@@ -80,7 +80,7 @@ TEST_CASE("conv2d_forward's direct path gives im2col + GEMM + bias's bits on eve
             const Tensor x = random_tensor({c.batch, c.channels, c.size, c.size}, seed += 3);
             Tensor weight = random_tensor({c.outputs, CKK}, seed + 1);
             const Tensor bias = random_tensor({c.outputs}, seed + 2);
-            // the planes of these cases are all large enough for the direct path
+            // these cases all have few enough output channels for the direct path
             CHECK(core::conv2d_direct_applies(shape, c.outputs) == (kernel == core::GemmKernel::avx512));
             for (bool faulty : {false, true}) {
                 if (faulty) {  // a corner tap (reads padding at the borders) and a middle one
@@ -123,5 +123,6 @@ TEST_CASE("the direct path stays off where it does not apply") {
     const core::GemmKernelScope scope(core::GemmKernel::avx512);
     CHECK(core::conv2d_direct_applies({2, 16, 32, 32, 3, 3, 1, 1}, 16));
     CHECK_FALSE(core::conv2d_direct_applies({2, 16, 32, 32, 3, 3, 2, 1}, 16));  // stride 2
-    CHECK_FALSE(core::conv2d_direct_applies({2, 64, 8, 8, 3, 3, 1, 1}, 64));    // a small plane
+    CHECK(core::conv2d_direct_applies({2, 64, 8, 8, 3, 3, 1, 1}, 64));
+    CHECK_FALSE(core::conv2d_direct_applies({2, 64, 16, 16, 3, 3, 1, 1}, 128));  // many outputs
 }
