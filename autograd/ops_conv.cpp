@@ -5,6 +5,7 @@
 
 #include "autograd/ops.hpp"
 #include "core/conv2d.hpp"
+#include "core/conv_channels.hpp"
 #include "core/error.hpp"
 #include "core/im2col.hpp"
 
@@ -68,8 +69,11 @@ Variable conv2d(const Variable& x, const Variable& weight, const Variable& bias,
     const bool x_needs_grad = graph && x.requires_grad();
     const bool weight_needs_grad = graph && weight.requires_grad();
     const bool bias_needs_grad = graph && bias.requires_grad();
-    // dweight needs cols: keep them if small, else rebuild them from x (alive through the graph anyway).
-    const bool save_cols = weight_needs_grad && CKK * N * int64_t(sizeof(float)) <= kMaxSavedColsBytes;
+    // dweight needs cols: keep them if small, else rebuild them from x (alive through the graph
+    // anyway). Where the forward runs the direct convolution (no im2col), they are rebuilt too:
+    // backward's im2col of one group at a time stays in cache, and the forward skips writing them.
+    const bool save_cols = weight_needs_grad && CKK * N * int64_t(sizeof(float)) <= kMaxSavedColsBytes &&
+                           !core::conv2d_direct_applies(shape, O);
     Tensor saved_cols = save_cols ? Tensor::empty({CKK * N}) : Tensor();
 
     Tensor out = Tensor::empty({B, O, shape.out_h(), shape.out_w()});

@@ -17,7 +17,7 @@ namespace {
 // Subtracting the row max keeps exp() in range; a row whose entries are all -inf stays NaN (no
 // distribution exists), a row with some -inf entries gives them probability 0.
 void softmax_rows(const float* x, int64_t rows, int64_t cols, float* out, bool log) {
-#pragma omp parallel for schedule(static) if (rows * cols > core::kParallelGrain)
+#pragma omp parallel for schedule(dynamic, core::dynamic_chunk(cols)) if (rows * cols > core::kParallelGrain)
     for (int64_t r = 0; r < rows; ++r) {
         const float* in = x + r * cols;
         float* o = out + r * cols;

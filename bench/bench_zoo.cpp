@@ -16,6 +16,7 @@
 // train_images_per_second, train_gflops, final_loss, infer_batches, infer_seconds,
 // infer_images_per_second, infer_gflops, peak_rss_mb.
 // Our GEMM's own rate (the share's denominator) comes from `bench_gemm size=1024 THREADS`.
+// Runs with OMP_WAIT_POLICY=passive unless the environment sets a policy, as `proact` does.
 //
 // Usage: bench_zoo MODEL [C,H,W] [batch] [steps] [infer_batches] [threads] [warmup]
 //   defaults: 3,32,32  64  10  10  2  2        e.g. bench_zoo lenet5 1,28,28 64 50 20 2
@@ -138,6 +139,10 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    // The OpenMP wait policy the proact binary runs with (apps/proact.cpp), so that this measures
+    // what a command does: libgomp's default spinning, beside one other busy process, made a
+    // 2-thread ResNet-20 inference 30x slower here (25 against 811 images/s, passive).
+    core::prefer_passive_openmp_wait(argv);
     try {
         return run(argc, argv);
     } catch (const std::exception& error) {

@@ -54,7 +54,7 @@ void batch_norm_forward(const float* src, const BatchNormShape& shape, ChannelPa
                         float* dst, double* mean, double* invstd) {
     const int64_t B = shape.batch, C = shape.channels, S = shape.plane;
     const int64_t n = B * S;
-#pragma omp parallel for schedule(static) if (B * C * S > kParallelGrain)
+#pragma omp parallel for schedule(dynamic) if (B * C * S > kParallelGrain)
     for (int64_t c = 0; c < C; ++c) {
         double channel_mean, channel_var;
         if (training) {
@@ -91,7 +91,7 @@ void batch_norm_backward(const float* x_data, const float* dy_data, const BatchN
                          float* dbeta) {
     const int64_t B = shape.batch, C = shape.channels, S = shape.plane;
     const int64_t n = B * S;
-#pragma omp parallel for schedule(static) if (B * C * S > kParallelGrain)
+#pragma omp parallel for schedule(dynamic) if (B * C * S > kParallelGrain)
     for (int64_t c = 0; c < C; ++c) {
         const double channel_mean = mean[c];
         const double channel_invstd = invstd[c];

@@ -158,7 +158,7 @@ void clip_forward_mode(const float* x, const float* threshold, float* y, const C
     const int64_t total = shape.batch * shape.channels * shape.spatial;
     if (shape.granularity == ClipGranularity::layer) {
         const int64_t blocks = (total + kClipBlock - 1) / kClipBlock;
-#pragma omp parallel for schedule(static) if (total > kParallelGrain)
+#pragma omp parallel for schedule(dynamic) if (total > kParallelGrain)
         for (int64_t block = 0; block < blocks; ++block) {
             const int64_t start = block * kClipBlock;
             clip_row<mode, false>(x + start, threshold, y + start, std::min(kClipBlock, total - start), slope);
@@ -168,7 +168,7 @@ void clip_forward_mode(const float* x, const float* threshold, float* y, const C
     const bool per_sample = neuron_like(shape);
     const int64_t length = per_sample ? shape.channels * shape.spatial : shape.spatial;
     const int64_t rows = total / std::max<int64_t>(length, 1);
-#pragma omp parallel for schedule(static) if (total > kParallelGrain)
+#pragma omp parallel for schedule(dynamic, dynamic_chunk(length)) if (total > kParallelGrain)
     for (int64_t row = 0; row < rows; ++row) {
         if (per_sample) clip_row<mode, true>(x + row * length, threshold, y + row * length, length, slope);
         else clip_row<mode, false>(x + row * length, threshold + row % shape.channels, y + row * length, length, slope);
@@ -186,7 +186,7 @@ void clip_backward_mode(const float* x, const float* threshold, const float* dy,
     if (shape.granularity == ClipGranularity::layer) {
         const int64_t blocks = (total + kClipBlock - 1) / kClipBlock;
         std::vector<double> partial(static_cast<size_t>(blocks), 0.0);
-#pragma omp parallel for schedule(static) if (total > kParallelGrain)
+#pragma omp parallel for schedule(dynamic) if (total > kParallelGrain)
         for (int64_t block = 0; block < blocks; ++block) {
             const int64_t start = block * kClipBlock;
             clip_grad_row<mode, false>(x + start, threshold, dy + start, dx ? dx + start : nullptr,
@@ -200,7 +200,7 @@ void clip_backward_mode(const float* x, const float* threshold, const float* dy,
     if (neuron_like(shape)) {
         const int64_t length = C * S;
         const int64_t blocks = (length + kClipBlock - 1) / kClipBlock;
-#pragma omp parallel for schedule(static) if (total > kParallelGrain)
+#pragma omp parallel for schedule(dynamic) if (total > kParallelGrain)
         for (int64_t block = 0; block < blocks; ++block) {
             const int64_t start = block * kClipBlock, count = std::min(kClipBlock, length - start);
             for (int64_t batch = 0; batch < B; ++batch) {
@@ -211,7 +211,7 @@ void clip_backward_mode(const float* x, const float* threshold, const float* dy,
         }
         return;
     }
-#pragma omp parallel for schedule(static) if (total > kParallelGrain)
+#pragma omp parallel for schedule(dynamic) if (total > kParallelGrain)
     for (int64_t c = 0; c < C; ++c)
         for (int64_t batch = 0; batch < B; ++batch) {
             const int64_t base = (batch * C + c) * S;

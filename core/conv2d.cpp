@@ -8,6 +8,7 @@
 #include <cstring>
 #include <vector>
 
+#include "core/conv_channels.hpp"
 #include "core/gemm.hpp"
 #include "core/tensor.hpp"
 #include "core/threads.hpp"
@@ -107,6 +108,10 @@ void reduce_dweight(const float* partials, int64_t slots, const ConvSizes& z, bo
 
 void conv2d_forward(const float* x, const float* weight, const float* bias, const Im2colShape& shape, int64_t O,
                     float* out, float* saved_cols) {
+    if (!saved_cols && conv2d_direct_applies(shape, O)) {
+        conv2d_forward_direct(x, weight, bias, shape, O, out);
+        return;
+    }
     const ConvSizes z(shape, O);
     Scratch cols_scratch(saved_cols ? 0 : z.CKK * z.group_columns);  // (CKK, group columns)
     Scratch out_scratch(O * z.group_columns);                        // (O, group columns)

@@ -33,7 +33,9 @@ inline constexpr int64_t kConvGroupColumns = 512;
 
 // x (B,C,H,W), weight (O, CKK), bias (O) or null -> out (B,O,OH,OW), all contiguous; shape gives
 // B, C, H, W, KH, KW, stride, padding. saved_cols: null, or CKK*B*OH*OW floats that receive the
-// columns for conv2d_backward (stored group by group).
+// columns for conv2d_backward (stored group by group). Without saved_cols, a shape that
+// conv2d_direct_applies to (core/conv_channels.hpp) runs the direct convolution instead: the same
+// bits, no im2col.
 void conv2d_forward(const float* x, const float* weight, const float* bias, const Im2colShape& shape, int64_t O,
                     float* out, float* saved_cols);
 

@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/im2col.hpp"
 #include "core/tensor.hpp"
 
 namespace proact::core {
@@ -28,6 +29,21 @@ namespace proact::core {
 // Throws ShapeError / ValueError / IndexError for inputs that do not fit.
 Tensor conv2d_channels(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t stride, int64_t padding,
                        const std::vector<int64_t>& channels);
+
+// The whole convolution on the same per-image kernels, as conv2d_forward's direct path: no im2col
+// (its columns are 9x the input for a 3x3 kernel, written and read again), and 8 output channels x
+// 48 positions per register block, each loaded input vector feeding 8 FMAs as in the GEMM. Same
+// bits as im2col + core::sgemm + bias (tests/test_core_conv2d_direct.cpp), so conv2d_forward
+// takes it where conv2d_direct_applies says: stride 1, the avx512 GEMM kernel in use (its
+// register-blocked kernel; the avx2 and generic kernels' loops are slower than their GEMM), not
+// PROACT_GEMM=blas, and at most kConvDirectMaxOutputs output channels.
+//   x (B,C,H,W), weight (O, C*KH*KW), bias (O) or null -> out (B,O,OH,OW), all contiguous.
+inline constexpr int64_t kConvDirectMaxOutputs = 64;
+// Below this many multiply-adds (O*CKK*B*OH*OW) the images stay on the calling thread.
+inline constexpr int64_t kConvDirectSerialWork = 65536;
+bool conv2d_direct_applies(const Im2colShape& shape, int64_t O);
+void conv2d_forward_direct(const float* x, const float* weight, const float* bias, const Im2colShape& shape, int64_t O,
+                           float* out);
 
 // Rows `rows` of `weight` (O, ...) as a new contiguous tensor (rows.size(), ...): the weight (or
 // bias) of the output channels `rows` of a linear layer. Throws IndexError for a row outside [0, O).

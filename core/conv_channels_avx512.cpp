@@ -23,6 +23,7 @@ void direct_conv_block(const float* padded, const int64_t* offsets, int64_t K, i
     for (int64_t i0 = 0; i0 < acc_size; i0 += width) {
         const int64_t lanes = std::min<int64_t>(width, acc_size - i0);
         __mmask16 mask[NV];
+#pragma GCC unroll 8
         for (int v = 0; v < NV; ++v) {
             const int64_t left = std::clamp<int64_t>(lanes - 16 * v, 0, 16);
             mask[v] = left == 16 ? __mmask16(0xFFFF) : __mmask16((1u << left) - 1u);
@@ -33,22 +34,30 @@ void direct_conv_block(const float* padded, const int64_t* offsets, int64_t K, i
             {
                 const float* src = padded + offsets[k0] + i0;
                 __m512 x[NV];
+#pragma GCC unroll 8
                 for (int v = 0; v < NV; ++v) x[v] = _mm512_maskz_loadu_ps(mask[v], src + 16 * v);
+#pragma GCC unroll 8
                 for (int c = 0; c < CH; ++c) {
                     const __m512 w = _mm512_set1_ps(w_rows[c][k0]);
+#pragma GCC unroll 8
                     for (int v = 0; v < NV; ++v) acc[c][v] = _mm512_mul_ps(w, x[v]);
                 }
             }
             for (int64_t k = k0 + 1; k < k1; ++k) {
                 const float* src = padded + offsets[k] + i0;
                 __m512 x[NV];
+#pragma GCC unroll 8
                 for (int v = 0; v < NV; ++v) x[v] = _mm512_maskz_loadu_ps(mask[v], src + 16 * v);
+#pragma GCC unroll 8
                 for (int c = 0; c < CH; ++c) {
                     const __m512 w = _mm512_set1_ps(w_rows[c][k]);
+#pragma GCC unroll 8
                     for (int v = 0; v < NV; ++v) acc[c][v] = _mm512_fmadd_ps(w, x[v], acc[c][v]);
                 }
             }
+#pragma GCC unroll 8
             for (int c = 0; c < CH; ++c)
+#pragma GCC unroll 8
                 for (int v = 0; v < NV; ++v) {
                     float* at = total + c * acc_size + i0 + 16 * v;
                     const __m512 sum =
@@ -61,17 +70,22 @@ void direct_conv_block(const float* padded, const int64_t* offsets, int64_t K, i
 
 using DirectConvBlock = void (*)(const float*, const int64_t*, int64_t, int64_t, const float* const*, int64_t, float*);
 
+// Blocks of up to 4 channels take up to 4 vectors (16 accumulators); blocks of 8 channels up to 3
+// (24 accumulators + 3 input vectors + 1 weight: 28 of the 32 zmm), as many FMAs per loaded input
+// vector as the GEMM's 8 x 48 tile. A whole convolution (conv2d_forward_direct) runs mostly on those.
 template <int CH>
 constexpr DirectConvBlock direct_blocks_for_channels[4] = {direct_conv_block<CH, 1>, direct_conv_block<CH, 2>,
                                                            direct_conv_block<CH, 3>, direct_conv_block<CH, 4>};
 constexpr const DirectConvBlock* direct_blocks[4] = {direct_blocks_for_channels<1>, direct_blocks_for_channels<2>,
                                                      direct_blocks_for_channels<3>, direct_blocks_for_channels<4>};
+constexpr DirectConvBlock direct_blocks_8[3] = {direct_conv_block<8, 1>, direct_conv_block<8, 2>,
+                                                direct_conv_block<8, 3>};
 
-// Vectors per block (1..4) that pad `positions` least; ties go to the wider block.
-int direct_block_vectors(int64_t positions) {
-    int best = 4;
-    int64_t best_cost = (positions + 63) / 64 * 4;
-    for (int vectors = 3; vectors >= 1; --vectors) {
+// Vectors per block (1..max_vectors) that pad `positions` least; ties go to the wider block.
+int direct_block_vectors(int64_t positions, int max_vectors) {
+    int best = max_vectors;
+    int64_t best_cost = (positions + 16 * max_vectors - 1) / (16 * max_vectors) * max_vectors;
+    for (int vectors = max_vectors - 1; vectors >= 1; --vectors) {
         const int64_t cost = (positions + 16 * vectors - 1) / (16 * vectors) * vectors;
         if (cost < best_cost) {
             best = vectors;
@@ -81,8 +95,6 @@ int direct_block_vectors(int64_t positions) {
     return best;
 }
 
-// Output channels `channels` of a convolution, without im2col: what autograd::conv2d computes for
-
 }  // namespace
 
 void channel_sums_avx512(const Geometry& g, const float* padded, const float* const* w_rows, int64_t count,
@@ -91,8 +103,12 @@ void channel_sums_avx512(const Geometry& g, const float* padded, const float* co
         reference_channels<FusedMultiplyAdd>(g, padded, w_rows, count, total, partial);
         return;
     }
-    const int vectors = direct_block_vectors(g.acc_size);
-    for (int64_t j0 = 0; j0 < count; j0 += 4) {
+    int64_t j0 = 0;
+    const int vectors8 = direct_block_vectors(g.acc_size, 3);
+    for (; j0 + 8 <= count; j0 += 8)
+        direct_blocks_8[vectors8 - 1](padded, g.offsets, g.K, g.slice, w_rows + j0, g.acc_size, total + j0 * g.acc_size);
+    const int vectors = direct_block_vectors(g.acc_size, 4);
+    for (; j0 < count; j0 += 4) {
         const int64_t group = std::min<int64_t>(4, count - j0);
         direct_blocks[group - 1][vectors - 1](padded, g.offsets, g.K, g.slice, w_rows + j0, g.acc_size,
                                               total + j0 * g.acc_size);

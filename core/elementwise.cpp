@@ -101,7 +101,7 @@ void broadcast_apply(const float* a, Shape a_strides, const float* b, Shape b_st
     const int64_t sa = a_strides[ndim - 1], sb = b_strides[ndim - 1];
     const int64_t outer = numel_of(shape) / std::max<int64_t>(inner, 1);
     if (inner == 0) return;
-#pragma omp parallel for schedule(static) if (outer * inner > kParallelGrain && outer > 1)
+#pragma omp parallel for schedule(dynamic, dynamic_chunk(inner)) if (outer * inner > kParallelGrain && outer > 1)
     for (int64_t row = 0; row < outer; ++row) {
         // decompose row into indices of the outer axes
         int64_t rest = row, off_a = 0, off_b = 0;
@@ -158,7 +158,7 @@ void scale_(Tensor& a, float scale) {
     }
     float* p = a.data();
     const int64_t n = a.numel();
-#pragma omp parallel for schedule(static) if (n > kParallelGrain)
+#pragma omp parallel for schedule(dynamic, kDynamicChunk) if (n > kParallelGrain)
     for (int64_t i = 0; i < n; ++i) p[i] *= scale;
 }
 
@@ -170,7 +170,7 @@ void axpy_(Tensor& a, float alpha, const Tensor& b) {
     float* dst = a.data();
     const float* pb = src.data();
     const int64_t n = a.numel();
-#pragma omp parallel for schedule(static) if (n > kParallelGrain)
+#pragma omp parallel for schedule(dynamic, kDynamicChunk) if (n > kParallelGrain)
     for (int64_t i = 0; i < n; ++i) dst[i] += alpha * pb[i];
 }
 

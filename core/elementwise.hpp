@@ -44,7 +44,7 @@ Tensor map(const Tensor& x, Fn fn) {
     const float* src = in.data();
     float* dst = out.data();
     const int64_t n = in.numel();
-#pragma omp parallel for schedule(static) if (n > kParallelGrain)
+#pragma omp parallel for schedule(dynamic, kDynamicChunk) if (n > kParallelGrain)
     for (int64_t i = 0; i < n; ++i) dst[i] = fn(src[i]);
     return out;
 }
@@ -59,7 +59,7 @@ Tensor zip(const Tensor& x, const Tensor& y, Fn fn, const char* name) {
     const float *pa = a.data(), *pb = b.data();
     float* dst = out.data();
     const int64_t n = a.numel();
-#pragma omp parallel for schedule(static) if (n > kParallelGrain)
+#pragma omp parallel for schedule(dynamic, kDynamicChunk) if (n > kParallelGrain)
     for (int64_t i = 0; i < n; ++i) dst[i] = fn(pa[i], pb[i]);
     return out;
 }
@@ -75,7 +75,7 @@ Tensor zip3(const Tensor& x, const Tensor& y, const Tensor& z, Fn fn, const char
     const float *pa = a.data(), *pb = b.data(), *pc = c.data();
     float* dst = out.data();
     const int64_t n = a.numel();
-#pragma omp parallel for schedule(static) if (n > kParallelGrain)
+#pragma omp parallel for schedule(dynamic, kDynamicChunk) if (n > kParallelGrain)
     for (int64_t i = 0; i < n; ++i) dst[i] = fn(pa[i], pb[i], pc[i]);
     return out;
 }

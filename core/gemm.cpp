@@ -38,6 +38,8 @@ bool use_blas() {
 
 }  // namespace
 
+bool gemm_uses_blas() { return use_blas(); }
+
 void gemm_blas(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
                const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
     check_gemm_args("gemm_blas", trans_a, trans_b, M, N, K, lda, ldb, ldc);

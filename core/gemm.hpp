@@ -17,6 +17,10 @@ namespace proact::core {
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
           const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
 
+// Whether gemm runs cblas_sgemm (PROACT_GEMM=blas): kernels that reproduce core::sgemm's bits
+// without calling it (the direct convolution) step aside then.
+bool gemm_uses_blas();
+
 // The same through cblas_sgemm (OpenBLAS), whatever PROACT_GEMM says.
 void gemm_blas(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
                const float* B, int64_t ldb, float beta, float* C, int64_t ldc);

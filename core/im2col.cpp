@@ -43,7 +43,7 @@ void im2col(const float* image, const Im2colShape& shape, float* cols) {
     const int64_t plane_out = OH * OW;
     const int64_t col_cols = B * plane_out;  // row length of cols
 
-#pragma omp parallel for collapse(2) schedule(static) if (shape.col_rows() * col_cols > kParallelGrain && !omp_in_parallel())
+#pragma omp parallel for collapse(2) schedule(dynamic) if (shape.col_rows() * col_cols > kParallelGrain && !omp_in_parallel())
     for (int64_t b = 0; b < B; ++b) {
         for (int64_t c = 0; c < C; ++c) {
             const float* plane = image + (b * C + c) * H * W;  // (H,W)
@@ -112,7 +112,7 @@ void col2im(const float* cols, const Im2colShape& shape, float* image) {
         // thread still reaches the `omp for` (every thread must) but does no work.
         std::vector<float> padded_plane;
         carrier.run([&] { padded_plane.resize(stride == 1 ? static_cast<size_t>(padded_h * padded_w) : 0); });
-#pragma omp for collapse(2) schedule(static)
+#pragma omp for collapse(2) schedule(dynamic)
         for (int64_t b = 0; b < B; ++b) {
             for (int64_t c = 0; c < C; ++c) carrier.run([&] {
                 float* plane = image + (b * C + c) * H * W;  // (H,W), owned by this iteration alone

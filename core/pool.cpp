@@ -87,14 +87,14 @@ void max_pool_plane(const float* in, const PoolShape& s, float* out, int32_t* ar
 
 void max_pool2d_forward(const float* x, const PoolShape& s, float* out, int32_t* argmax) {
     const int64_t plane_in = s.height * s.width, plane_out = s.out_h * s.out_w;
-#pragma omp parallel for schedule(static) if (s.planes * plane_in > kParallelGrain)
+#pragma omp parallel for schedule(dynamic, dynamic_chunk(plane_in)) if (s.planes * plane_in > kParallelGrain)
     for (int64_t p = 0; p < s.planes; ++p)
         max_pool_plane(x + p * plane_in, s, out + p * plane_out, argmax ? argmax + p * plane_out : nullptr);
 }
 
 void max_pool2d_backward(const float* dout, const int32_t* argmax, const PoolShape& s, float* dx) {
     const int64_t plane_in = s.height * s.width, plane_out = s.out_h * s.out_w;
-#pragma omp parallel for schedule(static) if (s.planes * plane_in > kParallelGrain)
+#pragma omp parallel for schedule(dynamic, dynamic_chunk(plane_in)) if (s.planes * plane_in > kParallelGrain)
     for (int64_t p = 0; p < s.planes; ++p) {
         float* dx_plane = dx + p * plane_in;
         std::memset(dx_plane, 0, sizeof(float) * static_cast<size_t>(plane_in));
@@ -112,7 +112,7 @@ void avg_pool2d_forward(const float* x, const PoolShape& s, float* out) {
     const bool two_by_two = s.kernel == 2 && s.stride == 2 && s.padding == 0;
     const float* src = x;
     float* dst = out;
-#pragma omp parallel for schedule(static) if (s.planes * plane_in > kParallelGrain)
+#pragma omp parallel for schedule(dynamic, dynamic_chunk(plane_in)) if (s.planes * plane_in > kParallelGrain)
     for (int64_t p = 0; p < s.planes; ++p) {
         const float* in = src + p * plane_in;
         float* o = dst + p * plane_out;
@@ -146,7 +146,7 @@ void avg_pool2d_backward(const float* dout, const PoolShape& s, float* dx) {
     const bool two_by_two = s.kernel == 2 && s.stride == 2 && s.padding == 0;
     const float* src = dout;
     float* dst = dx;
-#pragma omp parallel for schedule(static) if (s.planes * plane_in > kParallelGrain)
+#pragma omp parallel for schedule(dynamic, dynamic_chunk(plane_in)) if (s.planes * plane_in > kParallelGrain)
     for (int64_t p = 0; p < s.planes; ++p) {
         float* dx_plane = dst + p * plane_in;
         std::memset(dx_plane, 0, sizeof(float) * static_cast<size_t>(plane_in));
@@ -180,7 +180,7 @@ void avg_pool2d_backward(const float* dout, const PoolShape& s, float* dx) {
 void global_avg_pool_forward(const float* x, int64_t planes, int64_t plane, float* out) {
     const float* src = x;
     float* dst = out;
-#pragma omp parallel for schedule(static) if (planes * plane > kParallelGrain)
+#pragma omp parallel for schedule(dynamic, dynamic_chunk(plane)) if (planes * plane > kParallelGrain)
     for (int64_t p = 0; p < planes; ++p) {
         const float* in = src + p * plane;
         // eight double lanes in a fixed order: vectorised, unlike one chain of dependent additions
@@ -197,7 +197,7 @@ void global_avg_pool_forward(const float* x, int64_t planes, int64_t plane, floa
 
 void global_avg_pool_backward(const float* dout, int64_t planes, int64_t plane, float* dx) {
     const float scale = 1.0f / static_cast<float>(plane);
-#pragma omp parallel for schedule(static) if (planes * plane > kParallelGrain)
+#pragma omp parallel for schedule(dynamic, dynamic_chunk(plane)) if (planes * plane > kParallelGrain)
     for (int64_t p = 0; p < planes; ++p) {
         const float share = dout[p] * scale;
         float* dx_plane = dx + p * plane;

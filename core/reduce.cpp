@@ -84,7 +84,7 @@ Tensor reduce(const Tensor& input, const std::vector<int64_t>& axes, bool keepdi
             const int64_t x_step = x.numel() / extent, acc_step = out_count / extent;
             const float* base = x.data();
             Acc* acc_base = acc.data();
-#pragma omp parallel for schedule(static) if (x.numel() > kParallelGrain)
+#pragma omp parallel for schedule(dynamic, dynamic_chunk(x_step)) if (x.numel() > kParallelGrain)
             for (int64_t i = 0; i < extent; ++i)
                 accumulate(base + i * x_step, runs, 1, acc_base + i * acc_step, combine);
         } else {

@@ -67,4 +67,15 @@ private:
 // Below this many elements an element-wise loop stays on one thread: forking costs more.
 constexpr int64_t kParallelGrain = int64_t(1) << 15;
 
+// Parallel loops hand out their work dynamically, in chunks of about this many elements (whole
+// rows, planes or channels where the loop runs over those): on a machine shared with another busy
+// process, a static half per thread makes the whole op wait for the thread that shares its core.
+// Every loop so scheduled computes each output from its own inputs alone, in a fixed order, so
+// which thread takes a chunk changes no bit.
+constexpr int64_t kDynamicChunk = int64_t(1) << 13;
+// Chunk size in loop iterations for a loop whose iterations cover `per_iteration` elements each.
+constexpr int64_t dynamic_chunk(int64_t per_iteration) {
+    return per_iteration >= kDynamicChunk ? 1 : kDynamicChunk / (per_iteration > 0 ? per_iteration : 1);
+}
+
 }  // namespace proact::core

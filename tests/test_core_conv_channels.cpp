@@ -1,5 +1,6 @@
 // core::conv2d_channels (the channel-subset convolution of fault campaigns) against autograd::conv2d
-// (im2col + core::sgemm + bias) bit for bit, on every GEMM kernel this CPU supports: 1x1, 3x3
+// (whose bits test_core_conv2d_direct.cpp ties to im2col + core::sgemm + bias, also where conv2d
+// itself runs the direct kernel) bit for bit, on every GEMM kernel this CPU supports: 1x1, 3x3
 // stride 2, 5x5 padded, K below, at and above one GEMM K slice (core::sgemm_k_slice), with and
 // without bias, channel subsets of every register-block width. If this fails, campaigns still give
 // the right numbers (their start-up probe turns the fast path off) but silently run slower.
