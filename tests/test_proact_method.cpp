@@ -1,7 +1,7 @@
 // Ranger and ProAct on tiny synthetic models and data: maxima against a direct computation, the
 // model untouched by profiling, ProAct's acceptance logic, frozen weights and statistics,
-// cached == recomputed prefix (and how the prefix cache spends its budget), thread-count
-// invariance, bad input.
+// cached == recomputed prefix (and how the prefix cache spends its budget), DescendingPrefixCache,
+// thread-count invariance, bad input.
 #include <doctest/doctest.h>
 
 #include <filesystem>
@@ -333,6 +333,27 @@ TEST_CASE("prefix_inputs: later stages first within the budget, stage 0 the imag
         CHECK(method::suffix_accuracy(chain, task.validation, kept.at(stage)) == 100.0);  // its own labels
         CHECK(method::suffix_accuracy(chain, task.validation, recomputed.at(stage)) == 100.0);
     }
+}
+
+TEST_CASE("DescendingPrefixCache: each stage's inputs as prefix_inputs has them, the budget spent on the stages to come") {
+    Task task = tiny_task();
+    const layers::StageChain chain(*task.model);
+    const int64_t images = task.train.size() + task.validation.size();
+    const int64_t early = images * 4 * 8 * 8 * 4;  // stage 2's inputs; stage 6's take 8 floats an image
+    const auto all = method::prefix_inputs(chain, task.train, task.validation, {2, 6}, early * 2);
+    // A budget for stage 2 alone: prefix_inputs, spending it on stage 6 first, leaves 2 uncached.
+    CHECK_FALSE(method::prefix_inputs(chain, task.train, task.validation, {2, 6}, early).at(2).cached);
+    method::DescendingPrefixCache cache(chain, task.train, task.validation, {6, 2, 6, 0}, early);
+    for (const size_t stage : {6, 6, 2, 0}) {
+        const method::PrefixInputs& prefix = cache.at(stage);
+        CHECK(prefix.stage == stage);
+        CHECK(prefix.cached);  // stage 2 fits once stage 6 is dropped
+        if (stage == 0) continue;
+        CHECK(core::equal(prefix.train_inputs, all.at(stage).train_inputs));
+        CHECK(core::equal(prefix.validation_inputs, all.at(stage).validation_inputs));
+    }
+    CHECK_THROWS_WITH_AS(cache.at(2), doctest::Contains("asked for after stage 0"), core::ValueError);
+    CHECK_THROWS_AS(cache.at(5), core::ValueError);
 }
 
 TEST_CASE("ProAct: bad options and models without ReLUs are refused, the model untouched") {
