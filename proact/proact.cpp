@@ -92,10 +92,11 @@ TryLog run_try(const TryContext& context, float decay, int epochs, double accura
             const std::span<const int64_t> rows(order.data() + b * options.batch_size,
                                                 static_cast<size_t>(std::min(options.batch_size, count - b * options.batch_size)));
             if (options.schedule == "cosine") context.progressive.set_lr_factor(cosine.lr_at(step));
-            const Variable input(batch_input(problem.chain, problem.train, context.data, rows));
-            const Variable logits = problem.chain.run(context.data.stage, problem.chain.size(), input);
-            context.progressive.zero_grad();
-            shard_loss(problem, logits, rows, rows.size(), &context.threshold).backward();
+            sharded_threshold_gradients(rows, {context.threshold}, [&](std::span<const int64_t> shard_rows, size_t shard) {
+                const Variable input(batch_input(problem.chain, problem.train, context.data, shard_rows));
+                const Variable logits = problem.chain.run(context.data.stage, problem.chain.size(), input);
+                return shard_loss(problem, logits, shard_rows, rows.size(), shard == 0 ? &context.threshold : nullptr);
+            });
             context.progressive.step();
             bar.update(step + 1, (step + 1) * options.batch_size);
         }
