@@ -70,15 +70,20 @@ void Variable::backward(bool retain_graph) {
 }
 
 void Variable::backward(const Tensor& grad_output, bool retain_graph) {
-    if (!requires_grad())
+    run_backward(*this, grad_output, retain_graph, [](Variable& target, const Tensor& g) { target.accumulate_grad(g); });
+}
+
+void Variable::run_backward(const Variable& output, const Tensor& grad_output, bool retain_graph,
+                            const std::function<void(Variable&, const Tensor&)>& receive) {
+    if (!output.requires_grad())
         fail<core::ValueError>("backward: the variable does not require a gradient (no input requires one, or it "
                                "was computed under NoGradGuard)");
     // Topological order by iterative depth-first search over the nodes.
     std::vector<Variable> order;
     std::unordered_set<VariableData*> visited;
     std::vector<std::pair<Variable, size_t>> stack;
-    stack.emplace_back(*this, 0);
-    visited.insert(id());
+    stack.emplace_back(output, 0);
+    visited.insert(output.id());
     while (!stack.empty()) {
         auto& [var, next_input] = stack.back();
         const auto& node = var.node();
@@ -93,13 +98,13 @@ void Variable::backward(const Tensor& grad_output, bool retain_graph) {
     }
 
     // Pending gradients of the variables in the graph, keyed by identity. Leaves (and non-leaves
-    // that asked for retain_grad) receive theirs in .grad; the rest are dropped once used.
-    if (grad_output.shape() != shape())
+    // that asked for retain_grad) go to `receive`; the rest are dropped once used.
+    if (grad_output.shape() != output.shape())
         fail<core::ShapeError>("backward: gradient of shape ", core::shape_str(grad_output.shape()),
-                               " for an output of shape ", core::shape_str(shape()));
+                               " for an output of shape ", core::shape_str(output.shape()));
     std::unordered_map<VariableData*, Tensor> pending;
-    auto deliver = [&pending](Variable& target, const Tensor& g) {
-        if (target.is_leaf() || target.data_->retain_grad) target.accumulate_grad(g);
+    auto deliver = [&pending, &receive](Variable& target, const Tensor& g) {
+        if (target.is_leaf() || target.data_->retain_grad) receive(target, g);
         if (target.is_leaf()) return;
         if (g.shape() != target.shape())
             fail<core::ShapeError>("backward: op ", target.node()->op, " received a gradient of shape ",
@@ -108,7 +113,7 @@ void Variable::backward(const Tensor& grad_output, bool retain_graph) {
         auto [it, inserted] = pending.try_emplace(target.id(), g);
         if (!inserted) it->second = core::add(it->second, g);
     };
-    Variable root = *this;
+    Variable root = output;
     deliver(root, grad_output);
     for (auto it = order.rbegin(); it != order.rend(); ++it) {
         Variable& var = *it;
@@ -127,6 +132,26 @@ void Variable::backward(const Tensor& grad_output, bool retain_graph) {
         }
         if (!retain_graph) var.data_->node.reset();
     }
+}
+
+std::vector<Tensor> gradients(const Variable& output, const std::vector<Variable>& inputs) {
+    if (!output.defined() || output.numel() != 1)
+        fail<core::ShapeError>("gradients: the output must be one element, got shape ",
+                               output.defined() ? core::shape_str(output.shape()) : std::string("(undefined)"));
+    for (size_t i = 0; i < inputs.size(); ++i)
+        if (!inputs[i].defined() || !inputs[i].is_leaf() || !inputs[i].requires_grad())
+            fail<core::ValueError>("gradients: input ", i, " is not a leaf variable that requires a gradient");
+    std::vector<Tensor> result(inputs.size());
+    // The same additions, in the same order, as accumulate_grad would make into .grad.
+    Variable::run_backward(output, Tensor::ones(output.shape()), /*retain_graph=*/false,
+                           [&](Variable& target, const Tensor& g) {
+                               for (size_t i = 0; i < inputs.size(); ++i) {
+                                   if (!inputs[i].same(target)) continue;
+                                   result[i] = result[i].defined() ? core::add(result[i], g) : g;
+                                   return;
+                               }
+                           });
+    return result;
 }
 
 }  // namespace proact::autograd

@@ -84,8 +84,23 @@ public:
 
 private:
     friend Variable make_result(Tensor, const char*, std::vector<Variable>, BackwardFn);
+    friend std::vector<Tensor> gradients(const Variable&, const std::vector<Variable>&);
+    // The one backward pass: every gradient a leaf (or a retain_grad non-leaf) receives goes to
+    // `receive`, in the order backward() adds them into .grad.
+    static void run_backward(const Variable& output, const Tensor& grad_output, bool retain_graph,
+                             const std::function<void(Variable&, const Tensor&)>& receive);
     std::shared_ptr<VariableData> data_;
 };
+
+// The gradients of a one-element `output` with respect to `inputs` (leaves that require a
+// gradient), returned instead of added into .grad: no Variable's .grad changes (not the inputs',
+// not another leaf's, not a retain_grad one's), and the graph is freed as by backward(). An input
+// the output does not depend on gets an undefined Tensor. Each result has the bits backward()
+// would leave in a zeroed .grad. What makes several graphs over shared leaves safe to run on
+// several threads at once: backward() would add into the shared leaves' .grad concurrently.
+// ShapeError for an output of more than one element, ValueError for an input that is not a leaf
+// requiring a gradient.
+std::vector<Tensor> gradients(const Variable& output, const std::vector<Variable>& inputs);
 
 // Whether ops record graph nodes (thread-local; on by default).
 bool grad_enabled();

@@ -34,12 +34,16 @@ struct Problem {
     const RunSettings& run;
 };
 
-// CE + λ·Σ_layers mean(b²) on one batch.
-Variable batch_loss(const Problem& problem, const Variable& logits, std::span<const int64_t> rows) {
+// One shard's part of the batch loss CE + λ·Σ_layers mean(b²): the batch's mean CE restricted to
+// the shard's rows (batch_rows rows in the batch), plus the threshold terms when with_l2 (shard 0
+// only), so the shards' parts add up to the batch's loss.
+Variable shard_loss(const Problem& problem, const Variable& logits, std::span<const int64_t> rows, size_t batch_rows,
+                    bool with_l2) {
     std::vector<int32_t> labels(rows.size());
     for (size_t i = 0; i < rows.size(); ++i) labels[i] = problem.train.labels[static_cast<size_t>(rows[i])];
-    Variable loss = autograd::cross_entropy(logits, labels);
-    if (problem.options.l2_weight != 0.0f)
+    Variable loss = autograd::cross_entropy(logits, labels) *
+                    (static_cast<float>(rows.size()) / static_cast<float>(batch_rows));
+    if (with_l2 && problem.options.l2_weight != 0.0f)
         for (const Variable& threshold : problem.thresholds)
             loss = loss + autograd::mean(threshold * threshold) * problem.options.l2_weight;
     return loss;
@@ -60,13 +64,14 @@ FitActEpoch run_epoch(const Problem& problem, optim::Optimizer& optimizer, int e
     for (int64_t b = 0; b < batches; ++b) {
         const std::span<const int64_t> rows(order.data() + b * options.batch_size,
                                             static_cast<size_t>(std::min(options.batch_size, count - b * options.batch_size)));
-        const Variable input(batch_input(problem.chain, problem.train, problem.prefix, rows));
-        const Variable logits = problem.chain.run(problem.prefix.stage, problem.chain.size(), input);
-        Variable loss = batch_loss(problem, logits, rows);
-        optimizer.zero_grad();
-        loss.backward();
+        const double loss = sharded_threshold_gradients(
+            rows, problem.thresholds, [&](std::span<const int64_t> shard_rows, size_t shard) {
+                const Variable input(batch_input(problem.chain, problem.train, problem.prefix, shard_rows));
+                const Variable logits = problem.chain.run(problem.prefix.stage, problem.chain.size(), input);
+                return shard_loss(problem, logits, shard_rows, rows.size(), shard == 0);
+            });
         optimizer.step();
-        loss_total += double(loss.item()) * double(rows.size());
+        loss_total += loss * double(rows.size());
         bar.update(b + 1, (b + 1) * options.batch_size);
     }
     log.train_loss = loss_total / double(count);

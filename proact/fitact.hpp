@@ -8,8 +8,10 @@
 // The same fast path as ProAct (threshold_training.hpp): weights never require a gradient, so
 // backward computes no weight gradients; the model stays in eval mode; everything before the FIRST
 // clipped layer is frozen and deterministic, so its output for the training and validation images
-// is computed once and reused by every epoch (within cache_budget_bytes). Only the thresholds
-// change: every weight, bias and statistic keeps its bits. Deterministic from run.seed.
+// is computed once and reused by every epoch (within cache_budget_bytes); each batch's gradients
+// come from kGradientShards shards on all threads, added in shard order. Only the thresholds
+// change: every weight, bias and statistic keeps its bits. Deterministic from run.seed, the same
+// bytes at any thread count.
 #pragma once
 
 #include <cstdint>

@@ -38,20 +38,23 @@ struct Problem {
     double original_accuracy;             // validation, the unclipped model: the fixed reference
 };
 
-// α·CE + β·KD + λ·mean(b²) on one batch.
-Variable batch_loss(const Problem& problem, const Variable& logits, std::span<const int64_t> rows,
-                    const Variable& threshold) {
+// One shard's part of the batch loss α·CE + β·KD + λ·mean(b²): the mean over the batch's
+// batch_rows rows of α·CE + β·KD restricted to the shard's rows, plus λ·mean(b²) when `threshold`
+// is given (shard 0 only), so the shards' parts add up to the batch's loss.
+Variable shard_loss(const Problem& problem, const Variable& logits, std::span<const int64_t> rows, size_t batch_rows,
+                    const Variable* threshold) {
     const ProActOptions& options = problem.options;
     std::vector<int32_t> labels(rows.size());
     for (size_t i = 0; i < rows.size(); ++i) labels[i] = problem.train.labels[static_cast<size_t>(rows[i])];
-    Variable loss = autograd::cross_entropy(logits, labels) * options.ce_weight;
+    const float share = static_cast<float>(rows.size()) / static_cast<float>(batch_rows);
+    Variable loss = autograd::cross_entropy(logits, labels) * (options.ce_weight * share);
     if (options.kd_weight != 0.0f) {
         const Variable soft_targets(gather_images(problem.teacher, rows));
         const Variable kd = autograd::sum(autograd::log_softmax(logits, 1) * soft_targets) *
-                            (-1.0f / static_cast<float>(rows.size()));
+                            (-1.0f / static_cast<float>(batch_rows));
         loss = loss + kd * options.kd_weight;
     }
-    if (options.l2_weight != 0.0f) loss = loss + autograd::mean(threshold * threshold) * options.l2_weight;
+    if (threshold && options.l2_weight != 0.0f) loss = loss + autograd::mean(*threshold * *threshold) * options.l2_weight;
     return loss;
 }
 
@@ -89,10 +92,11 @@ TryLog run_try(const TryContext& context, float decay, int epochs, double accura
             const std::span<const int64_t> rows(order.data() + b * options.batch_size,
                                                 static_cast<size_t>(std::min(options.batch_size, count - b * options.batch_size)));
             if (options.schedule == "cosine") context.progressive.set_lr_factor(cosine.lr_at(step));
-            const Variable input(batch_input(problem.chain, problem.train, context.data, rows));
-            const Variable logits = problem.chain.run(context.data.stage, problem.chain.size(), input);
-            context.progressive.zero_grad();
-            batch_loss(problem, logits, rows, context.threshold).backward();
+            sharded_threshold_gradients(rows, {context.threshold}, [&](std::span<const int64_t> shard_rows, size_t shard) {
+                const Variable input(batch_input(problem.chain, problem.train, context.data, shard_rows));
+                const Variable logits = problem.chain.run(context.data.stage, problem.chain.size(), input);
+                return shard_loss(problem, logits, shard_rows, rows.size(), shard == 0 ? &context.threshold : nullptr);
+            });
             context.progressive.step();
             bar.update(step + 1, (step + 1) * options.batch_size);
         }
@@ -127,8 +131,12 @@ void summarise_threshold(const core::Tensor& values, float& low, float& high, fl
 }
 
 // Visits layer `index`: tries the decays, keeps the first accepted try or the initial values.
+// `previous`: the layer visited just before, whose accuracy_after is this layer's accuracy_before
+// (the same model and images, and the forward pass gives each image the same bits whichever stage
+// it starts from); null for the first layer visited, whose accuracy is computed.
 LayerLog train_layer(const Problem& problem, optim::ProgressiveThresholdOptimizer& progressive,
-                     const layers::ActivationSite& site, const PrefixInputs& data, size_t index, size_t count) {
+                     const layers::ActivationSite& site, const PrefixInputs& data, size_t index, size_t count,
+                     const LayerLog* previous) {
     const auto start = Clock::now();
     const ProActOptions& options = problem.options;
     const auto& clip = static_cast<const layers::ClippedReLU&>(*site.module);
@@ -141,7 +149,7 @@ LayerLog train_layer(const Problem& problem, optim::ProgressiveThresholdOptimize
     summarise_threshold(clip.threshold().value(), log.initial_min, log.initial_max, nullptr);
 
     log.prefix_cached = data.cached;
-    log.accuracy_before = suffix_accuracy(problem.chain, problem.validation, data);
+    log.accuracy_before = previous ? previous->accuracy_after : suffix_accuracy(problem.chain, problem.validation, data);
     progressive.activate(index);
     const optim::OptimizerSnapshot initial = progressive.snapshot();
     const int epochs = clip.granularity() == core::ClipGranularity::layer ? options.epochs_scalar : options.epochs_neuron;
@@ -240,10 +248,9 @@ ProActResult proact_harden(layers::Module& model, const core::Shape& input_shape
     result.ranger_accuracy = 100.0 * train::evaluate(model, validation).accuracy();
     std::vector<size_t> layer_stages;
     for (const layers::ActivationSite& site : sites) layer_stages.push_back(chain.stage_of(site.path));
-    // From one pass of the Ranger-initialised model: the layers are visited last to first, so when a
-    // layer is visited the clipped layers below it still hold these very thresholds.
-    const std::map<size_t, PrefixInputs> prefixes =
-        prefix_inputs(chain, train, validation, layer_stages, options.cache_budget_bytes);
+    // The layers are visited last to first, so when a layer is visited the clipped layers below it
+    // still hold their Ranger thresholds: the prefix inputs are those of the Ranger-initialised model.
+    DescendingPrefixCache prefixes(chain, train, validation, layer_stages, options.cache_budget_bytes);
     if (saved && saved->layers.size() > sites.size())
         fail<core::FormatError>("'", resume.state_path, "' holds ", saved->layers.size(), " finished layers, the model has ",
                                 sites.size(), " clipped layers");
@@ -255,8 +262,10 @@ ProActResult proact_harden(layers::Module& model, const core::Shape& input_shape
             result.layers.push_back(restore_layer(*saved, visited, sites[i], resume.state_path));
             result.layers.back().count = sites.size();
         } else {
-            result.layers.push_back(
-                train_layer(problem, progressive, sites[i], prefixes.at(layer_stages[i]), i, sites.size()));
+            const LayerLog* previous = result.layers.empty() ? nullptr : &result.layers.back();
+            LayerLog layer = train_layer(problem, progressive, sites[i], prefixes.at(layer_stages[i]), i, sites.size(),
+                                         previous);
+            result.layers.push_back(std::move(layer));
         }
         finished.push_back(layer_json(result.layers.back()));
         if (!resumed) save_layer_state(resume, model, finished);

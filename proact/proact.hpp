@@ -22,10 +22,17 @@
 // Fast by design: weights never require a gradient, so backward computes no weight gradients and
 // stops at the visited layer; the network below the visited layer is frozen and deterministic
 // (eval mode, no augmentation), so its output for the training and validation images is computed
-// once per layer and reused by every epoch and try while it fits options.cache_budget_bytes; the
-// teacher's soft targets are computed once.
+// once and reused by every epoch and try while it fits options.cache_budget_bytes (a stage's
+// inputs are computed when the stage is first visited and dropped once a lower one is, so the
+// budget holds the stages still to come: DescendingPrefixCache); the teacher's soft targets are
+// computed once; a layer's accuracy before training is the previous layer's accuracy after it.
+// Each batch is cut into kGradientShards shards whose gradients are computed on all threads and
+// added in shard order (sharded_threshold_gradients), and validation runs its batches of 1000
+// images on all threads.
 //
-// Deterministic from run.seed: the same bytes at any thread count.
+// Deterministic from run.seed: the same bytes at any thread count. (The shards' sum differs from
+// one graph over the whole batch by rounding: thresholds and logs changed in their last bits when
+// sharding came in.)
 #pragma once
 
 #include <cstdint>

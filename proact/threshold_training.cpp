@@ -3,9 +3,11 @@
 #include <algorithm>
 #include <functional>
 #include <nlohmann/json.hpp>
+#include <omp.h>
 #include <set>
 
 #include "autograd/ops.hpp"
+#include "core/threads.hpp"
 #include "layers/evaluate.hpp"
 #include "datasets/split.hpp"
 #include "proact/ranger.hpp"
@@ -48,6 +50,41 @@ std::map<size_t, PrefixInputs> prefix_inputs(const layers::StageChain& chain, co
     return prefixes;
 }
 
+namespace {
+
+int64_t held_bytes(const PrefixInputs& prefix) {
+    if (!prefix.cached || prefix.stage == 0) return 0;  // stage 0's inputs are the data sets' images
+    return (prefix.train_inputs.numel() + prefix.validation_inputs.numel()) * int64_t(sizeof(float));
+}
+
+}  // namespace
+
+DescendingPrefixCache::DescendingPrefixCache(const layers::StageChain& chain, const datasets::Dataset& train,
+                                             const datasets::Dataset& validation, std::vector<size_t> stages,
+                                             int64_t budget_bytes)
+    : chain_(chain), train_(train), validation_(validation), stages_(std::move(stages)), budget_bytes_(budget_bytes) {}
+
+const PrefixInputs& DescendingPrefixCache::at(size_t stage) {
+    if (std::find(stages_.begin(), stages_.end(), stage) == stages_.end())
+        core::fail<core::ValueError>("prefix cache: stage ", stage, " is not one of the stages it was made for");
+    if (lowest_asked_ && stage > *lowest_asked_)
+        core::fail<core::ValueError>("prefix cache: stage ", stage, " asked for after stage ", *lowest_asked_,
+                                     " (stages go from the last to the first)");
+    lowest_asked_ = stage;
+    held_.erase(held_.upper_bound(stage), held_.end());
+    if (const auto found = held_.find(stage); found != held_.end()) return found->second;
+    int64_t budget = budget_bytes_;
+    for (const auto& [s, prefix] : held_) budget -= held_bytes(prefix);
+    std::vector<size_t> wanted;
+    for (const size_t s : stages_)
+        if (s <= stage && !held_.count(s)) wanted.push_back(s);
+    // A stage that does not fit now may fit once the stages above it are dropped: only `stage`
+    // itself is kept uncached.
+    for (auto& [s, prefix] : prefix_inputs(chain_, train_, validation_, wanted, budget))
+        if (s == stage || prefix.cached) held_.emplace(s, std::move(prefix));
+    return held_.at(stage);
+}
+
 core::Tensor batch_input(const layers::StageChain& chain, const datasets::Dataset& train, const PrefixInputs& prefix,
                          std::span<const int64_t> rows) {
     if (prefix.cached) return gather_images(prefix.train_inputs, rows);
@@ -57,18 +94,59 @@ core::Tensor batch_input(const layers::StageChain& chain, const datasets::Datase
 
 double suffix_accuracy(const layers::StageChain& chain, const datasets::Dataset& validation,
                        const PrefixInputs& prefix) {
-    autograd::NoGradGuard no_grad;
     const int64_t count = validation.size();
-    int64_t correct = 0;
-    for (int64_t start = 0; start < count; start += 1000) {
-        const int64_t stop = std::min(count, start + 1000);
-        const Variable input(prefix.cached ? prefix.validation_inputs.slice(start, stop)
-                                           : chain.run(0, prefix.stage, Variable(validation.images(start, stop - start))).value());
-        const std::vector<int64_t> predicted = layers::predict_classes(chain.run(prefix.stage, chain.size(), input).value());
-        for (int64_t i = 0; i < stop - start; ++i)
-            correct += predicted[static_cast<size_t>(i)] == validation.labels[static_cast<size_t>(start + i)];
+    const int64_t batches = (count + 999) / 1000;
+    std::vector<int64_t> correct(static_cast<size_t>(batches), 0);
+    core::ExceptionCarrier carrier;  // an error in one batch reaches the caller, not std::terminate
+    const int threads = static_cast<int>(std::min<int64_t>(batches, omp_get_max_threads()));
+#pragma omp parallel for schedule(dynamic) num_threads(threads) if (threads > 1)
+    for (int64_t batch = 0; batch < batches; ++batch) {
+        carrier.run([&] {
+            autograd::NoGradGuard no_grad;  // per thread
+            const int64_t start = batch * 1000, stop = std::min(count, start + 1000);
+            const Variable input(prefix.cached ? prefix.validation_inputs.slice(start, stop)
+                                               : chain.run(0, prefix.stage, Variable(validation.images(start, stop - start))).value());
+            const std::vector<int64_t> predicted =
+                layers::predict_classes(chain.run(prefix.stage, chain.size(), input).value());
+            for (int64_t i = 0; i < stop - start; ++i)
+                correct[static_cast<size_t>(batch)] +=
+                    predicted[static_cast<size_t>(i)] == validation.labels[static_cast<size_t>(start + i)];
+        });
     }
-    return count ? 100.0 * double(correct) / double(count) : 0.0;
+    carrier.rethrow();
+    int64_t total = 0;
+    for (const int64_t c : correct) total += c;
+    return count ? 100.0 * double(total) / double(count) : 0.0;
+}
+
+double sharded_threshold_gradients(std::span<const int64_t> rows, const std::vector<Variable>& thresholds,
+                                   const ShardLoss& shard_loss) {
+    const int64_t count = static_cast<int64_t>(rows.size());
+    const int64_t shards = std::min(kGradientShards, count);
+    std::vector<std::vector<core::Tensor>> grads(static_cast<size_t>(shards));
+    std::vector<double> losses(static_cast<size_t>(shards), 0.0);
+    core::ExceptionCarrier carrier;  // an error in one shard reaches the caller, not std::terminate
+    const int threads = static_cast<int>(std::min<int64_t>(shards, omp_get_max_threads()));
+#pragma omp parallel for schedule(dynamic) num_threads(threads) if (threads > 1)
+    for (int64_t shard = 0; shard < shards; ++shard) {
+        carrier.run([&] {
+            const int64_t begin = shard * count / shards, end = (shard + 1) * count / shards;
+            const Variable loss = shard_loss(rows.subspan(static_cast<size_t>(begin), static_cast<size_t>(end - begin)),
+                                             static_cast<size_t>(shard));
+            losses[static_cast<size_t>(shard)] = double(loss.item());
+            grads[static_cast<size_t>(shard)] = autograd::gradients(loss, thresholds);
+        });
+    }
+    carrier.rethrow();
+    double total = 0.0;
+    for (const double loss : losses) total += loss;
+    for (size_t i = 0; i < thresholds.size(); ++i) {
+        Variable threshold = thresholds[i];
+        threshold.zero_grad();
+        for (const std::vector<core::Tensor>& shard : grads)
+            if (shard[i].defined()) threshold.accumulate_grad(shard[i]);  // in shard order
+    }
+    return total;
 }
 
 datasets::Dataset capped_train_set(const datasets::Dataset& train, int64_t max_images, uint64_t seed,

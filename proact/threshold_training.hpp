@@ -9,7 +9,9 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
+#include <optional>
 #include <nlohmann/json_fwd.hpp>
 #include <span>
 #include <string>
@@ -36,12 +38,55 @@ struct PrefixInputs {
 std::map<size_t, PrefixInputs> prefix_inputs(const layers::StageChain& chain, const datasets::Dataset& train,
                                              const datasets::Dataset& validation, const std::vector<size_t>& stages,
                                              int64_t budget_bytes);
+// The prefix inputs of a run that visits `stages` from the last to the first (ProAct): each stage's
+// inputs computed when it is first asked for, in one pass with the lower stages that fit the
+// budget beside it (prefix_inputs' rule), and dropped once a lower stage is asked for. The budget
+// so holds the stages still to come, not every stage at once: a stage's prefix holds no trained
+// layer until the stage is visited, so its inputs are the same bytes whenever they are computed.
+class DescendingPrefixCache {
+public:
+    // chain, train and validation must outlive the cache.
+    DescendingPrefixCache(const layers::StageChain& chain, const datasets::Dataset& train,
+                          const datasets::Dataset& validation, std::vector<size_t> stages, int64_t budget_bytes);
+    // The inputs of `stage` (one of the stages); every stage above it is dropped. ValueError for a
+    // stage above one asked for before, or not one of the stages.
+    const PrefixInputs& at(size_t stage);
+
+private:
+    const layers::StageChain& chain_;
+    const datasets::Dataset& train_;
+    const datasets::Dataset& validation_;
+    std::vector<size_t> stages_;
+    int64_t budget_bytes_;
+    std::optional<size_t> lowest_asked_;
+    std::map<size_t, PrefixInputs> held_;
+};
+
 // The input of the prefix's stage for training rows `rows`, without a graph.
 core::Tensor batch_input(const layers::StageChain& chain, const datasets::Dataset& train, const PrefixInputs& prefix,
                          std::span<const int64_t> rows);
 // Top-1 accuracy (percent) on `validation` of the suffix [prefix.stage, end) on the prefix inputs.
+// Batches of 1000 images, each computed whole by one thread (kernels thread-count invariant), so
+// the count does not depend on the number of threads.
 double suffix_accuracy(const layers::StageChain& chain, const datasets::Dataset& validation,
                        const PrefixInputs& prefix);
+
+// One batch's threshold gradients, computed in shards on several threads. The batch's rows are cut
+// into kGradientShards shards of consecutive rows (sizes differ by at most one; fewer shards for a
+// batch of fewer rows), a number that does not depend on the thread count. Each shard's loss comes
+// from shard_loss(its rows, its index) and is differentiated on its own graph (autograd::gradients,
+// so no shared .grad is written concurrently) by one thread, its kernels single-threaded (they are
+// thread-count invariant); then each threshold's .grad is set to its shards' gradients added in
+// shard order. So the result is the same bytes at any thread count. Against one graph over the
+// whole batch it differs by rounding only: the shards' losses must add up to the batch's loss
+// (e.g. a mean over the batch becomes each shard's sum divided by the batch's rows, a term of the
+// thresholds alone goes into shard 0), and the clip kernel's sum over the batch is cut at the
+// shard boundaries. `thresholds` must be leaves that require a gradient; a threshold no shard
+// reaches keeps no gradient. Returns the shards' losses added in shard order.
+constexpr int64_t kGradientShards = 4;
+using ShardLoss = std::function<autograd::Variable(std::span<const int64_t> rows, size_t shard)>;
+double sharded_threshold_gradients(std::span<const int64_t> rows, const std::vector<autograd::Variable>& thresholds,
+                                   const ShardLoss& shard_loss);
 
 // `train` itself when max_images is 0 or covers it, else a seeded subset of max_images rows drawn
 // from Rng(seed, stream), in ascending order.

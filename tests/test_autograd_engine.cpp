@@ -1,4 +1,5 @@
-// The engine: accumulation, graph freeing, NoGradGuard, detach, error cases, gradcheck itself.
+// The engine: accumulation, graph freeing, NoGradGuard, detach, error cases, gradients() against
+// backward(), gradcheck itself.
 #include <doctest/doctest.h>
 
 #include "support/gradcheck_support.hpp"
@@ -83,6 +84,42 @@ TEST_CASE("backward needs a scalar or an explicit gradient of the right shape") 
     CHECK_THROWS_AS(y.backward(Tensor::ones({2})), core::ShapeError);
     y.backward(Tensor::from_vector({3}, {1, 2, 3}));
     CHECK(x.grad().to_vector() == std::vector<float>{2, 4, 6});
+}
+
+TEST_CASE("gradients() returns the bits backward() leaves in .grad and touches no .grad") {
+    const Tensor x0 = random_tensor({5}, 11), w0 = random_tensor({5}, 12), c0 = random_tensor({5}, 13);
+    // w is used twice (two contributions added), c is another leaf that requires a gradient, h
+    // asked for retain_grad: none of their .grad may change.
+    const auto build = [&](Variable& x, Variable& w, Variable& c, Variable& h) {
+        h = mul(x, w);
+        h.retain_grad();
+        return sum(add(mul(exp(h), w), mul(c, x)));
+    };
+    Variable x(x0), w(w0.clone(), true), c(c0.clone(), true), h;
+    build(x, w, c, h).backward();
+    const Tensor expected_w = w.grad(), expected_c = c.grad();
+
+    Variable x2(x0), w2(w0.clone(), true), c2(c0.clone(), true), h2;
+    const Variable y = build(x2, w2, c2, h2);
+    const std::vector<Tensor> grads = gradients(y, {w2});
+    REQUIRE(grads.size() == 1);
+    CHECK(core::equal(grads[0], expected_w));
+    CHECK_FALSE(w2.has_grad());
+    CHECK_FALSE(c2.has_grad());
+    CHECK_FALSE(h2.has_grad());
+    CHECK(h2.is_leaf());  // the graph is freed
+    // Both leaves at once, one of them listed twice; a leaf the output does not use gets nothing.
+    Variable x3(x0), w3(w0.clone(), true), c3(c0.clone(), true), h3, unused(Tensor::ones({2}), true);
+    const std::vector<Tensor> all = gradients(build(x3, w3, c3, h3), {c3, w3, unused});
+    CHECK(core::equal(all[0], expected_c));
+    CHECK(core::equal(all[1], expected_w));
+    CHECK_FALSE(all[2].defined());
+    // Not a scalar output; an input that is not a leaf or needs no gradient.
+    Variable x4(x0), w4(w0.clone(), true), c4(c0.clone(), true), h4;
+    const Variable y4 = build(x4, w4, c4, h4);
+    CHECK_THROWS_AS(gradients(h4, {w4}), core::ShapeError);
+    CHECK_THROWS_AS(gradients(y4, {h4}), core::ValueError);
+    CHECK_THROWS_AS(gradients(y4, {x4}), core::ValueError);
 }
 
 TEST_CASE("gradcheck rejects a wrong or missing backward") {

@@ -1,8 +1,10 @@
-// FitAct: every threshold trains, at once, and nothing else moves (bit for bit); deterministic.
+// FitAct: every threshold trains, at once, and nothing else moves (bit for bit); deterministic at
+// any thread count.
 #include <doctest/doctest.h>
 
 #include <map>
 
+#include "core/threads.hpp"
 #include "layers/hybrid_clip.hpp"
 #include "proact/method.hpp"
 #include "test_faults_fixture.hpp"
@@ -65,16 +67,21 @@ TEST_CASE("FitAct trains every threshold and nothing else") {
     for (const auto& [name, p] : model->named_parameters()) CHECK(p.requires_grad());  // restored
 }
 
-TEST_CASE("FitAct: same seed, same bytes; bad options are ValueErrors before the model changes") {
+TEST_CASE("FitAct: same seed, same bytes on 1 and 2 threads; bad options are ValueErrors before the model changes") {
     std::string json[2];
+    std::map<std::string, Tensor> state[2];
     for (int run = 0; run < 2; ++run) {
+        core::set_num_threads(run + 1);  // the batches' shards run on 1, then 2 threads
         layers::ModulePtr model = faults_test::tiny_cnn(5);
         const datasets::Dataset train = tiny_set(*model, 120, 1);
         const datasets::Dataset validation = tiny_set(*model, 40, 2);
         json[run] = method::fitact_json(method::fitact_harden(*model, {1, 8, 8}, train, validation, tiny_options(), kRun),
                                         tiny_options());
+        for (const auto& [name, value] : model->state_dict()) state[run][name] = value.clone();
     }
+    core::set_num_threads(0);
     CHECK(json[0] == json[1]);
+    for (const auto& [name, value] : state[0]) CHECK(core::equal(value, state[1].at(name)));
 
     layers::ModulePtr model = faults_test::tiny_cnn(5);
     const datasets::Dataset train = tiny_set(*model, 50, 1);

@@ -1,7 +1,7 @@
 // Ranger and ProAct on tiny synthetic models and data: maxima against a direct computation, the
 // model untouched by profiling, ProAct's acceptance logic, frozen weights and statistics,
-// cached == recomputed prefix (and how the prefix cache spends its budget), thread-count
-// invariance, bad input.
+// cached == recomputed prefix (and how the prefix cache spends its budget), sharded threshold
+// gradients against the full batch's, thread-count invariance, bad input.
 #include <doctest/doctest.h>
 
 #include <filesystem>
@@ -9,6 +9,7 @@
 #include <map>
 #include <tuple>
 
+#include "autograd/ops.hpp"
 #include "core/threads.hpp"
 #include "layers/layers.hpp"
 #include "proact/method.hpp"
@@ -260,6 +261,66 @@ TEST_CASE("ProAct: recomputed prefix == cached prefix, and the same bytes on 1 a
         for (const auto& [name, value] : states[run]) CHECK(core::equal(value, states[0].at(name)));
 }
 
+TEST_CASE("sharded threshold gradients: the full batch's gradient within rounding, the same bytes on 1 and 2 threads") {
+    Task task = tiny_task();
+    layers::Module& model = *task.model;
+    const auto profiles = method::profile_activations(model, {1, 8, 8}, task.train.images());
+    const auto sites = method::ranger_harden(model, {1, 8, 8}, profiles, layers::HybridClip::parse("hybrid:smooth:20"));
+    model.eval();
+    for (auto& [name, p] : model.named_parameters()) p.set_requires_grad(false);
+    std::vector<Variable> thresholds;
+    for (const auto& site : sites) {
+        Variable& threshold = static_cast<layers::ClippedReLU&>(*site.module).threshold();
+        threshold.set_requires_grad(true);
+        thresholds.push_back(threshold);
+    }
+    const layers::StageChain chain(model);
+    const method::PrefixInputs images{0, true, task.train.images(), task.validation.images()};
+    // 37 rows in no order, repeats allowed: shards of 9 or 10 rows.
+    std::vector<int64_t> rows;
+    for (int64_t i = 0; i < 37; ++i) rows.push_back((i * 53) % 200);
+    const auto loss_of = [&](std::span<const int64_t> part, size_t batch_rows, bool with_l2) {
+        std::vector<int32_t> labels;
+        for (const int64_t row : part) labels.push_back(task.train.labels[static_cast<size_t>(row)]);
+        const Variable logits = chain.run(0, chain.size(), Variable(method::batch_input(chain, task.train, images, part)));
+        Variable loss = autograd::cross_entropy(logits, labels) *
+                        (static_cast<float>(part.size()) / static_cast<float>(batch_rows));
+        if (with_l2)
+            for (const Variable& threshold : thresholds) loss = loss + autograd::mean(threshold * threshold) * 0.5f;
+        return loss;
+    };
+    // The plain computation: one graph over the whole batch, backward() into .grad.
+    for (Variable& threshold : thresholds) threshold.zero_grad();
+    const float plain_loss = loss_of(rows, rows.size(), true).item();
+    loss_of(rows, rows.size(), true).backward();
+    std::vector<Tensor> plain;
+    for (const Variable& threshold : thresholds) plain.push_back(threshold.grad().clone());
+
+    std::vector<std::vector<Tensor>> sharded;
+    for (const int threads : {1, 2, 1}) {
+        core::set_num_threads(threads);
+        std::vector<size_t> sizes(4, 0);
+        const double loss = method::sharded_threshold_gradients(rows, thresholds, [&](std::span<const int64_t> part, size_t shard) {
+            sizes[shard] = part.size();  // each shard its own element
+            return loss_of(part, rows.size(), shard == 0);
+        });
+        CHECK(loss == doctest::Approx(plain_loss).epsilon(1e-5));
+        CHECK(sizes == std::vector<size_t>{9, 9, 9, 10});
+        sharded.emplace_back();
+        for (const Variable& threshold : thresholds) sharded.back().push_back(threshold.grad().clone());
+    }
+    core::set_num_threads(0);
+    for (size_t i = 0; i < thresholds.size(); ++i) {
+        CHECK(core::equal(sharded[1][i], sharded[0][i]));  // 2 threads == 1 thread, bit for bit
+        CHECK(core::equal(sharded[2][i], sharded[0][i]));
+        double scale = 0.0;
+        for (const float g : plain[i].span()) scale = std::max(scale, std::abs(double(g)));
+        REQUIRE(scale > 0.0);  // the comparison is not vacuous
+        for (int64_t k = 0; k < plain[i].numel(); ++k)
+            CHECK(std::abs(double(sharded[0][i].data()[k]) - double(plain[i].data()[k])) <= 1e-5 * scale);
+    }
+}
+
 TEST_CASE("ProAct: interrupted after a layer and resumed from its state gives the thresholds and log of one run") {
     test::TempDir dir("proact-layer-state");
     const method::ProActOptions options = quick_options();
@@ -333,6 +394,27 @@ TEST_CASE("prefix_inputs: later stages first within the budget, stage 0 the imag
         CHECK(method::suffix_accuracy(chain, task.validation, kept.at(stage)) == 100.0);  // its own labels
         CHECK(method::suffix_accuracy(chain, task.validation, recomputed.at(stage)) == 100.0);
     }
+}
+
+TEST_CASE("DescendingPrefixCache: each stage's inputs as prefix_inputs has them, the budget spent on the stages to come") {
+    Task task = tiny_task();
+    const layers::StageChain chain(*task.model);
+    const int64_t images = task.train.size() + task.validation.size();
+    const int64_t early = images * 4 * 8 * 8 * 4;  // stage 2's inputs; stage 6's take 8 floats an image
+    const auto all = method::prefix_inputs(chain, task.train, task.validation, {2, 6}, early * 2);
+    // A budget for stage 2 alone: prefix_inputs, spending it on stage 6 first, leaves 2 uncached.
+    CHECK_FALSE(method::prefix_inputs(chain, task.train, task.validation, {2, 6}, early).at(2).cached);
+    method::DescendingPrefixCache cache(chain, task.train, task.validation, {6, 2, 6, 0}, early);
+    for (const size_t stage : {6, 6, 2, 0}) {
+        const method::PrefixInputs& prefix = cache.at(stage);
+        CHECK(prefix.stage == stage);
+        CHECK(prefix.cached);  // stage 2 fits once stage 6 is dropped
+        if (stage == 0) continue;
+        CHECK(core::equal(prefix.train_inputs, all.at(stage).train_inputs));
+        CHECK(core::equal(prefix.validation_inputs, all.at(stage).validation_inputs));
+    }
+    CHECK_THROWS_WITH_AS(cache.at(2), doctest::Contains("asked for after stage 0"), core::ValueError);
+    CHECK_THROWS_AS(cache.at(5), core::ValueError);
 }
 
 TEST_CASE("ProAct: bad options and models without ReLUs are refused, the model untouched") {
