@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <exception>
 
+#include <omp.h>
+
 namespace proact::core {
 
 // Sets the number of threads for OpenMP loops and BLAS. threads <= 0 means "all cores".
@@ -63,6 +65,20 @@ private:
     std::atomic<bool> claimed_{false};
     std::exception_ptr error_;
 };
+
+// Runs task(i) for every i in [0, count) as independent tasks handed out one at a time to
+// min(count, num_threads()) threads; the kernels a task calls then stay on its thread. Exceptions
+// reach the caller (ExceptionCarrier). The results do not depend on the thread count as long as
+// task i writes only slot i of its outputs and the caller combines the slots in order (campaign
+// batches, validation batches, gradient shards). Per-thread state (a no-grad guard) goes inside.
+template <class Task>
+void run_tasks(int64_t count, Task&& task) {
+    ExceptionCarrier carrier;
+    const int threads = static_cast<int>(count < omp_get_max_threads() ? count : omp_get_max_threads());
+#pragma omp parallel for schedule(dynamic) num_threads(threads) if (threads > 1)
+    for (int64_t i = 0; i < count; ++i) carrier.run([&] { task(i); });
+    carrier.rethrow();
+}
 
 // Below this many elements an element-wise loop stays on one thread: forking costs more.
 constexpr int64_t kParallelGrain = int64_t(1) << 15;

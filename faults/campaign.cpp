@@ -258,17 +258,11 @@ OutcomeCounts Campaign::for_each_batch(const std::function<OutcomeCounts(int64_t
     const int64_t count = images_.size(0);
     const int64_t batches = (count + batch_size_ - 1) / batch_size_;
     std::vector<OutcomeCounts> counts(static_cast<size_t>(batches));
-    core::ExceptionCarrier carrier;  // an error in one batch reaches the caller, not std::terminate
-    const int threads = static_cast<int>(std::min<int64_t>(batches, omp_get_max_threads()));
-#pragma omp parallel for schedule(dynamic) num_threads(threads) if (threads > 1)
-    for (int64_t batch = 0; batch < batches; ++batch) {
-        carrier.run([&] {
-            autograd::NoGradGuard no_grad;  // per thread
-            const int64_t start = batch * batch_size_;
-            counts[static_cast<size_t>(batch)] = count_batch(start, std::min(count, start + batch_size_));
-        });
-    }
-    carrier.rethrow();
+    core::run_tasks(batches, [&](int64_t batch) {
+        autograd::NoGradGuard no_grad;  // per thread
+        const int64_t start = batch * batch_size_;
+        counts[static_cast<size_t>(batch)] = count_batch(start, std::min(count, start + batch_size_));
+    });
     OutcomeCounts total;
     for (const OutcomeCounts& batch : counts) total += batch;
     return total;

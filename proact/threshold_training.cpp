@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <functional>
 #include <nlohmann/json.hpp>
-#include <omp.h>
 #include <set>
 
 #include "autograd/ops.hpp"
@@ -97,23 +96,16 @@ double suffix_accuracy(const layers::StageChain& chain, const datasets::Dataset&
     const int64_t count = validation.size();
     const int64_t batches = (count + 999) / 1000;
     std::vector<int64_t> correct(static_cast<size_t>(batches), 0);
-    core::ExceptionCarrier carrier;  // an error in one batch reaches the caller, not std::terminate
-    const int threads = static_cast<int>(std::min<int64_t>(batches, omp_get_max_threads()));
-#pragma omp parallel for schedule(dynamic) num_threads(threads) if (threads > 1)
-    for (int64_t batch = 0; batch < batches; ++batch) {
-        carrier.run([&] {
-            autograd::NoGradGuard no_grad;  // per thread
-            const int64_t start = batch * 1000, stop = std::min(count, start + 1000);
-            const Variable input(prefix.cached ? prefix.validation_inputs.slice(start, stop)
-                                               : chain.run(0, prefix.stage, Variable(validation.images(start, stop - start))).value());
-            const std::vector<int64_t> predicted =
-                layers::predict_classes(chain.run(prefix.stage, chain.size(), input).value());
-            for (int64_t i = 0; i < stop - start; ++i)
-                correct[static_cast<size_t>(batch)] +=
-                    predicted[static_cast<size_t>(i)] == validation.labels[static_cast<size_t>(start + i)];
-        });
-    }
-    carrier.rethrow();
+    core::run_tasks(batches, [&](int64_t batch) {
+        autograd::NoGradGuard no_grad;  // per thread
+        const int64_t start = batch * 1000, stop = std::min(count, start + 1000);
+        const Variable input(prefix.cached ? prefix.validation_inputs.slice(start, stop)
+                                           : chain.run(0, prefix.stage, Variable(validation.images(start, stop - start))).value());
+        const std::vector<int64_t> predicted = layers::predict_classes(chain.run(prefix.stage, chain.size(), input).value());
+        for (int64_t i = 0; i < stop - start; ++i)
+            correct[static_cast<size_t>(batch)] +=
+                predicted[static_cast<size_t>(i)] == validation.labels[static_cast<size_t>(start + i)];
+    });
     int64_t total = 0;
     for (const int64_t c : correct) total += c;
     return count ? 100.0 * double(total) / double(count) : 0.0;
@@ -125,19 +117,13 @@ double sharded_threshold_gradients(std::span<const int64_t> rows, const std::vec
     const int64_t shards = std::min(kGradientShards, count);
     std::vector<std::vector<core::Tensor>> grads(static_cast<size_t>(shards));
     std::vector<double> losses(static_cast<size_t>(shards), 0.0);
-    core::ExceptionCarrier carrier;  // an error in one shard reaches the caller, not std::terminate
-    const int threads = static_cast<int>(std::min<int64_t>(shards, omp_get_max_threads()));
-#pragma omp parallel for schedule(dynamic) num_threads(threads) if (threads > 1)
-    for (int64_t shard = 0; shard < shards; ++shard) {
-        carrier.run([&] {
-            const int64_t begin = shard * count / shards, end = (shard + 1) * count / shards;
-            const Variable loss = shard_loss(rows.subspan(static_cast<size_t>(begin), static_cast<size_t>(end - begin)),
-                                             static_cast<size_t>(shard));
-            losses[static_cast<size_t>(shard)] = double(loss.item());
-            grads[static_cast<size_t>(shard)] = autograd::gradients(loss, thresholds);
-        });
-    }
-    carrier.rethrow();
+    core::run_tasks(shards, [&](int64_t shard) {
+        const int64_t begin = shard * count / shards, end = (shard + 1) * count / shards;
+        const Variable loss = shard_loss(rows.subspan(static_cast<size_t>(begin), static_cast<size_t>(end - begin)),
+                                         static_cast<size_t>(shard));
+        losses[static_cast<size_t>(shard)] = double(loss.item());
+        grads[static_cast<size_t>(shard)] = autograd::gradients(loss, thresholds);
+    });
     double total = 0.0;
     for (const double loss : losses) total += loss;
     for (size_t i = 0; i < thresholds.size(); ++i) {
