@@ -3,7 +3,6 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <numeric>
 #include <set>
@@ -344,20 +343,25 @@ TEST_CASE("destroying or moving a loader mid-epoch is clean") {
     check_same_batches({expected[2]}, {*third});
 }
 
-TEST_CASE("an epoch over 60000 28x28 images is quick") {
+TEST_CASE("an epoch over 60000 28x28 byte images gives every sample once, in full batches") {
+    // Speed is measured in bench/, not here: a timed check fails on a loaded machine.
     Dataset dataset;
-    dataset.set_pixel_bytes(std::vector<uint8_t>(size_t(60000) * 784, 0), {1, 28, 28});
-    dataset.labels.assign(60000, 0);
+    std::vector<uint8_t> pixels(size_t(60000) * 784, 0);
+    std::vector<int32_t> labels(60000);
+    for (int64_t i = 0; i < 60000; ++i) labels[size_t(i)] = int32_t(i % 10);
+    dataset.set_pixel_bytes(std::move(pixels), {1, 28, 28});
+    dataset.labels = labels;
     dataset.num_classes = 10;
     DataLoader loader(dataset, {.batch_size = 64, .seed = 1, .normalize = {.mean = {0.286f}, .std = {0.353f}}});
-    const auto start = std::chrono::steady_clock::now();
     loader.start_epoch(0);
-    int64_t samples = 0;
-    while (auto batch = loader.next()) samples += batch->images.size(0);
-    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    MESSAGE("one epoch of 60000 28x28 samples, batch 64, normalised: ", seconds, " s");
+    int64_t samples = 0, batches = 0;
+    std::vector<int64_t> per_label(10, 0);
+    while (auto batch = loader.next()) {
+        samples += batch->images.size(0);
+        ++batches;
+        for (const int32_t label : batch->labels) ++per_label[size_t(label)];
+    }
     CHECK(samples == 60000);
-#if !defined(PROACT_SANITIZE)
-    CHECK(seconds < 1.0);  // about 0.04 s in Release
-#endif
+    CHECK(batches == (60000 + 63) / 64);
+    for (const int64_t count : per_label) CHECK(count == 6000);
 }
