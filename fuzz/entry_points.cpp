@@ -127,7 +127,8 @@ void run_image(std::span<const uint8_t> bytes) {
         refused_or_accepted([&] {
             const datasets::Dataset data = datasets::load_image_folder(scratch().root / "images", options);
             data.validate();
-            for (float value : data.images().span()) require(value >= 0.0f && value <= 1.0f, "pixel in [0, 1]");
+            const core::Tensor pixels = data.images();  // a range-for does not keep a temporary alive
+            for (float value : pixels.span()) require(value >= 0.0f && value <= 1.0f, "pixel in [0, 1]");
         });
 }
 

@@ -277,7 +277,8 @@ TEST_CASE("real Fashion-MNIST (Debian package dataset-fashion-mnist)") {
     CHECK(test.num_classes == 10);
     CHECK(label_histogram(test) == std::vector<int64_t>(10, 1000));
     float low = 1.0f, high = 0.0f;
-    for (float value : test.images().span()) {
+    const core::Tensor pixels = test.images();  // a range-for does not keep a temporary alive
+    for (float value : pixels.span()) {
         low = std::min(low, value);
         high = std::max(high, value);
     }

@@ -195,7 +195,8 @@ TEST_CASE("images of different sizes are resized to the requested size") {
     resize_bilinear(decoded, 1, 9, 6, expected, 4, 4);
     const core::Tensor second = dataset.images(1, 1).select(0).contiguous();
     for (size_t i = 0; i < 16; ++i) CHECK(second.data()[i] == expected[i]);
-    for (float value : dataset.images().span()) {
+    const core::Tensor pixels = dataset.images();  // a range-for does not keep a temporary alive
+    for (float value : pixels.span()) {
         CHECK(value >= 0.0f);
         CHECK(value <= 1.0f);
     }
