@@ -28,9 +28,7 @@ namespace {
 
 Tensor random_tensor(const core::Shape& shape, uint64_t index) {
     core::Rng rng(23, "test-conv2d-direct", index);
-    Tensor t = Tensor::empty(shape);
-    for (int64_t i = 0; i < t.numel(); ++i) t.data()[i] = rng.uniform(-1.0f, 1.0f);
-    return t;
+    return Tensor::uniform(shape, -1.0f, 1.0f, rng);
 }
 
 // out (B,O,OH,OW) = im2col(x) then weight (O, CKK) x cols (CKK, B*OH*OW), then + bias[o].

@@ -23,9 +23,7 @@ namespace {
 
 Tensor random_tensor(const core::Shape& shape, uint64_t index) {
     core::Rng rng(17, "test-conv-channels", index);
-    Tensor t = Tensor::empty(shape);
-    for (int64_t i = 0; i < t.numel(); ++i) t.data()[i] = rng.uniform(-1.0f, 1.0f);
-    return t;
+    return Tensor::uniform(shape, -1.0f, 1.0f, rng);
 }
 
 struct ConvCase {
