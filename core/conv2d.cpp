@@ -90,17 +90,39 @@ void add_bias_partials(const float* dout, const ConvSizes& z, int64_t first, int
             slot_partials[o] += plane_sum(dout + ((first + image) * z.O + o) * z.plane_out, z.plane_out);
 }
 
-// dweight (O, CKK) = sum over slots of the partials, (slots, O*CKK) as (CKK, O) or (O, CKK) each.
+// dweight (O, CKK) = sum over slots of the partials, (slots, O*CKK) as (CKK, O) or (O, CKK) each:
+// each element from +0, adding slot 0, 1, ... in order. Transposed partials go through tiles of
+// kReduceTile x kReduceTile elements summed in the partials' own layout (contiguous rows), then
+// written out transposed: element by element, one dweight row's values lie O floats apart in a
+// partial, and that reduction took 8% of a VGG-11 training step (3-4x slower than the tiles on
+// VGG's 256- and 512-channel shapes). Tiles are disjoint, so no thread count changes a bit.
 void reduce_dweight(const float* partials, int64_t slots, const ConvSizes& z, bool transposed, float* dweight) {
-    const int64_t count = z.O * z.CKK;
-    std::memset(dweight, 0, sizeof(float) * static_cast<size_t>(count));
-    for (int64_t s = 0; s < slots; ++s) {
-        const float* partial = partials + s * count;
-        if (transposed)
-            for (int64_t o = 0; o < z.O; ++o)
-                for (int64_t r = 0; r < z.CKK; ++r) dweight[o * z.CKK + r] += partial[r * z.O + o];
-        else
-            for (int64_t i = 0; i < count; ++i) dweight[i] += partial[i];
+    const int64_t O = z.O, R = z.CKK, count = O * R;
+    if (!transposed) {
+#pragma omp parallel for schedule(dynamic, kDynamicChunk) if (count * slots > kParallelGrain)
+        for (int64_t i = 0; i < count; ++i) {
+            float total = 0.0f;
+            for (int64_t s = 0; s < slots; ++s) total += partials[s * count + i];
+            dweight[i] = total;
+        }
+        return;
+    }
+    constexpr int64_t kReduceTile = 32;
+    const int64_t o_tiles = (O + kReduceTile - 1) / kReduceTile, r_tiles = (R + kReduceTile - 1) / kReduceTile;
+#pragma omp parallel for schedule(dynamic) if (count * slots > kParallelGrain)
+    for (int64_t t = 0; t < o_tiles * r_tiles; ++t) {
+        const int64_t o0 = t / r_tiles * kReduceTile, r0 = t % r_tiles * kReduceTile;
+        const int64_t width = std::min(O, o0 + kReduceTile) - o0, height = std::min(R, r0 + kReduceTile) - r0;
+        float tile[kReduceTile * kReduceTile];  // (height, width) of the partials' (CKK, O) layout
+        std::fill(tile, tile + height * kReduceTile, 0.0f);
+        for (int64_t s = 0; s < slots; ++s)
+            for (int64_t r = 0; r < height; ++r) {
+                const float* __restrict src = partials + s * count + (r0 + r) * O + o0;
+                float* __restrict row = tile + r * kReduceTile;
+                for (int64_t o = 0; o < width; ++o) row[o] += src[o];
+            }
+        for (int64_t o = 0; o < width; ++o)
+            for (int64_t r = 0; r < height; ++r) dweight[(o0 + o) * R + r0 + r] = tile[r * kReduceTile + o];
     }
 }
 

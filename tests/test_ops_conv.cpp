@@ -3,6 +3,7 @@
 // NoGradGuard, thread-count independence and the error messages.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -267,7 +268,10 @@ TEST_CASE("conv2d: results do not depend on the thread count") {
         int64_t padding;
     };
     // several image groups per call; saved and rebuilt columns (the second case's cols are 37.7 MB)
-    const std::vector<Case> cases = {{{8, 6, 14, 14}, {16, 6, 5, 5}, 0}, {{64, 16, 32, 32}, {8, 16, 3, 3}, 1}};
+    // ... and a weight gradient of 2 x 2 reduction tiles over 3 slots (40 outputs, 45 taps)
+    const std::vector<Case> cases = {{{8, 6, 14, 14}, {16, 6, 5, 5}, 0},
+                                     {{64, 16, 32, 32}, {8, 16, 3, 3}, 1},
+                                     {{16, 5, 9, 9}, {40, 5, 3, 3}, 1}};
     uint64_t seed = 700;
     for (const Case& c : cases) {
         CAPTURE(core::shape_str(c.x_shape));
@@ -294,6 +298,32 @@ TEST_CASE("conv2d: results do not depend on the thread count") {
             CHECK(core::equal(results[0][i], results[1][i]));
         }
     }
+}
+
+TEST_CASE("conv2d: the weight gradient of many outputs and slots matches a double-precision sum") {
+    // 40 outputs x 45 taps: the per-slot partials are (taps, outputs) and reduced in 32 x 32 tiles,
+    // ragged at both edges; 16 images of 9x9 make 3 groups, so 3 slots are summed
+    const Tensor x = random_tensor({16, 5, 9, 9}, 800);
+    const Tensor weight = random_tensor({40, 5, 3, 3}, 801);
+    const Tensor dout = random_tensor({16, 40, 9, 9}, 802);
+    Variable xv(x, true), wv(weight, true);
+    autograd::conv2d(xv, wv, Variable(), 1, 1).backward(dout);
+    double worst = 0.0;
+    for (int64_t o = 0; o < 40; ++o)
+        for (int64_t c = 0; c < 5; ++c)
+            for (int64_t kh = 0; kh < 3; ++kh)
+                for (int64_t kw = 0; kw < 3; ++kw) {
+                    double total = 0.0;
+                    for (int64_t b = 0; b < 16; ++b)
+                        for (int64_t oh = 0; oh < 9; ++oh)
+                            for (int64_t ow = 0; ow < 9; ++ow) {
+                                const int64_t ih = oh - 1 + kh, iw = ow - 1 + kw;
+                                if (ih < 0 || ih >= 9 || iw < 0 || iw >= 9) continue;
+                                total += double(dout.at({b, o, oh, ow})) * double(x.at({b, c, ih, iw}));
+                            }
+                    worst = std::max(worst, std::fabs(total - double(wv.grad().at({o, c, kh, kw}))));
+                }
+    CHECK(worst < 1e-3);  // sums of ~1,300 products of N(0,1) values, |dweight| ~ 36
 }
 
 TEST_CASE("conv2d: invalid arguments throw typed errors naming the problem") {
