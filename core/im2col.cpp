@@ -30,8 +30,47 @@ ValidRange valid_outputs(int64_t in_size, int64_t out_size, int64_t offset, int6
     return {begin, end};
 }
 
+// Output planes of at most this many positions take im2col_small_planes.
+constexpr int64_t kSmallPlane = 64;
+
 void zero(float* dst, int64_t count) {
     if (count > 0) std::memset(dst, 0, sizeof(float) * static_cast<size_t>(count));
+}
+
+}  // namespace
+
+namespace {
+
+// im2col for small output planes (VGG's 4x4 and 2x2): a row of cols at a time, all images, so
+// that each row is written front to back. The per-plane loop in im2col writes a few values per
+// row before jumping C*KH*KW rows on, and spent most of its time in those scattered writes and in
+// calls to memset and memcpy of a few floats each.
+void im2col_small_planes(const float* image, const Im2colShape& shape, float* cols) {
+    const int64_t B = shape.batch, C = shape.channels, H = shape.height, W = shape.width;
+    const int64_t KH = shape.kernel_h, KW = shape.kernel_w, stride = shape.stride, padding = shape.padding;
+    const int64_t OH = shape.out_h(), OW = shape.out_w();
+    const int64_t plane_out = OH * OW;
+    const int64_t col_cols = B * plane_out;
+#pragma omp parallel for schedule(dynamic) if (shape.col_rows() * col_cols > kParallelGrain && !omp_in_parallel())
+    for (int64_t row = 0; row < shape.col_rows(); ++row) {
+        const int64_t c = row / (KH * KW), kh = row / KW % KH, kw = row % KW;
+        const ValidRange rows = valid_outputs(H, OH, kh - padding, stride);
+        const ValidRange columns = valid_outputs(W, OW, kw - padding, stride);
+        float* dst = cols + row * col_cols;  // (B, OH, OW)
+        for (int64_t b = 0; b < B; ++b) {
+            const float* plane = image + (b * C + c) * H * W;
+            for (int64_t oh = 0; oh < OH; ++oh, dst += OW) {
+                if (oh < rows.begin || oh >= rows.end) {
+                    for (int64_t ow = 0; ow < OW; ++ow) dst[ow] = 0.0f;
+                    continue;
+                }
+                const float* src_row = plane + (oh * stride + kh - padding) * W;
+                for (int64_t ow = 0; ow < columns.begin; ++ow) dst[ow] = 0.0f;
+                for (int64_t ow = columns.begin; ow < columns.end; ++ow) dst[ow] = src_row[ow * stride + kw - padding];
+                for (int64_t ow = columns.end; ow < OW; ++ow) dst[ow] = 0.0f;
+            }
+        }
+    }
 }
 
 }  // namespace
@@ -42,6 +81,10 @@ void im2col(const float* image, const Im2colShape& shape, float* cols) {
     const int64_t OH = shape.out_h(), OW = shape.out_w();
     const int64_t plane_out = OH * OW;
     const int64_t col_cols = B * plane_out;  // row length of cols
+    if (plane_out <= kSmallPlane) {
+        im2col_small_planes(image, shape, cols);
+        return;
+    }
 
 #pragma omp parallel for collapse(2) schedule(dynamic) if (shape.col_rows() * col_cols > kParallelGrain && !omp_in_parallel())
     for (int64_t b = 0; b < B; ++b) {

@@ -159,6 +159,44 @@ TEST_CASE("im2col and col2im are adjoint: <im2col(x), y> == <x, col2im(y)>") {
     }
 }
 
+TEST_CASE("im2col: every entry is the pixel the layout formula names, on small and large planes") {
+    // Output planes of up to 64 positions are written a row of cols at a time, larger ones a plane
+    // at a time (core/im2col.cpp); both must give exactly the formula of core/im2col.hpp.
+    struct Case {
+        Shape x_shape;
+        int64_t kernel, stride, padding;
+    };
+    const std::vector<Case> cases = {
+        {{3, 4, 2, 2}, 3, 1, 1},   {{2, 5, 4, 4}, 3, 1, 1},  {{2, 3, 8, 8}, 3, 1, 1},  {{2, 6, 12, 12}, 5, 1, 0},
+        {{2, 2, 9, 9}, 3, 1, 1},   {{2, 3, 7, 7}, 3, 2, 1},  {{2, 2, 16, 15}, 3, 2, 2}, {{3, 2, 1, 1}, 3, 1, 1},
+    };
+    uint64_t seed = 900;
+    for (const Case& c : cases) {
+        const core::Im2colShape s = im2col_shape(c.x_shape, c.kernel, c.kernel, c.stride, c.padding);
+        CAPTURE(core::shape_str(c.x_shape));
+        CAPTURE(c.kernel);
+        const Tensor x = random_tensor(c.x_shape, seed++);
+        Tensor cols = Tensor::full({s.col_rows(), s.col_cols()}, 12345.0f);
+        core::im2col(x.data(), s, cols.data());
+        const int64_t OH = s.out_h(), OW = s.out_w();
+        int64_t wrong = 0;
+        for (int64_t b = 0; b < s.batch; ++b)
+            for (int64_t ch = 0; ch < s.channels; ++ch)
+                for (int64_t kh = 0; kh < c.kernel; ++kh)
+                    for (int64_t kw = 0; kw < c.kernel; ++kw)
+                        for (int64_t oh = 0; oh < OH; ++oh)
+                            for (int64_t ow = 0; ow < OW; ++ow) {
+                                const int64_t ih = oh * c.stride - c.padding + kh, iw = ow * c.stride - c.padding + kw;
+                                const bool inside = ih >= 0 && ih < s.height && iw >= 0 && iw < s.width;
+                                const float expected = inside ? x.at({b, ch, ih, iw}) : 0.0f;
+                                const int64_t row = (ch * c.kernel + kh) * c.kernel + kw;
+                                const int64_t column = b * OH * OW + oh * OW + ow;
+                                wrong += cols.at({row, column}) != expected;
+                            }
+        CHECK(wrong == 0);
+    }
+}
+
 TEST_CASE("im2col: column layout with the batch folded into columns") {
     // x (2,1,2,2) = images [1 2; 3 4] and [5 6; 7 8]; 1x1 kernel, padding 1, stride 2 -> OH = OW = 2,
     // reading padded positions (0,0), (0,2), (2,0), (2,2) = original (-1,-1), (-1,1), (1,-1), (1,1).
