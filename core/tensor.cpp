@@ -4,7 +4,9 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <limits>
+#include <map>
 #include <mutex>
 #include <numeric>
 #include <unordered_map>
@@ -13,8 +15,13 @@ namespace proact::core {
 
 // ---------------------------------------------------------------------------------------------
 // Buffer pool: freed buffers are kept by byte size and handed out again. Bounded, so a one-off
-// large allocation does not stay resident forever. Disabled under the sanitizers so that
-// use-after-free in tensor code is reported instead of hidden by reuse.
+// large allocation does not stay resident forever; when a freed buffer does not fit under the
+// bound, the buffers cached longest ago are released to make room for it, so the pool follows the
+// sizes the program uses now. (Keeping the old ones instead, a pool filled by one phase's sizes,
+// say FitAct's training batches, served nothing to the next, a fault campaign's batches: every
+// output tensor there came fresh from the system, and page faults took a third of the campaign's
+// time.) Disabled under the sanitizers so that use-after-free in tensor code is reported instead
+// of hidden by reuse.
 namespace {
 
 #if defined(PROACT_SANITIZE)
@@ -26,8 +33,14 @@ constexpr int64_t kPoolLimitBytes = int64_t(512) << 20;
 constexpr size_t kAlignment = 64;
 
 struct BufferPool {
+    struct Cached {
+        void* data;
+        uint64_t stamp;  // when it was given back: the oldest go first
+    };
     std::mutex mutex;
-    std::unordered_map<size_t, std::vector<void*>> free_by_bytes;
+    std::unordered_map<size_t, std::deque<Cached>> free_by_bytes;  // per size, oldest at the front
+    std::map<uint64_t, size_t> sizes_by_stamp;                     // every cached buffer's stamp -> size
+    uint64_t next_stamp = 0;
     BufferPoolStats stats;
 
     void* take(size_t bytes) {
@@ -35,11 +48,12 @@ struct BufferPool {
             std::lock_guard<std::mutex> lock(mutex);
             auto it = free_by_bytes.find(bytes);
             if (it != free_by_bytes.end() && !it->second.empty()) {
-                void* p = it->second.back();
+                const Cached newest = it->second.back();
                 it->second.pop_back();
+                sizes_by_stamp.erase(newest.stamp);
                 stats.cached_bytes -= static_cast<int64_t>(bytes);
                 ++stats.hits;
-                return p;
+                return newest.data;
             }
             ++stats.misses;
         }
@@ -49,22 +63,35 @@ struct BufferPool {
     }
 
     void give(void* p, size_t bytes) {
-        if (kPoolEnabled) {
+        if (kPoolEnabled && static_cast<int64_t>(bytes) <= kPoolLimitBytes) {
             std::lock_guard<std::mutex> lock(mutex);
-            if (stats.cached_bytes + static_cast<int64_t>(bytes) <= kPoolLimitBytes) {
-                free_by_bytes[bytes].push_back(p);
-                stats.cached_bytes += static_cast<int64_t>(bytes);
-                return;
-            }
+            while (stats.cached_bytes + static_cast<int64_t>(bytes) > kPoolLimitBytes) release_oldest();
+            free_by_bytes[bytes].push_back({p, next_stamp});
+            sizes_by_stamp.emplace(next_stamp++, bytes);
+            stats.cached_bytes += static_cast<int64_t>(bytes);
+            return;
         }
         std::free(p);
+    }
+
+    // The buffer cached longest ago goes back to the system. Caller holds the mutex; the pool is
+    // not empty (cached_bytes > 0).
+    void release_oldest() {
+        const auto oldest = sizes_by_stamp.begin();
+        std::deque<Cached>& same_size = free_by_bytes[oldest->second];
+        std::free(same_size.front().data);  // the oldest of its size, so the oldest of all
+        same_size.pop_front();
+        stats.cached_bytes -= static_cast<int64_t>(oldest->second);
+        ++stats.released;
+        sizes_by_stamp.erase(oldest);
     }
 
     void clear() {
         std::lock_guard<std::mutex> lock(mutex);
         for (auto& [bytes, list] : free_by_bytes)
-            for (void* p : list) std::free(p);
+            for (const Cached& cached : list) std::free(cached.data);
         free_by_bytes.clear();
+        sizes_by_stamp.clear();
         stats.cached_bytes = 0;
     }
 

@@ -50,6 +50,7 @@ struct BufferPoolStats {
     int64_t cached_bytes = 0;   // held by the pool, free for reuse
     int64_t hits = 0;           // allocations served from the pool
     int64_t misses = 0;         // allocations that went to the system
+    int64_t released = 0;       // cached buffers freed to make room for newer ones
 };
 BufferPoolStats buffer_pool_stats();
 void buffer_pool_clear();

@@ -172,3 +172,25 @@ TEST_CASE("buffer pool reuses freed storage") {
     CHECK(after.hits == before.hits + 1);
 #endif
 }
+
+TEST_CASE("buffer pool makes room for new sizes by releasing the buffers cached longest ago") {
+#if !defined(PROACT_SANITIZE)
+    // Two buffers of 300 MB do not fit under the pool's 512 MB together: caching the second
+    // releases the first (neither is ever written, so no memory is touched).
+    buffer_pool_clear();
+    const int64_t floats = int64_t(75) << 20;
+    { Tensor first = Tensor::empty({floats}); }
+    const auto after_first = buffer_pool_stats();
+    CHECK(after_first.cached_bytes >= floats * 4);
+    { Tensor second = Tensor::empty({floats + 1024}); }
+    const auto after_second = buffer_pool_stats();
+    CHECK(after_second.released == after_first.released + 1);
+    CHECK(after_second.cached_bytes < 2 * floats * 4);
+    { Tensor again = Tensor::empty({floats + 1024}); }  // the newer size is the one still there
+    CHECK(buffer_pool_stats().hits == after_second.hits + 1);
+    { Tensor old = Tensor::empty({floats}); }  // the older one went back to the system
+    CHECK(buffer_pool_stats().misses == after_second.misses + 1);
+    buffer_pool_clear();
+    CHECK(buffer_pool_stats().cached_bytes == 0);
+#endif
+}
