@@ -1,5 +1,7 @@
 #include "core/tensor.hpp"
 
+#include <sys/mman.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
@@ -30,6 +32,14 @@ constexpr bool kPoolEnabled = false;
 constexpr bool kPoolEnabled = true;
 #endif
 constexpr int64_t kPoolLimitBytes = int64_t(512) << 20;
+// Buffers from kHugeFromBytes on are placed on 2 MiB boundaries and the kernel is asked to back
+// them with huge pages (madvise; Debian's kernels give transparent huge pages to those who ask):
+// one page fault per 2 MiB instead of per 4 KiB. A fault campaign on ResNet-20 allocates
+// activation buffers of 25-300 MB faster than a bounded pool can keep them, and their page faults
+// took a third of its time. From 16 MiB on, the size classes below are whole huge pages, so this
+// wastes no more than the classes do.
+constexpr size_t kHugePageBytes = size_t(2) << 20;
+constexpr size_t kHugeFromBytes = size_t(16) << 20;
 constexpr size_t kAlignment = 64;
 
 struct BufferPool {
@@ -57,8 +67,10 @@ struct BufferPool {
             }
             ++stats.misses;
         }
-        void* p = std::aligned_alloc(kAlignment, bytes);
+        const bool huge = bytes >= kHugeFromBytes;  // then a multiple of 2 MiB too (padded_bytes)
+        void* p = std::aligned_alloc(huge ? kHugePageBytes : kAlignment, bytes);
         if (!p) fail<MemoryError>("tensor: out of memory allocating ", bytes, " bytes");
+        if (huge) madvise(p, bytes, MADV_HUGEPAGE);  // advice only: without it, 4 KiB pages
         return p;
     }
 
@@ -103,9 +115,20 @@ BufferPool& pool() {
     return instance;
 }
 
+// The bytes allocated for `count` floats: whole 64-byte lines and, above 64 KiB, the next of
+// eight size classes per doubling (at most 1/8 more than asked). Classes let buffers of nearby
+// sizes share the pool: a fault campaign's channel-sparse restarts ask for (B, S, OH, OW) with
+// S varying from fault to fault, and with exact sizes each S missed, and its buffer pushed a
+// useful one out of the pool.
 size_t padded_bytes(int64_t count) {
     const size_t bytes = static_cast<size_t>(std::max<int64_t>(count, 1)) * sizeof(float);
-    return (bytes + kAlignment - 1) / kAlignment * kAlignment;
+    const size_t lines = (bytes + kAlignment - 1) / kAlignment * kAlignment;
+    constexpr size_t kExactUpTo = size_t(64) << 10;
+    if (lines <= kExactUpTo) return lines;
+    size_t power = kExactUpTo;  // the largest power of two below `lines`
+    while (power * 2 < lines) power *= 2;
+    const size_t step = power / 8;  // a multiple of kAlignment, and of kHugePageBytes from kHugeFromBytes on
+    return (lines + step - 1) / step * step;
 }
 
 }  // namespace

@@ -1,6 +1,8 @@
 // Element-wise broadcasting, reductions, argmax, GEMM and matmul kernels against hand-computed values.
 #include <doctest/doctest.h>
 
+#include <vector>
+
 #include <cmath>
 #include <limits>
 
@@ -173,23 +175,43 @@ TEST_CASE("buffer pool reuses freed storage") {
 #endif
 }
 
+TEST_CASE("buffer pool serves nearby sizes from one size class") {
+#if !defined(PROACT_SANITIZE)
+    // 100,000 and 104,000 floats (400 and 416 KB) fall in one class of eight per doubling; a
+    // size twice as large does not
+    buffer_pool_clear();
+    { Tensor t = Tensor::empty({100000}); }
+    const auto before = buffer_pool_stats();
+    { Tensor t = Tensor::empty({104000}); }
+    CHECK(buffer_pool_stats().hits == before.hits + 1);
+    { Tensor t = Tensor::empty({200000}); }
+    CHECK(buffer_pool_stats().misses == before.misses + 1);
+    buffer_pool_clear();
+#endif
+}
+
 TEST_CASE("buffer pool makes room for new sizes by releasing the buffers cached longest ago") {
 #if !defined(PROACT_SANITIZE)
-    // Two buffers of 300 MB do not fit under the pool's 512 MB together: caching the second
-    // releases the first (neither is ever written, so no memory is touched).
+    // Eight buffers of 60 MB and then one of 40 MB do not fit under the pool's 512 MB together:
+    // caching the last releases one of the first (none is written, so no memory is touched).
     buffer_pool_clear();
-    const int64_t floats = int64_t(75) << 20;
-    { Tensor first = Tensor::empty({floats}); }
-    const auto after_first = buffer_pool_stats();
-    CHECK(after_first.cached_bytes >= floats * 4);
-    { Tensor second = Tensor::empty({floats + 1024}); }
-    const auto after_second = buffer_pool_stats();
-    CHECK(after_second.released == after_first.released + 1);
-    CHECK(after_second.cached_bytes < 2 * floats * 4);
-    { Tensor again = Tensor::empty({floats + 1024}); }  // the newer size is the one still there
-    CHECK(buffer_pool_stats().hits == after_second.hits + 1);
-    { Tensor old = Tensor::empty({floats}); }  // the older one went back to the system
-    CHECK(buffer_pool_stats().misses == after_second.misses + 1);
+    const int64_t floats = int64_t(15) << 20;
+    {
+        std::vector<Tensor> eight;
+        for (int i = 0; i < 8; ++i) eight.push_back(Tensor::empty({floats}));
+    }
+    const auto after_eight = buffer_pool_stats();
+    CHECK(after_eight.cached_bytes >= 8 * floats * 4);
+    CHECK(after_eight.released == 0);
+    { Tensor other = Tensor::empty({floats * 2 / 3}); }  // 40 MB, another class: 520 MB in all
+    const auto after_other = buffer_pool_stats();
+    CHECK(after_other.released == 1);  // one of the eight went
+    { Tensor again = Tensor::empty({floats * 2 / 3}); }  // the newest is still there
+    CHECK(buffer_pool_stats().hits == after_other.hits + 1);
+    // a buffer larger than the whole pool goes straight back to the system (600 MB)
+    const auto before_huge = buffer_pool_stats();
+    { Tensor huge = Tensor::empty({int64_t(150) << 20}); }
+    CHECK(buffer_pool_stats().cached_bytes == before_huge.cached_bytes);
     buffer_pool_clear();
     CHECK(buffer_pool_stats().cached_bytes == 0);
 #endif
