@@ -3,7 +3,13 @@
 // kernel, other strides through the reference loop with FMAs.
 //
 // 16 ymm registers: a block is CH output channels x NV vectors of 8 positions, CH*NV accumulators
-// + NV input vectors + 1 broadcast weight, as the avx2 GEMM's 4 x 24 sub-tile (12 + 3 + 1).
+// + NV input vectors + 1 broadcast weight; whole blocks are 4 channels x 3 vectors, as the avx2
+// GEMM's 4 x 24 sub-tile (12 + 3 + 1: per tap 3 loads + 4 broadcasts feed 12 FMAs). Measured
+// (bench_conv direct, 1 thread, forced avx2, best of 5 interleaved runs) against 6 x 2, 8 x 1,
+// 5 x 2, 2 x 5 and 3 x 4 blocks: 4 x 3 and 6 x 2 within 5% of each other everywhere and ahead of
+// the rest (8 x 1 0.7-0.9x, 3 x 4 spills and runs at 0.4-0.9x); 6-channel 1-vector blocks for
+// the last positions took ResNet-20's 64-channel 8x8 stage from 0.99x to 1.03x of im2col + GEMM
+// (12-channel ones to 0.84x).
 #include <algorithm>
 #include <cstdint>
 
@@ -14,10 +20,6 @@
 namespace proact::core::conv_channels_detail {
 
 namespace {
-
-// Block shape, chosen by bench_conv's direct section (1 thread, forced avx2): see channel_sums_avx2.
-constexpr int kBlockChannels = 4;
-constexpr int kBlockVectors = 3;
 
 // CH channels x NV vectors at flat positions [i0, i0 + lanes) of total (CH, acc_size), lanes in
 // (8*(NV-1), 8*NV]; with MASKED the last vector covers lanes - 8*(NV-1) < 8 of them, read and
@@ -78,33 +80,53 @@ void block_at(const float* padded, const int64_t* offsets, int64_t K, int64_t sl
 using BlockAt = void (*)(const float*, const int64_t*, int64_t, int64_t, const float* const*, int64_t, float*, int64_t,
                          __m256i);
 
-template <int CH, bool MASKED>
-constexpr BlockAt blocks_for_channels[kBlockVectors] = {block_at<CH, 1, MASKED>, block_at<CH, 2, MASKED>,
-                                                        block_at<CH, 3, MASKED>};
-// blocks[masked][channels-1][vectors-1]
-constexpr const BlockAt* blocks[2][kBlockChannels] = {
-    {blocks_for_channels<1, false>, blocks_for_channels<2, false>, blocks_for_channels<3, false>,
-     blocks_for_channels<4, false>},
-    {blocks_for_channels<1, true>, blocks_for_channels<2, true>, blocks_for_channels<3, true>,
-     blocks_for_channels<4, true>}};
+// Channels per block of `vectors` vectors: 12 accumulators at most (+ vectors inputs + 1 weight),
+// 6 for 1 vector (measured faster than 12, see the top of this file).
+constexpr int max_channels(int vectors) { return vectors == 1 ? 6 : 12 / vectors; }
 
-// `channels` (1..kBlockChannels) output channels over all acc_size positions: whole blocks of
-// kBlockVectors vectors, then one block of as many vectors as the rest needs, its last one masked
-// if partial.
-void direct_conv_block(int channels, const float* padded, const int64_t* offsets, int64_t K, int64_t slice,
-                       const float* const* w_rows, int64_t acc_size, float* total) {
-    constexpr int64_t width = 8 * kBlockVectors;
-    const __m256i all = _mm256_set1_epi32(-1);
-    int64_t i0 = 0;
-    const BlockAt whole = blocks[0][channels - 1][kBlockVectors - 1];
-    for (; i0 + width <= acc_size; i0 += width) whole(padded, offsets, K, slice, w_rows, acc_size, total, i0, all);
-    const int64_t lanes = acc_size - i0;
+// block_at<channels, NV, MASKED>, channels in 1..max_channels(NV).
+template <int NV, bool MASKED, int CH = 1>
+BlockAt block_for(int channels) {
+    if constexpr (CH == max_channels(NV))
+        return block_at<CH, NV, MASKED>;
+    else
+        return channels == CH ? block_at<CH, NV, MASKED> : block_for<NV, MASKED, CH + 1>(channels);
+}
+
+// total (count, acc_size): whole blocks of 4 channels x 3 vectors (24 positions); the last
+// positions (fewer than 24) in blocks of as many vectors as they need, the last one masked if
+// partial, and max_channels(vectors) channels, so that a 1-vector tail still feeds 6 FMAs per tap.
+constexpr int kWholeVectors = 3;
+
+void direct_conv(const float* padded, const int64_t* offsets, int64_t K, int64_t slice, const float* const* w_rows,
+                 int64_t count, int64_t acc_size, float* total) {
+    constexpr int64_t width = 8 * kWholeVectors;
+    constexpr int whole_channels = max_channels(kWholeVectors);
+    const int64_t whole = acc_size / width * width;
+    if (whole > 0)
+        for (int64_t j0 = 0; j0 < count; j0 += whole_channels) {
+            const int channels = static_cast<int>(std::min<int64_t>(whole_channels, count - j0));
+            const BlockAt block = block_for<kWholeVectors, false>(channels);
+            for (int64_t i0 = 0; i0 < whole; i0 += width)
+                block(padded, offsets, K, slice, w_rows + j0, acc_size, total + j0 * acc_size, i0, __m256i());
+        }
+    const int64_t lanes = acc_size - whole;
     if (lanes == 0) return;
-    const int64_t vectors = (lanes + 7) / 8;
+    const int vectors = static_cast<int>((lanes + 7) / 8);
     const int64_t tail = lanes - 8 * (vectors - 1);  // lanes of the last vector, 1..8
     const __m256i last =
         _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(tail)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-    blocks[tail < 8][channels - 1][vectors - 1](padded, offsets, K, slice, w_rows, acc_size, total, i0, last);
+    const bool masked = tail < 8;
+    for (int64_t j0 = 0; j0 < count; j0 += max_channels(vectors)) {
+        const int channels = static_cast<int>(std::min<int64_t>(max_channels(vectors), count - j0));
+        BlockAt block = nullptr;
+        switch (vectors) {
+            case 1: block = masked ? block_for<1, true>(channels) : block_for<1, false>(channels); break;
+            case 2: block = masked ? block_for<2, true>(channels) : block_for<2, false>(channels); break;
+            default: block = masked ? block_for<3, true>(channels) : block_for<3, false>(channels); break;
+        }
+        block(padded, offsets, K, slice, w_rows + j0, acc_size, total + j0 * acc_size, whole, last);
+    }
 }
 
 }  // namespace
@@ -115,10 +137,7 @@ void channel_sums_avx2(const Geometry& g, const float* padded, const float* cons
         reference_channels<FusedMultiplyAdd>(g, padded, w_rows, count, total, partial);
         return;
     }
-    for (int64_t j0 = 0; j0 < count; j0 += kBlockChannels) {
-        const int channels = static_cast<int>(std::min<int64_t>(kBlockChannels, count - j0));
-        direct_conv_block(channels, padded, g.offsets, g.K, g.slice, w_rows + j0, g.acc_size, total + j0 * g.acc_size);
-    }
+    direct_conv(padded, g.offsets, g.K, g.slice, w_rows, count, g.acc_size, total);
 }
 
 }  // namespace proact::core::conv_channels_detail
