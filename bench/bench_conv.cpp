@@ -95,7 +95,8 @@ int bench_direct(int rounds) {
         const Tensor weight = Tensor::normal({l.O, CKK}, 0, 0.1f, rng);
         const Tensor bias = Tensor::normal({l.O}, 0, 0.1f, rng);
         Tensor cols = Tensor::empty({CKK, group_columns}), out_mat = Tensor::empty({l.O, group_columns});
-        Tensor gemm_out = Tensor::empty({B, l.O, shape.out_h(), shape.out_w()}), direct_out = Tensor::empty(gemm_out.shape());
+        const core::Shape out_shape{B, l.O, shape.out_h(), shape.out_w()};
+        Tensor gemm_out = Tensor::empty(out_shape), direct_out = Tensor::empty(out_shape);
         double gemm_best = 1e30, direct_best = 1e30;
         for (int round = -1; round < rounds; ++round) {  // one untimed warm-up round
             auto start = std::chrono::steady_clock::now();
@@ -108,7 +109,8 @@ int bench_direct(int rounds) {
             gemm_best = std::min(gemm_best, gemm_time);
             direct_best = std::min(direct_best, direct_time);
         }
-        const bool same = std::memcmp(gemm_out.data(), direct_out.data(), sizeof(float) * size_t(gemm_out.numel())) == 0;
+        const bool same =
+            std::memcmp(gemm_out.data(), direct_out.data(), sizeof(float) * size_t(gemm_out.numel())) == 0;
         failures += same ? 0 : 1;
         std::printf("%-14s %-16s %-14s %9.2fms %8.2fms %7.2fx %s%s\n", l.name, core::shape_str(x.shape()).c_str(),
                     core::shape_str({l.O, l.C, l.kernel, l.kernel}).c_str(), gemm_best * 1e3, direct_best * 1e3,
@@ -121,7 +123,8 @@ int bench_direct(int rounds) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    if (argc > 1 && std::string(argv[1]) == "direct") return bench_direct(argc > 2 ? std::max(1, std::atoi(argv[2])) : 10);
+    if (argc > 1 && std::string(argv[1]) == "direct")
+        return bench_direct(argc > 2 ? std::max(1, std::atoi(argv[2])) : 10);
     const int iterations = argc > 1 ? std::max(1, std::atoi(argv[1])) : 20;
     core::set_num_threads(2);
     const std::vector<ConvShape> shapes = {
