@@ -29,9 +29,6 @@ namespace {
 template <int CH, int NV, bool MASKED>
 void block_at(const float* padded, const int64_t* offsets, int64_t K, int64_t slice, const float* const* w_rows,
               int64_t acc_size, float* total, int64_t i0, __m256i last) {
-    const auto load = [last](const float* at, int v) {
-        return MASKED && v == NV - 1 ? _mm256_maskload_ps(at, last) : _mm256_loadu_ps(at);
-    };
     for (int64_t k0 = 0; k0 < K; k0 += slice) {
         const int64_t k1 = std::min(K, k0 + slice);
         __m256 acc[CH][NV];
@@ -39,7 +36,7 @@ void block_at(const float* padded, const int64_t* offsets, int64_t K, int64_t sl
             const float* src = padded + offsets[k0] + i0;
             __m256 x[NV];
 #pragma GCC unroll 8
-            for (int v = 0; v < NV; ++v) x[v] = load(src + 8 * v, v);
+            for (int v = 0; v < NV; ++v) x[v] = (MASKED && v == NV - 1 ? _mm256_maskload_ps(src + 8 * v, last) : _mm256_loadu_ps(src + 8 * v));
 #pragma GCC unroll 8
             for (int c = 0; c < CH; ++c) {
                 const __m256 w = _mm256_broadcast_ss(w_rows[c] + k0);
@@ -52,9 +49,10 @@ void block_at(const float* padded, const int64_t* offsets, int64_t K, int64_t sl
             __m256 x[NV];
 #pragma GCC unroll 8
             for (int v = 0; v < NV; ++v) {
-                x[v] = load(src + 8 * v, v);
+                __m256 loaded = MASKED && v == NV - 1 ? _mm256_maskload_ps(src + 8 * v, last) : _mm256_loadu_ps(src + 8 * v);
                 // in a register: left to itself GCC may fold the load into each of the CH FMAs
-                __asm__("" : "+x"(x[v]));
+                __asm__("" : "+x"(loaded));
+                x[v] = loaded;
             }
 #pragma GCC unroll 8
             for (int c = 0; c < CH; ++c) {
@@ -68,7 +66,7 @@ void block_at(const float* padded, const int64_t* offsets, int64_t K, int64_t sl
 #pragma GCC unroll 8
             for (int v = 0; v < NV; ++v) {
                 float* at = total + c * acc_size + i0 + 8 * v;
-                const __m256 sum = k0 == 0 ? acc[c][v] : _mm256_add_ps(load(at, v), acc[c][v]);
+                const __m256 sum = k0 == 0 ? acc[c][v] : _mm256_add_ps(MASKED && v == NV - 1 ? _mm256_maskload_ps(at, last) : _mm256_loadu_ps(at), acc[c][v]);
                 if (MASKED && v == NV - 1)
                     _mm256_maskstore_ps(at, last, sum);
                 else
