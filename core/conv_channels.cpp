@@ -169,10 +169,10 @@ bool conv2d_direct_applies(const Im2colShape& shape, int64_t O) {
     // again, so many output channels favour the GEMM, which packs its columns once: VGG's 64 -> 128
     // on 16x16 ran 1.3x slower direct, 128 -> 256 on 8x8 the same.
     // avx2 (forced on the AVX-512 machine: `PROACT_GEMM_KERNEL=avx2 bench_conv direct`, best of 6
-    // interleaved runs, three runs on a loaded machine): ResNet-20's 3 -> 16 on 32x32 1.5-1.65x,
+    // interleaved runs, four runs on a loaded machine): ResNet-20's 3 -> 16 on 32x32 1.5-1.65x,
     // its 16, 32, 64-channel stages on 32x32, 16x16, 8x8 1.6-1.7x, 1.1-1.25x, 1.03-1.18x; on
     // Fashion-MNIST's 28x28, 14x14, 7x7 1.3-1.4x, 1.1-1.2x, 1.04-1.2x; LeNet-5's 1 -> 6 and
-    // 6 -> 16 1.9x, 1.5-1.6x; VGG's 3 -> 64 and 64 -> 64 on 32x32 1.1x, 1.1-1.15x. Past 64 outputs
+    // 6 -> 16 1.9x, 1.5-1.6x; VGG's 3 -> 64 and 64 -> 64 on 32x32 1.03-1.1x, 1.1-1.15x. Past 64 outputs
     // the GEMM catches up: VGG's 64 -> 128 on 16x16 1.0x, 128 -> 256 on 8x8 0.8-0.9x.
     // The generic kernel's loop is slower than its GEMM.
     return O <= kConvDirectMaxOutputs && shape.out_h() >= 1 && shape.out_w() >= 1;

@@ -21,6 +21,12 @@ namespace proact::core::conv_channels_detail {
 
 namespace {
 
+// Vector v (of NV) of a block at `at`: the last one under `last` when MASKED.
+template <int NV, bool MASKED>
+inline __m256 load_vector(const float* at, int v, __m256i last) {
+    return MASKED && v == NV - 1 ? _mm256_maskload_ps(at, last) : _mm256_loadu_ps(at);
+}
+
 // CH channels x NV vectors at flat positions [i0, i0 + lanes) of total (CH, acc_size), lanes in
 // (8*(NV-1), 8*NV]; with MASKED the last vector covers lanes - 8*(NV-1) < 8 of them, read and
 // written under `last` (loads of the lanes outside give 0, which no stored lane uses). All taps of
@@ -36,7 +42,7 @@ void block_at(const float* padded, const int64_t* offsets, int64_t K, int64_t sl
             const float* src = padded + offsets[k0] + i0;
             __m256 x[NV];
 #pragma GCC unroll 8
-            for (int v = 0; v < NV; ++v) x[v] = (MASKED && v == NV - 1 ? _mm256_maskload_ps(src + 8 * v, last) : _mm256_loadu_ps(src + 8 * v));
+            for (int v = 0; v < NV; ++v) x[v] = load_vector<NV, MASKED>(src + 8 * v, v, last);
 #pragma GCC unroll 8
             for (int c = 0; c < CH; ++c) {
                 const __m256 w = _mm256_broadcast_ss(w_rows[c] + k0);
@@ -49,8 +55,9 @@ void block_at(const float* padded, const int64_t* offsets, int64_t K, int64_t sl
             __m256 x[NV];
 #pragma GCC unroll 8
             for (int v = 0; v < NV; ++v) {
-                __m256 loaded = MASKED && v == NV - 1 ? _mm256_maskload_ps(src + 8 * v, last) : _mm256_loadu_ps(src + 8 * v);
-                // in a register: left to itself GCC may fold the load into each of the CH FMAs
+                __m256 loaded = load_vector<NV, MASKED>(src + 8 * v, v, last);
+                // in a register: left to itself GCC may fold the load into each of the CH FMAs (and
+                // pinning x[v] itself kept a dead copy of it on the stack)
                 __asm__("" : "+x"(loaded));
                 x[v] = loaded;
             }
@@ -66,7 +73,7 @@ void block_at(const float* padded, const int64_t* offsets, int64_t K, int64_t sl
 #pragma GCC unroll 8
             for (int v = 0; v < NV; ++v) {
                 float* at = total + c * acc_size + i0 + 8 * v;
-                const __m256 sum = k0 == 0 ? acc[c][v] : _mm256_add_ps(MASKED && v == NV - 1 ? _mm256_maskload_ps(at, last) : _mm256_loadu_ps(at), acc[c][v]);
+                const __m256 sum = k0 == 0 ? acc[c][v] : _mm256_add_ps(load_vector<NV, MASKED>(at, v, last), acc[c][v]);
                 if (MASKED && v == NV - 1)
                     _mm256_maskstore_ps(at, last, sum);
                 else
