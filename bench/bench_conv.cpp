@@ -3,14 +3,23 @@
 // (forward 2*B*O*OH*OW*C*KH*KW flops; backward twice that: dweight and dx, dbias is negligible).
 //
 //   ./bench_conv [iterations]      (a busy machine shows in the gap between best and mean)
+//   ./bench_conv direct [rounds]   forward only, 1 thread, batch 64: the direct convolution
+//                                  (core::conv2d_forward_direct) against im2col + GEMM, interleaved,
+//                                  on the GEMM kernel in use (PROACT_GEMM_KERNEL=avx2 forces AVX2),
+//                                  and what core::conv2d_forward takes (conv2d_direct_applies)
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 #include <vector>
 
 #include "autograd/ops.hpp"
+#include "core/conv2d.hpp"
+#include "core/conv_channels.hpp"
+#include "core/gemm.hpp"
+#include "core/im2col.hpp"
 #include "core/tensor.hpp"
 #include "core/sgemm.hpp"
 #include "core/threads.hpp"
@@ -34,9 +43,88 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
+// core::conv2d_forward's im2col + GEMM path as it runs on one thread: groups of whole images of
+// about kConvGroupColumns columns, each im2col'd, multiplied and scattered with the bias.
+//   cols (CKK, group columns), out_mat (O, group columns) scratch
+void gemm_path(const float* x, const float* weight, const float* bias, const core::Im2colShape& shape, int64_t O,
+               float* out, float* cols, float* out_mat) {
+    const int64_t CKK = shape.col_rows(), plane_out = shape.out_h() * shape.out_w();
+    const int64_t plane_in = shape.channels * shape.height * shape.width;
+    const int64_t per_group = std::max<int64_t>(1, core::kConvGroupColumns / plane_out);
+    for (int64_t first = 0; first < shape.batch; first += per_group) {
+        const int64_t images = std::min(per_group, shape.batch - first), columns = images * plane_out;
+        core::Im2colShape group_shape = shape;
+        group_shape.batch = images;
+        core::im2col(x + first * plane_in, group_shape, cols);
+        core::gemm(false, false, O, columns, CKK, 1.0f, weight, CKK, cols, columns, 0.0f, out_mat, columns);
+        for (int64_t image = 0; image < images; ++image)
+            for (int64_t o = 0; o < O; ++o)
+                for (int64_t i = 0; i < plane_out; ++i)
+                    out[((first + image) * O + o) * plane_out + i] =
+                        out_mat[o * columns + image * plane_out + i] + bias[o];
+    }
+}
+
+// Milliseconds of the fastest of `rounds` rounds of each path, the rounds interleaved so that a
+// busy machine slows both alike; checks that both give the same bits.
+int bench_direct(int rounds) {
+    core::set_num_threads(1);
+    struct Layer {
+        const char* name;
+        int64_t C, H, O, kernel, padding;
+    };
+    const Layer layers[] = {
+        {"resnet20 stem", 3, 32, 16, 3, 1},   {"resnet20 16ch", 16, 32, 16, 3, 1}, {"resnet20 32ch", 32, 16, 32, 3, 1},
+        {"resnet20 64ch", 64, 8, 64, 3, 1},   {"fmnist stem", 1, 28, 16, 3, 1},    {"fmnist 16ch", 16, 28, 16, 3, 1},
+        {"fmnist 32ch", 32, 14, 32, 3, 1},    {"fmnist 64ch", 64, 7, 64, 3, 1},    {"lenet conv1", 1, 28, 6, 5, 2},
+        {"lenet conv2", 6, 14, 16, 5, 0},     {"vgg 3->64", 3, 32, 64, 3, 1},      {"vgg 64->64", 64, 32, 64, 3, 1},
+        {"vgg 64->128", 64, 16, 128, 3, 1},   {"vgg 128->256", 128, 8, 256, 3, 1},
+    };
+    const int64_t B = 64;
+    std::printf("conv2d forward, 1 thread, batch 64, best of %d interleaved rounds, GEMM kernel %s\n", rounds,
+                core::sgemm_kernel_name());
+    std::printf("%-14s %-16s %-14s %10s %10s %8s %s\n", "layer", "x", "weight", "im2col+gemm", "direct", "speed-up",
+                "conv2d_forward takes");
+    int failures = 0;
+    for (const Layer& l : layers) {
+        const core::Im2colShape shape{B, l.C, l.H, l.H, l.kernel, l.kernel, 1, l.padding};
+        const int64_t CKK = shape.col_rows(), plane_out = shape.out_h() * shape.out_w();
+        const int64_t group_columns = std::max<int64_t>(1, core::kConvGroupColumns / plane_out) * plane_out;
+        core::Rng rng(1, "bench_conv");
+        const Tensor x = Tensor::normal({B, l.C, l.H, l.H}, 0, 1, rng);
+        const Tensor weight = Tensor::normal({l.O, CKK}, 0, 0.1f, rng);
+        const Tensor bias = Tensor::normal({l.O}, 0, 0.1f, rng);
+        Tensor cols = Tensor::empty({CKK, group_columns}), out_mat = Tensor::empty({l.O, group_columns});
+        const core::Shape out_shape{B, l.O, shape.out_h(), shape.out_w()};
+        Tensor gemm_out = Tensor::empty(out_shape), direct_out = Tensor::empty(out_shape);
+        double gemm_best = 1e30, direct_best = 1e30;
+        for (int round = -1; round < rounds; ++round) {  // one untimed warm-up round
+            auto start = std::chrono::steady_clock::now();
+            gemm_path(x.data(), weight.data(), bias.data(), shape, l.O, gemm_out.data(), cols.data(), out_mat.data());
+            const double gemm_time = seconds_since(start);
+            start = std::chrono::steady_clock::now();
+            core::conv2d_forward_direct(x.data(), weight.data(), bias.data(), shape, l.O, direct_out.data());
+            const double direct_time = seconds_since(start);
+            if (round < 0) continue;
+            gemm_best = std::min(gemm_best, gemm_time);
+            direct_best = std::min(direct_best, direct_time);
+        }
+        const bool same =
+            std::memcmp(gemm_out.data(), direct_out.data(), sizeof(float) * size_t(gemm_out.numel())) == 0;
+        failures += same ? 0 : 1;
+        std::printf("%-14s %-16s %-14s %9.2fms %8.2fms %7.2fx %s%s\n", l.name, core::shape_str(x.shape()).c_str(),
+                    core::shape_str({l.O, l.C, l.kernel, l.kernel}).c_str(), gemm_best * 1e3, direct_best * 1e3,
+                    gemm_best / direct_best, core::conv2d_direct_applies(shape, l.O) ? "direct" : "im2col+gemm",
+                    same ? "" : "  BITS DIFFER");
+    }
+    return failures == 0 ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+    if (argc > 1 && std::string(argv[1]) == "direct")
+        return bench_direct(argc > 2 ? std::max(1, std::atoi(argv[2])) : 10);
     const int iterations = argc > 1 ? std::max(1, std::atoi(argv[1])) : 20;
     core::set_num_threads(2);
     const std::vector<ConvShape> shapes = {

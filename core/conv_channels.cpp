@@ -160,13 +160,21 @@ Tensor conv2d_channels(const Tensor& x, const Tensor& weight, const Tensor& bias
 }
 
 bool conv2d_direct_applies(const Im2colShape& shape, int64_t O) {
-    if (shape.stride != 1 || gemm_uses_blas() || gemm_kernel() != GemmKernel::avx512) return false;
+    const GemmKernel kernel = gemm_kernel();
+    if (shape.stride != 1 || gemm_uses_blas() || kernel == GemmKernel::generic) return false;
     // Where it measured faster than im2col + GEMM per group, or as fast (bench_conv shapes, 1 thread,
-    // batch 64, the direct path over the GEMM path): ResNet-20's 3x3 stages on 32x32 inputs 1.5x,
-    // 1.4x, 1.05x (16, 32, 64 channels); on 14x14 and 7x7 planes 1.6x, 1.5x; LeNet-5's 5x5 6 -> 16
-    // 2x; VGG's 3 -> 64 on 32x32 the same. Each 8-channel block sweeps the whole input again, so
-    // many output channels favour the GEMM, which packs its columns once: VGG's 64 -> 128 on
-    // 16x16 ran 1.3x slower direct, 128 -> 256 on 8x8 the same.
+    // batch 64, the direct path over the GEMM path). avx512: ResNet-20's 3x3 stages on 32x32 inputs
+    // 1.5x, 1.4x, 1.05x (16, 32, 64 channels); on 14x14 and 7x7 planes 1.6x, 1.5x; LeNet-5's 5x5
+    // 6 -> 16 2x; VGG's 3 -> 64 on 32x32 the same. Each 8-channel block sweeps the whole input
+    // again, so many output channels favour the GEMM, which packs its columns once: VGG's 64 -> 128
+    // on 16x16 ran 1.3x slower direct, 128 -> 256 on 8x8 the same.
+    // avx2 (forced on the AVX-512 machine: `PROACT_GEMM_KERNEL=avx2 bench_conv direct`, best of 6
+    // interleaved runs, four runs on a loaded machine): ResNet-20's 3 -> 16 on 32x32 1.5-1.65x,
+    // its 16, 32, 64-channel stages on 32x32, 16x16, 8x8 1.6-1.7x, 1.1-1.25x, 1.03-1.18x; on
+    // Fashion-MNIST's 28x28, 14x14, 7x7 1.3-1.4x, 1.1-1.2x, 1.04-1.2x; LeNet-5's 1 -> 6 and
+    // 6 -> 16 1.9x, 1.5-1.6x; VGG's 3 -> 64 and 64 -> 64 on 32x32 1.03-1.1x, 1.1-1.15x. Past 64 outputs
+    // the GEMM catches up: VGG's 64 -> 128 on 16x16 1.0x, 128 -> 256 on 8x8 0.8-0.9x.
+    // The generic kernel's loop is slower than its GEMM.
     return O <= kConvDirectMaxOutputs && shape.out_h() >= 1 && shape.out_w() >= 1;
 }
 

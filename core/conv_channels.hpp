@@ -31,12 +31,13 @@ Tensor conv2d_channels(const Tensor& x, const Tensor& weight, const Tensor& bias
                        const std::vector<int64_t>& channels);
 
 // The whole convolution on the same per-image kernels, as conv2d_forward's direct path: no im2col
-// (its columns are 9x the input for a 3x3 kernel, written and read again), and 8 output channels x
-// 48 positions per register block, each loaded input vector feeding 8 FMAs as in the GEMM. Same
-// bits as im2col + core::sgemm + bias (tests/test_core_conv2d_direct.cpp), so conv2d_forward
-// takes it where conv2d_direct_applies says: stride 1, the avx512 GEMM kernel in use (its
-// register-blocked kernel; the avx2 and generic kernels' loops are slower than their GEMM), not
-// PROACT_GEMM=blas, and at most kConvDirectMaxOutputs output channels.
+// (its columns are 9x the input for a 3x3 kernel, written and read again), and register blocks of
+// output channels x positions (avx512: 8 x 48, avx2: 4 x 24), each loaded input vector feeding as
+// many FMAs as in the GEMM. Same bits as im2col + core::sgemm + bias
+// (tests/test_core_conv2d_direct.cpp), so conv2d_forward takes it where conv2d_direct_applies
+// says: stride 1, the avx512 or avx2 GEMM kernel in use (their register-blocked kernels; the
+// generic kernel's loop is slower than its GEMM), not PROACT_GEMM=blas, and at most
+// kConvDirectMaxOutputs output channels (measured on both kernels, conv_channels.cpp).
 //   x (B,C,H,W), weight (O, C*KH*KW), bias (O) or null -> out (B,O,OH,OW), all contiguous.
 inline constexpr int64_t kConvDirectMaxOutputs = 64;
 // Below this many multiply-adds (O*CKK*B*OH*OW) the images stay on the calling thread.

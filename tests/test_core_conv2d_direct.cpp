@@ -1,10 +1,12 @@
 // core::conv2d_forward's direct path (core::conv2d_forward_direct, no im2col) against the plain
 // computation written out here: im2col of the whole batch, one core::gemm, then the bias, bit for
-// bit, on every GEMM kernel this CPU supports (the direct path serves the avx512 kernel; on the
-// others conv2d_forward must still give these bits). Shapes: ResNet-20's stages, output channels
-// that are not a multiple of the 8-channel register block, K past one GEMM K slice, no padding,
-// 5x5 with padding 2, and weights holding Inf and NaN (as a flipped exponent bit makes them):
-// Inf x the +0 of the padding is NaN in the GEMM, and must be in the direct path too.
+// bit, on every GEMM kernel this CPU supports (the direct path serves the avx512 and avx2 kernels;
+// on the generic one conv2d_forward must still give these bits, and so must its direct loop).
+// Shapes: ResNet-20's stages, output channels that are not a multiple of the register blocks (8
+// and 4 channels; the avx2 kernel's last positions in blocks of 6), positions that leave a partial
+// last vector (masked on avx2) or none, K past one GEMM K slice, no padding, 1x1, 5x5 with padding
+// 2, and weights holding Inf and NaN (as a flipped exponent bit makes them): Inf x the +0 of the
+// padding is NaN in the GEMM, and must be in the direct path too.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -67,6 +69,11 @@ TEST_CASE("conv2d_forward's direct path gives im2col + GEMM + bias's bits on eve
         {"K = 432, two GEMM slices", 2, 48, 16, 10, 3, 1},
         {"no padding", 2, 4, 20, 9, 3, 0},
         {"5x5, padding 2", 2, 3, 18, 6, 5, 2},
+        {"Fashion-MNIST 7x7: 61 positions, 11 outputs", 2, 9, 7, 11, 3, 1},
+        {"3x3 on 3x3: 13 positions, no whole avx2 block", 2, 4, 3, 7, 3, 1},
+        {"4x4 unpadded: 6 positions, 1 masked vector", 3, 5, 4, 14, 3, 0},
+        {"1x1 on 8x8: 64 positions, unmasked last vectors", 2, 6, 8, 5, 1, 0},
+        {"one output channel", 2, 3, 11, 1, 3, 1},
     };
     const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
     uint64_t seed = 0;
@@ -79,12 +86,12 @@ TEST_CASE("conv2d_forward's direct path gives im2col + GEMM + bias's bits on eve
             Tensor weight = random_tensor({c.outputs, CKK}, seed + 1);
             const Tensor bias = random_tensor({c.outputs}, seed + 2);
             // these cases all have few enough output channels for the direct path
-            CHECK(core::conv2d_direct_applies(shape, c.outputs) == (kernel == core::GemmKernel::avx512));
+            CHECK(core::conv2d_direct_applies(shape, c.outputs) == (kernel != core::GemmKernel::generic));
             for (bool faulty : {false, true}) {
                 if (faulty) {  // a corner tap (reads padding at the borders) and a middle one
                     weight.data()[0] = inf;
                     weight.data()[(c.outputs - 1) * CKK + CKK / 2] = nan;
-                    weight.data()[CKK + 1] = -inf;
+                    if (c.outputs > 1) weight.data()[CKK + 1] = -inf;
                 }
                 for (bool with_bias : {false, true}) {
                     INFO(core::gemm_kernel_name(kernel), " ", c.name, " faulty=", faulty, " bias=", with_bias);
@@ -93,6 +100,10 @@ TEST_CASE("conv2d_forward's direct path gives im2col + GEMM + bias's bits on eve
                     Tensor out = Tensor::empty(expected.shape());
                     core::conv2d_forward(x.data(), weight.data(), b, shape, c.outputs, out.data(), nullptr);
                     CHECK(same_bits(out, expected));
+                    // the direct loop itself, also where conv2d_forward does not take it (generic)
+                    Tensor direct = Tensor::empty(expected.shape());
+                    core::conv2d_forward_direct(x.data(), weight.data(), b, shape, c.outputs, direct.data());
+                    CHECK(same_bits(direct, expected));
                     if (faulty && c.padding > 0) CHECK(std::isnan(expected.data()[0]));  // Inf x the padding's 0
                 }
             }
@@ -101,26 +112,41 @@ TEST_CASE("conv2d_forward's direct path gives im2col + GEMM + bias's bits on eve
 }
 
 TEST_CASE("the direct convolution gives the same bits on 1 and 2 threads") {
-    const core::Im2colShape shape{5, 16, 16, 16, 3, 3, 1, 1};
-    const Tensor x = random_tensor({5, 16, 16, 16}, 101);
-    const Tensor weight = random_tensor({24, shape.col_rows()}, 102);
-    const Tensor bias = random_tensor({24}, 103);
-    Tensor one = Tensor::empty({5, 24, 16, 16}), two = Tensor::empty({5, 24, 16, 16});
+    // 24 outputs on 16x16 (whole blocks), 13 outputs on 9x9 (99 positions: a partial last vector)
+    const DirectCase cases[] = {{"16x16", 5, 16, 16, 24, 3, 1}, {"9x9", 5, 7, 9, 13, 3, 1}};
     const int saved = core::num_threads();
-    core::set_num_threads(1);
-    core::conv2d_forward(x.data(), weight.data(), bias.data(), shape, 24, one.data(), nullptr);
-    core::set_num_threads(2);
-    core::conv2d_forward(x.data(), weight.data(), bias.data(), shape, 24, two.data(), nullptr);
-    core::set_num_threads(saved);
-    CHECK(same_bits(one, two));
-    CHECK(same_bits(one, plain_conv(x, weight, bias.data(), shape, 24)));
+    for (core::GemmKernel kernel : core::supported_gemm_kernels()) {
+        const core::GemmKernelScope scope(kernel);
+        for (const DirectCase& c : cases) {
+            INFO(core::gemm_kernel_name(kernel), " ", c.name);
+            const core::Im2colShape shape{c.batch, c.channels, c.size, c.size, c.kernel, c.kernel, 1, c.padding};
+            const Tensor x = random_tensor({c.batch, c.channels, c.size, c.size}, 101);
+            const Tensor weight = random_tensor({c.outputs, shape.col_rows()}, 102);
+            const Tensor bias = random_tensor({c.outputs}, 103);
+            const core::Shape out_shape{c.batch, c.outputs, shape.out_h(), shape.out_w()};
+            Tensor one = Tensor::empty(out_shape), two = Tensor::empty(out_shape);
+            // enough work to fork (kConvDirectSerialWork), so 2 threads really split the images
+            CHECK(c.outputs * shape.col_rows() * shape.col_cols() > core::kConvDirectSerialWork);
+            core::set_num_threads(1);
+            core::conv2d_forward(x.data(), weight.data(), bias.data(), shape, c.outputs, one.data(), nullptr);
+            core::set_num_threads(2);
+            core::conv2d_forward(x.data(), weight.data(), bias.data(), shape, c.outputs, two.data(), nullptr);
+            core::set_num_threads(saved);
+            CHECK(same_bits(one, two));
+            CHECK(same_bits(one, plain_conv(x, weight, bias.data(), shape, c.outputs)));
+        }
+    }
 }
 
 TEST_CASE("the direct path stays off where it does not apply") {
-    if (!core::gemm_kernel_supported(core::GemmKernel::avx512)) return;
-    const core::GemmKernelScope scope(core::GemmKernel::avx512);
-    CHECK(core::conv2d_direct_applies({2, 16, 32, 32, 3, 3, 1, 1}, 16));
-    CHECK_FALSE(core::conv2d_direct_applies({2, 16, 32, 32, 3, 3, 2, 1}, 16));  // stride 2
-    CHECK(core::conv2d_direct_applies({2, 64, 8, 8, 3, 3, 1, 1}, 64));
-    CHECK_FALSE(core::conv2d_direct_applies({2, 64, 16, 16, 3, 3, 1, 1}, 128));  // many outputs
+    for (core::GemmKernel kernel : core::supported_gemm_kernels()) {
+        const core::GemmKernelScope scope(kernel);
+        INFO(core::gemm_kernel_name(kernel));
+        // the avx512 and avx2 kernels' register-blocked loops beat their GEMM there; the generic one's does not
+        const bool fast_kernel = kernel != core::GemmKernel::generic;
+        CHECK(core::conv2d_direct_applies({2, 16, 32, 32, 3, 3, 1, 1}, 16) == fast_kernel);
+        CHECK_FALSE(core::conv2d_direct_applies({2, 16, 32, 32, 3, 3, 2, 1}, 16));  // stride 2
+        CHECK(core::conv2d_direct_applies({2, 64, 8, 8, 3, 3, 1, 1}, 64) == fast_kernel);
+        CHECK_FALSE(core::conv2d_direct_applies({2, 64, 16, 16, 3, 3, 1, 1}, 128));  // many outputs
+    }
 }
