@@ -160,6 +160,10 @@ void conv2d_forward(const float* x, const float* weight, const float* bias, cons
 
 void conv2d_backward(const float* dout, const float* x, const float* cols, const float* weight,
                      const Im2colShape& shape, int64_t O, float* dx, float* dweight, float* dbias) {
+    if (dx && conv2d_backward_input_direct_applies(shape, O, weight)) {
+        conv2d_backward_input_direct(dout, weight, shape, O, dx);
+        dx = nullptr;  // done: the loop below computes dweight and dbias only
+    }
     const ConvSizes z(shape, O);
     const int64_t CKK = z.CKK;
     // Slot s sums over groups [s*count/slots, (s+1)*count/slots), in order.

@@ -4,6 +4,7 @@
 #include "core/conv_channels.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <vector>
 
@@ -22,6 +23,11 @@ void channel_sums_generic(const Geometry& g, const float* padded, const float* c
     reference_channels<SeparateMultiplyAdd>(g, padded, w_rows, count, total, partial);
 }
 
+void input_grad_sums_generic(const InputGradGeometry& g, const float* dout, const float* const* w_rows, int64_t count,
+                             float* out) {
+    reference_input_grad<SeparateMultiplyAdd>(g, dout, w_rows, count, out);
+}
+
 }  // namespace conv_channels_detail
 
 namespace {
@@ -35,6 +41,15 @@ ChannelSums channel_sums_for(GemmKernel kernel) {
         case GemmKernel::generic: break;
     }
     return channel_sums_generic;
+}
+
+InputGradSums input_grad_sums_for(GemmKernel kernel) {
+    switch (kernel) {
+        case GemmKernel::avx512: return input_grad_sums_avx512;
+        case GemmKernel::avx2: return input_grad_sums_avx2;
+        case GemmKernel::generic: break;
+    }
+    return input_grad_sums_generic;
 }
 
 void validate(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t stride, int64_t padding,
@@ -187,6 +202,66 @@ void conv2d_forward_direct(const float* x, const float* weight, const float* bia
     for (int64_t o = 0; o < O; ++o) w_rows[static_cast<size_t>(o)] = weight + o * plan.g.K;
     const bool parallel = O * plan.g.K * shape.col_cols() > kConvDirectSerialWork;
     run_images(plan, channel_sums_for(gemm_kernel()), x, shape.batch, w_rows.data(), bias, O, out, parallel);
+}
+
+bool conv2d_backward_input_direct_applies(const Im2colShape& shape, int64_t O, const float* weight) {
+    if (shape.stride != 1 || gemm_uses_blas() || gemm_kernel() != GemmKernel::avx512) return false;
+    if (O < 1 || O > kSgemmKcMax || shape.out_h() < 1 || shape.out_w() < 1) return false;
+    const int64_t count = O * shape.col_rows();
+    for (int64_t i = 0; i < count; ++i)
+        if (!std::isfinite(weight[i])) return false;
+    return true;
+}
+
+void conv2d_backward_input_direct(const float* dout, const float* weight, const Im2colShape& shape, int64_t O,
+                                  float* dx) {
+    const int64_t B = shape.batch, C = shape.channels, H = shape.height, W = shape.width;
+    const int64_t KH = shape.kernel_h, KW = shape.kernel_w, padding = shape.padding;
+    const int64_t OH = shape.out_h(), OW = shape.out_w(), taps = KH * KW;
+    const int64_t QH = OH + 2 * (KH - 1), QW = OW + 2 * (KW - 1), plane = QH * QW;
+    std::vector<int64_t> shifts(static_cast<size_t>(taps)), offsets(static_cast<size_t>(O));
+    for (int64_t t = 0; t < taps; ++t)
+        shifts[static_cast<size_t>(t)] = (KH - 1 - t / KW) * QW + (KW - 1 - t % KW);
+    for (int64_t o = 0; o < O; ++o) offsets[static_cast<size_t>(o)] = o * plane;
+    InputGradGeometry g;
+    g.O = O;
+    g.taps = taps;
+    g.shifts = shifts.data();
+    g.offsets = offsets.data();
+    g.span = (H - 1) * QW + W;
+    // w_taps (taps, C, O): row t*C + c holds weight[o][c][kh][kw] over o.
+    std::vector<float> w_taps(static_cast<size_t>(taps * C * O));
+    for (int64_t o = 0; o < O; ++o)
+        for (int64_t c = 0; c < C; ++c)
+            for (int64_t t = 0; t < taps; ++t)
+                w_taps[static_cast<size_t>((t * C + c) * O + o)] = weight[(o * C + c) * taps + t];
+    std::vector<const float*> w_rows(static_cast<size_t>(taps * C));
+    for (int64_t r = 0; r < taps * C; ++r) w_rows[static_cast<size_t>(r)] = w_taps.data() + r * O;
+    const InputGradSums sums = input_grad_sums_for(gemm_kernel());
+    const bool parallel = O * shape.col_rows() * shape.col_cols() > kConvDirectSerialWork;
+    ExceptionCarrier carrier;  // each thread's buffers allocate inside the region
+#pragma omp parallel if (parallel)
+    {
+        std::vector<float> padded, out;
+        carrier.run([&] {
+            padded.assign(static_cast<size_t>(O * plane), 0.0f);  // borders stay +0
+            out.resize(static_cast<size_t>(C * g.span));
+        });
+#pragma omp for schedule(dynamic)
+        for (int64_t b = 0; b < B; ++b) carrier.run([&] {
+            for (int64_t o = 0; o < O; ++o)
+                for (int64_t oh = 0; oh < OH; ++oh) {
+                    const float* src = dout + ((b * O + o) * OH + oh) * OW;
+                    std::copy(src, src + OW, padded.data() + o * plane + (oh + KH - 1) * QW + KW - 1);
+                }
+            sums(g, padded.data() + padding * QW + padding, w_rows.data(), C, out.data());
+            for (int64_t c = 0; c < C; ++c)
+                for (int64_t h = 0; h < H; ++h)
+                    std::copy(out.data() + c * g.span + h * QW, out.data() + c * g.span + h * QW + W,
+                              dx + ((b * C + c) * H + h) * W);
+        });
+    }
+    carrier.rethrow();
 }
 
 Tensor gather_rows(const Tensor& weight, const std::vector<int64_t>& rows) {

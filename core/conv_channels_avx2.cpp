@@ -145,4 +145,9 @@ void channel_sums_avx2(const Geometry& g, const float* padded, const float* cons
     direct_conv(padded, g.offsets, g.K, g.slice, w_rows, count, g.acc_size, total);
 }
 
+void input_grad_sums_avx2(const InputGradGeometry& g, const float* dout, const float* const* w_rows, int64_t count,
+                          float* out) {
+    reference_input_grad<FusedMultiplyAdd>(g, dout, w_rows, count, out);
+}
+
 }  // namespace proact::core::conv_channels_detail

@@ -34,6 +34,36 @@ void channel_sums_avx2(const Geometry& g, const float* padded, const float* cons
 void channel_sums_avx512(const Geometry& g, const float* padded, const float* const* w_rows, int64_t count,
                          float* total, float* partial);
 
+// One image's input gradient at stride 1 (conv2d_backward_input_direct), in the bits of the GEMM
+// dcols = weight^T x dout (K = O, one K slice) followed by col2im. The image's dout planes are
+// padded by KH-1 rows and KW-1 columns of +0 on each side, (O, QH, QW); output position i of a
+// sweep is input position (h, w) at i = h*QW + w, and tap t = (kh, kw) reads dout at
+// i + shifts[t] + offsets[o]. Per position and input channel j: dx = +0, then for each tap in
+// col2im's order dx += (the GEMM's chain over o of w_rows[t*count + j][o] * dout value). A tap
+// whose dout position falls in the padding sums +0s and -0s: adding those leaves dx as it is (dx
+// starts at +0 and a sum is never -0 unless both terms are), which is what col2im's skipping it
+// gives, as long as no weight is Inf or NaN (Inf x 0 is NaN; the caller checks).
+struct InputGradGeometry {
+    int64_t O = 0;                     // chain length, at most one GEMM K slice (kSgemmKcMax)
+    int64_t taps = 0;                  // KH*KW, in col2im's order (kh, then kw)
+    const int64_t* shifts = nullptr;   // (taps): (KH-1-kh)*QW + (KW-1-kw)
+    const int64_t* offsets = nullptr;  // (O): o*QH*QW
+    int64_t span = 0;                  // positions swept: (H-1)*QW + W
+};
+
+// out (count, span): input channels [0, count) of one image; w_rows (taps*count) rows of O floats,
+// row t*count + j for tap t and channel j; dout points at the padded planes' position of input
+// (0, 0) (padding*QW + padding floats in).
+using InputGradSums = void (*)(const InputGradGeometry& g, const float* dout, const float* const* w_rows,
+                               int64_t count, float* out);
+
+void input_grad_sums_generic(const InputGradGeometry& g, const float* dout, const float* const* w_rows, int64_t count,
+                             float* out);
+void input_grad_sums_avx2(const InputGradGeometry& g, const float* dout, const float* const* w_rows, int64_t count,
+                          float* out);
+void input_grad_sums_avx512(const InputGradGeometry& g, const float* dout, const float* const* w_rows, int64_t count,
+                            float* out);
+
 namespace {
 
 // One step of an element's chain on the avx512 / avx2 GEMM kernels: an FMA (an instruction in
@@ -87,6 +117,24 @@ void reference_channels(const Geometry& g, const float* padded, const float* con
                         float* partial) {
     for (int64_t j = 0; j < count; ++j)
         reference_channel<MultiplyAdd>(g, padded, w_rows[j], total + j * g.acc_size, partial);
+}
+
+// The reference loop of the input gradient (InputGradGeometry), one position at a time.
+template <class MultiplyAdd>
+void reference_input_grad(const InputGradGeometry& g, const float* dout, const float* const* w_rows, int64_t count,
+                          float* out) {
+    for (int64_t j = 0; j < count; ++j)
+        for (int64_t i = 0; i < g.span; ++i) {
+            float dx = 0.0f;
+            for (int64_t t = 0; t < g.taps; ++t) {
+                const float* w = w_rows[t * count + j];
+                const float* src = dout + i + g.shifts[t];
+                float v = w[0] * src[g.offsets[0]];
+                for (int64_t o = 1; o < g.O; ++o) v = MultiplyAdd::apply(w[o], src[g.offsets[o]], v);
+                dx += v;
+            }
+            out[j * g.span + i] = dx;
+        }
 }
 
 }  // namespace

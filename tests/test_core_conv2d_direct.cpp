@@ -167,3 +167,104 @@ TEST_CASE("the direct path stays off where it does not apply") {
         CHECK_FALSE(core::conv2d_direct_applies({2, 64, 16, 16, 3, 3, 1, 1}, 128));  // many outputs
     }
 }
+
+namespace {
+
+// dx (B,C,H,W) as conv2d_backward's GEMM path computes it: dout permuted to (O, B*OH*OW), one
+// core::gemm dcols = weight^T x dout_mat, then col2im.
+Tensor plain_input_grad(const Tensor& dout, const Tensor& weight, const core::Im2colShape& shape, int64_t O) {
+    const int64_t CKK = shape.col_rows(), N = shape.col_cols(), plane = shape.out_h() * shape.out_w();
+    Tensor dout_mat = Tensor::empty({O, N});
+    for (int64_t b = 0; b < shape.batch; ++b)
+        for (int64_t o = 0; o < O; ++o)
+            for (int64_t i = 0; i < plane; ++i)
+                dout_mat.data()[o * N + b * plane + i] = dout.data()[(b * O + o) * plane + i];
+    Tensor dcols = Tensor::empty({CKK, N});
+    core::gemm(true, false, CKK, N, O, 1.0f, weight.data(), CKK, dout_mat.data(), N, 0.0f, dcols.data(), N);
+    Tensor dx = Tensor::empty({shape.batch, shape.channels, shape.height, shape.width});
+    core::col2im(dcols.data(), shape, dx.data());
+    return dx;
+}
+
+}  // namespace
+
+TEST_CASE("conv2d_backward's direct input gradient gives GEMM + col2im's bits on every GEMM kernel") {
+    const DirectCase cases[] = {
+        {"ResNet-20 stage 1, 32x32", 2, 16, 32, 16, 3, 1},
+        {"ResNet-20 stage 2, 16x16", 3, 32, 16, 32, 3, 1},
+        {"Fashion-MNIST 7x7, 64 channels", 2, 64, 7, 64, 3, 1},
+        {"13 input channels: an 8-block, a 4-block, a 1-block", 2, 13, 17, 5, 3, 1},
+        {"no padding", 2, 4, 20, 9, 3, 0},
+        {"padding 2 around a 3x3 kernel", 2, 6, 9, 7, 3, 2},
+        {"5x5, padding 2", 2, 3, 18, 6, 5, 2},
+        {"1x1 on 8x8", 2, 6, 8, 5, 1, 0},
+        {"one output channel", 2, 3, 11, 1, 3, 1},
+        {"400 outputs: two GEMM K slices, not direct", 1, 3, 6, 400, 3, 1},
+        {"3x3 on 3x3", 2, 4, 3, 7, 3, 1},
+    };
+    uint64_t seed = 1000;
+    for (core::GemmKernel kernel : core::supported_gemm_kernels()) {
+        const core::GemmKernelScope scope(kernel);
+        for (const DirectCase& c : cases) {
+            const core::Im2colShape shape{c.batch, c.channels, c.size, c.size, c.kernel, c.kernel, 1, c.padding};
+            const int64_t CKK = shape.col_rows();
+            Tensor dout = random_tensor({c.batch, c.outputs, shape.out_h(), shape.out_w()}, seed += 2);
+            Tensor weight = random_tensor({c.outputs, CKK}, seed + 1);
+            // zeros of both signs in dout and the weights: a sum of +0 and -0 must come out as col2im's
+            for (int64_t i = 0; i < dout.numel(); i += 7) dout.data()[i] = i % 2 ? -0.0f : 0.0f;
+            for (int64_t i = 0; i < weight.numel(); i += 5) weight.data()[i] = -0.0f;
+            const bool direct = kernel == core::GemmKernel::avx512 && c.outputs <= core::kSgemmKcMax;
+            for (bool faulty : {false, true}) {
+                if (faulty) weight.data()[CKK - 1] = std::numeric_limits<float>::infinity();
+                INFO(std::string(core::gemm_kernel_name(kernel)), " ", std::string(c.name), " faulty=", faulty);
+                CHECK(core::conv2d_backward_input_direct_applies(shape, c.outputs, weight.data()) == (direct && !faulty));
+                const Tensor expected = plain_input_grad(dout, weight, shape, c.outputs);
+                Tensor dx = Tensor::empty(expected.shape());
+                core::conv2d_backward(dout.data(), nullptr, nullptr, weight.data(), shape, c.outputs, dx.data(), nullptr,
+                                      nullptr);
+                CHECK(same_bits(dx, expected));
+                if (faulty || c.outputs > core::kSgemmKcMax) continue;
+                // the per-image kernel itself, also on the kernels conv2d_backward does not take it for
+                Tensor direct_dx = Tensor::empty(expected.shape());
+                core::conv2d_backward_input_direct(dout.data(), weight.data(), shape, c.outputs, direct_dx.data());
+                CHECK(same_bits(direct_dx, expected));
+            }
+        }
+    }
+}
+
+TEST_CASE("the direct input gradient of an all-zero dout is +0, as col2im's") {
+    // negative weights x a dout of +0 (a dead ReLU's gradient): every tap's sum is -0, and col2im's
+    // +0 + -0 + ... is +0
+    for (core::GemmKernel kernel : core::supported_gemm_kernels()) {
+        const core::GemmKernelScope scope(kernel);
+        INFO(core::gemm_kernel_name(kernel));
+        const core::Im2colShape shape{2, 9, 10, 10, 3, 3, 1, 1};
+        const int64_t O = 3;
+        const Tensor dout = Tensor::zeros({2, O, 10, 10});
+        Tensor weight = random_tensor({O, shape.col_rows()}, 2003);
+        for (float& w : weight.span()) w = -std::fabs(w) - 0.5f;
+        const Tensor expected = plain_input_grad(dout, weight, shape, O);
+        CHECK_FALSE(std::signbit(expected.data()[0]));
+        Tensor dx = Tensor::empty(expected.shape());
+        core::conv2d_backward_input_direct(dout.data(), weight.data(), shape, O, dx.data());
+        CHECK(same_bits(dx, expected));
+    }
+}
+
+TEST_CASE("the direct input gradient gives the same bits on 1 and 2 threads") {
+    const core::Im2colShape shape{6, 16, 14, 14, 3, 3, 1, 1};
+    const int64_t O = 24;
+    const Tensor dout = random_tensor({6, O, 14, 14}, 2001);
+    const Tensor weight = random_tensor({O, shape.col_rows()}, 2002);
+    CHECK(O * shape.col_rows() * shape.col_cols() > core::kConvDirectSerialWork);
+    const int saved = core::num_threads();
+    Tensor one = Tensor::empty({6, 16, 14, 14}), two = Tensor::empty({6, 16, 14, 14});
+    core::set_num_threads(1);
+    core::conv2d_backward_input_direct(dout.data(), weight.data(), shape, O, one.data());
+    core::set_num_threads(2);
+    core::conv2d_backward_input_direct(dout.data(), weight.data(), shape, O, two.data());
+    core::set_num_threads(saved);
+    CHECK(same_bits(one, two));
+    CHECK(same_bits(one, plain_input_grad(dout, weight, shape, O)));
+}
