@@ -7,6 +7,8 @@
 //                                  (core::conv2d_forward_direct) against im2col + GEMM, interleaved,
 //                                  on the GEMM kernel in use (PROACT_GEMM_KERNEL=avx2 forces AVX2),
 //                                  and what core::conv2d_forward takes (conv2d_direct_applies)
+//   ./bench_conv dx [rounds]       the same for conv2d_backward's input gradient: GEMM + col2im
+//                                  against core::conv2d_backward_input_direct
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -65,28 +67,31 @@ void gemm_path(const float* x, const float* weight, const float* bias, const cor
     }
 }
 
+// The stride-1 layers both comparisons time, batch 64.
+struct Layer {
+    const char* name;
+    int64_t C, H, O, kernel, padding;
+};
+const Layer kLayers[] = {
+    {"resnet20 stem", 3, 32, 16, 3, 1},   {"resnet20 16ch", 16, 32, 16, 3, 1}, {"resnet20 32ch", 32, 16, 32, 3, 1},
+    {"resnet20 64ch", 64, 8, 64, 3, 1},   {"fmnist stem", 1, 28, 16, 3, 1},    {"fmnist 16ch", 16, 28, 16, 3, 1},
+    {"fmnist 32ch", 32, 14, 32, 3, 1},    {"fmnist 64ch", 64, 7, 64, 3, 1},    {"lenet conv1", 1, 28, 6, 5, 2},
+    {"lenet conv2", 6, 14, 16, 5, 0},     {"vgg 3->64", 3, 32, 64, 3, 1},      {"vgg 64->64", 64, 32, 64, 3, 1},
+    {"vgg 64->128", 64, 16, 128, 3, 1},   {"vgg 128->128", 128, 16, 128, 3, 1}, {"vgg 128->256", 128, 8, 256, 3, 1},
+    {"vgg 256->256", 256, 8, 256, 3, 1},  {"vgg 256->512", 256, 4, 512, 3, 1}, {"vgg 512->512", 512, 2, 512, 3, 1},
+};
+
 // Milliseconds of the fastest of `rounds` rounds of each path, the rounds interleaved so that a
 // busy machine slows both alike; checks that both give the same bits.
 int bench_direct(int rounds) {
     core::set_num_threads(1);
-    struct Layer {
-        const char* name;
-        int64_t C, H, O, kernel, padding;
-    };
-    const Layer layers[] = {
-        {"resnet20 stem", 3, 32, 16, 3, 1},   {"resnet20 16ch", 16, 32, 16, 3, 1}, {"resnet20 32ch", 32, 16, 32, 3, 1},
-        {"resnet20 64ch", 64, 8, 64, 3, 1},   {"fmnist stem", 1, 28, 16, 3, 1},    {"fmnist 16ch", 16, 28, 16, 3, 1},
-        {"fmnist 32ch", 32, 14, 32, 3, 1},    {"fmnist 64ch", 64, 7, 64, 3, 1},    {"lenet conv1", 1, 28, 6, 5, 2},
-        {"lenet conv2", 6, 14, 16, 5, 0},     {"vgg 3->64", 3, 32, 64, 3, 1},      {"vgg 64->64", 64, 32, 64, 3, 1},
-        {"vgg 64->128", 64, 16, 128, 3, 1},   {"vgg 128->256", 128, 8, 256, 3, 1},
-    };
     const int64_t B = 64;
     std::printf("conv2d forward, 1 thread, batch 64, best of %d interleaved rounds, GEMM kernel %s\n", rounds,
                 core::sgemm_kernel_name());
     std::printf("%-14s %-16s %-14s %10s %10s %8s %s\n", "layer", "x", "weight", "im2col+gemm", "direct", "speed-up",
                 "conv2d_forward takes");
     int failures = 0;
-    for (const Layer& l : layers) {
+    for (const Layer& l : kLayers) {
         const core::Im2colShape shape{B, l.C, l.H, l.H, l.kernel, l.kernel, 1, l.padding};
         const int64_t CKK = shape.col_rows(), plane_out = shape.out_h() * shape.out_w();
         const int64_t group_columns = std::max<int64_t>(1, core::kConvGroupColumns / plane_out) * plane_out;
@@ -120,9 +125,73 @@ int bench_direct(int rounds) {
     return failures == 0 ? 0 : 1;
 }
 
+// conv2d_backward's input gradient on the GEMM path as it runs on one thread: per group of whole
+// images, dout permuted to (O, group columns), dcols = weight^T x that, col2im.
+void gemm_dx_path(const float* dout, const float* weight, const core::Im2colShape& shape, int64_t O, float* dx,
+                  float* dout_mat, float* dcols) {
+    const int64_t CKK = shape.col_rows(), plane_out = shape.out_h() * shape.out_w();
+    const int64_t plane_in = shape.channels * shape.height * shape.width;
+    const int64_t per_group = std::max<int64_t>(1, core::kConvGroupColumns / plane_out);
+    for (int64_t first = 0; first < shape.batch; first += per_group) {
+        const int64_t images = std::min(per_group, shape.batch - first), columns = images * plane_out;
+        core::Im2colShape group_shape = shape;
+        group_shape.batch = images;
+        for (int64_t o = 0; o < O; ++o)
+            for (int64_t image = 0; image < images; ++image)
+                std::memcpy(dout_mat + o * columns + image * plane_out, dout + ((first + image) * O + o) * plane_out,
+                            sizeof(float) * static_cast<size_t>(plane_out));
+        core::gemm(true, false, CKK, columns, O, 1.0f, weight, CKK, dout_mat, columns, 0.0f, dcols, columns);
+        core::col2im(dcols, group_shape, dx + first * plane_in);
+    }
+}
+
+// The input gradient: the GEMM path against core::conv2d_backward_input_direct, as bench_direct.
+int bench_input_grad(int rounds) {
+    core::set_num_threads(1);
+    const int64_t B = 64;
+    std::printf("conv2d input gradient, 1 thread, batch 64, best of %d interleaved rounds, GEMM kernel %s\n", rounds,
+                core::sgemm_kernel_name());
+    std::printf("%-14s %-16s %-14s %10s %10s %8s %s\n", "layer", "x", "weight", "gemm+col2im", "direct", "speed-up",
+                "conv2d_backward takes");
+    int failures = 0;
+    for (const Layer& l : kLayers) {
+        if (l.O > core::kSgemmKcMax) continue;  // two GEMM K slices: no direct kernel
+        const core::Im2colShape shape{B, l.C, l.H, l.H, l.kernel, l.kernel, 1, l.padding};
+        const int64_t CKK = shape.col_rows(), plane_out = shape.out_h() * shape.out_w();
+        const int64_t group_columns = std::max<int64_t>(1, core::kConvGroupColumns / plane_out) * plane_out;
+        core::Rng rng(2, "bench_conv");
+        const Tensor dout = Tensor::normal({B, l.O, shape.out_h(), shape.out_w()}, 0, 1, rng);
+        const Tensor weight = Tensor::normal({l.O, CKK}, 0, 0.1f, rng);
+        Tensor dout_mat = Tensor::empty({l.O, group_columns}), dcols = Tensor::empty({CKK, group_columns});
+        Tensor gemm_dx = Tensor::empty({B, l.C, l.H, l.H}), direct_dx = Tensor::empty({B, l.C, l.H, l.H});
+        double gemm_best = 1e30, direct_best = 1e30;
+        for (int round = -1; round < rounds; ++round) {  // one untimed warm-up round
+            auto start = std::chrono::steady_clock::now();
+            gemm_dx_path(dout.data(), weight.data(), shape, l.O, gemm_dx.data(), dout_mat.data(), dcols.data());
+            const double gemm_time = seconds_since(start);
+            start = std::chrono::steady_clock::now();
+            core::conv2d_backward_input_direct(dout.data(), weight.data(), shape, l.O, direct_dx.data());
+            const double direct_time = seconds_since(start);
+            if (round < 0) continue;
+            gemm_best = std::min(gemm_best, gemm_time);
+            direct_best = std::min(direct_best, direct_time);
+        }
+        const bool same = std::memcmp(gemm_dx.data(), direct_dx.data(), sizeof(float) * size_t(gemm_dx.numel())) == 0;
+        failures += same ? 0 : 1;
+        std::printf("%-14s %-16s %-14s %9.2fms %8.2fms %7.2fx %s%s\n", l.name, core::shape_str(gemm_dx.shape()).c_str(),
+                    core::shape_str({l.O, l.C, l.kernel, l.kernel}).c_str(), gemm_best * 1e3, direct_best * 1e3,
+                    gemm_best / direct_best,
+                    core::conv2d_backward_input_direct_applies(shape, l.O, weight.data()) ? "direct" : "gemm+col2im",
+                    same ? "" : "  BITS DIFFER");
+    }
+    return failures == 0 ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+    if (argc > 1 && std::string(argv[1]) == "dx")
+        return bench_input_grad(argc > 2 ? std::max(1, std::atoi(argv[2])) : 10);
     if (argc > 1 && std::string(argv[1]) == "direct")
         return bench_direct(argc > 2 ? std::max(1, std::atoi(argv[2])) : 10);
     const int iterations = argc > 1 ? std::max(1, std::atoi(argv[1])) : 20;
