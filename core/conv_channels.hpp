@@ -50,8 +50,8 @@ void conv2d_forward_direct(const float* x, const float* weight, const float* bia
 // columns conv2d_backward's GEMM path writes (9x dx for a 3x3 kernel) and col2im reads back: per
 // input channel and position, the taps in col2im's order, each the GEMM's chain over the output
 // channels (weight^T x dout, one K slice). Same bits as that path (tests/test_core_conv2d_direct.cpp).
-// Applies at stride 1 on the avx512 GEMM kernel (not PROACT_GEMM=blas) for the few output channels
-// where it measured faster (O <= 32, or 64 on planes of at most 64 positions), when every weight is
+// Applies at stride 1 on the avx512 GEMM kernel (not PROACT_GEMM=blas) where it measured faster
+// (O <= 32 outputs, at least 3 input channels, planes of at least 14x14), when every weight is
 // finite: an Inf or NaN weight times the +0 of dout's padding would reach input
 // positions col2im leaves alone.
 //   dout (B,O,OH,OW), weight (O, C*KH*KW) -> dx (B,C,H,W), all contiguous. ValueError for
