@@ -101,7 +101,17 @@ void broadcast_apply(const float* a, Shape a_strides, const float* b, Shape b_st
     const int64_t sa = a_strides[ndim - 1], sb = b_strides[ndim - 1];
     const int64_t outer = numel_of(shape) / std::max<int64_t>(inner, 1);
     if (inner == 0) return;
-#pragma omp parallel for schedule(dynamic, dynamic_chunk(inner)) if (outer * inner > kParallelGrain && outer > 1)
+    if (outer == 1) {  // one run (same-shape contiguous operands, e.g. a residual add): cut it into chunks
+        constexpr int64_t kChunk = 16384;
+        const int64_t chunks = (inner + kChunk - 1) / kChunk;
+#pragma omp parallel for schedule(dynamic) if (inner > kParallelGrain)
+        for (int64_t chunk = 0; chunk < chunks; ++chunk) {
+            const int64_t start = chunk * kChunk, count = std::min(kChunk, inner - start);
+            inner_loop(a + start * sa, sa, b + start * sb, sb, out + start, count, op);
+        }
+        return;
+    }
+#pragma omp parallel for schedule(dynamic, dynamic_chunk(inner)) if (outer * inner > kParallelGrain)
     for (int64_t row = 0; row < outer; ++row) {
         // decompose row into indices of the outer axes
         int64_t rest = row, off_a = 0, off_b = 0;
