@@ -25,6 +25,31 @@ double fixed_order_sum(int64_t count, Term term) {
     return total;
 }
 
+// fixed_order_sum of two terms in one pass over the data, each with its own lanes: the same bits
+// as two calls, one read of the planes instead of two.
+template <class First, class Second>
+void fixed_order_sums(int64_t count, First first, Second second, double& first_total, double& second_total) {
+    constexpr int kLanes = 8;
+    double lanes1[kLanes] = {}, lanes2[kLanes] = {};
+    int64_t i = 0;
+    for (; i + kLanes <= count; i += kLanes)
+        for (int lane = 0; lane < kLanes; ++lane) {
+            lanes1[lane] += first(i + lane);
+            lanes2[lane] += second(i + lane);
+        }
+    double total1 = 0.0, total2 = 0.0;
+    for (int lane = 0; lane < kLanes; ++lane) {
+        total1 += lanes1[lane];
+        total2 += lanes2[lane];
+    }
+    for (; i < count; ++i) {
+        total1 += first(i);
+        total2 += second(i);
+    }
+    first_total = total1;
+    second_total = total2;
+}
+
 // Channel c's batch mean and biased variance (over its B*S values of x (B, C, S)).
 void batch_statistics(const float* src, const BatchNormShape& shape, int64_t c, double& channel_mean,
                       double& channel_var) {
@@ -99,9 +124,13 @@ void batch_norm_backward(const float* x_data, const float* dy_data, const BatchN
         for (int64_t b = 0; b < B; ++b) {
             const float* x_plane = x_data + (b * C + c) * S;
             const float* dy_plane = dy_data + (b * C + c) * S;
-            sum_dy += fixed_order_sum(S, [dy_plane](int64_t i) { return double(dy_plane[i]); });
-            sum_dy_xhat += fixed_order_sum(
-                S, [=](int64_t i) { return double(dy_plane[i]) * (double(x_plane[i]) - channel_mean); });
+            double plane_dy, plane_dy_xhat;
+            fixed_order_sums(
+                S, [dy_plane](int64_t i) { return double(dy_plane[i]); },
+                [=](int64_t i) { return double(dy_plane[i]) * (double(x_plane[i]) - channel_mean); }, plane_dy,
+                plane_dy_xhat);
+            sum_dy += plane_dy;
+            sum_dy_xhat += plane_dy_xhat;
         }
         sum_dy_xhat *= channel_invstd;
         if (dgamma) dgamma[c] = static_cast<float>(sum_dy_xhat);
