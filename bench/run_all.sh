@@ -15,6 +15,10 @@ echo
 echo "== conv2d forward+backward =="
 build/bench_conv
 echo
+echo "== Direct convolution against im2col + GEMM (forward), direct input gradient against GEMM + col2im =="
+build/bench_conv direct
+build/bench_conv dx
+echo
 echo "== LeNet-5 / Fashion-MNIST against PyTorch =="
 bench/compare_lenet.py build "$threads" 1
 echo

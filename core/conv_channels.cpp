@@ -205,17 +205,20 @@ void conv2d_forward_direct(const float* x, const float* weight, const float* bia
 }
 
 bool conv2d_backward_input_direct_applies(const Im2colShape& shape, int64_t O, const float* weight) {
-    if (shape.stride != 1 || gemm_uses_blas() || gemm_kernel() != GemmKernel::avx512) return false;
+    if (shape.stride != 1 || gemm_uses_blas() || gemm_kernel() == GemmKernel::generic) return false;
     if (O < 1 || shape.out_h() < 1 || shape.out_w() < 1) return false;
-    // Where it measured faster (`bench_conv dx`, 1 thread, batch 64, avx512, best of 15 rounds
-    // interleaved with GEMM + col2im per group as conv2d_backward runs it, two runs): few output
-    // channels make the GEMM's K short, and its columns cost as much to write and scatter as to
-    // compute. Taken: ResNet-20's stem, 16- and 32-channel stages 1.45x, 1.4x, 1.05x; Fashion-MNIST's
-    // 16 and 32 channels 1.25x, 1.5x; LeNet-5's conv2 0.89x (one exception the rule keeps). Left:
-    // 64 outputs (1.0x on 8x8, 0.82x on 7x7, 0.98x on 32x32); planes under 14x14, where the sweep's
-    // padding columns are a third or more of the work; 1- and 2-channel inputs, whose blocks feed
-    // one or two FMAs per load (Fashion-MNIST's stem 0.83x; LeNet-5's conv1 1.3x is given up).
+    // Where it measured faster (`bench_conv dx`, 1 thread, batch 64, best of 15 rounds interleaved
+    // with GEMM + col2im per group as conv2d_backward runs it, two runs each on avx512 and on avx2
+    // forced on the same machine): few output channels make the GEMM's K short, and its columns
+    // cost as much to write and scatter as to compute. Taken (avx512 / avx2): ResNet-20's stem, 16-
+    // and 32-channel stages 1.45x / 1.45x, 1.4x / 1.25x, 1.05x / 1.0x; Fashion-MNIST's 16 and 32
+    // channels 1.25x / 1.04x, 1.5x / 1.27x. Left: 64 outputs (1.0x / 0.87x on 8x8, 0.82x / 0.91x on
+    // 7x7); planes under 14x14, where the sweep's padding columns are a third or more of the work;
+    // 1- and 2-channel inputs, whose blocks feed one or two FMAs per load (Fashion-MNIST's stem 0.83x
+    // / 0.7x); kernels past 3x3 (LeNet-5's 5x5 conv2 0.89x / 0.78x). The generic kernel keeps the
+    // GEMM, as for the forward.
     if (O > 32 || shape.height * shape.width < 196 || shape.channels < 3) return false;
+    if (shape.kernel_h * shape.kernel_w > 9) return false;
     const int64_t count = O * shape.col_rows();
     for (int64_t i = 0; i < count; ++i)
         if (!std::isfinite(weight[i])) return false;

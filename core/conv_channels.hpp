@@ -50,9 +50,9 @@ void conv2d_forward_direct(const float* x, const float* weight, const float* bia
 // columns conv2d_backward's GEMM path writes (9x dx for a 3x3 kernel) and col2im reads back: per
 // input channel and position, the taps in col2im's order, each the GEMM's chain over the output
 // channels (weight^T x dout, one K slice). Same bits as that path (tests/test_core_conv2d_direct.cpp).
-// Applies at stride 1 on the avx512 GEMM kernel (not PROACT_GEMM=blas) where it measured faster
-// (O <= 32 outputs, at least 3 input channels, planes of at least 14x14), when every weight is
-// finite: an Inf or NaN weight times the +0 of dout's padding would reach input
+// Applies at stride 1 on the avx512 and avx2 GEMM kernels (not PROACT_GEMM=blas) where it measured
+// faster (O <= 32 outputs, at least 3 input channels, planes of at least 14x14, kernels up to 3x3),
+// when every weight is finite: an Inf or NaN weight times the +0 of dout's padding would reach input
 // positions col2im leaves alone.
 //   dout (B,O,OH,OW), weight (O, C*KH*KW) -> dx (B,C,H,W), all contiguous. ValueError for
 //   O > kSgemmKcMax (the GEMM sums two K slices there).

@@ -1,6 +1,7 @@
 // The channel-subset convolution's kernel for the avx2 GEMM kernel set (compiled with -mavx2
 // -mfma, without AVX-512; called only on a CPU that has them): stride 1 through a register-blocked
-// kernel, other strides through the reference loop with FMAs.
+// kernel, other strides through the reference loop with FMAs; and the input gradient's kernel
+// (InputGradGeometry) on the same blocks, per tap a chain over the output channels.
 //
 // 16 ymm registers: a block is CH output channels x NV vectors of 8 positions, CH*NV accumulators
 // + NV input vectors + 1 broadcast weight; whole blocks are 4 channels x 3 vectors, as the avx2
@@ -27,95 +28,139 @@ inline __m256 load_vector(const float* at, int v, __m256i last) {
     return MASKED && v == NV - 1 ? _mm256_maskload_ps(at, last) : _mm256_loadu_ps(at);
 }
 
-// CH channels x NV vectors at flat positions [i0, i0 + lanes) of total (CH, acc_size), lanes in
-// (8*(NV-1), 8*NV]; with MASKED the last vector covers lanes - 8*(NV-1) < 8 of them, read and
-// written under `last` (loads of the lanes outside give 0, which no stored lane uses). All taps of
-// each K slice: a product for the first, FMAs for the next, the slice added to total, as the
-// reference loop (conv_channels_kernels.hpp) does per element.
+// acc[c][v] = the chain over taps [k0, k1) of w_rows[c][k] * src[offsets[k] + 8v]: a product for
+// k0, FMAs for the next taps; with MASKED the last vector loads under `last` (0 elsewhere).
 template <int CH, int NV, bool MASKED>
-void block_at(const float* padded, const int64_t* offsets, int64_t K, int64_t slice, const float* const* w_rows,
-              int64_t acc_size, float* total, int64_t i0, __m256i last) {
-    for (int64_t k0 = 0; k0 < K; k0 += slice) {
-        const int64_t k1 = std::min(K, k0 + slice);
-        __m256 acc[CH][NV];
-        {
-            const float* src = padded + offsets[k0] + i0;
-            __m256 x[NV];
+inline void chain(const float* src, const int64_t* offsets, int64_t k0, int64_t k1, const float* const* w_rows,
+                  __m256i last, __m256 (&acc)[CH][NV]) {
+    {
+        __m256 x[NV];
 #pragma GCC unroll 8
-            for (int v = 0; v < NV; ++v) x[v] = load_vector<NV, MASKED>(src + 8 * v, v, last);
+        for (int v = 0; v < NV; ++v) x[v] = load_vector<NV, MASKED>(src + offsets[k0] + 8 * v, v, last);
 #pragma GCC unroll 8
-            for (int c = 0; c < CH; ++c) {
-                const __m256 w = _mm256_broadcast_ss(w_rows[c] + k0);
+        for (int c = 0; c < CH; ++c) {
+            const __m256 w = _mm256_broadcast_ss(w_rows[c] + k0);
 #pragma GCC unroll 8
-                for (int v = 0; v < NV; ++v) acc[c][v] = _mm256_mul_ps(w, x[v]);
-            }
+            for (int v = 0; v < NV; ++v) acc[c][v] = _mm256_mul_ps(w, x[v]);
         }
-        for (int64_t k = k0 + 1; k < k1; ++k) {
-            const float* src = padded + offsets[k] + i0;
-            __m256 x[NV];
+    }
+    for (int64_t k = k0 + 1; k < k1; ++k) {
+        __m256 x[NV];
 #pragma GCC unroll 8
-            for (int v = 0; v < NV; ++v) {
-                __m256 loaded = load_vector<NV, MASKED>(src + 8 * v, v, last);
-                // in a register: left to itself GCC may fold the load into each of the CH FMAs (and
-                // pinning x[v] itself kept a dead copy of it on the stack)
-                __asm__("" : "+x"(loaded));
-                x[v] = loaded;
-            }
-#pragma GCC unroll 8
-            for (int c = 0; c < CH; ++c) {
-                const __m256 w = _mm256_broadcast_ss(w_rows[c] + k);
-#pragma GCC unroll 8
-                for (int v = 0; v < NV; ++v) acc[c][v] = _mm256_fmadd_ps(w, x[v], acc[c][v]);
-            }
+        for (int v = 0; v < NV; ++v) {
+            __m256 loaded = load_vector<NV, MASKED>(src + offsets[k] + 8 * v, v, last);
+            // in a register: left to itself GCC may fold the load into each of the CH FMAs (and
+            // pinning x[v] itself kept a dead copy of it on the stack)
+            __asm__("" : "+x"(loaded));
+            x[v] = loaded;
         }
 #pragma GCC unroll 8
-        for (int c = 0; c < CH; ++c)
+        for (int c = 0; c < CH; ++c) {
+            const __m256 w = _mm256_broadcast_ss(w_rows[c] + k);
 #pragma GCC unroll 8
-            for (int v = 0; v < NV; ++v) {
-                float* at = total + c * acc_size + i0 + 8 * v;
-                const __m256 sum = k0 == 0 ? acc[c][v] : _mm256_add_ps(load_vector<NV, MASKED>(at, v, last), acc[c][v]);
-                if (MASKED && v == NV - 1)
-                    _mm256_maskstore_ps(at, last, sum);
-                else
-                    _mm256_storeu_ps(at, sum);
-            }
+            for (int v = 0; v < NV; ++v) acc[c][v] = _mm256_fmadd_ps(w, x[v], acc[c][v]);
+        }
     }
 }
 
-using BlockAt = void (*)(const float*, const int64_t*, int64_t, int64_t, const float* const*, int64_t, float*, int64_t,
-                         __m256i);
+// out[c][v] = acc[c][v] when first, else out + acc; the last vector under `last` when MASKED.
+template <int CH, int NV, bool MASKED>
+inline void add_block(const __m256 (&acc)[CH][NV], bool first, float* out, int64_t row_size, __m256i last) {
+#pragma GCC unroll 8
+    for (int c = 0; c < CH; ++c)
+#pragma GCC unroll 8
+        for (int v = 0; v < NV; ++v) {
+            float* at = out + c * row_size + 8 * v;
+            const __m256 sum = first ? acc[c][v] : _mm256_add_ps(load_vector<NV, MASKED>(at, v, last), acc[c][v]);
+            if (MASKED && v == NV - 1)
+                _mm256_maskstore_ps(at, last, sum);
+            else
+                _mm256_storeu_ps(at, sum);
+        }
+}
+
+// The forward's arguments: total (count, acc_size) = for each channel the taps' chains, per K slice.
+struct ForwardSweep {
+    const float* padded;
+    const int64_t* offsets;
+    int64_t K, slice;
+    const float* const* w_rows;
+    int64_t acc_size;
+    float* total;
+};
+
+// CH channels (from j0) x NV vectors at flat positions [i0, i0 + lanes), lanes in (8*(NV-1), 8*NV]:
+// all taps of each K slice, the slice added to total, as the reference loop does per element.
+template <int CH, int NV, bool MASKED>
+struct ForwardBlock {
+    static void run(const ForwardSweep& s, int64_t j0, int64_t i0, __m256i last) {
+        for (int64_t k0 = 0; k0 < s.K; k0 += s.slice) {
+            __m256 acc[CH][NV];
+            chain<CH, NV, MASKED>(s.padded + i0, s.offsets, k0, std::min(s.K, k0 + s.slice), s.w_rows + j0, last, acc);
+            add_block<CH, NV, MASKED>(acc, k0 == 0, s.total + j0 * s.acc_size + i0, s.acc_size, last);
+        }
+    }
+};
+
+// The input gradient's arguments (InputGradGeometry): out (count, span).
+struct InputGradSweep {
+    const InputGradGeometry& g;
+    const float* dout;
+    const float* const* w_rows;
+    int64_t count;
+    float* out;
+};
+
+// Per tap the chain over o, added to the block of out in col2im's order, the first to +0, as
+// reference_input_grad does per element.
+template <int CH, int NV, bool MASKED>
+struct InputGradBlock {
+    static void run(const InputGradSweep& s, int64_t j0, int64_t i0, __m256i last) {
+        for (int64_t t = 0; t < s.g.taps; ++t) {
+            __m256 acc[CH][NV];
+            chain<CH, NV, MASKED>(s.dout + s.g.shifts[t] + i0, s.g.offsets, 0, s.g.O, s.w_rows + t * s.count + j0, last,
+                                  acc);
+            if (t == 0)
+#pragma GCC unroll 8
+                for (int c = 0; c < CH; ++c)
+#pragma GCC unroll 8
+                    for (int v = 0; v < NV; ++v) acc[c][v] = _mm256_add_ps(_mm256_setzero_ps(), acc[c][v]);
+            add_block<CH, NV, MASKED>(acc, t == 0, s.out + j0 * s.g.span + i0, s.g.span, last);
+        }
+    }
+};
 
 // Channels per block of `vectors` vectors: 12 accumulators at most (+ vectors inputs + 1 weight),
 // 6 for 1 vector (measured faster than 12, see the top of this file).
 constexpr int max_channels(int vectors) { return vectors == 1 ? 6 : 12 / vectors; }
 
-// block_at<channels, NV, MASKED>, channels in 1..max_channels(NV).
-template <int NV, bool MASKED, int CH = 1>
-BlockAt block_for(int channels) {
+// Block<channels, NV, MASKED>::run, channels in 1..max_channels(NV).
+template <template <int, int, bool> class Block, class Sweep, int NV, bool MASKED, int CH = 1>
+auto block_for(int channels) -> void (*)(const Sweep&, int64_t, int64_t, __m256i) {
     if constexpr (CH == max_channels(NV))
-        return block_at<CH, NV, MASKED>;
+        return Block<CH, NV, MASKED>::run;
     else
-        return channels == CH ? block_at<CH, NV, MASKED> : block_for<NV, MASKED, CH + 1>(channels);
+        return channels == CH ? Block<CH, NV, MASKED>::run : block_for<Block, Sweep, NV, MASKED, CH + 1>(channels);
 }
 
-// total (count, acc_size): whole blocks of 4 channels x 3 vectors (24 positions); the last
-// positions (fewer than 24) in blocks of as many vectors as they need, the last one masked if
-// partial, and max_channels(vectors) channels, so that a 1-vector tail still feeds 6 FMAs per tap.
+// count channels x `positions` flat positions: whole blocks of 4 channels x 3 vectors (24
+// positions); the last positions (fewer than 24) in blocks of as many vectors as they need, the
+// last one masked if partial, and max_channels(vectors) channels, so that a 1-vector tail still
+// feeds 6 FMAs per tap.
 constexpr int kWholeVectors = 3;
 
-void direct_conv(const float* padded, const int64_t* offsets, int64_t K, int64_t slice, const float* const* w_rows,
-                 int64_t count, int64_t acc_size, float* total) {
+template <template <int, int, bool> class Block, class Sweep>
+void sweep_blocks(const Sweep& s, int64_t count, int64_t positions) {
     constexpr int64_t width = 8 * kWholeVectors;
     constexpr int whole_channels = max_channels(kWholeVectors);
-    const int64_t whole = acc_size / width * width;
+    const int64_t whole = positions / width * width;
     if (whole > 0)
         for (int64_t j0 = 0; j0 < count; j0 += whole_channels) {
             const int channels = static_cast<int>(std::min<int64_t>(whole_channels, count - j0));
-            const BlockAt block = block_for<kWholeVectors, false>(channels);
-            for (int64_t i0 = 0; i0 < whole; i0 += width)
-                block(padded, offsets, K, slice, w_rows + j0, acc_size, total + j0 * acc_size, i0, __m256i());
+            const auto block = block_for<Block, Sweep, kWholeVectors, false>(channels);
+            for (int64_t i0 = 0; i0 < whole; i0 += width) block(s, j0, i0, __m256i());
         }
-    const int64_t lanes = acc_size - whole;
+    const int64_t lanes = positions - whole;
     if (lanes == 0) return;
     const int vectors = static_cast<int>((lanes + 7) / 8);
     const int64_t tail = lanes - 8 * (vectors - 1);  // lanes of the last vector, 1..8
@@ -124,13 +169,19 @@ void direct_conv(const float* padded, const int64_t* offsets, int64_t K, int64_t
     const bool masked = tail < 8;
     for (int64_t j0 = 0; j0 < count; j0 += max_channels(vectors)) {
         const int channels = static_cast<int>(std::min<int64_t>(max_channels(vectors), count - j0));
-        BlockAt block = nullptr;
+        void (*block)(const Sweep&, int64_t, int64_t, __m256i) = nullptr;
         switch (vectors) {
-            case 1: block = masked ? block_for<1, true>(channels) : block_for<1, false>(channels); break;
-            case 2: block = masked ? block_for<2, true>(channels) : block_for<2, false>(channels); break;
-            default: block = masked ? block_for<3, true>(channels) : block_for<3, false>(channels); break;
+            case 1:
+                block = masked ? block_for<Block, Sweep, 1, true>(channels) : block_for<Block, Sweep, 1, false>(channels);
+                break;
+            case 2:
+                block = masked ? block_for<Block, Sweep, 2, true>(channels) : block_for<Block, Sweep, 2, false>(channels);
+                break;
+            default:
+                block = masked ? block_for<Block, Sweep, 3, true>(channels) : block_for<Block, Sweep, 3, false>(channels);
+                break;
         }
-        block(padded, offsets, K, slice, w_rows + j0, acc_size, total + j0 * acc_size, whole, last);
+        block(s, j0, whole, last);
     }
 }
 
@@ -142,12 +193,13 @@ void channel_sums_avx2(const Geometry& g, const float* padded, const float* cons
         reference_channels<FusedMultiplyAdd>(g, padded, w_rows, count, total, partial);
         return;
     }
-    direct_conv(padded, g.offsets, g.K, g.slice, w_rows, count, g.acc_size, total);
+    sweep_blocks<ForwardBlock>(ForwardSweep{padded, g.offsets, g.K, g.slice, w_rows, g.acc_size, total}, count,
+                               g.acc_size);
 }
 
 void input_grad_sums_avx2(const InputGradGeometry& g, const float* dout, const float* const* w_rows, int64_t count,
                           float* out) {
-    reference_input_grad<FusedMultiplyAdd>(g, dout, w_rows, count, out);
+    sweep_blocks<InputGradBlock>(InputGradSweep{g, dout, w_rows, count, out}, count, g.span);
 }
 
 }  // namespace proact::core::conv_channels_detail
