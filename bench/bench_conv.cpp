@@ -48,15 +48,24 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
 // core::conv2d_forward's im2col + GEMM path as it runs on one thread: groups of whole images of
 // about kConvGroupColumns columns, each im2col'd, multiplied and scattered with the bias.
 //   cols (CKK, group columns), out_mat (O, group columns) scratch
+// fn(first, images, group_shape, columns) for each group of whole images of about
+// kConvGroupColumns columns, as conv2d's loops cut the batch.
+template <class Fn>
+void for_each_group(const core::Im2colShape& shape, Fn fn) {
+    const int64_t plane_out = shape.out_h() * shape.out_w();
+    const int64_t per_group = std::max<int64_t>(1, core::kConvGroupColumns / plane_out);
+    for (int64_t first = 0; first < shape.batch; first += per_group) {
+        core::Im2colShape group_shape = shape;
+        group_shape.batch = std::min(per_group, shape.batch - first);
+        fn(first, group_shape.batch, group_shape, group_shape.batch * plane_out);
+    }
+}
+
 void gemm_path(const float* x, const float* weight, const float* bias, const core::Im2colShape& shape, int64_t O,
                float* out, float* cols, float* out_mat) {
     const int64_t CKK = shape.col_rows(), plane_out = shape.out_h() * shape.out_w();
     const int64_t plane_in = shape.channels * shape.height * shape.width;
-    const int64_t per_group = std::max<int64_t>(1, core::kConvGroupColumns / plane_out);
-    for (int64_t first = 0; first < shape.batch; first += per_group) {
-        const int64_t images = std::min(per_group, shape.batch - first), columns = images * plane_out;
-        core::Im2colShape group_shape = shape;
-        group_shape.batch = images;
+    for_each_group(shape, [&](int64_t first, int64_t images, const core::Im2colShape& group_shape, int64_t columns) {
         core::im2col(x + first * plane_in, group_shape, cols);
         core::gemm(false, false, O, columns, CKK, 1.0f, weight, CKK, cols, columns, 0.0f, out_mat, columns);
         for (int64_t image = 0; image < images; ++image)
@@ -64,7 +73,7 @@ void gemm_path(const float* x, const float* weight, const float* bias, const cor
                 for (int64_t i = 0; i < plane_out; ++i)
                     out[((first + image) * O + o) * plane_out + i] =
                         out_mat[o * columns + image * plane_out + i] + bias[o];
-    }
+    });
 }
 
 // The stride-1 layers both comparisons time, batch 64.
@@ -81,15 +90,43 @@ const Layer kLayers[] = {
     {"vgg 256->256", 256, 8, 256, 3, 1},  {"vgg 256->512", 256, 4, 512, 3, 1}, {"vgg 512->512", 512, 2, 512, 3, 1},
 };
 
-// Milliseconds of the fastest of `rounds` rounds of each path, the rounds interleaved so that a
-// busy machine slows both alike; checks that both give the same bits.
-int bench_direct(int rounds) {
+// One thread, the header of a comparison's table; returns the batch (64).
+int64_t start_comparison(const char* what, const char* other, const char* takes, int rounds) {
     core::set_num_threads(1);
-    const int64_t B = 64;
-    std::printf("conv2d forward, 1 thread, batch 64, best of %d interleaved rounds, GEMM kernel %s\n", rounds,
+    std::printf("%s, 1 thread, batch 64, best of %d interleaved rounds, GEMM kernel %s\n", what, rounds,
                 core::sgemm_kernel_name());
-    std::printf("%-14s %-16s %-14s %10s %10s %8s %s\n", "layer", "x", "weight", "im2col+gemm", "direct", "speed-up",
-                "conv2d_forward takes");
+    std::printf("%-14s %-16s %-14s %10s %10s %8s %s\n", "layer", "x", "weight", other, "direct", "speed-up", takes);
+    return 64;
+}
+
+// One row of bench_direct / bench_input_grad: the fastest of `rounds` rounds of each path, the
+// rounds interleaved so that a busy machine slows both alike (one untimed warm-up round), whether
+// the two outputs hold the same bits, and what the library takes. Returns 1 if the bits differ.
+template <class PathA, class PathB>
+int compare_row(const Layer& l, int rounds, PathA path_a, PathB path_b, const Tensor& out_a, const Tensor& out_b,
+                const core::Shape& shown, bool direct_taken, const char* other) {
+    double best_a = 1e30, best_b = 1e30;
+    for (int round = -1; round < rounds; ++round) {
+        auto start = std::chrono::steady_clock::now();
+        path_a();
+        const double time_a = seconds_since(start);
+        start = std::chrono::steady_clock::now();
+        path_b();
+        const double time_b = seconds_since(start);
+        if (round < 0) continue;
+        best_a = std::min(best_a, time_a);
+        best_b = std::min(best_b, time_b);
+    }
+    const bool same = std::memcmp(out_a.data(), out_b.data(), sizeof(float) * size_t(out_a.numel())) == 0;
+    std::printf("%-14s %-16s %-14s %9.2fms %8.2fms %7.2fx %s%s\n", l.name, core::shape_str(shown).c_str(),
+                core::shape_str({l.O, l.C, l.kernel, l.kernel}).c_str(), best_a * 1e3, best_b * 1e3, best_a / best_b,
+                direct_taken ? "direct" : other, same ? "" : "  BITS DIFFER");
+    return same ? 0 : 1;
+}
+
+// The forward: im2col + GEMM against core::conv2d_forward_direct.
+int bench_direct(int rounds) {
+    const int64_t B = start_comparison("conv2d forward", "im2col+gemm", "conv2d_forward takes", rounds);
     int failures = 0;
     for (const Layer& l : kLayers) {
         const core::Im2colShape shape{B, l.C, l.H, l.H, l.kernel, l.kernel, 1, l.padding};
@@ -102,25 +139,11 @@ int bench_direct(int rounds) {
         Tensor cols = Tensor::empty({CKK, group_columns}), out_mat = Tensor::empty({l.O, group_columns});
         const core::Shape out_shape{B, l.O, shape.out_h(), shape.out_w()};
         Tensor gemm_out = Tensor::empty(out_shape), direct_out = Tensor::empty(out_shape);
-        double gemm_best = 1e30, direct_best = 1e30;
-        for (int round = -1; round < rounds; ++round) {  // one untimed warm-up round
-            auto start = std::chrono::steady_clock::now();
-            gemm_path(x.data(), weight.data(), bias.data(), shape, l.O, gemm_out.data(), cols.data(), out_mat.data());
-            const double gemm_time = seconds_since(start);
-            start = std::chrono::steady_clock::now();
-            core::conv2d_forward_direct(x.data(), weight.data(), bias.data(), shape, l.O, direct_out.data());
-            const double direct_time = seconds_since(start);
-            if (round < 0) continue;
-            gemm_best = std::min(gemm_best, gemm_time);
-            direct_best = std::min(direct_best, direct_time);
-        }
-        const bool same =
-            std::memcmp(gemm_out.data(), direct_out.data(), sizeof(float) * size_t(gemm_out.numel())) == 0;
-        failures += same ? 0 : 1;
-        std::printf("%-14s %-16s %-14s %9.2fms %8.2fms %7.2fx %s%s\n", l.name, core::shape_str(x.shape()).c_str(),
-                    core::shape_str({l.O, l.C, l.kernel, l.kernel}).c_str(), gemm_best * 1e3, direct_best * 1e3,
-                    gemm_best / direct_best, core::conv2d_direct_applies(shape, l.O) ? "direct" : "im2col+gemm",
-                    same ? "" : "  BITS DIFFER");
+        failures += compare_row(
+            l, rounds,
+            [&] { gemm_path(x.data(), weight.data(), bias.data(), shape, l.O, gemm_out.data(), cols.data(), out_mat.data()); },
+            [&] { core::conv2d_forward_direct(x.data(), weight.data(), bias.data(), shape, l.O, direct_out.data()); },
+            gemm_out, direct_out, x.shape(), core::conv2d_direct_applies(shape, l.O), "im2col+gemm");
     }
     return failures == 0 ? 0 : 1;
 }
@@ -131,28 +154,19 @@ void gemm_dx_path(const float* dout, const float* weight, const core::Im2colShap
                   float* dout_mat, float* dcols) {
     const int64_t CKK = shape.col_rows(), plane_out = shape.out_h() * shape.out_w();
     const int64_t plane_in = shape.channels * shape.height * shape.width;
-    const int64_t per_group = std::max<int64_t>(1, core::kConvGroupColumns / plane_out);
-    for (int64_t first = 0; first < shape.batch; first += per_group) {
-        const int64_t images = std::min(per_group, shape.batch - first), columns = images * plane_out;
-        core::Im2colShape group_shape = shape;
-        group_shape.batch = images;
+    for_each_group(shape, [&](int64_t first, int64_t images, const core::Im2colShape& group_shape, int64_t columns) {
         for (int64_t o = 0; o < O; ++o)
             for (int64_t image = 0; image < images; ++image)
                 std::memcpy(dout_mat + o * columns + image * plane_out, dout + ((first + image) * O + o) * plane_out,
                             sizeof(float) * static_cast<size_t>(plane_out));
         core::gemm(true, false, CKK, columns, O, 1.0f, weight, CKK, dout_mat, columns, 0.0f, dcols, columns);
         core::col2im(dcols, group_shape, dx + first * plane_in);
-    }
+    });
 }
 
 // The input gradient: the GEMM path against core::conv2d_backward_input_direct, as bench_direct.
 int bench_input_grad(int rounds) {
-    core::set_num_threads(1);
-    const int64_t B = 64;
-    std::printf("conv2d input gradient, 1 thread, batch 64, best of %d interleaved rounds, GEMM kernel %s\n", rounds,
-                core::sgemm_kernel_name());
-    std::printf("%-14s %-16s %-14s %10s %10s %8s %s\n", "layer", "x", "weight", "gemm+col2im", "direct", "speed-up",
-                "conv2d_backward takes");
+    const int64_t B = start_comparison("conv2d input gradient", "gemm+col2im", "conv2d_backward takes", rounds);
     int failures = 0;
     for (const Layer& l : kLayers) {
         if (l.O > core::kSgemmKcMax) continue;  // two GEMM K slices: no direct kernel
@@ -164,25 +178,12 @@ int bench_input_grad(int rounds) {
         const Tensor weight = Tensor::normal({l.O, CKK}, 0, 0.1f, rng);
         Tensor dout_mat = Tensor::empty({l.O, group_columns}), dcols = Tensor::empty({CKK, group_columns});
         Tensor gemm_dx = Tensor::empty({B, l.C, l.H, l.H}), direct_dx = Tensor::empty({B, l.C, l.H, l.H});
-        double gemm_best = 1e30, direct_best = 1e30;
-        for (int round = -1; round < rounds; ++round) {  // one untimed warm-up round
-            auto start = std::chrono::steady_clock::now();
-            gemm_dx_path(dout.data(), weight.data(), shape, l.O, gemm_dx.data(), dout_mat.data(), dcols.data());
-            const double gemm_time = seconds_since(start);
-            start = std::chrono::steady_clock::now();
-            core::conv2d_backward_input_direct(dout.data(), weight.data(), shape, l.O, direct_dx.data());
-            const double direct_time = seconds_since(start);
-            if (round < 0) continue;
-            gemm_best = std::min(gemm_best, gemm_time);
-            direct_best = std::min(direct_best, direct_time);
-        }
-        const bool same = std::memcmp(gemm_dx.data(), direct_dx.data(), sizeof(float) * size_t(gemm_dx.numel())) == 0;
-        failures += same ? 0 : 1;
-        std::printf("%-14s %-16s %-14s %9.2fms %8.2fms %7.2fx %s%s\n", l.name, core::shape_str(gemm_dx.shape()).c_str(),
-                    core::shape_str({l.O, l.C, l.kernel, l.kernel}).c_str(), gemm_best * 1e3, direct_best * 1e3,
-                    gemm_best / direct_best,
-                    core::conv2d_backward_input_direct_applies(shape, l.O, weight.data()) ? "direct" : "gemm+col2im",
-                    same ? "" : "  BITS DIFFER");
+        failures += compare_row(
+            l, rounds,
+            [&] { gemm_dx_path(dout.data(), weight.data(), shape, l.O, gemm_dx.data(), dout_mat.data(), dcols.data()); },
+            [&] { core::conv2d_backward_input_direct(dout.data(), weight.data(), shape, l.O, direct_dx.data()); },
+            gemm_dx, direct_dx, gemm_dx.shape(), core::conv2d_backward_input_direct_applies(shape, l.O, weight.data()),
+            "gemm+col2im");
     }
     return failures == 0 ? 0 : 1;
 }
