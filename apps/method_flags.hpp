@@ -23,7 +23,7 @@ struct MethodFlags {
     std::string search_bers;                       // FtClipAct; empty: the evaluation BERs
     bool no_threshold_faults = false;              // FtClipAct's search campaigns
     std::string search_fault_model = "ber";
-    int64_t cache_budget_mb = 1024;
+    int64_t cache_budget_mb = method::kDefaultCacheBudgetBytes >> 20;
 };
 
 void add_method_flags(CLI::App& command, MethodFlags& flags);

@@ -41,7 +41,7 @@ struct FitActOptions {
     int64_t batch_size = 128;
     int64_t profile_images = 1024;  // Ranger's subset of the training set
     int64_t max_train_images = 0;   // 0: all of `train`; else a seeded subset of that many
-    int64_t cache_budget_bytes = int64_t(1) << 30;
+    int64_t cache_budget_bytes = kDefaultCacheBudgetBytes;
 };
 
 // ValueError naming the option, its allowed range and the value.

@@ -46,7 +46,7 @@ struct MethodSettings {
     int64_t profile_images = 1024;
     int64_t max_train_images = 0;          // ProAct and FitAct (0: the whole training split)
     int64_t batch_size = 128;              // ProAct and FitAct
-    int64_t cache_budget_bytes = int64_t(1) << 30;
+    int64_t cache_budget_bytes = kDefaultCacheBudgetBytes;
 };
 
 // What a method may use besides the model.

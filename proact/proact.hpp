@@ -81,7 +81,7 @@ struct ProActOptions {
     // 0: all of `train` (the default: the decoupled decay acts once a step, so fewer images would
     // change which decay a layer accepts); else a seeded subset of that many, for quick looks.
     int64_t max_train_images = 0;
-    int64_t cache_budget_bytes = int64_t(1) << 30;  // frozen-prefix outputs, training + validation
+    int64_t cache_budget_bytes = kDefaultCacheBudgetBytes;  // frozen-prefix outputs, training + validation
 };
 
 // ValueError naming the option, its allowed range and the value.

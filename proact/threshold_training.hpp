@@ -24,6 +24,15 @@
 
 namespace proact::method {
 
+// The default memory for the frozen prefix's outputs (ProAct, FitAct; --cache-budget-mb). A budget
+// changes only the speed, never a result byte (tests/test_proact_method.cpp: cached == recomputed).
+// 4 GiB holds one ResNet-20 stage's inputs for Fashion-MNIST's 60,000 training and validation
+// images (up to 3 GB for the 16 x 28 x 28 stage): at 1 GiB every layer from layer3.0 down
+// recomputed the network below it in every training step, and a ProAct try there cost 2-3x one
+// of the cached layers above. A fixed number, not a share of the machine's memory, so that the
+// logs (which record whether each prefix was cached) are the same bytes on every machine.
+inline constexpr int64_t kDefaultCacheBudgetBytes = int64_t(4) << 30;
+
 // The input of one stage for the training and the validation images.
 struct PrefixInputs {
     size_t stage = 0;
