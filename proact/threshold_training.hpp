@@ -26,12 +26,17 @@ namespace proact::method {
 
 // The default memory for the frozen prefix's outputs (ProAct, FitAct; --cache-budget-mb). A budget
 // changes only the speed, never a result byte (tests/test_proact_method.cpp: cached == recomputed).
-// 4 GiB holds one ResNet-20 stage's inputs for Fashion-MNIST's 60,000 training and validation
-// images (up to 3 GB for the 16 x 28 x 28 stage): at 1 GiB every layer from layer3.0 down
-// recomputed the network below it in every training step, and a ProAct try there cost 2-3x one
-// of the cached layers above. A fixed number, not a share of the machine's memory, so that the
-// logs (which record whether each prefix was cached) are the same bytes on every machine.
-inline constexpr int64_t kDefaultCacheBudgetBytes = int64_t(4) << 30;
+// Measured with ProAct on ResNet-20 / Fashion-MNIST's full training split (54,000 + 6,000
+// validation images, 2 threads): at 1 GiB no stage below layer3.1 fitted, and every training step
+// of those layers recomputed the network below them; at 4 GiB every stage fitted and a try of
+// layer3.0 ran 1.6-1.9x faster, of layer2.2 and layer2.1 1.2-1.6x, but caching the 3 GB inputs of
+// the 16-channel 28x28 stages (layer2.0 and below) saved nothing measurable there (the network
+// below them is a stem and a few 16-channel blocks) and took peak RSS from 1.5 to 4.0 GB. 2 GiB
+// holds the 32-channel stages' 1.5 GB and not the 3 GB ones: 32.8 minutes and 2.3 GB against
+// 34.0 minutes at 1 GiB and 32.9 at 4 GiB (README). A fixed number, not a share of the
+// machine's memory, so that the logs (which record whether each prefix was cached) are the same
+// bytes on every machine.
+inline constexpr int64_t kDefaultCacheBudgetBytes = int64_t(2) << 30;
 
 // The input of one stage for the training and the validation images.
 struct PrefixInputs {
