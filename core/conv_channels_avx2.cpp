@@ -79,16 +79,6 @@ inline void add_block(const __m256 (&acc)[CH][NV], bool first, float* out, int64
         }
 }
 
-// The forward's arguments: total (count, acc_size) = for each channel the taps' chains, per K slice.
-struct ForwardSweep {
-    const float* padded;
-    const int64_t* offsets;
-    int64_t K, slice;
-    const float* const* w_rows;
-    int64_t acc_size;
-    float* total;
-};
-
 // CH channels (from j0) x NV vectors at flat positions [i0, i0 + lanes), lanes in (8*(NV-1), 8*NV]:
 // all taps of each K slice, the slice added to total, as the reference loop does per element.
 template <int CH, int NV, bool MASKED>
@@ -100,15 +90,6 @@ struct ForwardBlock {
             add_block<CH, NV, MASKED>(acc, k0 == 0, s.total + j0 * s.acc_size + i0, s.acc_size, last);
         }
     }
-};
-
-// The input gradient's arguments (InputGradGeometry): out (count, span).
-struct InputGradSweep {
-    const InputGradGeometry& g;
-    const float* dout;
-    const float* const* w_rows;
-    int64_t count;
-    float* out;
 };
 
 // Per tap the chain over o, added to the block of out in col2im's order, the first to +0, as

@@ -57,6 +57,26 @@ struct InputGradGeometry {
 using InputGradSums = void (*)(const InputGradGeometry& g, const float* dout, const float* const* w_rows,
                                int64_t count, float* out);
 
+// The arguments of a whole sweep, as the ISA files' block drivers pass them to a block. The
+// forward: total (count, acc_size) = for each channel the taps' chains, per K slice.
+struct ForwardSweep {
+    const float* padded;
+    const int64_t* offsets;
+    int64_t K, slice;
+    const float* const* w_rows;
+    int64_t acc_size;
+    float* total;
+};
+
+// The input gradient (InputGradGeometry): out (count, span).
+struct InputGradSweep {
+    const InputGradGeometry& g;
+    const float* dout;
+    const float* const* w_rows;
+    int64_t count;
+    float* out;
+};
+
 void input_grad_sums_generic(const InputGradGeometry& g, const float* dout, const float* const* w_rows, int64_t count,
                              float* out);
 void input_grad_sums_avx2(const InputGradGeometry& g, const float* dout, const float* const* w_rows, int64_t count,
