@@ -14,7 +14,7 @@
 //   - few rows of C, !trans_b and a B that fits in L3 (conv forward: (6 x 25) x (25 x 50176)): B
 //     is not packed, the kernel reads it in place; packing would double the dominant traffic.
 //   - A x B^T with a small C and long K (conv dW): dot products along K, in fixed K chunks
-//     (AVX-512 set only).
+//     (AVX-512 and AVX2 sets, in the same bits: sgemm_dot.hpp).
 //
 // Thread-count invariance: threads own disjoint blocks of whole MR x NR tiles (or whole K chunks),
 // and every C element is computed by the same kernel code with one FMA per k in the same order,
@@ -23,7 +23,7 @@
 // Kernel choice: at the first call, the best set the CPU supports (__builtin_cpu_supports, which
 // also checks that the OS saves the wider registers) or PROACT_GEMM_KERNEL; set_gemm_kernel()
 // switches later. The driver's own decisions (thread grid, K split, direct B) do not depend on
-// the set, except that only the AVX-512 set has the dot-product path.
+// the set, except that the generic set has no dot-product path.
 #include "core/sgemm.hpp"
 
 #include <omp.h>

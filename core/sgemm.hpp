@@ -25,8 +25,8 @@
 //     so a portable build (PROACT_NATIVE=OFF) still runs its best kernel. PROACT_GEMM_KERNEL=
 //     avx512|avx2|generic in the environment (read at the first call) or set_gemm_kernel() force
 //     one, for tests and benchmarks. avx512 and avx2 give the same bits (a product, then one FMA
-//     per k, in the same order), except that avx512 sums small A x B^T with long K (conv dW) as
-//     lane-wise dot products; generic rounds each multiply and add separately.
+//     per k, in the same order; small A x B^T with long K (conv dW) as the same 16-lane dot
+//     products, see sgemm_dot.hpp); generic rounds each multiply and add separately.
 //
 // Semantics are BLAS's: beta == 0 overwrites C without reading it (NaN in C does not propagate);
 // alpha == 0 or K == 0 only scales C by beta (A and B are not read).

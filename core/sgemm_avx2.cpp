@@ -1,8 +1,8 @@
 // The AVX2 + FMA kernel set of core::sgemm (compiled with -mavx2 -mfma; called only on a CPU that
 // has them, see sgemm.cpp). Same packing, blocking and K slices as the AVX-512 set, and the same
 // chain per C element (a product, then one FMA per k, slices added in order, the same alpha / beta
-// epilogue): on a machine with both, both give the same bits (except where the AVX-512 set takes
-// its dot-product path, which this set does not have).
+// epilogue), and the same dot-product path (sgemm_dot.hpp): on a machine with both, both give the
+// same bits.
 //
 // 16 ymm registers cannot hold the 8 x 48 tile of the packed format (48 accumulators), so the
 // microkernel walks it as sub-tiles of 4 rows x 24 columns (12 accumulators + 3 B vectors + 1
@@ -20,11 +20,13 @@
 // 2-core AVX-512 machine, ours forced to avx2 against OPENBLAS_CORETYPE=Haswell, squares 256 and
 // 512 (1024 and 2048 were memory-bound under load from other processes: 0.77-0.86x at ~30 GFLOP/s
 // for both). Blocking (kc <= 384, kMc, kNc) is the AVX-512 set's, not retuned for AVX2.
+#include <algorithm>
 #include <cstdint>
 
 #include <immintrin.h>
 
 #include "core/sgemm_block.hpp"
+#include "core/sgemm_dot.hpp"
 #include "core/sgemm_kernels.hpp"
 
 namespace proact::core::sgemm_detail {
@@ -130,8 +132,75 @@ struct Avx2Family {
     static constexpr Microkernel kernel = microkernel<ROWS, NV>;
 };
 
+// ---------------------------------------------------------------------------------------------
+// The dot-product path's kernel (sgemm_dot.hpp): the 16 lanes of an element in two ymm halves,
+// each lane's chain the avx512 kernel's.
+
+// The half h (8 lanes) of the 16 floats at a row's k, lanes past `left` (< 16 when masked) as zeros.
+template <bool MASKED>
+inline __m256 load_half(const float* row, int h, int64_t left) {
+    if (!MASKED) return _mm256_loadu_ps(row + 8 * h);
+    const int real = static_cast<int>(std::clamp<int64_t>(left - 8 * h, 0, 8));
+    const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(real), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    return _mm256_maskload_ps(row + 8 * h, mask);
+}
+
+// acc[i][j] += a (RA rows) . b (RB rows) lane-wise over half h of the 16 floats at k, even where a
+// masked half is all zeros (the avx512 kernel adds those 0*0 too).
+template <int RA, int RB, bool MASKED>
+inline void dot_step(const float* a, int64_t lda, const float* b, int64_t ldb, int h, int64_t left,
+                     __m256 (&acc)[RA][RB]) {
+    __m256 av[RA];
+#pragma GCC unroll 8
+    for (int i = 0; i < RA; ++i) {
+        __m256 loaded = load_half<MASKED>(a + i * lda, h, left);
+        __asm__("" : "+x"(loaded));  // in a register, not folded into each of its RB FMAs
+        av[i] = loaded;
+    }
+#pragma GCC unroll 8
+    for (int j = 0; j < RB; ++j) {
+        __m256 bv = load_half<MASKED>(b + j * ldb, h, left);
+        __asm__("" : "+x"(bv));
+#pragma GCC unroll 8
+        for (int i = 0; i < RA; ++i) acc[i][j] = _mm256_fmadd_ps(av[i], bv, acc[i][j]);
+    }
+}
+
+// wide (RA, RB, 16) with row stride wide_ld += lane-wise a (RA, klen) . b (RB, klen), klen >= 1:
+// the low 8 lanes over the whole K block, then the high 8 (the rows stay in L1 between the two).
+template <int RA, int RB>
+void dot_kernel(int64_t klen, const float* __restrict a, int64_t lda, const float* __restrict b, int64_t ldb,
+                float* __restrict wide, int64_t wide_ld) {
+    for (int h = 0; h < 2; ++h) {
+        __m256 acc[RA][RB];
+#pragma GCC unroll 8
+        for (int i = 0; i < RA; ++i)
+#pragma GCC unroll 8
+            for (int j = 0; j < RB; ++j) acc[i][j] = _mm256_loadu_ps(wide + i * wide_ld + j * kLanes + 8 * h);
+        int64_t k = 0;
+        for (; k + kLanes <= klen; k += kLanes) dot_step<RA, RB, false>(a + k, lda, b + k, ldb, h, kLanes, acc);
+        if (k < klen) dot_step<RA, RB, true>(a + k, lda, b + k, ldb, h, klen - k, acc);
+#pragma GCC unroll 8
+        for (int i = 0; i < RA; ++i)
+#pragma GCC unroll 8
+            for (int j = 0; j < RB; ++j) _mm256_storeu_ps(wide + i * wide_ld + j * kLanes + 8 * h, acc[i][j]);
+    }
+}
+
+// 3 A rows x 4 B rows = 12 accumulators + 3 A halves + 1 B half: 16 ymm, 12 FMAs per 7 loads,
+// and enough independent chains to cover the FMA latency. Measured (bench_gemm, 1 thread, forced
+// avx2) against 2x3 with both halves at once, and 2x3, 3x3, 4x3, 2x4 a half at a time: 3x4 ahead
+// on every dW shape, at 55-57 GFLOP/s on LeNet-5's conv1 and conv2 (the packed kernel: 33 and 74;
+// the avx512 dot kernel 89 and 99); the loads pinned in registers as in the microkernel (folded
+// into the FMAs, 2x3 ran at 29-38).
+struct Avx2DotFamily {
+    static constexpr int kRowsA = 3, kRowsB = 4;
+    template <int RA, int RB>
+    static constexpr DotKernel kernel = dot_kernel<RA, RB>;
+};
+
 }  // namespace
 
-const KernelSet kAvx2Kernels = {gemm_block<KernelTableOf<Avx2Family>::table>, nullptr};
+const KernelSet kAvx2Kernels = {gemm_block<KernelTableOf<Avx2Family>::table>, dot_nt<Avx2DotFamily>};
 
 }  // namespace proact::core::sgemm_detail

@@ -8,6 +8,7 @@
 #include <immintrin.h>
 
 #include "core/sgemm_block.hpp"
+#include "core/sgemm_dot.hpp"
 #include "core/sgemm_kernels.hpp"
 
 namespace proact::core::sgemm_detail {
@@ -76,15 +77,7 @@ struct Avx512Family {
 };
 
 // ---------------------------------------------------------------------------------------------
-// Dot-product path for A (M,K) x B (N,K)^T with a small C and a long K (conv weight gradients:
-// dout (O, B*OH*OW) x cols (C*k*k, B*OH*OW)^T). Rows of both operands are contiguous along K, so
-// each C element is a dot product of two rows: no packing, no transposes (which would cost more
-// than the FMAs here). Lane-wise partial sums live in `wide` (M, N, 16) and are reduced at the end.
-
-constexpr int64_t kDotRowsA = 6;  // 6 A rows x 4 B rows = 24 accumulators + 6 A vectors + 1 B
-constexpr int64_t kDotRowsB = 4;
-// K block: 16 A rows and 4 B rows of 256 floats = 20 KB stay in L1 across the inner loop.
-constexpr int64_t kDotKBlock = 256;
+// The dot-product path's kernel (sgemm_dot.hpp): the 16 lanes of an element in one zmm.
 
 // wide (RA, RB, 16) with row stride wide_ld += lane-wise a (RA, klen) . b (RB, klen), klen >= 1.
 template <int RA, int RB>
@@ -115,44 +108,15 @@ void dot_kernel(int64_t klen, const float* __restrict a, int64_t lda, const floa
         for (int j = 0; j < RB; ++j) _mm512_storeu_ps(wide + i * wide_ld + j * kLanes, acc[i][j]);
 }
 
-using DotKernel = void (*)(int64_t, const float*, int64_t, const float*, int64_t, float*, int64_t);
-template <int RA>
-constexpr DotKernel dot_kernels_for_rows[kDotRowsB] = {dot_kernel<RA, 1>, dot_kernel<RA, 2>, dot_kernel<RA, 3>,
-                                                       dot_kernel<RA, 4>};
-// dot_kernel_table[ra-1][rb-1]
-constexpr const DotKernel* dot_kernel_table[kDotRowsA] = {dot_kernels_for_rows<1>, dot_kernels_for_rows<2>,
-                                                          dot_kernels_for_rows<3>, dot_kernels_for_rows<4>,
-                                                          dot_kernels_for_rows<5>, dot_kernels_for_rows<6>};
-
-// out (M,N) dense = A (M,K) x B (N,K)^T, single-threaded; K >= 1.
-void dot_nt(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb, float* out,
-            float* wide) {
-    std::fill(wide, wide + M * N * kLanes, 0.0f);
-    const int64_t wide_ld = N * kLanes;
-    for (int64_t kb = 0; kb < K; kb += kDotKBlock) {
-        const int64_t klen = std::min(kDotKBlock, K - kb);
-        for (int64_t j0 = 0; j0 < N; j0 += kDotRowsB) {
-            const int64_t rb = std::min(kDotRowsB, N - j0);
-            for (int64_t i0 = 0; i0 < M; i0 += kDotRowsA) {
-                const int64_t ra = std::min(kDotRowsA, M - i0);
-                dot_kernel_table[ra - 1][rb - 1](klen, A + i0 * lda + kb, lda, B + j0 * ldb + kb, ldb,
-                                                 wide + i0 * wide_ld + j0 * kLanes, wide_ld);
-            }
-        }
-    }
-    // pairwise over the 16 lanes, in a fixed order (GCC 12's _mm512_reduce_add_ps trips
-    // -Wmaybe-uninitialized in its own header)
-    for (int64_t e = 0; e < M * N; ++e) {
-        float lanes[kLanes];
-        std::copy(wide + e * kLanes, wide + (e + 1) * kLanes, lanes);
-        for (int64_t width = kLanes / 2; width >= 1; width /= 2)
-            for (int64_t l = 0; l < width; ++l) lanes[l] += lanes[l + width];
-        out[e] = lanes[0];
-    }
-}
+// 6 A rows x 4 B rows = 24 accumulators + 6 A vectors + 1 B.
+struct Avx512DotFamily {
+    static constexpr int kRowsA = 6, kRowsB = 4;
+    template <int RA, int RB>
+    static constexpr DotKernel kernel = dot_kernel<RA, RB>;
+};
 
 }  // namespace
 
-const KernelSet kAvx512Kernels = {gemm_block<KernelTableOf<Avx512Family>::table>, dot_nt};
+const KernelSet kAvx512Kernels = {gemm_block<KernelTableOf<Avx512Family>::table>, dot_nt<Avx512DotFamily>};
 
 }  // namespace proact::core::sgemm_detail

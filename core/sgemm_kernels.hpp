@@ -7,7 +7,8 @@
 //   avx512, avx2: a product for the first k of a slice, one FMA per further k, slices added in order
 //                 (alpha, beta: C = alpha * acc, then an FMA with beta * C): the same bits.
 //   generic:      the same chain with the multiply and the add rounded separately (no FMA).
-//   avx512 also has the dot-product path for small A x B^T with long K (different summation order).
+//   avx512 and avx2 also have the dot-product path for small A x B^T with long K (16 lane-wise
+//                 sums per element, sgemm_dot.hpp): the same bits in both.
 #pragma once
 
 #include <cstdint>
@@ -63,7 +64,7 @@ using DotFn = void (*)(int64_t M, int64_t N, int64_t K, const float* A, int64_t 
 
 struct KernelSet {
     BlockFn block;
-    DotFn dot_nt;  // null: the set has no dot-product path
+    DotFn dot_nt;  // null: the set has no dot-product path (generic)
 };
 
 // Defined in the per-ISA files; call only a set the CPU supports.

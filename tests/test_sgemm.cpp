@@ -287,10 +287,13 @@ TEST_CASE("sgemm: the avx512 and avx2 kernels give the same bits (one FMA per k,
         int64_t M, N, K;
     };
     // tile edges, several K slices, B read in place and packed, the K split (small C, long K);
-    // not the avx512 dot-product path (A x B^T, M <= 16, N <= 256, K >= 256), which sums otherwise
+    // the dot-product path (A x B^T, M <= 16, N <= 256, K >= 256): every kernel's rows of A and
+    // B (M 1..16 against 6 / 2, N against 4 / 3), K tails of 1..15 lanes, K blocks and chunks
     const Shape3 shapes[] = {{false, false, 17, 100, 600}, {true, true, 33, 257, 1000}, {false, false, 6, 20000, 25},
                              {true, false, 150, 3000, 16}, {false, false, 9, 50, 4500}, {false, true, 64, 120, 400},
-                             {false, false, 301, 517, 700}};
+                             {false, false, 301, 517, 700}, {false, true, 16, 144, 50176}, {false, true, 6, 25, 1401},
+                             {false, true, 13, 11, 257},   {false, true, 1, 1, 300},     {false, true, 7, 256, 4111},
+                             {false, true, 5, 2, 271}};
     uint64_t index = 100;
     for (const Shape3& s : shapes) {
         INFO("trans_a=", s.trans_a, " trans_b=", s.trans_b, " M=", s.M, " N=", s.N, " K=", s.K);

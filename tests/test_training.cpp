@@ -7,10 +7,12 @@
 #include <cstring>
 
 #include "core/progress.hpp"
+#include "core/sgemm.hpp"
 #include "datasets/split.hpp"
 #include "datasets/synthetic.hpp"
 #include "faults/injector.hpp"
 #include "layers/layers.hpp"
+#include "layers/zoo.hpp"
 #include "train/evaluate.hpp"
 #include "train/training.hpp"
 
@@ -104,6 +106,39 @@ TEST_CASE("same seed, same bytes; another seed, another run") {
     REQUIRE(first.second.size() == second.second.size());
     CHECK(std::memcmp(first.second.data(), second.second.data(), first.second.size() * sizeof(float)) == 0);
     CHECK(std::memcmp(first.second.data(), other.second.data(), first.second.size() * sizeof(float)) != 0);
+}
+
+TEST_CASE("training gives the same bytes on the avx512 and the avx2 kernels") {
+    // A user's AVX2 laptop and an AVX-512 server must agree: LeNet-5's conv1 weight gradient
+    // (6 x 25, K = 784) takes the GEMM's dot-product path, ResNet-20's stem and stages the
+    // direct convolution, its input gradient and the packed GEMM.
+    if (!core::gemm_kernel_supported(core::GemmKernel::avx512) || !core::gemm_kernel_supported(core::GemmKernel::avx2))
+        return;
+    const datasets::Dataset blobs = datasets::gaussian_blobs(24, 4, 784, 1.0f, 5, 1.0f);
+    datasets::Dataset images;
+    images.set_images(blobs.images(0, blobs.size()).reshape({blobs.size(), 1, 28, 28}));
+    images.labels = blobs.labels;
+    images.num_classes = blobs.num_classes;
+    for (const char* name : {"lenet5", "resnet20"}) {
+        INFO(name);
+        auto run = [&](core::GemmKernel kernel) {
+            const core::GemmKernelScope scope(kernel);
+            layers::ModulePtr model = layers::make_model(name, {1, 28, 28}, 4, 7);
+            train::TrainOptions options = quiet_options();
+            options.epochs = 1;
+            options.seed = 7;
+            train::train_classifier(*model, images, nullptr, options);
+            std::vector<float> weights;
+            for (const auto& [key, p] : model->named_parameters()) {
+                const auto values = p.value().to_vector();
+                weights.insert(weights.end(), values.begin(), values.end());
+            }
+            return weights;
+        };
+        const std::vector<float> wide = run(core::GemmKernel::avx512), narrow = run(core::GemmKernel::avx2);
+        REQUIRE(wide.size() == narrow.size());
+        CHECK(std::memcmp(wide.data(), narrow.data(), wide.size() * sizeof(float)) == 0);
+    }
 }
 
 TEST_CASE("a diverging run stops with NumericError") {
