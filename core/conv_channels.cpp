@@ -1,6 +1,7 @@
 // The channel-subset convolution (see conv_channels.hpp): shapes, padding, threads and bias here;
 // the per-image sums in the kernel of the GEMM kernel set in use (conv_channels_kernels.hpp). This
-// file also holds the generic kernel, and is compiled with -ffp-contract=off for it.
+// file also holds the generic kernel (rounded products and sums: no file is compiled to contract
+// them into FMAs, see CMakeLists.txt).
 #include "core/conv_channels.hpp"
 
 #include <algorithm>

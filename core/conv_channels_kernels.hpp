@@ -91,8 +91,8 @@ namespace {
 struct FusedMultiplyAdd {
     static float apply(float w, float x, float acc) { return std::fma(w, x, acc); }
 };
-// ... and on the generic kernel: a rounded product, then a rounded sum (its file is compiled with
-// -ffp-contract=off, as core/sgemm_generic.cpp is).
+// ... and on the generic kernel: a rounded product, then a rounded sum (every file is compiled with
+// -ffp-contract=off, see CMakeLists.txt).
 struct SeparateMultiplyAdd {
     static float apply(float w, float x, float acc) { return acc + w * x; }
 };

@@ -1,7 +1,7 @@
 // The plain-C kernel set of core::sgemm, for any x86-64 (or other) CPU: the compiler vectorises the
-// column loop as far as the build's baseline allows. Compiled with -ffp-contract=off, so that each
-// step of an element's chain is a rounded product then a rounded sum whatever the target flags
-// (the channel-subset convolution's generic path, core/conv_channels.cpp, does the same).
+// column loop as far as the build's baseline allows. Compiled, as every file is, with
+// -ffp-contract=off, so that each step of an element's chain is a rounded product then a rounded
+// sum whatever the target flags (the channel-subset convolution's generic path does the same).
 #include <cstdint>
 
 #include "core/sgemm_block.hpp"
