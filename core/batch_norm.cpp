@@ -1,8 +1,10 @@
 // batch_norm loops (see batch_norm.hpp for the formulas).
 #include "core/batch_norm.hpp"
 
+#include <array>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 
 #include "core/threads.hpp"
 
@@ -10,44 +12,45 @@ namespace proact::core {
 
 namespace {
 
-// Sum of term(0..count) in a fixed order: eight double lanes, which the compiler keeps in one
-// AVX-512 register instead of one serial chain of dependent additions.
-template <class Term>
-double fixed_order_sum(int64_t count, Term term) {
-    constexpr int kLanes = 8;
-    double lanes[kLanes] = {};
-    int64_t i = 0;
-    for (; i + kLanes <= count; i += kLanes)
-        for (int lane = 0; lane < kLanes; ++lane) lanes[lane] += term(i + lane);
-    double total = 0.0;
-    for (int lane = 0; lane < kLanes; ++lane) total += lanes[lane];
-    for (; i < count; ++i) total += term(i);
-    return total;
+// Eight double lanes, as one value: GCC's vector extension, which it lowers to whatever the target
+// has (one zmm, two ymm, four xmm) with the same IEEE operations per lane, so the bits do not
+// depend on the build.
+using Lanes = double __attribute__((vector_size(8 * sizeof(double))));
+constexpr int64_t kLanes = 8;
+
+// The 8 floats at p, widened to doubles.
+inline Lanes widen(const float* p) {
+    using Floats = float __attribute__((vector_size(kLanes * sizeof(float))));
+    Floats v;
+    std::memcpy(&v, p, sizeof(v));
+    return __builtin_convertvector(v, Lanes);
 }
 
-// fixed_order_sum of two terms in one pass over the data, each with its own lanes: the same bits
-// as two calls, one read of the planes instead of two.
-template <class First, class Second>
-void fixed_order_sums(int64_t count, First first, Second second, double& first_total, double& second_total) {
-    constexpr int kLanes = 8;
-    double lanes1[kLanes] = {}, lanes2[kLanes] = {};
+// For each term, the sum of term(at) over the positions 0..count-1 in a fixed order: lane l sums
+// positions l, l+8, l+16, ... (a lane-wise vector addition, instead of one serial chain of
+// dependent additions), the lanes are added in order, then the positions past the last whole 8.
+// A term is a generic lambda that reads its planes through at(plane), which gives the double at
+// the position, or the eight doubles there: the same operations either way. Several terms share
+// one pass over the planes, each with its own lanes: the same bits as one call per term.
+template <class... Terms>
+std::array<double, sizeof...(Terms)> fixed_order_sums(int64_t count, Terms... terms) {
+    constexpr size_t kTerms = sizeof...(Terms);
+    std::array<Lanes, kTerms> lanes{};
     int64_t i = 0;
-    for (; i + kLanes <= count; i += kLanes)
-        for (int lane = 0; lane < kLanes; ++lane) {
-            lanes1[lane] += first(i + lane);
-            lanes2[lane] += second(i + lane);
-        }
-    double total1 = 0.0, total2 = 0.0;
-    for (int lane = 0; lane < kLanes; ++lane) {
-        total1 += lanes1[lane];
-        total2 += lanes2[lane];
+    for (; i + kLanes <= count; i += kLanes) {
+        const auto at = [i](const float* plane) { return widen(plane + i); };
+        size_t t = 0;
+        ((lanes[t++] += terms(at)), ...);
     }
+    std::array<double, kTerms> totals{};
+    for (size_t t = 0; t < kTerms; ++t)
+        for (int64_t lane = 0; lane < kLanes; ++lane) totals[t] += lanes[t][lane];
     for (; i < count; ++i) {
-        total1 += first(i);
-        total2 += second(i);
+        const auto at = [i](const float* plane) { return double(plane[i]); };
+        size_t t = 0;
+        ((totals[t++] += terms(at)), ...);
     }
-    first_total = total1;
-    second_total = total2;
+    return totals;
 }
 
 // Channel c's batch mean and biased variance (over its B*S values of x (B, C, S)).
@@ -58,16 +61,16 @@ void batch_statistics(const float* src, const BatchNormShape& shape, int64_t c, 
     double total = 0.0;
     for (int64_t b = 0; b < B; ++b) {
         const float* plane = src + (b * C + c) * S;
-        total += fixed_order_sum(S, [plane](int64_t i) { return double(plane[i]); });
+        total += fixed_order_sums(S, [plane](auto at) { return at(plane); })[0];
     }
     channel_mean = total / n;
     double squares = 0.0;
     for (int64_t b = 0; b < B; ++b) {
         const float* plane = src + (b * C + c) * S;
-        squares += fixed_order_sum(S, [plane, channel_mean](int64_t i) {
-            const double centred = double(plane[i]) - channel_mean;
+        squares += fixed_order_sums(S, [plane, channel_mean](auto at) {
+            const auto centred = at(plane) - channel_mean;
             return centred * centred;
-        });
+        })[0];
     }
     channel_var = squares / n;  // biased: what normalises
 }
@@ -124,11 +127,9 @@ void batch_norm_backward(const float* x_data, const float* dy_data, const BatchN
         for (int64_t b = 0; b < B; ++b) {
             const float* x_plane = x_data + (b * C + c) * S;
             const float* dy_plane = dy_data + (b * C + c) * S;
-            double plane_dy, plane_dy_xhat;
-            fixed_order_sums(
-                S, [dy_plane](int64_t i) { return double(dy_plane[i]); },
-                [=](int64_t i) { return double(dy_plane[i]) * (double(x_plane[i]) - channel_mean); }, plane_dy,
-                plane_dy_xhat);
+            const auto [plane_dy, plane_dy_xhat] = fixed_order_sums(
+                S, [dy_plane](auto at) { return at(dy_plane); },
+                [=](auto at) { return at(dy_plane) * (at(x_plane) - channel_mean); });
             sum_dy += plane_dy;
             sum_dy_xhat += plane_dy_xhat;
         }
