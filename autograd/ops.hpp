@@ -81,6 +81,14 @@ Variable dropout(const Variable& x, float p, bool training, core::Rng& rng);
 // OH = (H + 2*padding - KH) / stride + 1.
 Variable conv2d(const Variable& x, const Variable& weight, const Variable& bias, int64_t stride = 1,
                 int64_t padding = 0);
+// max_pool2d(relu(conv2d(x, weight, bias, stride, padding)), pool_kernel, pool_stride,
+// pool_padding) as one op, in the bits of the three, with their checks and errors. Without a graph
+// (grad mode off, or nothing requiring a gradient) and where core::conv2d_direct_applies, one image
+// at a time (core::conv2d_relu_max_pool2d_direct: the convolution's output stays in cache); else,
+// and always with a graph, the three ops.
+Variable conv2d_relu_max_pool2d(const Variable& x, const Variable& weight, const Variable& bias, int64_t stride,
+                                int64_t padding, int64_t pool_kernel, int64_t pool_stride = 0,
+                                int64_t pool_padding = 0);
 // x (B,C,H,W) -> (B,C,OH,OW); stride defaults to the kernel size; padding with -inf (max) or
 // zeros counted in the average (avg, like PyTorch's count_include_pad=true).
 Variable max_pool2d(const Variable& x, int64_t kernel, int64_t stride = 0, int64_t padding = 0);

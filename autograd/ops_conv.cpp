@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "autograd/ops.hpp"
+#include "autograd/ops_checks.hpp"
 #include "core/conv2d.hpp"
 #include "core/conv_channels.hpp"
 #include "core/error.hpp"
@@ -20,8 +21,10 @@ using core::shape_str;
 // ResNet-20 stage at batch 128 would otherwise hold over a gigabyte of columns across the network.
 constexpr int64_t kMaxSavedColsBytes = int64_t(32) << 20;
 
-core::Im2colShape validate_conv2d(const Variable& x, const Variable& weight, const Variable& bias, int64_t stride,
-                                  int64_t padding) {
+}  // namespace
+
+core::Im2colShape detail::validate_conv2d(const Variable& x, const Variable& weight, const Variable& bias,
+                                          int64_t stride, int64_t padding) {
     if (!x.defined() || !weight.defined()) fail<core::ValueError>("conv2d: input and weight must be defined");
     if (x.dim() != 4)
         fail<core::ShapeError>("conv2d: input must be 4-D (B,C,H,W), got shape ", shape_str(x.shape()));
@@ -54,7 +57,7 @@ core::Im2colShape validate_conv2d(const Variable& x, const Variable& weight, con
     return shape;
 }
 
-}  // namespace
+using detail::validate_conv2d;
 
 Variable conv2d(const Variable& x, const Variable& weight, const Variable& bias, int64_t stride, int64_t padding) {
     const core::Im2colShape shape = validate_conv2d(x, weight, bias, stride, padding);
@@ -103,6 +106,28 @@ Variable conv2d(const Variable& x, const Variable& weight, const Variable& bias,
         return grads;
     };
     return make_result(std::move(out), "conv2d", std::move(inputs), std::move(backward));
+}
+
+Variable conv2d_relu_max_pool2d(const Variable& x, const Variable& weight, const Variable& bias, int64_t stride,
+                                int64_t padding, int64_t pool_kernel, int64_t pool_stride, int64_t pool_padding) {
+    const core::Im2colShape shape = validate_conv2d(x, weight, bias, stride, padding);
+    const int64_t O = weight.size(0);
+    if (needs_graph({&x, &weight, &bias}) || !core::conv2d_direct_applies(shape, O))
+        return max_pool2d(relu(conv2d(x, weight, bias, stride, padding)), pool_kernel, pool_stride, pool_padding);
+    const core::PoolShape pool = detail::validate_pool(
+        "max_pool2d", {shape.batch, O, shape.out_h(), shape.out_w()}, pool_kernel, pool_stride, pool_padding);
+    const Tensor x_value = x.value().contiguous();
+    const Tensor weight_value = weight.value().contiguous();
+    const Tensor bias_value = bias.defined() ? bias.value().contiguous() : Tensor();
+    Tensor out = Tensor::empty({shape.batch, O, pool.out_h, pool.out_w});
+    core::PoolShape image_pool = pool;
+    image_pool.planes = O;  // one image's
+    core::conv2d_relu_max_pool2d_direct(x_value.data(), weight_value.data(),
+                                        bias_value.defined() ? bias_value.data() : nullptr, shape, O, image_pool,
+                                        out.data());
+    std::vector<Variable> inputs{x, weight};
+    if (bias.defined()) inputs.push_back(bias);
+    return make_result(std::move(out), "conv2d_relu_max_pool2d", std::move(inputs), nullptr);
 }
 
 }  // namespace proact::autograd

@@ -104,7 +104,7 @@ Variable sqrt(const Variable& x) {
 // PyTorch's threshold_backward(g, y, 0): 0 where y <= 0, else g, so the gradient also passes at a
 // NaN output (NaN <= 0 is false). The clipped ReLUs (core/clip.hpp) map non-finite inputs to 0 instead.
 Variable relu(const Variable& x) {
-    Tensor out = core::map(x.value(), [](float v) { return v < 0.0f ? 0.0f : v; });
+    Tensor out = core::map(x.value(), [](float v) { return core::relu_value(v); });
     return make_result(out, "relu", {x}, [out](const Tensor& g) {
         return std::vector<Tensor>{core::zip(g, out, [](float dv, float y) { return y <= 0.0f ? 0.0f : dv; }, "relu")};
     });

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "autograd/ops.hpp"
+#include "autograd/ops_checks.hpp"
 #include "core/error.hpp"
 #include "core/pool.hpp"
 
@@ -18,7 +19,14 @@ using core::shape_str;
 
 core::PoolShape validate_pool(const char* op, const Variable& x, int64_t kernel, int64_t stride, int64_t padding) {
     if (!x.defined()) fail<core::ValueError>(op, ": input must be defined");
-    if (x.dim() != 4) fail<core::ShapeError>(op, ": input must be 4-D (B,C,H,W), got shape ", shape_str(x.shape()));
+    return detail::validate_pool(op, x.shape(), kernel, stride, padding);
+}
+
+}  // namespace
+
+core::PoolShape detail::validate_pool(const char* op, const core::Shape& x_shape, int64_t kernel, int64_t stride,
+                                      int64_t padding) {
+    if (x_shape.size() != 4) fail<core::ShapeError>(op, ": input must be 4-D (B,C,H,W), got shape ", shape_str(x_shape));
     if (kernel < 1) fail<core::ValueError>(op, ": kernel must be >= 1, got ", kernel);
     if (stride < 0) fail<core::ValueError>(op, ": stride must be >= 1 (or 0 for the kernel size), got ", stride);
     if (padding < 0) fail<core::ValueError>(op, ": padding must be >= 0, got ", padding);
@@ -26,17 +34,15 @@ core::PoolShape validate_pool(const char* op, const Variable& x, int64_t kernel,
         fail<core::ValueError>(op, ": padding ", padding, " is more than half the kernel size ", kernel,
                                " (at most ", kernel / 2, ", as in PyTorch)");
     if (stride == 0) stride = kernel;
-    core::PoolShape shape{x.size(0) * x.size(1), x.size(2), x.size(3), kernel, stride, padding, 0, 0};
+    core::PoolShape shape{x_shape[0] * x_shape[1], x_shape[2], x_shape[3], kernel, stride, padding, 0, 0};
     if (shape.height + 2 * padding < kernel || shape.width + 2 * padding < kernel)
         fail<core::ShapeError>(op, ": kernel ", kernel, "x", kernel, " is larger than the padded input ",
                                shape.height + 2 * padding, "x", shape.width + 2 * padding, " (input ",
-                               shape_str(x.shape()), ", padding ", padding, ")");
+                               shape_str(x_shape), ", padding ", padding, ")");
     shape.out_h = (shape.height + 2 * padding - kernel) / stride + 1;
     shape.out_w = (shape.width + 2 * padding - kernel) / stride + 1;
     return shape;
 }
-
-}  // namespace
 
 Variable max_pool2d(const Variable& x, int64_t kernel, int64_t stride, int64_t padding) {
     const core::PoolShape s = validate_pool("max_pool2d", x, kernel, stride, padding);

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/conv_channels_kernels.hpp"
+#include "core/elementwise.hpp"
 #include "core/error.hpp"
 #include "core/gemm.hpp"
 #include "core/sgemm.hpp"
@@ -112,8 +113,10 @@ void make_plan(int64_t C, int64_t H, int64_t W, int64_t KH, int64_t KW, int64_t 
 // out (B, S, OH, OW): channel j of image b is the chain over the taps of w_rows[j], + shifts[j]
 // (+0 when shifts is null). Images are handed out one at a time (dynamic: a thread that loses its
 // core delays one image, not half the batch); each image's values do not depend on the thread.
+// With `pool` (planes = S): each image's (S, OH, OW) goes to a buffer of the thread's instead, then
+// through relu_value and max_pool2d_forward into out (B, S, pool->out_h, pool->out_w).
 void run_images(const Plan& p, ChannelSums channel_sums, const float* x_data, int64_t B, const float* const* w_rows,
-                const float* shifts, int64_t S, float* out_data, bool parallel) {
+                const float* shifts, int64_t S, float* out_data, bool parallel, const PoolShape* pool = nullptr) {
     const Geometry& g = p.g;
     const int64_t C = p.C, H = p.H, W = p.W, padding = p.padding;
     const bool copy = padding > 0;  // without padding the input planes are read in place
@@ -122,11 +125,12 @@ void run_images(const Plan& p, ChannelSums channel_sums, const float* x_data, in
     ExceptionCarrier carrier;
 #pragma omp parallel if (parallel)
     {
-        std::vector<float> padded_planes, partial, total;
+        std::vector<float> padded_planes, partial, total, image_out;
         carrier.run([&] {
             padded_planes.assign(copy ? static_cast<size_t>(C * g.PH * g.PW) : 0, 0.0f);  // borders stay +0
             partial.resize(static_cast<size_t>(g.acc_size));
             total.resize(static_cast<size_t>(S * g.acc_size));  // (S, acc_size)
+            if (pool) image_out.resize(static_cast<size_t>(S * g.OH * g.OW));
         });
 #pragma omp for schedule(dynamic)
         for (int64_t b = 0; b < B; ++b) carrier.run([&] {
@@ -138,14 +142,20 @@ void run_images(const Plan& p, ChannelSums channel_sums, const float* x_data, in
                                   padded_planes.data() + (c * g.PH + h + padding) * g.PW + padding);
             channel_sums(g, copy ? padded_planes.data() : image, w_rows, S, total.data(), partial.data());
             const int64_t row_step = g.flat ? g.PW : g.OW;
+            float* image_sums = pool ? image_out.data() : out_data + b * S * g.OH * g.OW;
             for (int64_t j = 0; j < S; ++j) {
                 const float* channel_total = total.data() + j * g.acc_size;
                 const float shift = shifts ? shifts[j] : 0.0f;
-                float* dst = out_data + (b * S + j) * g.OH * g.OW;
+                float* dst = image_sums + j * g.OH * g.OW;
                 for (int64_t oh = 0; oh < g.OH; ++oh)
-                    for (int64_t ow = 0; ow < g.OW; ++ow)
-                        dst[oh * g.OW + ow] = channel_total[oh * row_step + ow] + shift;
+                    if (pool)
+                        for (int64_t ow = 0; ow < g.OW; ++ow)
+                            dst[oh * g.OW + ow] = relu_value(channel_total[oh * row_step + ow] + shift);
+                    else
+                        for (int64_t ow = 0; ow < g.OW; ++ow)
+                            dst[oh * g.OW + ow] = channel_total[oh * row_step + ow] + shift;
             }
+            if (pool) max_pool2d_forward(image_sums, *pool, out_data + b * S * pool->out_h * pool->out_w, nullptr);
         });
     }
     carrier.rethrow();
@@ -203,6 +213,20 @@ void conv2d_forward_direct(const float* x, const float* weight, const float* bia
     for (int64_t o = 0; o < O; ++o) w_rows[static_cast<size_t>(o)] = weight + o * plan.g.K;
     const bool parallel = O * plan.g.K * shape.col_cols() > kConvDirectSerialWork;
     run_images(plan, channel_sums_for(gemm_kernel()), x, shape.batch, w_rows.data(), bias, O, out, parallel);
+}
+
+void conv2d_relu_max_pool2d_direct(const float* x, const float* weight, const float* bias, const Im2colShape& shape,
+                                   int64_t O, const PoolShape& pool, float* out) {
+    Plan plan;
+    make_plan(shape.channels, shape.height, shape.width, shape.kernel_h, shape.kernel_w, shape.stride, shape.padding,
+              plan);
+    if (pool.planes != O || pool.height != plan.g.OH || pool.width != plan.g.OW)
+        fail<ShapeError>("conv2d_relu_max_pool2d_direct: pooling ", pool.planes, " planes of ", pool.height, "x",
+                         pool.width, ", the convolution gives ", O, " of ", plan.g.OH, "x", plan.g.OW);
+    std::vector<const float*> w_rows(static_cast<size_t>(O));
+    for (int64_t o = 0; o < O; ++o) w_rows[static_cast<size_t>(o)] = weight + o * plan.g.K;
+    const bool parallel = O * plan.g.K * shape.col_cols() > kConvDirectSerialWork;
+    run_images(plan, channel_sums_for(gemm_kernel()), x, shape.batch, w_rows.data(), bias, O, out, parallel, &pool);
 }
 
 bool conv2d_backward_input_direct_applies(const Im2colShape& shape, int64_t O, const float* weight) {

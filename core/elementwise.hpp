@@ -24,6 +24,10 @@ enum class BinaryOp { Add, Sub, Mul, Div, Max, Min, Pow };
 
 // out = a (op) b, broadcasting. The result is contiguous with the broadcast shape.
 Tensor binary(const Tensor& a, const Tensor& b, BinaryOp op, const char* name);
+// max(v, 0) as PyTorch's relu has it: NaN passes (NaN < 0 is false), -0 stays -0. The one
+// definition: autograd::relu maps it, the fused convolution (conv_channels.hpp) applies it.
+inline float relu_value(float v) { return v < 0.0f ? 0.0f : v; }
+
 inline Tensor add(const Tensor& a, const Tensor& b) { return binary(a, b, BinaryOp::Add, "add"); }
 inline Tensor sub(const Tensor& a, const Tensor& b) { return binary(a, b, BinaryOp::Sub, "sub"); }
 inline Tensor mul(const Tensor& a, const Tensor& b) { return binary(a, b, BinaryOp::Mul, "mul"); }

@@ -1,6 +1,8 @@
 // Pooling loops (see pool.hpp for the window convention).
 #include "core/pool.hpp"
 
+#include <omp.h>
+
 #include <cstring>
 
 #include "core/threads.hpp"
@@ -87,9 +89,17 @@ void max_pool_plane(const float* in, const PoolShape& s, float* out, int32_t* ar
 
 void max_pool2d_forward(const float* x, const PoolShape& s, float* out, int32_t* argmax) {
     const int64_t plane_in = s.height * s.width, plane_out = s.out_h * s.out_w;
-#pragma omp parallel for schedule(dynamic, dynamic_chunk(plane_in)) if (s.planes * plane_in > kParallelGrain)
-    for (int64_t p = 0; p < s.planes; ++p)
+    const auto planes = [&](int64_t p) {
         max_pool_plane(x + p * plane_in, s, out + p * plane_out, argmax ? argmax + p * plane_out : nullptr);
+    };
+    // no parallel construct at all when small or already on a thread of one (the fused convolution
+    // pools each image's planes inside its own region): even an if(false) region costs a team
+    if (s.planes * plane_in <= kParallelGrain || omp_in_parallel()) {
+        for (int64_t p = 0; p < s.planes; ++p) planes(p);
+        return;
+    }
+#pragma omp parallel for schedule(dynamic, dynamic_chunk(plane_in))
+    for (int64_t p = 0; p < s.planes; ++p) planes(p);
 }
 
 void max_pool2d_backward(const float* dout, const int32_t* argmax, const PoolShape& s, float* dx) {

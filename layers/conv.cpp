@@ -25,7 +25,7 @@ Conv2d::Conv2d(int64_t in_channels, int64_t out_channels, int64_t kernel, core::
     if (bias) bias_ = register_parameter("bias", Tensor::uniform({out_channels}, -bound, bound, rng));
 }
 
-Variable Conv2d::forward(const Variable& input) {
+void Conv2d::check_input(const Variable& input) const {
     if (input.dim() != 4)
         fail<core::ShapeError>("conv2d: input must be (batch, channels, height, width), got shape ",
                                core::shape_str(input.shape()));
@@ -34,7 +34,18 @@ Variable Conv2d::forward(const Variable& input) {
     if (output_size(input.size(2)) <= 0 || output_size(input.size(3)) <= 0)
         fail<core::ShapeError>("conv2d: input of ", input.size(2), "x", input.size(3), " pixels is smaller than the ",
                                kernel_, "x", kernel_, " kernel with padding ", padding_);
+}
+
+Variable Conv2d::forward(const Variable& input) {
+    check_input(input);
     return autograd::conv2d(input, guarded(weight_, weight_bounds_), guarded(bias_, bias_bounds_), stride_, padding_);
+}
+
+Variable Conv2d::forward_relu_max_pool(const Variable& input, const MaxPool2d& pool) {
+    check_input(input);
+    pool.check_input({input.size(0), out_channels_, output_size(input.size(2)), output_size(input.size(3))});
+    return autograd::conv2d_relu_max_pool2d(input, guarded(weight_, weight_bounds_), guarded(bias_, bias_bounds_),
+                                            stride_, padding_, pool.kernel(), pool.stride(), pool.padding());
 }
 
 void Conv2d::enable_range_guard() {

@@ -4,6 +4,7 @@
 
 #include "core/rng.hpp"
 #include "layers/module.hpp"
+#include "layers/pooling.hpp"
 
 namespace proact::layers {
 
@@ -17,6 +18,10 @@ public:
 
     // x (B, in_channels, H, W) -> (B, out_channels, OH, OW), OH = (H + 2*padding - kernel) / stride + 1.
     Variable forward(const Variable& input) override;
+    // pool(ReLU(forward(x))) as one op (autograd::conv2d_relu_max_pool2d: without a graph, one image
+    // at a time), with the three layers' checks and errors: what a Sequential runs for a Conv2d,
+    // ReLU, MaxPool2d in a row when no graph is recorded and no hook observes them.
+    Variable forward_relu_max_pool(const Variable& input, const MaxPool2d& pool);
     std::string type_name() const override { return "Conv2d"; }
     std::string describe() const override;
 
@@ -49,6 +54,9 @@ public:
     Tensor effective_bias() const;  // undefined without bias
 
 private:
+    // forward's checks of its input (ShapeError).
+    void check_input(const Variable& input) const;
+
     int64_t in_channels_, out_channels_, kernel_, stride_, padding_;
     Variable weight_, bias_;
     Variable weight_bounds_, bias_bounds_;

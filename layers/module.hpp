@@ -86,6 +86,8 @@ public:
     // Hooks run after forward, in the order added. Returns an id for remove_forward_hook.
     int add_forward_hook(ForwardHook hook);
     void remove_forward_hook(int id);
+    // Whether any hook observes this module's passes (a Sequential fuses no module that has one).
+    bool has_forward_hooks() const { return !hooks_.empty(); }
 
 protected:
     // Returns a handle sharing the registered Variable (keep it as a member for forward).

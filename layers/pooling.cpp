@@ -17,13 +17,13 @@ void check_pool_arguments(const char* layer, int64_t kernel, int64_t stride, int
         fail<core::ValueError>(layer, ": padding must be in [0, kernel/2] = [0, ", kernel / 2, "], got ", padding);
 }
 
-void check_pool_input(const char* op, const Variable& input, int64_t kernel, int64_t padding) {
-    if (input.dim() != 4)
+void check_pool_input(const char* op, const core::Shape& shape, int64_t kernel, int64_t padding) {
+    if (shape.size() != 4)
         fail<core::ShapeError>(op, ": input must be (batch, channels, height, width), got shape ",
-                               core::shape_str(input.shape()));
-    if (input.size(2) + 2 * padding < kernel || input.size(3) + 2 * padding < kernel)
-        fail<core::ShapeError>(op, ": input of ", input.size(2), "x", input.size(3), " pixels is smaller than the ",
-                               kernel, "x", kernel, " window with padding ", padding);
+                               core::shape_str(shape));
+    if (shape[2] + 2 * padding < kernel || shape[3] + 2 * padding < kernel)
+        fail<core::ShapeError>(op, ": input of ", shape[2], "x", shape[3], " pixels is smaller than the ", kernel, "x",
+                               kernel, " window with padding ", padding);
 }
 
 std::string describe_pool(const char* name, int64_t kernel, int64_t stride, int64_t padding) {
@@ -40,8 +40,12 @@ MaxPool2d::MaxPool2d(int64_t kernel, int64_t stride, int64_t padding)
 }
 
 Variable MaxPool2d::forward(const Variable& input) {
-    check_pool_input("max_pool2d", input, kernel_, padding_);
+    check_input(input.shape());
     return autograd::max_pool2d(input, kernel_, stride_, padding_);
+}
+
+void MaxPool2d::check_input(const core::Shape& input_shape) const {
+    check_pool_input("max_pool2d", input_shape, kernel_, padding_);
 }
 
 std::string MaxPool2d::describe() const { return describe_pool("MaxPool2d", kernel_, stride_, padding_); }
@@ -52,7 +56,7 @@ AvgPool2d::AvgPool2d(int64_t kernel, int64_t stride, int64_t padding)
 }
 
 Variable AvgPool2d::forward(const Variable& input) {
-    check_pool_input("avg_pool2d", input, kernel_, padding_);
+    check_pool_input("avg_pool2d", input.shape(), kernel_, padding_);
     return autograd::avg_pool2d(input, kernel_, stride_, padding_);
 }
 

@@ -14,6 +14,11 @@ public:
     std::string type_name() const override { return "MaxPool2d"; }
     std::string describe() const override;
     int64_t output_size(int64_t input_size) const { return (input_size + 2 * padding_ - kernel_) / stride_ + 1; }
+    int64_t kernel() const { return kernel_; }
+    int64_t stride() const { return stride_; }
+    int64_t padding() const { return padding_; }
+    // forward's checks of its input's shape (ShapeError), without the pooling.
+    void check_input(const core::Shape& input_shape) const;
 
 private:
     int64_t kernel_, stride_, padding_;

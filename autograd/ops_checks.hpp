@@ -1,0 +1,23 @@
+// Internal to autograd/ops_*.cpp: the argument checks that more than one op runs (the fused
+// convolution, ops_conv.cpp, checks its pooling as max_pool2d does). Nothing here is for use
+// outside the ops files.
+#pragma once
+
+#include <cstdint>
+
+#include "autograd/variable.hpp"
+#include "core/im2col.hpp"
+#include "core/pool.hpp"
+
+namespace proact::autograd::detail {
+
+// conv2d's checks (ops_conv.cpp); the convolution's shape.
+core::Im2colShape validate_conv2d(const Variable& x, const Variable& weight, const Variable& bias, int64_t stride,
+                                  int64_t padding);
+
+// A pooling op's checks on an input of shape x_shape (ops_pool.cpp), the error messages naming
+// `op`; the pooling's shape (stride 0 = the kernel).
+core::PoolShape validate_pool(const char* op, const core::Shape& x_shape, int64_t kernel, int64_t stride,
+                              int64_t padding);
+
+}  // namespace proact::autograd::detail
