@@ -14,7 +14,8 @@ namespace {
 // Whether `module` is exactly an M (not a subclass, which may compute otherwise) that no hook observes.
 template <class M>
 M* plain(const ModulePtr& module) {
-    return typeid(*module) == typeid(M) && !module->has_forward_hooks() ? static_cast<M*>(module.get()) : nullptr;
+    Module& m = *module;
+    return typeid(m) == typeid(M) && !m.has_forward_hooks() ? static_cast<M*>(&m) : nullptr;
 }
 
 }  // namespace
