@@ -15,6 +15,37 @@ namespace {
 // wins ties), or the first NaN (NaN propagates, as in PyTorch).
 inline bool takes_max(float value, float best) { return value > best || (value != value && best == best); }
 
+// Eight floats as one value (GCC's and clang's vector extension: one ymm, or two xmm on a portable
+// build, the same comparisons and selects per lane on any target).
+using Floats8 = float __attribute__((vector_size(8 * sizeof(float))));
+
+inline Floats8 load8(const float* p) {
+    Floats8 v;
+    std::memcpy(&v, p, sizeof(v));
+    return v;
+}
+
+// Outputs [ow, ow + 8) of a 2x2 / stride-2 row without argmax, from the rows above (row0) and
+// below (row1): per lane the chain of the scalar loop below (best = a, then b, c, d where strictly
+// greater). False, nothing written, if a window holds a NaN or an infinity (takes_max's case).
+inline bool max_pool_8(const float* row0, const float* row1, int64_t ow, float* out_row) {
+    const Floats8 top0 = load8(row0 + 2 * ow), top1 = load8(row0 + 2 * ow + 8);
+    const Floats8 bottom0 = load8(row1 + 2 * ow), bottom1 = load8(row1 + 2 * ow + 8);
+    const Floats8 a = __builtin_shufflevector(top0, top1, 0, 2, 4, 6, 8, 10, 12, 14);
+    const Floats8 b = __builtin_shufflevector(top0, top1, 1, 3, 5, 7, 9, 11, 13, 15);
+    const Floats8 c = __builtin_shufflevector(bottom0, bottom1, 0, 2, 4, 6, 8, 10, 12, 14);
+    const Floats8 d = __builtin_shufflevector(bottom0, bottom1, 1, 3, 5, 7, 9, 11, 13, 15);
+    const Floats8 special = (a - a) + (b - b) + (c - c) + (d - d);
+    for (int lane = 0; lane < 8; ++lane)
+        if (special[lane] != 0.0f) return false;
+    Floats8 best = a;
+    best = b > best ? b : best;
+    best = c > best ? c : best;
+    best = d > best ? d : best;
+    std::memcpy(out_row + ow, &best, sizeof(best));
+    return true;
+}
+
 // One plane: in (H,W) -> out (OH,OW), argmax (OH,OW) as indices into the plane, or null.
 void max_pool_plane(const float* in, const PoolShape& s, float* out, int32_t* argmax) {
     const int64_t H = s.height, W = s.width;
@@ -27,7 +58,10 @@ void max_pool_plane(const float* in, const PoolShape& s, float* out, int32_t* ar
             const float* row1 = row0 + W;
             float* out_row = out + oh * s.out_w;
             if (!argmax) {
-                for (int64_t ow = 0; ow < s.out_w; ++ow) {
+                int64_t ow = 0;
+                // whole blocks of 8 outputs as vectors while no window is special, the rest below
+                while (ow + 8 <= s.out_w && max_pool_8(row0, row1, ow, out_row)) ow += 8;
+                for (; ow < s.out_w; ++ow) {
                     const float a = row0[2 * ow], b = row0[2 * ow + 1], c = row1[2 * ow], d = row1[2 * ow + 1];
                     float best = a;
                     best = b > best ? b : best;

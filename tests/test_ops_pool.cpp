@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <numeric>
 #include <string>
@@ -175,6 +176,31 @@ TEST_CASE("max_pool2d: NaN propagates, like PyTorch") {
     CHECK(std::isnan(general[0]));
     CHECK(std::isnan(general[15]));
     CHECK(general[8] == 14);
+}
+
+TEST_CASE("max_pool2d 2x2 without a graph (8 outputs a vector) gives the argmax loop's bits") {
+    // widths 16..41: whole blocks of 8 outputs, a tail, odd widths; NaN, infinities and signed
+    // zeros in some windows (the block falls back to the scalar loop), ties of +0 and -0 elsewhere
+    const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+    uint64_t seed = 300;
+    for (const int64_t width : {16, 17, 24, 33, 41}) {
+        for (int variant = 0; variant < 4; ++variant) {
+            CAPTURE(width);
+            CAPTURE(variant);
+            Tensor x = random_tensor({2, 3, 6, width}, seed++);
+            float* v = x.data();
+            for (int64_t i = 0; i < x.numel(); ++i) {
+                if (variant == 1 && i % 37 == 5) v[i] = nan;
+                if (variant == 2 && i % 29 == 3) v[i] = (i % 2) ? inf : -inf;
+                if (variant == 3) v[i] = (i % 3 == 0) ? -0.0f : (i % 3 == 1 ? 0.0f : -1.0f);
+            }
+            const Tensor vector_path = autograd::max_pool2d(Variable(x), 2).value();
+            const Tensor argmax_path = autograd::max_pool2d(Variable(x, /*requires_grad=*/true), 2).value();
+            REQUIRE(vector_path.numel() == argmax_path.numel());
+            CHECK(std::memcmp(vector_path.data(), argmax_path.data(),
+                              static_cast<size_t>(vector_path.numel()) * sizeof(float)) == 0);
+        }
+    }
 }
 
 TEST_CASE("avg_pool2d: hand-computed, padding counted in the divisor") {
