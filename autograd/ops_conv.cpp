@@ -1,6 +1,7 @@
 // conv2d: validation and graph code; the loops (im2col + GEMM per group of images, and backward)
 // are core::conv2d_forward / conv2d_backward (core/conv2d.hpp has the plan and its measurements).
 #include <cstdint>
+#include <limits>
 #include <vector>
 
 #include "autograd/ops.hpp"
@@ -112,7 +113,9 @@ Variable conv2d_relu_max_pool2d(const Variable& x, const Variable& weight, const
                                 int64_t padding, int64_t pool_kernel, int64_t pool_stride, int64_t pool_padding) {
     const core::Im2colShape shape = validate_conv2d(x, weight, bias, stride, padding);
     const int64_t O = weight.size(0);
-    if (needs_graph({&x, &weight, &bias}) || !core::conv2d_direct_applies(shape, O))
+    // a plane past max_pool2d's int32 argmax range: the three ops, for max_pool2d's error
+    const bool huge_plane = shape.out_h() * shape.out_w() > std::numeric_limits<int32_t>::max();
+    if (needs_graph({&x, &weight, &bias}) || !core::conv2d_direct_applies(shape, O) || huge_plane)
         return max_pool2d(relu(conv2d(x, weight, bias, stride, padding)), pool_kernel, pool_stride, pool_padding);
     const core::PoolShape pool = detail::validate_pool(
         "max_pool2d", {shape.batch, O, shape.out_h(), shape.out_w()}, pool_kernel, pool_stride, pool_padding);

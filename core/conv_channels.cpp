@@ -148,12 +148,10 @@ void run_images(const Plan& p, ChannelSums channel_sums, const float* x_data, in
                 const float shift = shifts ? shifts[j] : 0.0f;
                 float* dst = image_sums + j * g.OH * g.OW;
                 for (int64_t oh = 0; oh < g.OH; ++oh)
-                    if (pool)
-                        for (int64_t ow = 0; ow < g.OW; ++ow)
-                            dst[oh * g.OW + ow] = relu_value(channel_total[oh * row_step + ow] + shift);
-                    else
-                        for (int64_t ow = 0; ow < g.OW; ++ow)
-                            dst[oh * g.OW + ow] = channel_total[oh * row_step + ow] + shift;
+                    for (int64_t ow = 0; ow < g.OW; ++ow) {
+                        const float value = channel_total[oh * row_step + ow] + shift;
+                        dst[oh * g.OW + ow] = pool ? relu_value(value) : value;
+                    }
             }
             if (pool) max_pool2d_forward(image_sums, *pool, out_data + b * S * pool->out_h * pool->out_w, nullptr);
         });

@@ -50,7 +50,7 @@ void conv2d_forward_direct(const float* x, const float* weight, const float* bia
 // conv2d_forward_direct, then ReLU (relu_value), then max pooling, one image at a time: an image's
 // convolution output stays in cache, where the three ops one after the other write the whole
 // batch's to memory and read it back twice (inference on LeNet-5: a third of a pass). The same
-// bits as the three (tests/test_core_conv2d_direct.cpp). Where conv2d_direct_applies.
+// bits as the three (tests/test_fused_conv_relu_pool.cpp). Where conv2d_direct_applies.
 //   x (B,C,H,W), weight (O, C*KH*KW), bias (O) or null; pool: the pooling of one image's
 //   convolution output (planes = O, height x width = OH x OW) -> out (B, O, pool.out_h, pool.out_w).
 void conv2d_relu_max_pool2d_direct(const float* x, const float* weight, const float* bias, const Im2colShape& shape,

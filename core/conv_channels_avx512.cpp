@@ -66,9 +66,8 @@ inline void add_block(const __m512 (&acc)[CH][NV], const __mmask16 (&mask)[NV], 
 }
 
 // CH channels (from j0) x 16*NV positions from i0 (the first `lanes` of them real, the others
-// masked): all taps of each K slice, the
-// slice added to total, as the reference loop does per element (conv_channels_kernels.hpp). Each
-// loaded input vector feeds CH FMAs.
+// masked): all taps of each K slice, the slice added to total, as the reference loop does per
+// element (conv_channels_kernels.hpp). Each loaded input vector feeds CH FMAs.
 template <int CH, int NV>
 struct ForwardBlock {
     [[gnu::always_inline]] static inline void run(const ForwardSweep& s, int64_t j0, int64_t i0, int64_t lanes) {

@@ -25,7 +25,7 @@ namespace proact::core::sgemm_detail {
 using DotKernel = void (*)(int64_t klen, const float* a, int64_t lda, const float* b, int64_t ldb, float* wide,
                            int64_t wide_ld);
 
-// K block: 16 A rows and 4 B rows of 256 floats = 20 KB stay in L1 across the inner loop.
+// K block: a kernel's rows of A and B (at most 6 + 4) of 256 floats, 10 KB, stay in L1 across its loop.
 constexpr int64_t kDotKBlock = 256;
 
 // Family::kernel<RA, RB> for RA in 1..Family::kRowsA, RB in 1..Family::kRowsB: table[ra-1][rb-1].
