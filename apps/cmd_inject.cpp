@@ -217,7 +217,7 @@ void register_inject(CLI::App& app) {
         ->check(parsed_by([](const std::string& text) { (void)faults::parse_shard(text); }, "i/n"))
         ->capture_default_str();
     sub->add_option("--batch-size", command->batch_size,
-                    "Inference batch size (0: automatic, the whole set in batches of at most 128 MB of activations)")
+                    "Inference batch size (0: automatic, the whole set in batches of at most 4 MB of activations)")
         ->check(whole_number(0, kMaxBatchSize))
         ->capture_default_str();
     sub->add_option("--label", command->label, "Name of this campaign in plots (default: model and format)");

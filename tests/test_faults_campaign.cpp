@@ -183,6 +183,25 @@ TEST_CASE("the same numbers on 1 and 2 threads") {
     CHECK(campaign_json(one) == campaign_json(two));
 }
 
+TEST_CASE("the same numbers at any batch size, automatic included") {
+    // The automatic batch is a speed choice (campaign.cpp's kAutoBatchBytes): changing it, or the
+    // user's --batch-size, must change no trial's outcome.
+    layers::ModulePtr model = faults_test::tiny_cnn(3);
+    faults_test::TinyData data = faults_test::tiny_data(*model, 300, 3);
+    CampaignOptions options = quick_options();
+    options.batch_size = 300;  // one batch
+    const CampaignResult whole = run_campaign(*model, data.images, data.labels, options);
+    CHECK(whole.batch_size == 300);
+    for (int64_t batch : {int64_t(0), int64_t(1), int64_t(7), int64_t(128)}) {
+        CAPTURE(batch);
+        options.batch_size = batch;
+        const CampaignResult split = run_campaign(*model, data.images, data.labels, options);
+        CHECK(per_trial(split) == per_trial(whole));
+        CHECK(per_trial_outcomes(split) == per_trial_outcomes(whole));
+        CHECK(campaign_json(split) == campaign_json(whole));
+    }
+}
+
 TEST_CASE("stage cache, channel-sparse restarts and fault-free reuse change no number") {
     for (int64_t stride : {1, 2}) {
         CAPTURE(stride);
