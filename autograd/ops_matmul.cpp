@@ -61,9 +61,10 @@ Variable linear(const Variable& x, const Variable& weight, const Variable& bias)
                        dx.data(), in);
         }
         if (weight.requires_grad()) {
-            dw = Tensor::empty({out_features, in});  // dW (out,in) = dY^T (out,B) X (B,in)
+            // dW (out,in) = dY^T (out,B) X (B,in); by_shape: C is the layer's own out x in.
+            dw = Tensor::empty({out_features, in});
             core::gemm(true, false, out_features, in, batch, 1.0f, g.data(), out_features, xv.data(), in, 0.0f,
-                       dw.data(), in);
+                       dw.data(), in, core::GemmSums::by_shape);
         }
         std::vector<Tensor> grads{dx, dw};
         if (has_bias) grads.push_back(bias.requires_grad() ? core::sum(g, {0}) : Tensor());

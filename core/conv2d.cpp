@@ -206,12 +206,14 @@ void conv2d_backward(const float* dout, const float* x, const float* cols, const
                     }
                     float* partial = dweight_partials.data() + s * O * CKK;
                     const float beta = g == group_begin ? 0.0f : 1.0f;
+                    // by_shape: C is (taps, output channels), the model's own sizes, never a batch's
+                    // rows, so the dot path may serve it.
                     if (transposed_dweight)  // partial (CKK, O) (+)= cols (CKK, columns) x dout_mat^T
                         gemm(false, true, CKK, O, columns, 1.0f, group_cols, columns, dout_mat, columns, beta, partial,
-                             O);
+                             O, GemmSums::by_shape);
                     else  // partial (O, CKK) (+)= dout_mat (O, columns) x cols^T (columns, CKK)
                         gemm(false, true, O, CKK, columns, 1.0f, dout_mat, columns, group_cols, columns, beta, partial,
-                             CKK);
+                             CKK, GemmSums::by_shape);
                 }
                 if (dx) {
                     float* dcols = dcols_scratch.mine();

@@ -58,13 +58,13 @@ void gemm_blas(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, floa
 }
 
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
-          const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+          const float* B, int64_t ldb, float beta, float* C, int64_t ldc, GemmSums sums) {
     if (use_blas()) {
         gemm_blas(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }
     check_gemm_args("gemm", trans_a, trans_b, M, N, K, lda, ldb, ldc);
-    sgemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    sgemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, sums);
 }
 
 namespace {

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 
+#include "core/sgemm.hpp"
 #include "core/tensor.hpp"
 
 namespace proact::core {
@@ -13,9 +14,10 @@ namespace proact::core {
 // (A stored (M,K) if !trans_a, (K,M) if trans_a), likewise ldb and ldc.
 // Runs core::sgemm, or cblas_sgemm when the environment has PROACT_GEMM=blas (read once, for A/B
 // comparisons). Results are bit-identical for any thread count with sgemm, not with BLAS.
+// `sums` (core/sgemm.hpp): row_invariant unless M and N are the model's own sizes (weight gradients).
 // Throws ValueError for a negative size or a leading dimension below the stored row length.
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
-          const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
+          const float* B, int64_t ldb, float beta, float* C, int64_t ldc, GemmSums sums = GemmSums::row_invariant);
 
 // Whether gemm runs cblas_sgemm (PROACT_GEMM=blas): kernels that reproduce core::sgemm's bits
 // without calling it (the direct convolution) step aside then.

@@ -229,7 +229,7 @@ void set_gemm_kernel(GemmKernel kernel) {
 const char* sgemm_kernel_name() { return gemm_kernel_name(gemm_kernel()); }
 
 void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
-           const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+           const float* B, int64_t ldb, float beta, float* C, int64_t ldc, GemmSums sums) {
     if (M <= 0 || N <= 0) return;
     if (K <= 0 || alpha == 0.0f) {
         scale_c(M, N, beta, C, ldc);
@@ -249,9 +249,12 @@ void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float al
                       buffers.b.get(static_cast<size_t>(b_pack_floats(k))));
     };
 
-    // Both depend on (M, N, K) only, never on the thread count.
-    const bool dot = kernels.dot_nt != nullptr && !trans_a && trans_b && M <= kDotMaxM && N <= kDotMaxN && K >= kDotMinK;
-    const bool split_k = row_tiles * col_tiles < kSplitMaxTiles && K >= 2 * kKChunk;
+    // Both depend on (M, N, K) only, never on the thread count; neither is taken for row-invariant
+    // sums, where a row's order must not depend on M.
+    const bool by_shape = sums == GemmSums::by_shape;
+    const bool dot = by_shape && kernels.dot_nt != nullptr && !trans_a && trans_b && M <= kDotMaxM && N <= kDotMaxN &&
+                     K >= kDotMinK;
+    const bool split_k = by_shape && row_tiles * col_tiles < kSplitMaxTiles && K >= 2 * kKChunk;
     if (dot || split_k) {
         // Fixed chunks of K, each a product of its own, then summed in chunk order.
         const int64_t chunks = K >= 2 * kKChunk ? std::min(kMaxChunks, ceil_div(K, kKChunk)) : 1;

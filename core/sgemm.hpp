@@ -18,9 +18,10 @@
 //   - Cache blocking for L1 48 KB / L2 2 MB: the A micro-panel (KC x MR) in L1, the packed A block
 //     (MC x KC) and the B micro-panels in L2; constants and measurements in sgemm.cpp.
 //   - Shape-driven paths, chosen from (M, N, K) alone: with <= 48 rows of C, !trans_b and B under
-//     16 MB (conv forward) the kernel reads B in place instead of packing it; A x B^T with M <= 16, N <= 256
-//     (conv dW) runs as dot products along K; a small C with a long K splits K into fixed chunks
-//     whose products are summed in chunk order.
+//     16 MB (conv forward) the kernel reads B in place instead of packing it (same sums); and, only
+//     when the caller asks for GemmSums::by_shape (weight gradients), A x B^T with M <= 16, N <= 256 runs as
+//     dot products along K, and a small C with a long K splits K into fixed chunks whose products
+//     are summed in chunk order.
 //   - The microkernel is chosen at run time from what the CPU has (AVX-512, AVX2 + FMA, plain C),
 //     so a portable build (PROACT_NATIVE=OFF) still runs its best kernel. PROACT_GEMM_KERNEL=
 //     avx512|avx2|generic in the environment (read at the first call) or set_gemm_kernel() force
@@ -52,10 +53,21 @@ inline constexpr int64_t kSgemmNR = 48;
 // Below this many flops (2*M*N*K) a call stays on one thread: waking the pool costs more.
 inline constexpr double kSgemmParallelFlops = 2e6;
 
+// How each element of C may be summed over K.
+//   row_invariant: as the packed kernel sums it (its K slices in order) whatever M and N, so a row
+//     of C has the same bits in a product of any number of rows: for rows that are the samples of
+//     a batch (linear layers, convolution outputs), whose results must not depend on the batch size.
+//   by_shape: sgemm may also take the dot-product path (A x B^T, M <= 16, N <= 256, long K) or cut
+//     a long K into chunks for a small C, which are faster there but sum in another order: the bits
+//     then depend on (M, N, K). For products whose M and N are the model's own sizes (weight
+//     gradients: a convolution's output channels x taps, a linear layer's outputs x inputs).
+// Either way the bits do not depend on the thread count.
+enum class GemmSums { row_invariant, by_shape };
+
 // C (M,N) = alpha * op(A) (M,K) * op(B) (K,N) + beta * C. Sizes must be >= 0 and
 // lda >= max(1, columns of A as stored), likewise ldb and ldc (checked by core::gemm, not here).
 void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
-           const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
+           const float* B, int64_t ldb, float beta, float* C, int64_t ldc, GemmSums sums = GemmSums::row_invariant);
 
 // The K-slice rule: a K-long product is cut into equal slices of at most kSgemmKcMax, a multiple
 // of 8 (the packing transposes 8 x 8 blocks), each summed as its own chain (a product, then

@@ -88,6 +88,16 @@ bool check_case(const Case& c, uint64_t seed, Product product) {
     return true;
 }
 
+// sgemm in each way of summing (GemmSums), with gemm_blas's signature.
+void sgemm_by_shape(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+                    int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+    sgemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, GemmSums::by_shape);
+}
+void sgemm_row_invariant(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+                         int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+    sgemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, GemmSums::row_invariant);
+}
+
 std::string describe(const Case& c) {
     return std::string("trans_a=") + (c.trans_a ? "1" : "0") + " trans_b=" + (c.trans_b ? "1" : "0") +
            " M=" + std::to_string(c.M) + " N=" + std::to_string(c.N) + " K=" + std::to_string(c.K) +
@@ -96,11 +106,13 @@ std::string describe(const Case& c) {
 
 // sgemm with `threads` OpenMP threads, C (M,N) returned densely.
 std::vector<float> run_with_threads(int threads, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
-                                    const std::vector<float>& a, const std::vector<float>& b, float beta) {
+                                    const std::vector<float>& a, const std::vector<float>& b, float beta,
+                                    GemmSums sums = GemmSums::by_shape) {
     const int saved = omp_get_max_threads();
     omp_set_num_threads(threads);
     std::vector<float> c(static_cast<size_t>(M * N), 0.5f);
-    sgemm(trans_a, trans_b, M, N, K, 0.75f, a.data(), trans_a ? M : K, b.data(), trans_b ? K : N, beta, c.data(), N);
+    sgemm(trans_a, trans_b, M, N, K, 0.75f, a.data(), trans_a ? M : K, b.data(), trans_b ? K : N, beta, c.data(), N,
+          sums);
     omp_set_num_threads(saved);
     return c;
 }
@@ -127,7 +139,8 @@ int64_t edge_size_failures() {
                 for (int64_t K : sizes) {
                     const Case c{(t & 1) != 0, (t & 2) != 0, M, N, K, alphas[index % 2], betas[(index / 2) % 3],
                                  (index % 5 == 0) ? 0 : 1 + index % 13};
-                    if (!check_case(c, static_cast<uint64_t>(index), sgemm)) {
+                    if (!check_case(c, static_cast<uint64_t>(index), sgemm_by_shape) ||
+                        !check_case(c, static_cast<uint64_t>(index), sgemm_row_invariant)) {
                         ++failures;
                         MESSAGE("failed: ", describe(c));
                     }
@@ -158,7 +171,8 @@ TEST_CASE("sgemm: every alpha/beta combination on shapes straddling the tiles an
                     c.beta = beta;
                     const GemmKernelScope scope(kernel);
                     INFO(gemm_kernel_name(kernel), " ", describe(c));
-                    CHECK(check_case(c, 99, sgemm));
+                    CHECK(check_case(c, 99, sgemm_by_shape));
+                    CHECK(check_case(c, 99, sgemm_row_invariant));
                 }
 }
 
@@ -204,10 +218,11 @@ void check_thread_invariance() {
              " K=", s.K);
         REQUIRE(2.0 * double(s.M) * double(s.N) * double(s.K) > kSgemmParallelFlops);  // else threads unused
         const std::vector<float> a = random_vector(s.M * s.K, index++), b = random_vector(s.K * s.N, index++);
-        for (float beta : {0.0f, 1.0f}) {
-            const std::vector<float> one = run_with_threads(1, s.trans_a, s.trans_b, s.M, s.N, s.K, a, b, beta);
-            const std::vector<float> two = run_with_threads(2, s.trans_a, s.trans_b, s.M, s.N, s.K, a, b, beta);
-            const std::vector<float> three = run_with_threads(3, s.trans_a, s.trans_b, s.M, s.N, s.K, a, b, beta);
+        for (float beta : {0.0f, 1.0f})
+            for (GemmSums sums : {GemmSums::by_shape, GemmSums::row_invariant}) {
+            const std::vector<float> one = run_with_threads(1, s.trans_a, s.trans_b, s.M, s.N, s.K, a, b, beta, sums);
+            const std::vector<float> two = run_with_threads(2, s.trans_a, s.trans_b, s.M, s.N, s.K, a, b, beta, sums);
+            const std::vector<float> three = run_with_threads(3, s.trans_a, s.trans_b, s.M, s.N, s.K, a, b, beta, sums);
             CHECK(std::memcmp(one.data(), two.data(), one.size() * sizeof(float)) == 0);
             CHECK(std::memcmp(one.data(), three.data(), one.size() * sizeof(float)) == 0);
         }
@@ -243,7 +258,8 @@ TEST_CASE("sgemm agrees with cblas_sgemm (gemm_blas) and core::gemm routes to it
         for (GemmKernel kernel : supported_gemm_kernels()) {
             const GemmKernelScope scope(kernel);
             INFO(gemm_kernel_name(kernel));
-            CHECK(check_case(c, 5, sgemm));
+            CHECK(check_case(c, 5, sgemm_by_shape));
+            CHECK(check_case(c, 5, sgemm_row_invariant));
         }
     }
     // core::gemm is sgemm unless the environment asks for BLAS
@@ -298,17 +314,52 @@ TEST_CASE("sgemm: the avx512 and avx2 kernels give the same bits (one FMA per k,
     for (const Shape3& s : shapes) {
         INFO("trans_a=", s.trans_a, " trans_b=", s.trans_b, " M=", s.M, " N=", s.N, " K=", s.K);
         const std::vector<float> a = random_vector(s.M * s.K, index++), b = random_vector(s.K * s.N, index++);
-        for (float beta : {0.0f, 1.0f}) {
+        for (float beta : {0.0f, 1.0f})
+            for (GemmSums sums : {GemmSums::by_shape, GemmSums::row_invariant}) {
             std::vector<float> wide, narrow;
             {
                 const GemmKernelScope scope(GemmKernel::avx512);
-                wide = run_with_threads(2, s.trans_a, s.trans_b, s.M, s.N, s.K, a, b, beta);
+                wide = run_with_threads(2, s.trans_a, s.trans_b, s.M, s.N, s.K, a, b, beta, sums);
             }
             {
                 const GemmKernelScope scope(GemmKernel::avx2);
-                narrow = run_with_threads(2, s.trans_a, s.trans_b, s.M, s.N, s.K, a, b, beta);
+                narrow = run_with_threads(2, s.trans_a, s.trans_b, s.M, s.N, s.K, a, b, beta, sums);
             }
             CHECK(std::memcmp(wide.data(), narrow.data(), wide.size() * sizeof(float)) == 0);
+        }
+    }
+}
+
+TEST_CASE("sgemm, row-invariant sums: a row of C has the same bits in a product of any number of rows") {
+    // Rows of A are a batch's samples (a linear layer: x (M, K) x W^T). The shapes are those where
+    // by_shape sums otherwise for small M: the dot path (N <= 256, K >= 256) and the K split (small
+    // C, K >= 4096); the check that by_shape does differ there shows the test can fail.
+    struct Shape2 {
+        bool trans_b;
+        int64_t N, K;
+    };
+    const Shape2 shapes[] = {{true, 120, 400}, {true, 10, 5000}, {false, 10, 5000}, {true, 256, 256}};
+    const int64_t full = 40;
+    for (GemmKernel kernel : supported_gemm_kernels()) {
+        const GemmKernelScope scope(kernel);
+        uint64_t index = 500;
+        for (const Shape2& s : shapes) {
+            INFO(gemm_kernel_name(kernel), " trans_b=", s.trans_b, " N=", s.N, " K=", s.K);
+            const std::vector<float> a = random_vector(full * s.K, index++), b = random_vector(s.K * s.N, index++);
+            const std::vector<float> all = run_with_threads(2, false, s.trans_b, full, s.N, s.K, a, b, 1.0f,
+                                                            GemmSums::row_invariant);
+            bool by_shape_differs = false;
+            for (int64_t M : {1, 2, 7, 8, 9, 15, 16, 17, 33}) {
+                CAPTURE(M);
+                const std::vector<float> part = run_with_threads(2, false, s.trans_b, M, s.N, s.K, a, b, 1.0f,
+                                                                 GemmSums::row_invariant);
+                CHECK(std::memcmp(part.data(), all.data(), part.size() * sizeof(float)) == 0);
+                const std::vector<float> shaped = run_with_threads(2, false, s.trans_b, M, s.N, s.K, a, b, 1.0f,
+                                                                   GemmSums::by_shape);
+                by_shape_differs |= std::memcmp(shaped.data(), all.data(), shaped.size() * sizeof(float)) != 0;
+            }
+            // The dot path exists on avx512 / avx2, the K split on every kernel.
+            if (kernel != GemmKernel::generic || s.K >= 4096) CHECK(by_shape_differs);
         }
     }
 }

@@ -3,8 +3,10 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstring>
 
 #include "autograd/ops.hpp"
+#include "core/threads.hpp"
 #include "layers/layers.hpp"
 
 using namespace proact;
@@ -232,4 +234,32 @@ TEST_CASE("zoo: metadata helpers") {
 
     layers::Sequential plain;
     CHECK(layers::model_info(plain) == nullptr);
+}
+
+TEST_CASE("zoo: in inference an image's logits have the same bits in a batch of any size") {
+    // Campaigns and evaluate() rely on it: their batch size is a speed choice that must change no
+    // number. Batches of 1 to 17 images meet the GEMM's small-M paths (core::GemmSums), and 40 its
+    // packed kernel; every model on its usual input shape, 2 threads.
+    const int threads = core::num_threads();
+    core::set_num_threads(2);
+    for (const std::string& name : layers::model_names()) {
+        const Shape& input_shape = name == "lenet5" ? kMnistShape : kCifarShape;
+        CAPTURE(name);
+        layers::ModulePtr model = layers::make_model(name, input_shape, 10, 5);
+        model->eval();
+        autograd::NoGradGuard no_grad;
+        const int64_t count = 40;
+        const Tensor images = random_batch(count, input_shape).value();
+        const Tensor all = (*model)(Variable(images)).value().contiguous();
+        for (int64_t batch : {1, 7, 16, 17}) {
+            CAPTURE(batch);
+            bool same = true;
+            for (int64_t start = 0; start + batch <= count && same; start += batch) {
+                const Tensor part = (*model)(Variable(images.slice(start, start + batch))).value().contiguous();
+                same = std::memcmp(part.data(), all.data() + start * 10, sizeof(float) * size_t(batch) * 10) == 0;
+            }
+            CHECK(same);
+        }
+    }
+    core::set_num_threads(threads);
 }
