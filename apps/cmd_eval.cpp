@@ -56,7 +56,7 @@ void register_eval(CLI::App& app) {
         ->check(CLI::ExistingFile);
     sub->add_option("--dataset", command->dataset, "Data set: " + name_list(datasets::dataset_names()))->capture_default_str();
     sub->add_option("--split", command->split, "train | test")->check(CLI::IsMember({"train", "test"}))->capture_default_str();
-    sub->add_option("--batch-size", command->batch_size, "Inference batch size")->check(whole_number(1, kMaxBatchSize))->capture_default_str();
+    sub->add_option("--batch-size", command->batch_size, "Most images per forward pass (it may run fewer at a time, one batch per thread; the numbers are the same)")->check(whole_number(1, kMaxBatchSize))->capture_default_str();
     sub->add_option("--json", command->json_path, "Also write the result as JSON");
     sub->add_flag("--allow-nonfinite", command->allow_nonfinite,
                   "Evaluate a checkpoint whose weights hold NaN or Inf (refused otherwise)");

@@ -10,8 +10,6 @@
 #include <sstream>
 #include <typeinfo>
 
-#include <omp.h>
-
 #include "autograd/ops.hpp"
 #include "autograd/variable.hpp"
 #include "core/conv_channels.hpp"
@@ -101,16 +99,6 @@ bool same_bits(const float* a, const float* b, int64_t count) {
     return std::memcmp(a, b, static_cast<size_t>(count) * sizeof(float)) == 0;
 }
 
-// Largest activation of one batch under automatic batching. Small, so that a batch's
-// activations stay in cache and its buffers come back from the pool: every byte a batch touches
-// for the first time is a page fault, and the fault-free pass touches all of them. bench_trial, 2
-// threads, two runs each, 128 MB -> 4 MB: LeNet-5 (10,000 images, batches of 5,000 -> 218) set-up
-// 0.77-1.10 s -> 0.25 s, a trial without set-up 22.6-23.2 -> 14.3-15.1 ms; ResNet-20 (1,000
-// images, 500 -> 63) set-up 1.07-1.27 -> 0.63-0.67 s, 302-309 -> 251-263 ms. At 2 and 1 MB LeNet-5's
-// set-up fell further (0.18-0.20 s) but its trials did not (15.4-17.8 ms), and ResNet-20's batches
-// of 32 and 16 images gained nothing.
-constexpr int64_t kAutoBatchBytes = int64_t(4) << 20;
-
 }  // namespace
 
 Campaign::Campaign(layers::Module& model, const core::Tensor& images, const std::vector<int32_t>& labels,
@@ -177,15 +165,8 @@ Campaign::Campaign(layers::Module& model, const core::Tensor& images, const std:
     }
     const int64_t count = images_.size(0);
     batch_size_ = options_.batch_size;
-    if (batch_size_ == 0) {
-        const int64_t widest = *std::max_element(sample_values.begin(), sample_values.end());
-        const int64_t largest = std::max<int64_t>(1, kAutoBatchBytes / (widest * int64_t(sizeof(float))));
-        // At least one batch per thread: batches run in parallel, and the bits do not depend on
-        // the batch size (CampaignOptions::batch_size), so a small set still uses every core.
-        const int64_t batches = std::max((count + largest - 1) / largest,
-                                         std::min<int64_t>(count, omp_get_max_threads()));
-        batch_size_ = (count + batches - 1) / batches;
-    }
+    if (batch_size_ == 0)  // batches run in parallel, and the bits do not depend on the batch size
+        batch_size_ = layers::auto_batch_rows(*std::max_element(sample_values.begin(), sample_values.end()), count);
     choose_cache(sample_shapes);
     fill_cache();
     if (options_.stage_cache && options_.channel_sparse) probe_channel_sparse();

@@ -57,8 +57,8 @@ struct CampaignOptions {
     int64_t min_trials = 10;
     ShardSpec shard;                             // run trials t with t % count == index
     // Inference batch; 0: automatic, the whole set in equal batches whose largest activation stays
-    // under 4 MB, and at least one batch per thread (the numbers depend on the batch size only
-    // through rounding order, which the kernels keep per sample, so any choice gives the same bits).
+    // under 4 MB, and at least one batch per thread (layers::auto_batch_rows). Any choice gives
+    // the same bits: an image's logits do not depend on its batch (core::GemmSums).
     int64_t batch_size = 0;
     int64_t cache_budget_bytes = int64_t(1) << 30;  // stage-input cache
     bool stage_cache = true;                     // off: every trial runs the whole model

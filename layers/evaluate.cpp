@@ -2,9 +2,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <mutex>
+#include <utility>
 
 #include "autograd/variable.hpp"
 #include "core/reduce.hpp"
+#include "core/threads.hpp"
 
 namespace proact::layers {
 
@@ -34,6 +37,47 @@ EvalResult evaluate(Module& model, const core::Tensor& images, const std::vector
         batch_size);
 }
 
+int64_t auto_batch_rows(int64_t values_per_sample, int64_t count) {
+    // bench_trial (a campaign's batches; 2 threads, two runs each), 128 MB -> 4 MB: LeNet-5 (10,000
+    // images, batches of 5,000 -> 218) set-up 0.77-1.10 s -> 0.25 s, a trial without set-up
+    // 22.6-23.2 -> 14.3-15.1 ms; ResNet-20 (1,000 images, 500 -> 63) set-up 1.07-1.27 -> 0.63-0.67
+    // s, 302-309 -> 251-263 ms. At 2 and 1 MB LeNet-5's set-up fell further (0.18-0.20 s) but its
+    // trials did not (15.4-17.8 ms), and ResNet-20's batches of 32 and 16 images gained nothing.
+    // Every byte a batch touches for the first time is a page fault, and a large batch's
+    // activations leave the cache between layers.
+    if (count <= 0) return 1;
+    const int64_t bytes = std::max<int64_t>(1, values_per_sample) * int64_t(sizeof(float));
+    const int64_t largest = std::max<int64_t>(1, kAutoBatchBytes / bytes);
+    const int64_t batches =
+        std::max((count + largest - 1) / largest, std::min<int64_t>(count, core::num_threads()));
+    return (count + batches - 1) / batches;
+}
+
+int64_t widest_activation(Module& model, const core::Tensor& sample) {
+    ModeGuard eval_mode(model, /*training=*/false);
+    autograd::NoGradGuard no_grad;
+    int64_t widest = sample.numel();
+    ForwardHookScope hooks;
+    for (const auto& [name, module] : model.named_modules())
+        hooks.add(*module, [&widest](Module&, const autograd::Variable&, const autograd::Variable& output) {
+            if (output.defined()) widest = std::max(widest, output.numel());
+        });
+    (void)model(autograd::Variable(sample));
+    return widest;
+}
+
+namespace {
+
+// Whether a hook observes any module of the tree: hooks keep their own state (Ranger's maxima),
+// so the batches of such a model run one after the other.
+bool any_forward_hooks(Module& model) {
+    for (const auto& [name, module] : model.named_modules())
+        if (module->has_forward_hooks()) return true;
+    return false;
+}
+
+}  // namespace
+
 EvalResult evaluate(Module& model, const InputBatches& inputs, const std::vector<int32_t>& labels,
                     int64_t batch_size) {
     if (batch_size <= 0) core::fail<core::ValueError>("evaluate: batch size must be positive, got ", batch_size);
@@ -42,10 +86,32 @@ EvalResult evaluate(Module& model, const InputBatches& inputs, const std::vector
     EvalResult result;
     const auto count = static_cast<int64_t>(labels.size());
     result.predictions.resize(static_cast<size_t>(count));
+    // Small batches (auto_batch_rows) run as tasks, one per thread at a time with single-threaded
+    // kernels, as a campaign runs them: each thread's activations stay in its own cache and no
+    // kernel waits at a barrier. The bits are those of one batch of batch_size after the other: an
+    // image's logits do not depend on its batch (core::GemmSums), and the tally runs in order.
+    if (count > 0) batch_size = std::min(batch_size, auto_batch_rows(widest_activation(model, inputs(0, 1)), count));
+    const int64_t batches = (count + batch_size - 1) / batch_size;
+    std::vector<core::Tensor> outputs(static_cast<size_t>(batches));
+    std::mutex inputs_lock;  // `inputs` is the caller's: it need not be safe to call from two threads
+    const auto run_batch = [&](int64_t batch) {
+        autograd::NoGradGuard no_grad_here;  // per thread
+        const int64_t start = batch * batch_size, rows = std::min(count, start + batch_size) - start;
+        core::Tensor x;
+        {
+            const std::lock_guard<std::mutex> lock(inputs_lock);
+            x = inputs(start, rows);
+        }
+        outputs[static_cast<size_t>(batch)] = model(autograd::Variable(x)).value().contiguous();
+    };
+    if (any_forward_hooks(model))
+        for (int64_t batch = 0; batch < batches; ++batch) run_batch(batch);
+    else
+        core::run_tasks(batches, run_batch);
     double loss_total = 0.0;
-    for (int64_t start = 0; start < count; start += batch_size) {
-        const int64_t stop = std::min(count, start + batch_size);
-        const core::Tensor logits = model(autograd::Variable(inputs(start, stop - start))).value().contiguous();
+    for (int64_t batch = 0; batch < batches; ++batch) {
+        const int64_t start = batch * batch_size, stop = std::min(count, start + batch_size);
+        const core::Tensor logits = std::move(outputs[static_cast<size_t>(batch)]);
         if (logits.dim() != 2 || logits.size(0) != stop - start)
             core::fail<core::ShapeError>("evaluate: model output has shape ", core::shape_str(logits.shape()),
                                          ", expected (", stop - start, ", classes)");

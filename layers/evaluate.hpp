@@ -34,7 +34,9 @@ struct EvalResult {
     double accuracy() const { return total ? double(correct) / double(total) : 0.0; }
 };
 
-// images (N, ...) in the model's input layout; labels N class indices; batch_size > 0.
+// images (N, ...) in the model's input layout; labels N class indices; batch_size > 0, the most
+// rows the model sees at once (it may see fewer: auto_batch_rows; the numbers are the same).
+// Batches run in parallel, one per thread (one after the other when a module has a forward hook).
 // ShapeError if the counts differ or the model's output is not (B, K) with K > every label.
 EvalResult evaluate(Module& model, const core::Tensor& images, const std::vector<int32_t>& labels,
                     int64_t batch_size = 1000);
@@ -49,5 +51,17 @@ using InputBatches = std::function<core::Tensor(int64_t first, int64_t count)>;
 // inputs(first, count) returns those rows.
 EvalResult evaluate(Module& model, const InputBatches& inputs, const std::vector<int32_t>& labels,
                     int64_t batch_size = 1000);
+
+// Rows per inference batch chosen for speed: `count` samples in equal batches whose widest
+// activation (values_per_sample floats a row) stays under kAutoBatchBytes, and at least one batch
+// per thread. Small, so that a batch's activations stay in cache and its buffers come back from
+// the pool (measurements in evaluate.cpp). Campaigns and evaluate() use it; neither's numbers
+// depend on it (an image's logits have the same bits in any batch).
+inline constexpr int64_t kAutoBatchBytes = int64_t(4) << 20;
+int64_t auto_batch_rows(int64_t values_per_sample, int64_t count);
+
+// The most values any module of `model` outputs for one sample: a pass over `sample` (one row)
+// with a hook on every module, in eval mode without a graph.
+int64_t widest_activation(Module& model, const core::Tensor& sample);
 
 }  // namespace proact::layers
