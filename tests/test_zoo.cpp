@@ -263,3 +263,40 @@ TEST_CASE("zoo: in inference an image's logits have the same bits in a batch of 
     }
     core::set_num_threads(threads);
 }
+
+TEST_CASE("evaluate: the same result at any batch size and thread count, with a hook or without") {
+    // Batches run in parallel unless a module has a forward hook; the numbers must not show it.
+    layers::ModulePtr model = layers::make_model("lenet5", kMnistShape, 10, 2);
+    const int64_t count = 300;
+    const Tensor images = random_batch(count, kMnistShape).value();
+    std::vector<int32_t> labels(static_cast<size_t>(count));
+    for (int64_t i = 0; i < count; ++i) labels[static_cast<size_t>(i)] = static_cast<int32_t>((i * 7) % 10);
+    const int threads = core::num_threads();
+    core::set_num_threads(1);
+    const layers::EvalResult reference = layers::evaluate(*model, images, labels, count);
+    CHECK(reference.total == count);
+    CHECK(model->is_training());  // evaluate gives the model its mode back
+    for (int thread_count : {1, 2, 3}) {
+        core::set_num_threads(thread_count);
+        for (int64_t batch : {int64_t(1), int64_t(7), int64_t(64), int64_t(1000)}) {
+            for (bool hooked : {false, true}) {
+                CAPTURE(thread_count);
+                CAPTURE(batch);
+                CAPTURE(hooked);
+                int64_t seen = 0;  // the hook's own state: safe only if batches run one at a time
+                layers::ForwardHookScope hooks;
+                if (hooked)
+                    hooks.add(*model, [&seen](layers::Module&, const Variable& input, const Variable&) {
+                        seen += input.size(0);
+                    });
+                const layers::EvalResult result = layers::evaluate(*model, images, labels, batch);
+                CHECK(result.correct == reference.correct);
+                CHECK(std::memcmp(&result.loss, &reference.loss, sizeof(double)) == 0);
+                CHECK(result.predictions == reference.predictions);
+                CHECK(result.confusion == reference.confusion);
+                if (hooked) CHECK(seen == count + 1);  // every image once, and the one-sample probe
+            }
+        }
+    }
+    core::set_num_threads(threads);
+}
