@@ -6,7 +6,8 @@
 //   - training: the model in train mode, SGD lr 0.01 momentum 0.9, cross-entropy; `warmup` steps,
 //     then `steps` timed steps (forward, loss, zero_grad, backward, step);
 //   - inference: eval mode, no graph; one warm-up batch, then `infer_batches` timed batches of the
-//     same batch size;
+//     same batch size, one call each; then the same images as one set through layers::evaluate at
+//     that batch size (how `proact eval` runs a set: batches in parallel, one thread each);
 //   - FLOPs: multiply-adds x 2 of every Conv2d and Linear in one forward pass of one image (counted
 //     with forward hooks from the layers' output shapes); a training step is taken as 3 forward
 //     passes (forward, input gradient, weight gradient).
@@ -14,7 +15,8 @@
 // Prints "key value" lines: model, input, batch, threads, gemm_kernel, parameters,
 // forward_flops_per_image, train_flops_per_image, train_steps, train_seconds,
 // train_images_per_second, train_gflops, final_loss, infer_batches, infer_seconds,
-// infer_images_per_second, infer_gflops, peak_rss_mb.
+// infer_images_per_second, infer_gflops, eval_seconds, eval_images_per_second, eval_gflops,
+// eval_accuracy, peak_rss_mb.
 // Our GEMM's own rate (the share's denominator) comes from `bench_gemm size=1024 THREADS`.
 // Runs with OMP_WAIT_POLICY=passive unless the environment sets a policy, as `proact` does.
 //
@@ -35,6 +37,7 @@
 #include "core/core.hpp"
 #include "core/sgemm.hpp"
 #include "layers/conv.hpp"
+#include "layers/evaluate.hpp"
 #include "layers/linear.hpp"
 #include "bench/zoo_common.hpp"
 #include "layers/zoo.hpp"
@@ -129,6 +132,28 @@ int run(int argc, char** argv) {
                     static_cast<long long>(infer_batches), infer_seconds, infer_rate,
                     infer_rate * forward_flops * 1e-9);
         if (!std::isfinite(sink)) std::printf("infer_nonfinite 1\n");
+    }
+    // Inference over a set, as `proact eval` runs it: the same infer_batches x batch images through
+    // layers::evaluate at batch size `batch` (batches in parallel, one thread each, cut smaller to
+    // stay in cache: layers::auto_batch_rows). PyTorch's peer row is its loop above.
+    {
+        const int64_t count = infer_batches * batch;
+        core::Shape set_shape = {count};
+        set_shape.insert(set_shape.end(), shape.begin(), shape.end());
+        core::Tensor set = core::Tensor::empty(set_shape);
+        std::vector<int32_t> set_labels;
+        for (int64_t i = 0; i < infer_batches; ++i) {
+            set.slice(i * batch, (i + 1) * batch).copy_(batch_images(i));
+            const std::vector<int32_t> part = batch_labels(i);
+            set_labels.insert(set_labels.end(), part.begin(), part.end());
+        }
+        (void)layers::evaluate(*model, set.slice(0, batch), batch_labels(0), batch);  // warm-up, as above
+        const auto eval_start = std::chrono::steady_clock::now();
+        const layers::EvalResult result = layers::evaluate(*model, set, set_labels, batch);
+        const double eval_seconds = seconds_since(eval_start);
+        const double eval_rate = double(count) / eval_seconds;
+        std::printf("eval_seconds %.4f\neval_images_per_second %.2f\neval_gflops %.3f\neval_accuracy %.4f\n",
+                    eval_seconds, eval_rate, eval_rate * forward_flops * 1e-9, 100.0 * result.accuracy());
     }
     struct rusage usage {};
     getrusage(RUSAGE_SELF, &usage);

@@ -1,6 +1,7 @@
 #!/usr/bin/python3
-"""Every zoo model against PyTorch, side by side in one run: training and inference images/s,
-GFLOP/s as a share of each side's own 1024^3 GEMM rate, peak RSS, and the same under load.
+"""Every zoo model against PyTorch, side by side in one run: training and inference images/s (one
+call per batch, and ours over the same images as one set through layers::evaluate, as `proact eval`
+runs it), GFLOP/s as a share of each side's own 1024^3 GEMM rate, peak RSS, and the same under load.
 
 For each row (every zoo model on 3x32x32, LeNet-5 also on 1x28x28) it runs our bench_zoo and then
 bench/torch_zoo.py with the same model, input, batch, steps, inference batches, warm-up and threads,
@@ -202,12 +203,18 @@ def main():
             "proact_infer_img_s": ours["infer_images_per_second"],
             "pytorch_infer_img_s": theirs["infer_images_per_second"],
             "infer_ratio": ratio(ours["infer_images_per_second"], theirs["infer_images_per_second"]),
+            # the same images as one set: ours through layers::evaluate (proact eval's way), PyTorch's
+            # row is its loop over the batches (no set-level API of its own)
+            "proact_eval_img_s": ours["eval_images_per_second"],
+            "eval_ratio": ratio(ours["eval_images_per_second"], theirs["infer_images_per_second"]),
             "proact_train_gflops": ours["train_gflops"], "pytorch_train_gflops": theirs["train_gflops"],
             "proact_infer_gflops": ours["infer_gflops"], "pytorch_infer_gflops": theirs["infer_gflops"],
+            "proact_eval_gflops": ours["eval_gflops"],
             "proact_train_gemm_share": ours["train_gflops"] / our_gemm,
             "pytorch_train_gemm_share": theirs["train_gflops"] / torch_gemm,
             "proact_infer_gemm_share": ours["infer_gflops"] / our_gemm,
             "pytorch_infer_gemm_share": theirs["infer_gflops"] / torch_gemm,
+            "proact_eval_gemm_share": ours["eval_gflops"] / our_gemm,
             # PyTorch's GFLOP/s over our GEMM's rate: both against one machine limit
             "pytorch_train_share_of_proact_gemm": theirs["train_gflops"] / our_gemm,
             "pytorch_infer_share_of_proact_gemm": theirs["infer_gflops"] / our_gemm,
@@ -217,6 +224,7 @@ def main():
         r = results[-1]
         print(f"# {model} {shape}: train {r['proact_train_img_s']:.1f} / {r['pytorch_train_img_s']:.1f} img/s, "
               f"infer {r['proact_infer_img_s']:.1f} / {r['pytorch_infer_img_s']:.1f} img/s, "
+              f"set {r['proact_eval_img_s']:.1f} img/s, "
               f"RSS {ours_rss:.0f} / {peer_rss:.0f} MB", file=sys.stderr, flush=True)
 
     load_results = []
@@ -257,18 +265,24 @@ def main():
              f"PyTorch's kernel path: {kernel_path}.",
              f"Settings: {settings}. Ratio = proact / PyTorch (above 1: we are faster). "
              "Share = achieved GFLOP/s (conv/linear multiply-adds x 2; training = 3 x forward) "
-             "over that side's own 1024^3 GEMM rate.", "",
+             "over that side's own 1024^3 GEMM rate. Inference: one call per batch on both sides; "
+             "set inference: the same images through our `layers::evaluate` at that batch size (how "
+             "`proact eval` runs a set: batches in parallel, one thread each, cut to stay in cache), "
+             "against PyTorch's loop over the batches.", "",
              "| model | input | batch | train img/s (ours / PyTorch) | ratio | inference img/s (ours / PyTorch) | ratio "
-             "| train GEMM share (ours / PyTorch) | inference GEMM share (ours / PyTorch) "
+             "| set inference img/s (ours / PyTorch) | ratio "
+             "| train GEMM share (ours / PyTorch) | inference GEMM share (ours, set / PyTorch) "
              "| peak RSS MB (ours / PyTorch) |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in results:
         lines.append(
             f"| {r['model']} | {r['input'].replace(',', 'x')} | {r['batch']} "
             f"| {r['proact_train_img_s']:.1f} / {r['pytorch_train_img_s']:.1f} | {r['train_ratio']:.2f} "
             f"| {r['proact_infer_img_s']:.1f} / {r['pytorch_infer_img_s']:.1f} | {r['infer_ratio']:.2f} "
+            f"| {r['proact_eval_img_s']:.1f} / {r['pytorch_infer_img_s']:.1f} | {r['eval_ratio']:.2f} "
             f"| {100 * r['proact_train_gemm_share']:.1f}% / {100 * r['pytorch_train_gemm_share']:.1f}% "
-            f"| {100 * r['proact_infer_gemm_share']:.1f}% / {100 * r['pytorch_infer_gemm_share']:.1f}% "
+            f"| {100 * r['proact_infer_gemm_share']:.1f}%, {100 * r['proact_eval_gemm_share']:.1f}% / "
+            f"{100 * r['pytorch_infer_gemm_share']:.1f}% "
             f"| {r['proact_peak_rss_mb']:.0f} / {r['pytorch_peak_rss_mb']:.0f}"
             f"{'' if r['rss_below_pytorch'] else ' (not below)'} |")
     if load_results:
