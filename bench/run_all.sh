@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# ./run bench: every benchmark, PyTorch side by side where a peer exists. Threads: $BENCH_THREADS (2).
+# ./run bench: every benchmark, PyTorch side by side where a peer exists, then one table of every
+# ratio with its target (bench/summary.py). Threads: $BENCH_THREADS (2).
 # ./run bench --quick: only the zoo comparison as a smoke test of seconds (not a measurement).
 set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")/.."
 threads=${BENCH_THREADS:-2}
+started=$(date +%s)
 if [ "${1:-}" = "--quick" ]; then
   echo "== Zoo against PyTorch (--quick smoke test, not a measurement) =="
   bench/compare_zoo.py build "$threads" --quick
@@ -33,3 +35,6 @@ bench/compare_vuln.py build "$threads"
 echo
 echo "== Every zoo model against PyTorch: training, inference, GEMM share, peak RSS, under load =="
 bench/compare_zoo.py build "$threads"
+echo
+echo "== Summary: every ratio above, the issue's targets, met or missed =="
+bench/summary.py --since "$started"
