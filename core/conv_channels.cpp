@@ -202,29 +202,34 @@ bool conv2d_direct_applies(const Im2colShape& shape, int64_t O) {
     return O <= kConvDirectMaxOutputs && shape.out_h() >= 1 && shape.out_w() >= 1;
 }
 
-void conv2d_forward_direct(const float* x, const float* weight, const float* bias, const Im2colShape& shape, int64_t O,
-                           float* out) {
+namespace {
+
+// The whole convolution of `shape` on run_images, every output channel; with `pool`, each image's
+// output then through ReLU and that max pooling (run_images).
+void run_whole_convolution(const float* x, const float* weight, const float* bias, const Im2colShape& shape,
+                           int64_t O, float* out, const PoolShape* pool) {
     Plan plan;
     make_plan(shape.channels, shape.height, shape.width, shape.kernel_h, shape.kernel_w, shape.stride, shape.padding,
               plan);
+    if (pool && (pool->planes != O || pool->height != plan.g.OH || pool->width != plan.g.OW))
+        fail<ShapeError>("conv2d_relu_max_pool2d_direct: pooling ", pool->planes, " planes of ", pool->height, "x",
+                         pool->width, ", the convolution gives ", O, " of ", plan.g.OH, "x", plan.g.OW);
     std::vector<const float*> w_rows(static_cast<size_t>(O));
     for (int64_t o = 0; o < O; ++o) w_rows[static_cast<size_t>(o)] = weight + o * plan.g.K;
     const bool parallel = O * plan.g.K * shape.col_cols() > kConvDirectSerialWork;
-    run_images(plan, channel_sums_for(gemm_kernel()), x, shape.batch, w_rows.data(), bias, O, out, parallel);
+    run_images(plan, channel_sums_for(gemm_kernel()), x, shape.batch, w_rows.data(), bias, O, out, parallel, pool);
+}
+
+}  // namespace
+
+void conv2d_forward_direct(const float* x, const float* weight, const float* bias, const Im2colShape& shape, int64_t O,
+                           float* out) {
+    run_whole_convolution(x, weight, bias, shape, O, out, nullptr);
 }
 
 void conv2d_relu_max_pool2d_direct(const float* x, const float* weight, const float* bias, const Im2colShape& shape,
                                    int64_t O, const PoolShape& pool, float* out) {
-    Plan plan;
-    make_plan(shape.channels, shape.height, shape.width, shape.kernel_h, shape.kernel_w, shape.stride, shape.padding,
-              plan);
-    if (pool.planes != O || pool.height != plan.g.OH || pool.width != plan.g.OW)
-        fail<ShapeError>("conv2d_relu_max_pool2d_direct: pooling ", pool.planes, " planes of ", pool.height, "x",
-                         pool.width, ", the convolution gives ", O, " of ", plan.g.OH, "x", plan.g.OW);
-    std::vector<const float*> w_rows(static_cast<size_t>(O));
-    for (int64_t o = 0; o < O; ++o) w_rows[static_cast<size_t>(o)] = weight + o * plan.g.K;
-    const bool parallel = O * plan.g.K * shape.col_cols() > kConvDirectSerialWork;
-    run_images(plan, channel_sums_for(gemm_kernel()), x, shape.batch, w_rows.data(), bias, O, out, parallel, &pool);
+    run_whole_convolution(x, weight, bias, shape, O, out, &pool);
 }
 
 bool conv2d_backward_input_direct_applies(const Im2colShape& shape, int64_t O, const float* weight) {

@@ -19,9 +19,9 @@
 //     (MC x KC) and the B micro-panels in L2; constants and measurements in sgemm.cpp.
 //   - Shape-driven paths, chosen from (M, N, K) alone: with <= 48 rows of C, !trans_b and B under
 //     16 MB (conv forward) the kernel reads B in place instead of packing it (same sums); and, only
-//     when the caller asks for GemmSums::by_shape (weight gradients), A x B^T with M <= 16, N <= 256 runs as
-//     dot products along K, and a small C with a long K splits K into fixed chunks whose products
-//     are summed in chunk order.
+//     when the caller asks for GemmSums::by_shape (weight gradients), A x B^T with M <= 16,
+//     N <= 256 runs as dot products along K, and a small C with a long K splits K into fixed
+//     chunks whose products are summed in chunk order.
 //   - The microkernel is chosen at run time from what the CPU has (AVX-512, AVX2 + FMA, plain C),
 //     so a portable build (PROACT_NATIVE=OFF) still runs its best kernel. PROACT_GEMM_KERNEL=
 //     avx512|avx2|generic in the environment (read at the first call) or set_gemm_kernel() force

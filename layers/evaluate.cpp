@@ -96,7 +96,10 @@ EvalResult evaluate(Module& model, const InputBatches& inputs, const std::vector
     // kernels, as a campaign runs them: each thread's activations stay in its own cache and no
     // kernel waits at a barrier. The bits are those of one batch of batch_size after the other: an
     // image's logits do not depend on its batch (core::GemmSums), and the tally runs in order.
-    if (count > 0) batch_size = std::min(batch_size, auto_batch_rows(widest_activation(model, inputs(0, 1)), count));
+    // A hooked model keeps the caller's batches and sees no probe pass: its hooks keep state.
+    const bool hooked = any_forward_hooks(model);
+    if (count > 0 && !hooked)
+        batch_size = std::min(batch_size, auto_batch_rows(widest_activation(model, inputs(0, 1)), count));
     const int64_t batches = (count + batch_size - 1) / batch_size;
     std::vector<core::Tensor> outputs(static_cast<size_t>(batches));
     std::mutex inputs_lock;  // `inputs` is the caller's: it need not be safe to call from two threads
@@ -110,7 +113,7 @@ EvalResult evaluate(Module& model, const InputBatches& inputs, const std::vector
         }
         outputs[static_cast<size_t>(batch)] = model(autograd::Variable(x)).value().contiguous();
     };
-    if (any_forward_hooks(model))
+    if (hooked)
         for (int64_t batch = 0; batch < batches; ++batch) run_batch(batch);
     else
         core::run_tasks(batches, run_batch);

@@ -36,7 +36,8 @@ struct EvalResult {
 
 // images (N, ...) in the model's input layout; labels N class indices; batch_size > 0, the most
 // rows the model sees at once (it may see fewer: auto_batch_rows; the numbers are the same).
-// Batches run in parallel, one per thread (one after the other when a module has a forward hook).
+// Batches run in parallel, one per thread. A model with a forward hook on any module runs batches
+// of batch_size one after the other, so its hooks see each image once, in order.
 // ShapeError if the counts differ or the model's output is not (B, K) with K > every label.
 EvalResult evaluate(Module& model, const core::Tensor& images, const std::vector<int32_t>& labels,
                     int64_t batch_size = 1000);
@@ -53,8 +54,8 @@ EvalResult evaluate(Module& model, const InputBatches& inputs, const std::vector
                     int64_t batch_size = 1000);
 
 // Rows per inference batch chosen for speed: `count` samples in equal batches whose widest
-// activation (values_per_sample floats a row) stays under kAutoBatchBytes, and at least one batch
-// per thread. Small, so that a batch's activations stay in cache and its buffers come back from
+// activation (values_per_sample floats a row) stays under kAutoBatchBytes, as many batches as a
+// multiple of the thread count. Small, so that a batch's activations stay in cache and its buffers come back from
 // the pool (measurements in evaluate.cpp). Campaigns and evaluate() use it; neither's numbers
 // depend on it (an image's logits have the same bits in any batch).
 inline constexpr int64_t kAutoBatchBytes = int64_t(4) << 20;

@@ -184,8 +184,8 @@ TEST_CASE("the same numbers on 1 and 2 threads") {
 }
 
 TEST_CASE("the same numbers at any batch size, automatic included") {
-    // The automatic batch is a speed choice (campaign.cpp's kAutoBatchBytes): changing it, or the
-    // user's --batch-size, must change no trial's outcome.
+    // The automatic batch is a speed choice (layers::auto_batch_rows): changing it, or the user's
+    // --batch-size, must change no trial's outcome.
     layers::ModulePtr model = faults_test::tiny_cnn(3);
     faults_test::TinyData data = faults_test::tiny_data(*model, 300, 3);
     CampaignOptions options = quick_options();
