@@ -117,7 +117,7 @@ void add_method_flags(CLI::App& command, MethodFlags& flags) {
     command.add_option("--threshold-batch-size", s.batch_size, "ProAct, FitAct: threshold-training batch size")
         ->check(whole_number(1, kMaxBatchSize))
         ->capture_default_str();
-    command.add_option("--cache-budget-mb", flags.cache_budget_mb, "ProAct, FitAct: memory for the frozen prefix's outputs")
+    command.add_option("--cache-budget-mb", flags.cache_budget_mb, "ProAct, FitAct: memory for the frozen prefix's outputs; FtClipAct: for each search trial's faulty prefix output")
         ->check(whole_number(0, int64_t(1) << 30))
         ->capture_default_str();
 }

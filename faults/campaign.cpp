@@ -167,6 +167,7 @@ Campaign::Campaign(layers::Module& model, const core::Tensor& images, const std:
     batch_size_ = options_.batch_size;
     if (batch_size_ == 0)  // batches run in parallel, and the bits do not depend on the batch size
         batch_size_ = layers::auto_batch_rows(*std::max_element(sample_values.begin(), sample_values.end()), count);
+    stage_shapes_ = sample_shapes;
     choose_cache(sample_shapes);
     fill_cache();
     if (options_.stage_cache && options_.channel_sparse) probe_channel_sparse();
@@ -393,17 +394,21 @@ OutcomeCounts Campaign::tally(const std::vector<int64_t>& predicted, int64_t sta
     return counts;
 }
 
-OutcomeCounts Campaign::count_correct(size_t start_stage) {
+OutcomeCounts Campaign::count_correct(size_t start_stage, const Capture* capture) {
     layers::ModeGuard eval_mode(model_, /*training=*/false);
     const size_t start = std::min(start_stage, stages_.size() - 1);
     return for_each_batch([&](int64_t first, int64_t stop) {
         autograd::Variable x = stage_input(start, first, stop);
-        for (size_t s = start; s < stages_.size(); ++s) x = run_stage(s, x);
+        for (size_t s = start; s < stages_.size(); ++s) {
+            if (capture && s == capture->stage) capture->into.slice(first, stop).copy_(x.value());
+            x = run_stage(s, x);
+        }
         return tally(x.value(), first);
     });
 }
 
-OutcomeCounts Campaign::count_correct_sparse(size_t stage, const std::vector<int64_t>& channels) {
+OutcomeCounts Campaign::count_correct_sparse(size_t stage, const std::vector<int64_t>& channels,
+                                             const Capture* capture) {
     layers::ModeGuard eval_mode(model_, /*training=*/false);
     const size_t splice = stages_[stage].splice_stage;
     // Each batch writes its channels over its own rows of the cached input and puts them back.
@@ -411,7 +416,10 @@ OutcomeCounts Campaign::count_correct_sparse(size_t stage, const std::vector<int
         const core::Tensor values = channel_outputs(stage, stage_input(stage, first, stop), channels);
         ChannelSplice splice_guard(stage_inputs_[splice].slice(first, stop), values, channels);
         autograd::Variable x(stage_inputs_[splice].slice(first, stop));
-        for (size_t s = splice; s < stages_.size(); ++s) x = run_stage(s, x);
+        for (size_t s = splice; s < stages_.size(); ++s) {
+            if (capture && s == capture->stage) capture->into.slice(first, stop).copy_(x.value());
+            x = run_stage(s, x);
+        }
         return tally(x.value(), first);
     });
 }
@@ -482,6 +490,14 @@ TrialOutcome Campaign::evaluate_faults(const ScopedFaults& faults, int64_t fault
         // The reference: the whole model through its own modules (no stage is channel-sparse then).
         return counted(count_correct(0));
     }
+    const std::vector<int64_t> channels = sparse_channels(faults, first);
+    if (!channels.empty()) outcome.channels = static_cast<int64_t>(channels.size());
+    if (shared_ && first < shared_stage_) return counted(count_shared(first, channels));
+    if (!channels.empty()) return counted(count_correct_sparse(first, channels));
+    return counted(count_correct(first));
+}
+
+std::vector<int64_t> Campaign::sparse_channels(const ScopedFaults& faults, size_t first) const {
     // A changed threshold between the restart and the splice touches every channel: no sparse path.
     bool later_change_before_splice = false;
     if (first < stages_.size() && stages_[first].channel_sparse)
@@ -512,13 +528,9 @@ TrialOutcome Campaign::evaluate_faults(const ScopedFaults& faults, int64_t fault
                 }
         }
         const int64_t outputs = stages_[first].module->named_parameters().front().second.size(0);
-        if (!first_is_whole && static_cast<int64_t>(rows.size()) < outputs) {
-            const std::vector<int64_t> channels(rows.begin(), rows.end());
-            outcome.channels = static_cast<int64_t>(channels.size());
-            return counted(count_correct_sparse(first, channels));
-        }
+        if (!first_is_whole && static_cast<int64_t>(rows.size()) < outputs) return {rows.begin(), rows.end()};
     }
-    return counted(count_correct(first));
+    return {};
 }
 
 }  // namespace proact::faults

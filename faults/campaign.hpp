@@ -48,6 +48,8 @@
 //    the probe verifies too and which then also reruns whole Conv2d stages;
 //  - a trial whose faults change no stored bit (empty map, or stuck-at bits that already held their
 //    value) reuses the fault-free accuracy;
+//  - across campaigns that differ only from one stage on (FtClipAct's candidates), a trial's faulty
+//    input of that stage is kept and the next campaign's same trial starts there (TrialInputCache);
 //  - faults are flipped and restored in place, inference runs in large batches in eval mode without
 //    a graph, the batches in parallel (one thread each, its kernels single-threaded: one parallel
 //    region per pass, and the same bits on any number of threads).
@@ -57,6 +59,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -108,6 +111,38 @@ struct TrialOutcome {
     bool reused = false;      // took the fault-free result without evaluating
 };
 
+// The faulty input of one stage, kept across campaigns that run the same trials on the same model
+// object and images and differ only from that stage on: FtClipAct's candidate thresholds for one
+// layer. A trial whose first changed stage lies before it computes the stage's input under its
+// faults once; a later campaign's trial that finds the stages before it holding the very same
+// parameter and buffer bits (compared in full, not by a hash) over the same images starts from the
+// kept input instead. Same bits as running the whole prefix: it is that prefix's output. The owner
+// must not change anything else about the prefix's modules (their settings, say) while it keeps
+// the cache; FtClipAct makes a new one per layer.
+class TrialInputCache {
+public:
+    // `module_path`: a module of the model (a Campaign keeps the input of the stage holding it);
+    // `budget_bytes`: the most the kept inputs may take (a trial that does not fit is not kept).
+    TrialInputCache(std::string module_path, int64_t budget_bytes);
+    const std::string& module_path() const { return module_path_; }
+    int64_t used_bytes() const { return used_bytes_; }
+    int64_t kept() const { return static_cast<int64_t>(entries_.size()); }
+    int64_t replays() const { return replays_; }  // trials that started from a kept input
+
+private:
+    friend class Campaign;
+    struct Entry {
+        uint64_t images_hash = 0;
+        std::vector<float> prefix;  // every parameter and buffer of the stages before, as the trial had them
+        core::Tensor input;         // (N, ...): the stage's input under the trial's faults
+    };
+    std::string module_path_;
+    int64_t budget_bytes_ = 0;
+    int64_t used_bytes_ = 0;
+    int64_t replays_ = 0;
+    std::multimap<uint64_t, Entry> entries_;  // by a hash of the prefix and images
+};
+
 class Campaign {
 public:
     // Selects the targets, checks that a quantised format's model is quantised (check_quantized), splits
@@ -136,6 +171,12 @@ public:
     // caller that handles each point as it ends (apps: inject --resume). Counts them in `result`
     // (trials evaluated or reused, the fault log) and `done`, and shows them on `bar`.
     PointResult run_point(size_t p, CampaignResult& result, core::ProgressBar& bar, int64_t& done);
+
+    // From now on, weight-fault trials (run_trial, run_faults) whose first changed stage lies before
+    // `cache`'s stage start from its kept input where it matches, and keep theirs where it fits
+    // (TrialInputCache). Not with activation faults or without the stage cache (options). `cache`
+    // must outlive the campaign. ValueError when no stage holds its module.
+    void share_trial_inputs(TrialInputCache& cache);
 
     const CampaignOptions& options() const { return options_; }
     const std::vector<FaultTarget>& targets() const { return targets_; }
@@ -186,8 +227,22 @@ private:
     core::Tensor channel_outputs(size_t stage, const autograd::Variable& input, const std::vector<int64_t>& channels);
     // Sum over the batches of count_batch(start, stop), batches in parallel.
     OutcomeCounts for_each_batch(const std::function<OutcomeCounts(int64_t, int64_t)>& count_batch);
-    OutcomeCounts count_correct(size_t start_stage);
-    OutcomeCounts count_correct_sparse(size_t stage, const std::vector<int64_t>& channels);
+    // Where a pass also copies each batch's input of a stage (rows of `into`, (N, ...)).
+    struct Capture {
+        size_t stage = 0;
+        core::Tensor into;
+    };
+    OutcomeCounts count_correct(size_t start_stage, const Capture* capture = nullptr);
+    OutcomeCounts count_correct_sparse(size_t stage, const std::vector<int64_t>& channels,
+                                       const Capture* capture = nullptr);
+    // The output channels of stage `first` that `faults` changed, when the channel-sparse restart
+    // applies to them (fewer than all, no whole-stage change); empty otherwise.
+    std::vector<int64_t> sparse_channels(const ScopedFaults& faults, size_t first) const;
+    // A trial whose first changed stage `first` lies before the shared stage (campaign_shared.cpp);
+    // `channels`: sparse_channels.
+    OutcomeCounts count_shared(size_t first, const std::vector<int64_t>& channels);
+    // Every parameter and buffer value of stages [0, stage), in order.
+    std::vector<float> prefix_values(size_t stage) const;
     // From stage `start` through every stage's own module, so that the activation-fault hooks of
     // trial `trial` at point `point` run on every batch.
     OutcomeCounts count_with_activation_faults(size_t start, size_t point, int64_t trial);
@@ -214,6 +269,9 @@ private:
     std::vector<Stage> stages_;  // chain_'s stages, one to one
     // Per stage: its input (N, ...) when cached, undefined otherwise; one more entry for the logits.
     std::vector<core::Tensor> stage_inputs_;
+    std::vector<core::Shape> stage_shapes_;  // per stage (and the logits): its input's shape, one sample
+    TrialInputCache* shared_ = nullptr;      // share_trial_inputs
+    size_t shared_stage_ = 0;
     bool logits_cached_ = false;
     int64_t batch_size_ = 0;
     OutcomeCounts fault_free_;

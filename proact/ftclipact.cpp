@@ -39,6 +39,8 @@ void validate_options(const FtClipActOptions& options) {
         fail<core::ValueError>("FtClipAct: search campaigns run every trial in one shard without early stopping");
     if (options.max_search_bers < 1)
         fail<core::ValueError>("FtClipAct: the search BER count must be at least 1, got ", options.max_search_bers);
+    if (options.cache_budget_bytes < 0)
+        fail<core::ValueError>("FtClipAct: the cache budget must be >= 0 bytes, got ", options.cache_budget_bytes);
     if (options.subset_images < 1) fail<core::ValueError>("FtClipAct: subset images must be at least 1, got ", options.subset_images);
     if (options.candidates < 2) fail<core::ValueError>("FtClipAct: candidates per round must be at least 2, got ", options.candidates);
     if (options.min_rounds < 1 || options.max_rounds < options.min_rounds)
@@ -83,10 +85,12 @@ SearchResult search_threshold(float high, const FtClipActOptions& options, const
 }
 
 double campaign_score(layers::Module& model, const core::Tensor& images, const std::vector<int32_t>& labels,
-                      const faults::CampaignOptions& campaign) {
+                      const faults::CampaignOptions& campaign, faults::TrialInputCache* shared) {
     faults::CampaignOptions options = campaign;
     options.progress = false;
-    return curve_score(faults::run_campaign(model, images, labels, options));
+    faults::Campaign run(model, images, labels, options);
+    if (shared) run.share_trial_inputs(*shared);
+    return curve_score(run.run());
 }
 
 double curve_score(const faults::CampaignResult& result) {
@@ -221,10 +225,12 @@ FtClipActResult ftclipact_harden(layers::Module& model, const core::Shape& input
             const int64_t done = layer_start + int64_t(round) * options.candidates + candidate;
             bar.update(done, result.campaigns, status.str());
         };
+        // The stages before this layer's are the same in every candidate's campaign.
+        faults::TrialInputCache shared(layer.path, options.cache_budget_bytes);
         const auto score = [&](float candidate) {
             threshold = candidate;
             ++result.campaigns;
-            return campaign_score(model, images, labels, options.campaign);
+            return campaign_score(model, images, labels, options.campaign, &shared);
         };
         layer.search = search_threshold(layer.ranger_max, options, quantize, score, on_candidate);
         threshold = layer.search.best_threshold;

@@ -40,6 +40,7 @@
 #include "faults/campaign.hpp"
 #include "layers/module.hpp"
 #include "proact/run_settings.hpp"
+#include "proact/threshold_training.hpp"
 
 namespace proact::method {
 
@@ -70,6 +71,11 @@ struct FtClipActOptions {
     // the most on the search faults of the subset (search_bers_for), so that every BER searched
     // at costs its campaigns where they decide something.
     int max_search_bers = 5;
+    // Memory for each search trial's faulty input of the stage holding the layer searched, kept
+    // across that layer's candidates (faults::TrialInputCache): their campaigns differ only from
+    // that stage on, so later candidates rerun only the rest of the model. The same results; the
+    // run's --cache-budget-mb.
+    int64_t cache_budget_bytes = kDefaultCacheBudgetBytes;
 };
 
 // ValueError naming the option, its allowed range and the value (the campaign options included).
@@ -131,9 +137,10 @@ FtClipActResult ftclipact_harden(layers::Module& model, const core::Shape& input
 double curve_score(const faults::CampaignResult& campaign);
 
 // The score of `model` as it is: curve_score of a campaign over `campaign`'s BERs on (images,
-// labels). The search's scoring, for callers and tests.
+// labels). The search's scoring, for callers and tests. With `shared`, the campaign's trials keep
+// and reuse their faulty inputs there (faults::TrialInputCache: the same score).
 double campaign_score(layers::Module& model, const core::Tensor& images, const std::vector<int32_t>& labels,
-                      const faults::CampaignOptions& campaign);
+                      const faults::CampaignOptions& campaign, faults::TrialInputCache* shared = nullptr);
 
 std::string ftclipact_json(const FtClipActResult& result, const FtClipActOptions& options, bool with_times = false);
 

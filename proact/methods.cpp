@@ -107,6 +107,7 @@ FtClipActOptions ftclipact_options(const MethodSettings& settings, const HardenI
     FtClipActOptions options = settings.ftclipact;
     options.campaign.format = inputs.format;
     options.subset_images = settings.profile_images;
+    options.cache_budget_bytes = settings.cache_budget_bytes;
     if (!settings.ftclipact_search_bers.empty()) options.campaign.bers = settings.ftclipact_search_bers;
     else if (!inputs.evaluation_bers.empty()) options.campaign.bers = inputs.evaluation_bers;
     return options;

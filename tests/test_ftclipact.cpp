@@ -23,6 +23,29 @@ method::FtClipActOptions search_options() {
     return options;
 }
 
+// A search on tiny_cnn that runs in a second: Q7.8, two BERs, 3 trials, 3 candidates, 1-2 rounds.
+method::FtClipActOptions model_search_options() {
+    method::FtClipActOptions options = search_options();
+    options.campaign.format = faults::StorageFormat::fixed_point(7, 8);
+    options.campaign.bers = {1e-3, 1e-2};
+    options.campaign.trials = 3;
+    options.subset_images = 96;
+    options.candidates = 3;
+    options.min_rounds = 1;
+    options.max_rounds = 2;
+    return options;
+}
+
+// tiny_data of `model` (count images, seed 3) as a data set.
+datasets::Dataset tiny_train(layers::Module& model, int64_t count) {
+    const faults_test::TinyData data = faults_test::tiny_data(model, count, 3);
+    datasets::Dataset train;
+    train.set_images(data.images);
+    train.labels = data.labels;
+    train.num_classes = 5;
+    return train;
+}
+
 }  // namespace
 
 TEST_CASE("search: picks the best candidate, narrows around it, stops after max rounds") {
@@ -62,14 +85,7 @@ TEST_CASE("FtClipAct on a model: the searched thresholds are set, kept, and what
     train.set_images(data.images);
     train.labels = data.labels;
     train.num_classes = 5;
-    method::FtClipActOptions options = search_options();
-    options.campaign.format = faults::StorageFormat::fixed_point(7, 8);
-    options.campaign.bers = {1e-3, 1e-2};
-    options.campaign.trials = 3;
-    options.subset_images = 96;
-    options.candidates = 3;
-    options.min_rounds = 1;
-    options.max_rounds = 2;
+    method::FtClipActOptions options = model_search_options();
     const method::FtClipActResult result = method::ftclipact_harden(*model, {1, 8, 8}, train, train, options, core::ClipMode::hard, kRun);
     REQUIRE(result.layers.size() == 3);
     CHECK(result.activation == "layer:hard");
@@ -115,4 +131,23 @@ TEST_CASE("FtClipAct: bad options are ValueErrors") {
     CHECK_THROWS_AS(method::ftclipact_harden(*model, {1, 8, 8}, train, train, search_options(), core::ClipMode::smooth, kRun),
                     core::ValueError);
     CHECK_FALSE(layers::clip_config_of(*model).has_value());
+}
+
+TEST_CASE("FtClipAct: the same search, thresholds and scores with and without keeping the trials' inputs") {
+    method::FtClipActOptions options = model_search_options();
+    std::string json[2];
+    for (int keep = 0; keep < 2; ++keep) {
+        layers::ModulePtr model = faults_test::tiny_cnn(6);
+        const datasets::Dataset train = tiny_train(*model, 160);
+        options.cache_budget_bytes = keep ? int64_t(64) << 20 : 0;  // faults::TrialInputCache
+        const method::FtClipActResult result =
+            method::ftclipact_harden(*model, {1, 8, 8}, train, train, options, core::ClipMode::hard, kRun);
+        json[keep] = method::ftclipact_json(result, options);
+    }
+    CHECK(json[0] == json[1]);
+    options.cache_budget_bytes = -1;
+    layers::ModulePtr model = faults_test::tiny_cnn(6);
+    const datasets::Dataset train = tiny_train(*model, 40);
+    CHECK_THROWS_AS(method::ftclipact_harden(*model, {1, 8, 8}, train, train, options, core::ClipMode::hard, kRun),
+                    core::ValueError);
 }
