@@ -167,8 +167,8 @@ Campaign::Campaign(layers::Module& model, const core::Tensor& images, const std:
     batch_size_ = options_.batch_size;
     if (batch_size_ == 0)  // batches run in parallel, and the bits do not depend on the batch size
         batch_size_ = layers::auto_batch_rows(*std::max_element(sample_values.begin(), sample_values.end()), count);
-    stage_shapes_ = sample_shapes;
-    choose_cache(sample_shapes);
+    stage_shapes_ = std::move(sample_shapes);
+    choose_cache(stage_shapes_);
     fill_cache();
     if (options_.stage_cache && options_.channel_sparse) probe_channel_sparse();
     setup_seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_time).count();

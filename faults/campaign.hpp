@@ -133,14 +133,14 @@ private:
     friend class Campaign;
     struct Entry {
         uint64_t images_hash = 0;
-        std::vector<float> prefix;  // every parameter and buffer of the stages before, as the trial had them
+        core::Tensor prefix;  // prefix_values of the stages before, as the trial had them
         core::Tensor input;         // (N, ...): the stage's input under the trial's faults
     };
     std::string module_path_;
     int64_t budget_bytes_ = 0;
     int64_t used_bytes_ = 0;
     int64_t replays_ = 0;
-    std::multimap<uint64_t, Entry> entries_;  // by a hash of the prefix and images
+    std::multimap<uint64_t, Entry> entries_;  // by data_checksum of the prefix
 };
 
 class Campaign {
@@ -241,8 +241,8 @@ private:
     // A trial whose first changed stage `first` lies before the shared stage (campaign_shared.cpp);
     // `channels`: sparse_channels.
     OutcomeCounts count_shared(size_t first, const std::vector<int64_t>& channels);
-    // Every parameter and buffer value of stages [0, stage), in order.
-    std::vector<float> prefix_values(size_t stage) const;
+    // Every parameter and buffer value of stages [0, stage), in order: (values).
+    core::Tensor prefix_values(size_t stage) const;
     // From stage `start` through every stage's own module, so that the activation-fault hooks of
     // trial `trial` at point `point` run on every batch.
     OutcomeCounts count_with_activation_faults(size_t start, size_t point, int64_t trial);

@@ -1,28 +1,15 @@
 // Trials that start from a faulty stage input another campaign kept (TrialInputCache,
 // campaign.hpp): FtClipAct scores each candidate threshold of a layer by a campaign with the same
 // trials, and the stages before that layer are the same in all of them.
+#include <algorithm>
 #include <cstring>
 #include <utility>
 
 #include "core/error.hpp"
 #include "faults/campaign.hpp"
+#include "faults/injector.hpp"
 
 namespace proact::faults {
-
-namespace {
-
-// FNV-1a over the bits of `values` and `images_hash`: where to look, never what decides a match.
-uint64_t prefix_key(const std::vector<float>& values, uint64_t images_hash) {
-    uint64_t hash = 1469598103934665603ull ^ images_hash;
-    for (float value : values) {
-        uint32_t bits;
-        std::memcpy(&bits, &value, sizeof(bits));
-        hash = (hash ^ bits) * 1099511628211ull;
-    }
-    return hash;
-}
-
-}  // namespace
 
 TrialInputCache::TrialInputCache(std::string module_path, int64_t budget_bytes)
     : module_path_(std::move(module_path)), budget_bytes_(budget_bytes) {
@@ -38,18 +25,18 @@ void Campaign::share_trial_inputs(TrialInputCache& cache) {
     shared_stage_ = stage;
 }
 
-std::vector<float> Campaign::prefix_values(size_t stage) const {
-    std::vector<float> values;
+core::Tensor Campaign::prefix_values(size_t stage) const {
+    std::vector<core::Tensor> tensors;
+    int64_t count = 0;
     for (size_t s = 0; s < stage; ++s) {
-        for (const auto& [name, parameter] : stages_[s].module->named_parameters()) {
-            const core::Tensor value = parameter.value().contiguous();
-            values.insert(values.end(), value.data(), value.data() + value.numel());
-        }
-        for (const auto& [name, buffer] : stages_[s].module->named_buffers()) {
-            const core::Tensor value = buffer.contiguous();
-            values.insert(values.end(), value.data(), value.data() + value.numel());
-        }
+        for (const auto& [name, parameter] : stages_[s].module->named_parameters())
+            tensors.push_back(parameter.value().contiguous());
+        for (const auto& [name, buffer] : stages_[s].module->named_buffers()) tensors.push_back(buffer.contiguous());
     }
+    for (const core::Tensor& tensor : tensors) count += tensor.numel();
+    core::Tensor values = core::Tensor::empty({count});
+    float* out = values.data();
+    for (const core::Tensor& tensor : tensors) out = std::copy(tensor.data(), tensor.data() + tensor.numel(), out);
     return values;
 }
 
@@ -60,15 +47,17 @@ OutcomeCounts Campaign::count_shared(size_t first, const std::vector<int64_t>& c
     // nothing, and is what the trial would run anyway.
     if (!channels.empty() && stages_[first].splice_stage > stage) return count_correct_sparse(first, channels);
 
-    std::vector<float> prefix = prefix_values(stage);
-    const uint64_t key = prefix_key(prefix, images_hash_);
+    core::Tensor prefix = prefix_values(stage);
+    const uint64_t key = data_checksum(prefix, {});  // where to look, never what decides a match
     const auto [begin, end] = cache.entries_.equal_range(key);
     for (auto it = begin; it != end; ++it) {
         const TrialInputCache::Entry& entry = it->second;
         // Bit for bit: a fault may have left a NaN there, which no float comparison matches.
-        const bool same_prefix = entry.prefix.size() == prefix.size() &&
-                                 std::memcmp(entry.prefix.data(), prefix.data(), prefix.size() * sizeof(float)) == 0;
-        if (entry.images_hash != images_hash_ || !same_prefix || entry.input.size(0) != images_.size(0)) continue;
+        const bool same_prefix =
+            entry.prefix.numel() == prefix.numel() &&
+            (prefix.numel() == 0 || std::memcmp(entry.prefix.data(), prefix.data(),
+                                                static_cast<size_t>(prefix.numel()) * sizeof(float)) == 0);
+        if (entry.images_hash != images_hash_ || !same_prefix) continue;
         ++cache.replays_;
         layers::ModeGuard eval_mode(model_, /*training=*/false);
         const core::Tensor& input = entry.input;
@@ -82,7 +71,7 @@ OutcomeCounts Campaign::count_shared(size_t first, const std::vector<int64_t>& c
     core::Shape shape = stage_shapes_[stage];
     shape[0] = images_.size(0);
     const int64_t bytes =
-        static_cast<int64_t>((core::numel_of(shape) + static_cast<int64_t>(prefix.size())) * sizeof(float));
+        (core::numel_of(shape) + prefix.numel()) * static_cast<int64_t>(sizeof(float));
     Capture capture{stage, core::Tensor()};
     if (cache.used_bytes_ + bytes <= cache.budget_bytes_) capture.into = core::Tensor::empty(shape);
     const Capture* keep = capture.into.defined() ? &capture : nullptr;

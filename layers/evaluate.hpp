@@ -55,9 +55,9 @@ EvalResult evaluate(Module& model, const InputBatches& inputs, const std::vector
 
 // Rows per inference batch chosen for speed: `count` samples in equal batches whose widest
 // activation (values_per_sample floats a row) stays under kAutoBatchBytes, as many batches as a
-// multiple of the thread count. Small, so that a batch's activations stay in cache and its buffers come back from
-// the pool (measurements in evaluate.cpp). Campaigns and evaluate() use it; neither's numbers
-// depend on it (an image's logits have the same bits in any batch).
+// multiple of the thread count. Small, so that a batch's activations stay in cache and its buffers
+// come back from the pool (measurements in evaluate.cpp). Campaigns and evaluate() use it;
+// neither's numbers depend on it (an image's logits have the same bits in any batch).
 inline constexpr int64_t kAutoBatchBytes = int64_t(4) << 20;
 int64_t auto_batch_rows(int64_t values_per_sample, int64_t count);
 
