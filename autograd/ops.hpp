@@ -89,6 +89,27 @@ Variable conv2d(const Variable& x, const Variable& weight, const Variable& bias,
 Variable conv2d_relu_max_pool2d(const Variable& x, const Variable& weight, const Variable& bias, int64_t stride,
                                 int64_t padding, int64_t pool_kernel, int64_t pool_stride = 0,
                                 int64_t pool_padding = 0);
+// What conv2d_fused runs after the convolution y: each part optional, in this order.
+struct ConvTail {
+    // batch_norm(y, gamma, beta, running_mean, running_var, /*training=*/false, momentum, eps)
+    bool batch_norm = false;
+    Variable gamma, beta;
+    Tensor running_mean, running_var;
+    float momentum = 0.1f, eps = 1e-5f;
+    Variable residual;  // add(y, residual); undefined: none
+    enum class Activation { none, relu, clip } activation = Activation::none;
+    // clip: clip_activation(y, threshold, mode, slope)
+    Variable threshold;
+    core::ClipMode mode = core::ClipMode::hard;
+    float slope = 20.0f;
+};
+// conv2d(x, weight, bias, stride, padding) and then `tail` as one op, in the bits of the separate
+// ops, with their checks and errors. Without a graph (grad mode off, or nothing requiring a
+// gradient), each image's convolution output goes through the tail while it is still in cache
+// (core/conv_epilogue.hpp); else, and for what that path does not take (a residual that only
+// broadcasts, ...), the separate ops.
+Variable conv2d_fused(const Variable& x, const Variable& weight, const Variable& bias, int64_t stride,
+                      int64_t padding, const ConvTail& tail);
 // x (B,C,H,W) -> (B,C,OH,OW); stride defaults to the kernel size; padding with -inf (max) or
 // zeros counted in the average (avg, like PyTorch's count_include_pad=true).
 Variable max_pool2d(const Variable& x, int64_t kernel, int64_t stride = 0, int64_t padding = 0);

@@ -77,6 +77,25 @@ void batch_statistics(const float* src, const BatchNormShape& shape, int64_t c, 
 
 }  // namespace
 
+ChannelAffine batch_norm_affine(ChannelParams gamma, ChannelParams beta, int64_t c, double mean, double invstd) {
+    const double g = gamma.data ? gamma[c] : 1.0;
+    const double bt = beta.data ? beta[c] : 0.0;
+    return {static_cast<float>(g * invstd), static_cast<float>(bt - mean * g * invstd)};
+}
+
+double batch_norm_invstd(double var, float eps) { return 1.0 / std::sqrt(var + double(eps)); }
+
+void batch_norm_eval_affine(ChannelParams gamma, ChannelParams beta, ChannelParams running_mean,
+                            ChannelParams running_var, int64_t channels, float eps, float* scale, float* shift) {
+    for (int64_t c = 0; c < channels; ++c) {
+        const double mean = running_mean[c];
+        const ChannelAffine affine =
+            batch_norm_affine(gamma, beta, c, mean, batch_norm_invstd(running_var[c], eps));
+        scale[c] = affine.scale;
+        shift[c] = affine.shift;
+    }
+}
+
 void batch_norm_forward(const float* src, const BatchNormShape& shape, ChannelParams gamma, ChannelParams beta,
                         ChannelStats running_mean, ChannelStats running_var, bool training, float momentum, float eps,
                         float* dst, double* mean, double* invstd) {
@@ -98,18 +117,14 @@ void batch_norm_forward(const float* src, const BatchNormShape& shape, ChannelPa
             channel_mean = running_mean[c];
             channel_var = running_var[c];
         }
-        const double channel_invstd = 1.0 / std::sqrt(channel_var + double(eps));
+        const double channel_invstd = batch_norm_invstd(channel_var, eps);
         mean[c] = channel_mean;
         invstd[c] = channel_invstd;
-        // y = x * scale + shift
-        const double g = gamma.data ? gamma[c] : 1.0;
-        const double bt = beta.data ? beta[c] : 0.0;
-        const float scale = static_cast<float>(g * channel_invstd);
-        const float shift = static_cast<float>(bt - channel_mean * g * channel_invstd);
+        const ChannelAffine affine = batch_norm_affine(gamma, beta, c, channel_mean, channel_invstd);
         for (int64_t b = 0; b < B; ++b) {
             const float* in_plane = src + (b * C + c) * S;
             float* out_plane = dst + (b * C + c) * S;
-            for (int64_t i = 0; i < S; ++i) out_plane[i] = in_plane[i] * scale + shift;
+            for (int64_t i = 0; i < S; ++i) out_plane[i] = affine(in_plane[i]);
         }
     }
 }

@@ -48,6 +48,23 @@ void batch_norm_forward(const float* x, const BatchNormShape& shape, ChannelPara
                         ChannelStats running_mean, ChannelStats running_var, bool training, float momentum, float eps,
                         float* out, double* mean, double* invstd);
 
+// What batch_norm_forward applies to channel c, y = x * scale + shift (a rounded product, then a
+// rounded sum), from the channel's mean and 1/sqrt(var + eps): scale = gamma * invstd and
+// shift = beta - mean * gamma * invstd, in double, each rounded once to float.
+struct ChannelAffine {
+    float scale = 1.0f;
+    float shift = 0.0f;
+    float operator()(float x) const { return x * scale + shift; }
+};
+ChannelAffine batch_norm_affine(ChannelParams gamma, ChannelParams beta, int64_t c, double mean, double invstd);
+double batch_norm_invstd(double var, float eps);  // 1 / sqrt(var + eps)
+
+// Eval mode's affine of every channel, from the running statistics: scale, shift (C) such that
+// batch_norm_forward(training = false) gives y = x * scale[c] + shift[c] (ChannelAffine), the same
+// bits. For a caller that applies it elsewhere (core/conv_epilogue.hpp).
+void batch_norm_eval_affine(ChannelParams gamma, ChannelParams beta, ChannelParams running_mean,
+                            ChannelParams running_var, int64_t channels, float eps, float* scale, float* shift);
+
 // x, dy (B, C, S), the forward's mean and invstd -> dx (B, C, S), dgamma (C), dbeta (C), each null
 // when not wanted. gamma: the forward's (absent: 1); read only for dx.
 void batch_norm_backward(const float* x, const float* dy, const BatchNormShape& shape, ChannelParams gamma,

@@ -154,25 +154,25 @@ bool neuron_like(const ClipShape& shape) {
 }
 
 template <ClipMode mode>
-void clip_forward_mode(const float* x, const float* threshold, float* y, const ClipShape& shape, float slope) {
+void clip_forward_mode(const float* x, const float* threshold, float* y, const ClipShape& shape, float slope,
+                       bool may_thread) {
     const int64_t total = shape.batch * shape.channels * shape.spatial;
-    if (shape.granularity == ClipGranularity::layer) {
-        const int64_t blocks = (total + kClipBlock - 1) / kClipBlock;
-#pragma omp parallel for schedule(dynamic) if (total > kParallelGrain)
-        for (int64_t block = 0; block < blocks; ++block) {
-            const int64_t start = block * kClipBlock;
-            clip_row<mode, false>(x + start, threshold, y + start, std::min(kClipBlock, total - start), slope);
-        }
+    const bool layer = shape.granularity == ClipGranularity::layer, per_sample = neuron_like(shape);
+    // Units: blocks of kClipBlock elements under one layer threshold, else rows of `length`.
+    const int64_t length = layer ? kClipBlock : per_sample ? shape.channels * shape.spatial : shape.spatial;
+    const int64_t units = layer ? (total + kClipBlock - 1) / kClipBlock : total / std::max<int64_t>(length, 1);
+    const auto unit = [&](int64_t i) {
+        const int64_t start = i * length;
+        if (layer) clip_row<mode, false>(x + start, threshold, y + start, std::min(kClipBlock, total - start), slope);
+        else if (per_sample) clip_row<mode, true>(x + start, threshold, y + start, length, slope);
+        else clip_row<mode, false>(x + start, threshold + i % shape.channels, y + start, length, slope);
+    };
+    if (!may_thread || total <= kParallelGrain) {  // no region at all: an if(false) one still costs a team
+        for (int64_t i = 0; i < units; ++i) unit(i);
         return;
     }
-    const bool per_sample = neuron_like(shape);
-    const int64_t length = per_sample ? shape.channels * shape.spatial : shape.spatial;
-    const int64_t rows = total / std::max<int64_t>(length, 1);
-#pragma omp parallel for schedule(dynamic, dynamic_chunk(length)) if (total > kParallelGrain)
-    for (int64_t row = 0; row < rows; ++row) {
-        if (per_sample) clip_row<mode, true>(x + row * length, threshold, y + row * length, length, slope);
-        else clip_row<mode, false>(x + row * length, threshold + row % shape.channels, y + row * length, length, slope);
-    }
+#pragma omp parallel for schedule(dynamic, layer ? 1 : dynamic_chunk(length))
+    for (int64_t i = 0; i < units; ++i) unit(i);
 }
 
 // Each threshold element's gradient is summed in one fixed order whatever the thread count:
@@ -263,13 +263,28 @@ int64_t ClipShape::threshold_numel() const {
     return 1;
 }
 
+namespace {
+
+void clip_forward_on(const float* x, const float* threshold, float* y, const ClipShape& shape, ClipMode mode,
+                     float slope, bool may_thread) {
+    switch (mode) {
+        case ClipMode::hard: return clip_forward_mode<ClipMode::hard>(x, threshold, y, shape, slope, may_thread);
+        case ClipMode::smooth: return clip_forward_mode<ClipMode::smooth>(x, threshold, y, shape, slope, may_thread);
+        case ClipMode::saturate:
+            return clip_forward_mode<ClipMode::saturate>(x, threshold, y, shape, slope, may_thread);
+    }
+}
+
+}  // namespace
+
 void clip_forward(const float* x, const float* threshold, float* y, const ClipShape& shape, ClipMode mode,
                   float slope) {
-    switch (mode) {
-        case ClipMode::hard: return clip_forward_mode<ClipMode::hard>(x, threshold, y, shape, slope);
-        case ClipMode::smooth: return clip_forward_mode<ClipMode::smooth>(x, threshold, y, shape, slope);
-        case ClipMode::saturate: return clip_forward_mode<ClipMode::saturate>(x, threshold, y, shape, slope);
-    }
+    clip_forward_on(x, threshold, y, shape, mode, slope, /*may_thread=*/true);
+}
+
+void clip_forward_serial(const float* x, const float* threshold, float* y, const ClipShape& shape, ClipMode mode,
+                         float slope) {
+    clip_forward_on(x, threshold, y, shape, mode, slope, /*may_thread=*/false);
 }
 
 void clip_backward(const float* x, const float* threshold, const float* dy, float* dx, float* dthreshold,

@@ -48,6 +48,11 @@ struct ClipShape {
 void clip_forward(const float* x, const float* threshold, float* y, const ClipShape& shape, ClipMode mode,
                   float slope);
 
+// clip_forward on the calling thread alone (elementwise: the same bits), for a caller inside a
+// parallel region of its own (core/conv_epilogue.hpp, per image).
+void clip_forward_serial(const float* x, const float* threshold, float* y, const ClipShape& shape, ClipMode mode,
+                         float slope);
+
 // dy, x: (B, C, S). dx (B, C, S) is written (not accumulated) when not null; dthreshold (sized as
 // the threshold) is written when not null, each element a sum over its broadcast positions in a
 // fixed order (a layer threshold: partial sums over fixed blocks of elements, added in order), in

@@ -129,9 +129,11 @@ void reduce_dweight(const float* partials, int64_t slots, const ConvSizes& z, bo
 }  // namespace
 
 void conv2d_forward(const float* x, const float* weight, const float* bias, const Im2colShape& shape, int64_t O,
-                    float* out, float* saved_cols) {
+                    float* out, float* saved_cols, const ConvEpilogue* epilogue) {
+    if (saved_cols && epilogue)
+        fail<ValueError>("conv2d_forward: an epilogue (inference) with saved columns (training)");
     if (!saved_cols && conv2d_direct_applies(shape, O)) {
-        conv2d_forward_direct(x, weight, bias, shape, O, out);
+        conv2d_forward_direct(x, weight, bias, shape, O, out, epilogue);
         return;
     }
     const ConvSizes z(shape, O);
@@ -154,6 +156,9 @@ void conv2d_forward(const float* x, const float* weight, const float* bias, cons
                 const float shift = bias ? bias[o] : 0.0f;
                 for (int64_t i = 0; i < z.plane_out; ++i) dst[i] = src[i] + shift;
             }
+        if (epilogue)  // the group's images are still in cache
+            for (int64_t image = first; image < first + images; ++image)
+                apply_conv_epilogue(*epilogue, image, out + image * O * z.plane_out, O, z.plane_out);
     });
     carrier.rethrow();
 }

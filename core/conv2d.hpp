@@ -23,6 +23,7 @@
 
 #include <cstdint>
 
+#include "core/conv_epilogue.hpp"
 #include "core/im2col.hpp"
 
 namespace proact::core {
@@ -35,9 +36,10 @@ inline constexpr int64_t kConvGroupColumns = 512;
 // B, C, H, W, KH, KW, stride, padding. saved_cols: null, or CKK*B*OH*OW floats that receive the
 // columns for conv2d_backward (stored group by group). Without saved_cols, a shape that
 // conv2d_direct_applies to (core/conv_channels.hpp) runs the direct convolution instead: the same
-// bits, no im2col.
+// bits, no im2col. With an epilogue (inference: core/conv_epilogue.hpp), each image's output goes
+// through it as soon as it is written; ValueError with saved_cols too.
 void conv2d_forward(const float* x, const float* weight, const float* bias, const Im2colShape& shape, int64_t O,
-                    float* out, float* saved_cols);
+                    float* out, float* saved_cols, const ConvEpilogue* epilogue = nullptr);
 
 // dout (B,O,OH,OW) -> dx (B,C,H,W), dweight (O, CKK), dbias (O), each null when not wanted (all
 // overwritten). dweight reads cols (conv2d_forward's saved_cols) or, when cols is null, rebuilds

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/conv_channels_kernels.hpp"
+#include "core/conv_epilogue.hpp"
 #include "core/elementwise.hpp"
 #include "core/error.hpp"
 #include "core/gemm.hpp"
@@ -113,10 +114,12 @@ void make_plan(int64_t C, int64_t H, int64_t W, int64_t KH, int64_t KW, int64_t 
 // out (B, S, OH, OW): channel j of image b is the chain over the taps of w_rows[j], + shifts[j]
 // (+0 when shifts is null). Images are handed out one at a time (dynamic: a thread that loses its
 // core delays one image, not half the batch); each image's values do not depend on the thread.
-// With `pool` (planes = S): each image's (S, OH, OW) goes to a buffer of the thread's instead, then
-// through relu_value and max_pool2d_forward into out (B, S, pool->out_h, pool->out_w).
+// With `epilogue`, each image's (S, OH, OW) then through it (S = O, every channel). With `pool`
+// (planes = S) instead: each image's (S, OH, OW) goes to a buffer of the thread's, then through
+// relu_value and max_pool2d_forward into out (B, S, pool->out_h, pool->out_w).
 void run_images(const Plan& p, ChannelSums channel_sums, const float* x_data, int64_t B, const float* const* w_rows,
-                const float* shifts, int64_t S, float* out_data, bool parallel, const PoolShape* pool = nullptr) {
+                const float* shifts, int64_t S, float* out_data, bool parallel, const PoolShape* pool = nullptr,
+                const ConvEpilogue* epilogue = nullptr) {
     const Geometry& g = p.g;
     const int64_t C = p.C, H = p.H, W = p.W, padding = p.padding;
     const bool copy = padding > 0;  // without padding the input planes are read in place
@@ -154,6 +157,7 @@ void run_images(const Plan& p, ChannelSums channel_sums, const float* x_data, in
                     }
             }
             if (pool) max_pool2d_forward(image_sums, *pool, out_data + b * S * pool->out_h * pool->out_w, nullptr);
+            if (epilogue) apply_conv_epilogue(*epilogue, b, image_sums, S, g.OH * g.OW);
         });
     }
     carrier.rethrow();
@@ -205,9 +209,9 @@ bool conv2d_direct_applies(const Im2colShape& shape, int64_t O) {
 namespace {
 
 // The whole convolution of `shape` on run_images, every output channel; with `pool`, each image's
-// output then through ReLU and that max pooling (run_images).
+// output then through ReLU and that max pooling, with `epilogue` through that (run_images).
 void run_whole_convolution(const float* x, const float* weight, const float* bias, const Im2colShape& shape,
-                           int64_t O, float* out, const PoolShape* pool) {
+                           int64_t O, float* out, const PoolShape* pool, const ConvEpilogue* epilogue) {
     Plan plan;
     make_plan(shape.channels, shape.height, shape.width, shape.kernel_h, shape.kernel_w, shape.stride, shape.padding,
               plan);
@@ -217,19 +221,20 @@ void run_whole_convolution(const float* x, const float* weight, const float* bia
     std::vector<const float*> w_rows(static_cast<size_t>(O));
     for (int64_t o = 0; o < O; ++o) w_rows[static_cast<size_t>(o)] = weight + o * plan.g.K;
     const bool parallel = O * plan.g.K * shape.col_cols() > kConvDirectSerialWork;
-    run_images(plan, channel_sums_for(gemm_kernel()), x, shape.batch, w_rows.data(), bias, O, out, parallel, pool);
+    run_images(plan, channel_sums_for(gemm_kernel()), x, shape.batch, w_rows.data(), bias, O, out, parallel, pool,
+               epilogue);
 }
 
 }  // namespace
 
 void conv2d_forward_direct(const float* x, const float* weight, const float* bias, const Im2colShape& shape, int64_t O,
-                           float* out) {
-    run_whole_convolution(x, weight, bias, shape, O, out, nullptr);
+                           float* out, const ConvEpilogue* epilogue) {
+    run_whole_convolution(x, weight, bias, shape, O, out, nullptr, epilogue);
 }
 
 void conv2d_relu_max_pool2d_direct(const float* x, const float* weight, const float* bias, const Im2colShape& shape,
                                    int64_t O, const PoolShape& pool, float* out) {
-    run_whole_convolution(x, weight, bias, shape, O, out, &pool);
+    run_whole_convolution(x, weight, bias, shape, O, out, &pool, nullptr);
 }
 
 bool conv2d_backward_input_direct_applies(const Im2colShape& shape, int64_t O, const float* weight) {

@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/conv_epilogue.hpp"
 #include "core/im2col.hpp"
 #include "core/pool.hpp"
 #include "core/tensor.hpp"
@@ -39,13 +40,14 @@ Tensor conv2d_channels(const Tensor& x, const Tensor& weight, const Tensor& bias
 // says: stride 1, the avx512 or avx2 GEMM kernel in use (their register-blocked kernels; the
 // generic kernel's loop is slower than its GEMM), not PROACT_GEMM=blas, and at most
 // kConvDirectMaxOutputs output channels (measured on both kernels, conv_channels.cpp).
-//   x (B,C,H,W), weight (O, C*KH*KW), bias (O) or null -> out (B,O,OH,OW), all contiguous.
+//   x (B,C,H,W), weight (O, C*KH*KW), bias (O) or null -> out (B,O,OH,OW), all contiguous; with
+//   an epilogue (core/conv_epilogue.hpp), each image's output then goes through it.
 inline constexpr int64_t kConvDirectMaxOutputs = 64;
 // Below this many multiply-adds (O*CKK*B*OH*OW) the images stay on the calling thread.
 inline constexpr int64_t kConvDirectSerialWork = 65536;
 bool conv2d_direct_applies(const Im2colShape& shape, int64_t O);
 void conv2d_forward_direct(const float* x, const float* weight, const float* bias, const Im2colShape& shape, int64_t O,
-                           float* out);
+                           float* out, const ConvEpilogue* epilogue = nullptr);
 
 // conv2d_forward_direct, then ReLU (relu_value), then max pooling, one image at a time: an image's
 // convolution output stays in cache, where the three ops one after the other write the whole

@@ -18,6 +18,11 @@ public:
     float eps() const { return eps_; }
     // Training forwards seen so far (the num_batches_tracked buffer).
     int64_t batches_tracked() const;
+    const Variable& weight() const { return weight_; }
+    const Variable& bias() const { return bias_; }
+    // The running statistics (buffers; the handles share their storage).
+    Tensor running_mean() { return buffer("running_mean"); }
+    Tensor running_var() { return buffer("running_var"); }
 
     Variable forward(const Variable& input) override;
     std::string describe() const override;

@@ -48,6 +48,12 @@ Variable Conv2d::forward_relu_max_pool(const Variable& input, const MaxPool2d& p
                                             stride_, padding_, pool.kernel(), pool.stride(), pool.padding());
 }
 
+Variable Conv2d::forward_fused(const Variable& input, const autograd::ConvTail& tail) {
+    check_input(input);
+    return autograd::conv2d_fused(input, guarded(weight_, weight_bounds_), guarded(bias_, bias_bounds_), stride_,
+                                  padding_, tail);
+}
+
 void Conv2d::enable_range_guard() {
     if (range_guarded()) fail<core::ValueError>("Conv2d: the range guard is enabled already");
     weight_bounds_ = register_parameter("weight_bounds", value_bounds(weight_.value()), false);

@@ -2,6 +2,7 @@
 // both axes.
 #pragma once
 
+#include "autograd/ops.hpp"
 #include "core/rng.hpp"
 #include "layers/module.hpp"
 #include "layers/pooling.hpp"
@@ -22,6 +23,9 @@ public:
     // at a time), with the three layers' checks and errors: what a Sequential runs for a Conv2d,
     // ReLU, MaxPool2d in a row when no graph is recorded and no hook observes them.
     Variable forward_relu_max_pool(const Variable& input, const MaxPool2d& pool);
+    // tail(forward(x)) as one op (autograd::conv2d_fused), with this layer's checks: what
+    // layers::conv_tail runs (conv_tail.hpp).
+    Variable forward_fused(const Variable& input, const autograd::ConvTail& tail);
     std::string type_name() const override { return "Conv2d"; }
     std::string describe() const override;
 

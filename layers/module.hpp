@@ -20,6 +20,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <typeinfo>
 #include <utility>
 #include <vector>
 
@@ -119,6 +120,13 @@ private:
 };
 
 using ModulePtr = std::shared_ptr<Module>;
+
+// `module` as an M when it is exactly an M (not a subclass, which may compute otherwise) that no
+// hook observes, else null: a module that a fused inference path may stand in for.
+template <class M>
+M* plain_module(Module* module) {
+    return module && typeid(*module) == typeid(M) && !module->has_forward_hooks() ? static_cast<M*>(module) : nullptr;
+}
 
 // Puts a module in training or evaluation mode for a scope and gives it back its own mode after,
 // however the scope ends.

@@ -6,6 +6,7 @@
 #include "layers/activation.hpp"
 #include "layers/batchnorm.hpp"
 #include "layers/conv.hpp"
+#include "layers/conv_tail.hpp"
 #include "layers/sequential.hpp"
 
 namespace proact::layers {
@@ -29,14 +30,16 @@ BasicBlock::BasicBlock(int64_t in_channels, int64_t out_channels, int64_t stride
 }
 
 Variable BasicBlock::forward(const Variable& input) {
-    // Children are looked up by name on each call so replace_child takes effect.
-    Variable out = (*child("conv1"))(input);
-    out = (*child("bn1"))(out);
-    out = (*child("relu1"))(out);
-    out = (*child("conv2"))(out);
-    out = (*child("bn2"))(out);
-    const Variable identity = projection_ ? (*child("shortcut"))(input) : input;
-    return (*child("relu2"))(autograd::add(out, identity));
+    // Children are looked up by name on each call so replace_child takes effect. In inference each
+    // convolution and the modules after it run as one op where they allow it (conv_tail.hpp).
+    const ModulePtr conv1 = child("conv1"), bn1 = child("bn1"), relu1 = child("relu1");
+    const ModulePtr conv2 = child("conv2"), bn2 = child("bn2"), relu2 = child("relu2");
+    const auto shortcut = [&] { return projection_ ? (*child("shortcut"))(input) : input; };
+    Variable out = conv_tail(*conv1, bn1.get(), Variable(), relu1.get(), input);
+    if (conv_tail_fuses(*conv2, bn2.get(), relu2.get(), out.shape()))
+        return conv_tail(*conv2, bn2.get(), shortcut(), relu2.get(), out);
+    out = (*bn2)((*conv2)(out));
+    return (*relu2)(autograd::add(out, shortcut()));
 }
 
 std::string BasicBlock::describe() const {

@@ -1,24 +1,14 @@
 #include "layers/sequential.hpp"
 
-#include <typeinfo>
-
 #include "autograd/variable.hpp"
 #include "layers/activation.hpp"
+#include "layers/batchnorm.hpp"
+#include "layers/clipped_relu.hpp"
 #include "layers/conv.hpp"
+#include "layers/conv_tail.hpp"
 #include "layers/pooling.hpp"
 
 namespace proact::layers {
-
-namespace {
-
-// Whether `module` is exactly an M (not a subclass, which may compute otherwise) that no hook observes.
-template <class M>
-M* plain(const ModulePtr& module) {
-    Module& m = *module;
-    return typeid(m) == typeid(M) && !m.has_forward_hooks() ? static_cast<M*>(&m) : nullptr;
-}
-
-}  // namespace
 
 Sequential::Sequential(const std::vector<ModulePtr>& modules) {
     for (const ModulePtr& module : modules) add(module);
@@ -33,16 +23,30 @@ ModulePtr Sequential::at(int64_t index) const {
 Variable Sequential::forward(const Variable& input) {
     Variable x = input;
     const auto& kids = children();
+    const auto kid = [&kids](size_t i) { return i < kids.size() ? kids[i].second.get() : nullptr; };
     for (size_t i = 0; i < kids.size(); ++i) {
-        // Conv2d, ReLU, MaxPool2d in inference: one op, the convolution's output kept in cache
-        // (the same bits; a hook on any of the three sees the separate passes instead)
-        if (!autograd::grad_enabled() && i + 2 < kids.size()) {
-            Conv2d* conv = plain<Conv2d>(kids[i].second);
-            const MaxPool2d* pool = plain<MaxPool2d>(kids[i + 2].second);
-            if (conv && pool && plain<ReLU>(kids[i + 1].second)) {
+        if (!autograd::grad_enabled()) {
+            // Conv2d, ReLU, MaxPool2d in inference: one op, the convolution's output kept in cache
+            // (the same bits; a hook on any of the three sees the separate passes instead)
+            Conv2d* conv = plain_module<Conv2d>(kid(i));
+            const MaxPool2d* pool = plain_module<MaxPool2d>(kid(i + 2));
+            if (conv && pool && plain_module<ReLU>(kid(i + 1))) {
                 x = conv->forward_relu_max_pool(x, *pool);
                 i += 2;
                 continue;
+            }
+            // Conv2d, then a batch norm (or Identity) and an activation, either or both: one op
+            if (conv) {
+                Module* norm = plain_module<BatchNorm2d>(kid(i + 1)) || plain_module<Identity>(kid(i + 1))
+                                   ? kid(i + 1) : nullptr;
+                const size_t next = norm ? i + 2 : i + 1;
+                Module* activation = plain_module<ReLU>(kid(next)) || plain_module<ClippedReLU>(kid(next))
+                                         ? kid(next) : nullptr;
+                if ((norm || activation) && conv_tail_fuses(*conv, norm, activation, x.shape())) {
+                    x = conv_tail(*conv, norm, Variable(), activation, x);
+                    i = activation ? next : i + 1;
+                    continue;
+                }
             }
         }
         x = (*kids[i].second)(x);

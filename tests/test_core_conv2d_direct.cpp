@@ -24,9 +24,12 @@
 #include "core/sgemm.hpp"
 #include "core/tensor.hpp"
 #include "core/threads.hpp"
+#include "support/tensor_checks.hpp"
 
 using namespace proact;
 using core::Tensor;
+using test::same_bits;
+using test::same_bits_any_nan;
 
 namespace {
 
@@ -48,25 +51,6 @@ Tensor plain_conv(const Tensor& x, const Tensor& weight, const float* bias, cons
             for (int64_t i = 0; i < plane; ++i)
                 out.data()[(b * O + o) * plane + i] = product.data()[o * N + b * plane + i] + (bias ? bias[o] : 0.0f);
     return out;
-}
-
-bool same_bits(const Tensor& a, const Tensor& b) {
-    return a.numel() == b.numel() &&
-           std::memcmp(a.data(), b.data(), static_cast<size_t>(a.numel()) * sizeof(float)) == 0;
-}
-
-// The same bits, except that a NaN matches any NaN. The generic kernel's loops are plain C++, and
-// when two NaNs meet in a sum, which one's sign and payload come out depends on the operand order
-// the compiler picked (it may swap the operands of a float addition): the sanitizer build's -O2
-// and the release build's -O3 differ there. The vector kernels fix the order in intrinsics.
-bool same_bits_any_nan(const Tensor& a, const Tensor& b) {
-    if (a.numel() != b.numel()) return false;
-    for (int64_t i = 0; i < a.numel(); ++i) {
-        const float x = a.data()[i], y = b.data()[i];
-        if (std::isnan(x) != std::isnan(y)) return false;
-        if (!std::isnan(x) && std::memcmp(&x, &y, sizeof(float)) != 0) return false;
-    }
-    return true;
 }
 
 struct DirectCase {

@@ -25,21 +25,17 @@
 #include "layers/pooling.hpp"
 #include "layers/sequential.hpp"
 #include "layers/zoo.hpp"
+#include "support/tensor_checks.hpp"
 
 using namespace proact;
 using autograd::Variable;
 using core::Tensor;
+using test::same_bits;
 
 namespace {
 
 Tensor random_tensor(const core::Shape& shape, uint64_t index, float lo = -1.0f, float hi = 1.0f) {
-    core::Rng rng(29, "test-fused-conv", index);
-    return Tensor::uniform(shape, lo, hi, rng);
-}
-
-bool same_bits(const Tensor& a, const Tensor& b) {
-    return a.shape() == b.shape() &&
-           std::memcmp(a.data(), b.data(), static_cast<size_t>(a.numel()) * sizeof(float)) == 0;
+    return test::seeded_uniform(shape, 29, "test-fused-conv", index, lo, hi);
 }
 
 struct FusedCase {
