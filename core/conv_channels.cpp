@@ -81,10 +81,20 @@ void validate(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t
 
 namespace {
 
+ChannelVectorSums channel_vector_sums_for(GemmKernel kernel) {
+    switch (kernel) {
+        case GemmKernel::avx512: return channel_vector_sums_avx512;
+        case GemmKernel::avx2: return channel_vector_sums_avx2;
+        case GemmKernel::generic: break;
+    }
+    return nullptr;
+}
+
 // One convolution's geometry for the per-image kernels, with the tap offsets it points at.
 struct Plan {
     Geometry g;
     std::vector<int64_t> offsets;  // (K), g.offsets points here
+    std::vector<int64_t> positions;  // (OH*OW) at stride 1: output (oh, ow) at flat position oh*PW + ow
     int64_t C = 0, H = 0, W = 0, padding = 0;
 };
 
@@ -109,6 +119,16 @@ void make_plan(int64_t C, int64_t H, int64_t W, int64_t KH, int64_t KW, int64_t 
     for (int64_t k = 0; k < g.K; ++k)
         p.offsets[static_cast<size_t>(k)] = ((k / (g.KH * g.KW)) * g.PH + (k / g.KW) % g.KH) * g.PW + k % g.KW;
     g.offsets = p.offsets.data();
+    if (g.flat) {
+        p.positions.resize(static_cast<size_t>(g.OH * g.OW));
+        for (int64_t oh = 0; oh < g.OH; ++oh)
+            for (int64_t ow = 0; ow < g.OW; ++ow) p.positions[static_cast<size_t>(oh * g.OW + ow)] = oh * g.PW + ow;
+    }
+}
+
+bool channel_vectors_apply(const Geometry& g, int64_t S) {
+    return g.flat && S >= kConvChannelVectorsMinOutputs && g.OH * g.OW <= kConvChannelVectorsMaxPositions &&
+           gemm_kernel() != GemmKernel::generic;
 }
 
 // out (B, S, OH, OW): channel j of image b is the chain over the taps of w_rows[j], + shifts[j]
@@ -123,6 +143,15 @@ void run_images(const Plan& p, ChannelSums channel_sums, const float* x_data, in
     const Geometry& g = p.g;
     const int64_t C = p.C, H = p.H, W = p.W, padding = p.padding;
     const bool copy = padding > 0;  // without padding the input planes are read in place
+    // With the channels in the vector lanes: the weights transposed once, wT (K, S), and each
+    // image's sums as (OH*OW, S).
+    const ChannelVectorSums vector_sums =
+        channel_vectors_apply(g, S) ? channel_vector_sums_for(gemm_kernel()) : nullptr;
+    std::vector<float> wT(vector_sums ? static_cast<size_t>(g.K * S) : 0);
+    if (vector_sums)
+        for (int64_t j = 0; j < S; ++j)
+            for (int64_t k = 0; k < g.K; ++k) wT[static_cast<size_t>(k * S + j)] = w_rows[j][k];
+    const int64_t rows = g.OH * g.OW;
     // Each thread's buffers are allocated inside the region: a failure there is carried out of
     // it, and that thread still reaches the `omp for` (every thread must) but does no work.
     ExceptionCarrier carrier;
@@ -132,7 +161,7 @@ void run_images(const Plan& p, ChannelSums channel_sums, const float* x_data, in
         carrier.run([&] {
             padded_planes.assign(copy ? static_cast<size_t>(C * g.PH * g.PW) : 0, 0.0f);  // borders stay +0
             partial.resize(static_cast<size_t>(g.acc_size));
-            total.resize(static_cast<size_t>(S * g.acc_size));  // (S, acc_size)
+            total.resize(static_cast<size_t>(S * (vector_sums ? rows : g.acc_size)));  // (S, acc_size) or (rows, S)
             if (pool) image_out.resize(static_cast<size_t>(S * g.OH * g.OW));
         });
 #pragma omp for schedule(dynamic)
@@ -143,21 +172,28 @@ void run_images(const Plan& p, ChannelSums channel_sums, const float* x_data, in
                     for (int64_t h = 0; h < H; ++h)
                         std::copy(image + (c * H + h) * W, image + (c * H + h + 1) * W,
                                   padded_planes.data() + (c * g.PH + h + padding) * g.PW + padding);
-            channel_sums(g, copy ? padded_planes.data() : image, w_rows, S, total.data(), partial.data());
-            const int64_t row_step = g.flat ? g.PW : g.OW;
-            float* image_sums = pool ? image_out.data() : out_data + b * S * g.OH * g.OW;
+            const float* planes = copy ? padded_planes.data() : image;
+            if (vector_sums)
+                vector_sums(g, planes, wT.data(), S, p.positions.data(), rows, total.data());
+            else
+                channel_sums(g, planes, w_rows, S, total.data(), partial.data());
+            // total element of channel j, output (oh, ow): at j * channel_step + oh * row_step + ow * column_step
+            const int64_t channel_step = vector_sums ? 1 : g.acc_size;
+            const int64_t row_step = vector_sums ? g.OW * S : g.flat ? g.PW : g.OW;
+            const int64_t column_step = vector_sums ? S : 1;
+            float* image_sums = pool ? image_out.data() : out_data + b * S * rows;
             for (int64_t j = 0; j < S; ++j) {
-                const float* channel_total = total.data() + j * g.acc_size;
+                const float* channel_total = total.data() + j * channel_step;
                 const float shift = shifts ? shifts[j] : 0.0f;
-                float* dst = image_sums + j * g.OH * g.OW;
+                float* dst = image_sums + j * rows;
                 for (int64_t oh = 0; oh < g.OH; ++oh)
                     for (int64_t ow = 0; ow < g.OW; ++ow) {
-                        const float value = channel_total[oh * row_step + ow] + shift;
+                        const float value = channel_total[oh * row_step + ow * column_step] + shift;
                         dst[oh * g.OW + ow] = pool ? relu_value(value) : value;
                     }
             }
             if (pool) max_pool2d_forward(image_sums, *pool, out_data + b * S * pool->out_h * pool->out_w, nullptr);
-            if (epilogue) apply_conv_epilogue(*epilogue, b, image_sums, S, g.OH * g.OW);
+            if (epilogue) apply_conv_epilogue(*epilogue, b, image_sums, S, rows);
         });
     }
     carrier.rethrow();
@@ -185,6 +221,13 @@ Tensor conv2d_channels(const Tensor& x, const Tensor& weight, const Tensor& bias
     run_images(plan, channel_sums_for(gemm_kernel()), input.data(), B, w_rows.data(),
                shifts.defined() ? shift_values.data() : nullptr, S, out.data(), /*parallel=*/true);
     return out;
+}
+
+bool conv2d_channel_vectors_apply(const Im2colShape& shape, int64_t S) {
+    Plan plan;
+    make_plan(shape.channels, shape.height, shape.width, shape.kernel_h, shape.kernel_w, shape.stride, shape.padding,
+              plan);
+    return channel_vectors_apply(plan.g, S);
 }
 
 bool conv2d_direct_applies(const Im2colShape& shape, int64_t O) {

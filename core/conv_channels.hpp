@@ -49,6 +49,18 @@ bool conv2d_direct_applies(const Im2colShape& shape, int64_t O);
 void conv2d_forward_direct(const float* x, const float* weight, const float* bias, const Im2colShape& shape, int64_t O,
                            float* out, const ConvEpilogue* epilogue = nullptr);
 
+// Many output channels on a small plane run with the channels in the vector lanes instead (per tap
+// one load of the weights of 16 channels (avx512; 8 on avx2) and one broadcast input per
+// position, and no padding columns computed and dropped): the same chain per element, so the same
+// bits (tests/test_core_conv2d_direct.cpp). Measured (`bench_conv direct`, 1 thread, batch 64,
+// interleaved, AMD EPYC): avx512 ResNet-20's 64-channel stage on 8x8 1.5x, Fashion-MNIST's on 7x7
+// 1.1x, 32 channels on 16x16 and 14x14 the same, 16 channels 0.7-0.95x (their position blocks are
+// long already); avx2 1.08x on 8x8, the same on 7x7. Used for S >= 48 channels on at most 64
+// output positions at stride 1, by conv2d_forward_direct and conv2d_channels alike.
+inline constexpr int64_t kConvChannelVectorsMinOutputs = 48;
+inline constexpr int64_t kConvChannelVectorsMaxPositions = 64;
+bool conv2d_channel_vectors_apply(const Im2colShape& shape, int64_t S);
+
 // conv2d_forward_direct, then ReLU (relu_value), then max pooling, one image at a time: an image's
 // convolution output stays in cache, where the three ops one after the other write the whole
 // batch's to memory and read it back twice (inference on LeNet-5: a third of a pass). The same

@@ -166,7 +166,89 @@ void sweep_blocks(const Sweep& s, int64_t count, int64_t positions) {
     }
 }
 
+// The channel masks of CV vectors of 8 channels of which `lanes` are real.
+template <int CV>
+inline void channel_masks(int64_t lanes, __m256i (&mask)[CV]) {
+    const __m256i index = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+#pragma GCC unroll 8
+    for (int v = 0; v < CV; ++v) {
+        const int left = static_cast<int>(std::clamp<int64_t>(lanes - 8 * v, 0, 8));
+        mask[v] = _mm256_cmpgt_epi32(_mm256_set1_epi32(left), index);
+    }
+}
+
+// Rows [r0, r0 + live) of totalT, channels j0 .. j0 + 8*CV (lanes under cmask): P positions at a
+// time in registers (the last block repeats its last row and stores only the live ones), per tap
+// CV weight vectors loaded and P inputs broadcast, each feeding CV FMAs.
+template <int CV, int P>
+inline void vector_block(const Geometry& g, const float* padded, const float* wT, int64_t count, int64_t j0,
+                         const __m256i (&cmask)[CV], const int64_t* positions, int64_t r0, int64_t live,
+                         float* totalT) {
+    const float* src[P];
+#pragma GCC unroll 16
+    for (int p = 0; p < P; ++p) src[p] = padded + positions[r0 + std::min<int64_t>(p, live - 1)];
+    for (int64_t k0 = 0; k0 < g.K; k0 += g.slice) {
+        const int64_t k1 = std::min(g.K, k0 + g.slice);
+        __m256 acc[P][CV];
+        {
+            __m256 w[CV];
+#pragma GCC unroll 8
+            for (int v = 0; v < CV; ++v) w[v] = _mm256_maskload_ps(wT + k0 * count + j0 + 8 * v, cmask[v]);
+            const int64_t offset = g.offsets[k0];
+#pragma GCC unroll 16
+            for (int p = 0; p < P; ++p) {
+                const __m256 x = _mm256_broadcast_ss(src[p] + offset);
+#pragma GCC unroll 8
+                for (int v = 0; v < CV; ++v) acc[p][v] = _mm256_mul_ps(w[v], x);
+            }
+        }
+        for (int64_t k = k0 + 1; k < k1; ++k) {
+            __m256 w[CV];
+#pragma GCC unroll 8
+            for (int v = 0; v < CV; ++v) w[v] = _mm256_maskload_ps(wT + k * count + j0 + 8 * v, cmask[v]);
+            const int64_t offset = g.offsets[k];
+#pragma GCC unroll 16
+            for (int p = 0; p < P; ++p) {
+                const __m256 x = _mm256_broadcast_ss(src[p] + offset);
+#pragma GCC unroll 8
+                for (int v = 0; v < CV; ++v) acc[p][v] = _mm256_fmadd_ps(w[v], x, acc[p][v]);
+            }
+        }
+        // unrolled with a test inside: an index the compiler cannot see keeps acc on the stack
+#pragma GCC unroll 16
+        for (int p = 0; p < P; ++p)
+#pragma GCC unroll 8
+            for (int v = 0; v < CV; ++v) {
+                if (p >= live) continue;
+                float* at = totalT + (r0 + p) * count + j0 + 8 * v;
+                const __m256 sum = k0 == 0 ? acc[p][v] : _mm256_add_ps(_mm256_maskload_ps(at, cmask[v]), acc[p][v]);
+                _mm256_maskstore_ps(at, cmask[v], sum);
+            }
+    }
+}
+
+// Every row for the channels from j0: CV vectors of channels, P positions per block (CV*P
+// accumulators + CV weights + 1 broadcast input within the 16 ymm).
+template <int CV, int P>
+void vector_rows(const Geometry& g, const float* padded, const float* wT, int64_t count, int64_t j0,
+                 const int64_t* positions, int64_t rows, float* totalT) {
+    __m256i cmask[CV];
+    channel_masks<CV>(count - j0, cmask);
+    for (int64_t r0 = 0; r0 < rows; r0 += P)
+        vector_block<CV, P>(g, padded, wT, count, j0, cmask, positions, r0, std::min<int64_t>(P, rows - r0), totalT);
+}
+
 }  // namespace
+
+void channel_vector_sums_avx2(const Geometry& g, const float* padded, const float* wT, int64_t count,
+                              const int64_t* positions, int64_t rows, float* totalT) {
+    for (int64_t j0 = 0; j0 < count; j0 += 16) {
+        if (count - j0 > 8)
+            vector_rows<2, 6>(g, padded, wT, count, j0, positions, rows, totalT);
+        else
+            vector_rows<1, 12>(g, padded, wT, count, j0, positions, rows, totalT);
+    }
+}
 
 void channel_sums_avx2(const Geometry& g, const float* padded, const float* const* w_rows, int64_t count, float* total,
                        float* partial) {

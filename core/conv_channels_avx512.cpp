@@ -164,7 +164,80 @@ void sweep_blocks(const Sweep& s, int64_t count, int64_t positions) {
     }
 }
 
+// Rows [r0, r0 + live) of totalT, channels j0 .. j0 + 16*CV (lanes under cmask): P positions at a
+// time in registers (the last block repeats its last row and stores only the live ones), per tap
+// CV weight vectors loaded and P inputs broadcast, each feeding CV FMAs.
+template <int CV, int P>
+inline void vector_block(const Geometry& g, const float* padded, const float* wT, int64_t count, int64_t j0,
+                         const __mmask16 (&cmask)[CV], const int64_t* positions, int64_t r0, int64_t live,
+                         float* totalT) {
+    const float* src[P];
+#pragma GCC unroll 16
+    for (int p = 0; p < P; ++p) src[p] = padded + positions[r0 + std::min<int64_t>(p, live - 1)];
+    for (int64_t k0 = 0; k0 < g.K; k0 += g.slice) {
+        const int64_t k1 = std::min(g.K, k0 + g.slice);
+        __m512 acc[P][CV];
+        {
+            __m512 w[CV];
+#pragma GCC unroll 8
+            for (int v = 0; v < CV; ++v) w[v] = _mm512_maskz_loadu_ps(cmask[v], wT + k0 * count + j0 + 16 * v);
+            const int64_t offset = g.offsets[k0];
+#pragma GCC unroll 16
+            for (int p = 0; p < P; ++p) {
+                const __m512 x = _mm512_set1_ps(src[p][offset]);
+#pragma GCC unroll 8
+                for (int v = 0; v < CV; ++v) acc[p][v] = _mm512_mul_ps(w[v], x);
+            }
+        }
+        for (int64_t k = k0 + 1; k < k1; ++k) {
+            __m512 w[CV];
+#pragma GCC unroll 8
+            for (int v = 0; v < CV; ++v) w[v] = _mm512_maskz_loadu_ps(cmask[v], wT + k * count + j0 + 16 * v);
+            const int64_t offset = g.offsets[k];
+#pragma GCC unroll 16
+            for (int p = 0; p < P; ++p) {
+                const __m512 x = _mm512_set1_ps(src[p][offset]);
+#pragma GCC unroll 8
+                for (int v = 0; v < CV; ++v) acc[p][v] = _mm512_fmadd_ps(w[v], x, acc[p][v]);
+            }
+        }
+        // unrolled with a test inside: an index the compiler cannot see keeps acc on the stack
+#pragma GCC unroll 16
+        for (int p = 0; p < P; ++p)
+#pragma GCC unroll 8
+            for (int v = 0; v < CV; ++v) {
+                if (p >= live) continue;
+                float* at = totalT + (r0 + p) * count + j0 + 16 * v;
+                const __m512 sum = k0 == 0 ? acc[p][v] : _mm512_add_ps(_mm512_maskz_loadu_ps(cmask[v], at), acc[p][v]);
+                _mm512_mask_storeu_ps(at, cmask[v], sum);
+            }
+    }
+}
+
+// Every row for the channels from j0: CV vectors of channels, P positions per block (CV*P
+// accumulators + CV weights + 1 broadcast input within the 32 zmm).
+template <int CV, int P>
+void vector_rows(const Geometry& g, const float* padded, const float* wT, int64_t count, int64_t j0,
+                 const int64_t* positions, int64_t rows, float* totalT) {
+    __mmask16 cmask[CV];
+    block_masks<CV>(count - j0, cmask);
+    for (int64_t r0 = 0; r0 < rows; r0 += P)
+        vector_block<CV, P>(g, padded, wT, count, j0, cmask, positions, r0, std::min<int64_t>(P, rows - r0), totalT);
+}
+
 }  // namespace
+
+void channel_vector_sums_avx512(const Geometry& g, const float* padded, const float* wT, int64_t count,
+                                const int64_t* positions, int64_t rows, float* totalT) {
+    for (int64_t j0 = 0; j0 < count; j0 += 64) {
+        switch ((std::min<int64_t>(64, count - j0) + 15) / 16) {
+            case 1: vector_rows<1, 12>(g, padded, wT, count, j0, positions, rows, totalT); break;
+            case 2: vector_rows<2, 12>(g, padded, wT, count, j0, positions, rows, totalT); break;
+            case 3: vector_rows<3, 8>(g, padded, wT, count, j0, positions, rows, totalT); break;
+            default: vector_rows<4, 6>(g, padded, wT, count, j0, positions, rows, totalT); break;
+        }
+    }
+}
 
 void channel_sums_avx512(const Geometry& g, const float* padded, const float* const* w_rows, int64_t count,
                          float* total, float* partial) {

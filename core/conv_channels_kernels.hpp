@@ -34,6 +34,21 @@ void channel_sums_avx2(const Geometry& g, const float* padded, const float* cons
 void channel_sums_avx512(const Geometry& g, const float* padded, const float* const* w_rows, int64_t count,
                          float* total, float* partial);
 
+// The same sums with the output channels in the vector lanes, for many channels on small planes
+// (where channel_sums' blocks of positions are short and its padding columns a fifth of the work):
+// totalT (rows, count), row r for the real output position positions[r] (a flat position
+// oh*PW + ow: stride 1 only; the columns channel_sums computes and drops are skipped), lane j the
+// chain over the taps of channel j with its weights read from wT (K, count) (the weights
+// transposed: one tap's weights of 16 channels are one load), slices added in order. Per element
+// the operations of channel_sums (FMA(w, x, acc) in the same order), so the same bits.
+using ChannelVectorSums = void (*)(const Geometry& g, const float* padded, const float* wT, int64_t count,
+                                   const int64_t* positions, int64_t rows, float* totalT);
+
+void channel_vector_sums_avx2(const Geometry& g, const float* padded, const float* wT, int64_t count,
+                              const int64_t* positions, int64_t rows, float* totalT);
+void channel_vector_sums_avx512(const Geometry& g, const float* padded, const float* wT, int64_t count,
+                                const int64_t* positions, int64_t rows, float* totalT);
+
 // One image's input gradient at stride 1 (conv2d_backward_input_direct), in the bits of the GEMM
 // dcols = weight^T x dout (K = O, one K slice) followed by col2im. The image's dout planes are
 // padded by KH-1 rows and KW-1 columns of +0 on each side, (O, QH, QW); output position i of a

@@ -74,6 +74,9 @@ TEST_CASE("conv2d_forward's direct path gives im2col + GEMM + bias's bits on eve
         {"4x4 unpadded: 6 positions, 1 masked vector", 3, 5, 4, 14, 3, 0},
         {"1x1 on 8x8: 64 positions, unmasked last vectors", 2, 6, 8, 5, 1, 0},
         {"one output channel", 2, 3, 11, 1, 3, 1},
+        {"ResNet-20 stage 3, 8x8, 64 outputs: channels in the vector lanes, two K slices", 2, 64, 8, 64, 3, 1},
+        {"7x7, 50 outputs in the lanes: 3 whole vectors and 2 lanes", 2, 20, 7, 50, 3, 1},
+        {"1x1 on 8x8, 48 outputs in the lanes", 2, 6, 8, 48, 1, 0},
     };
     const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
     uint64_t seed = 0;
@@ -87,6 +90,8 @@ TEST_CASE("conv2d_forward's direct path gives im2col + GEMM + bias's bits on eve
             const Tensor bias = random_tensor({c.outputs}, seed + 2);
             // these cases all have few enough output channels for the direct path
             CHECK(core::conv2d_direct_applies(shape, c.outputs) == (kernel != core::GemmKernel::generic));
+            CHECK(core::conv2d_channel_vectors_apply(shape, c.outputs) ==
+                  (kernel != core::GemmKernel::generic && c.outputs >= 48));
             for (bool faulty : {false, true}) {
                 if (faulty) {  // a corner tap (reads padding at the borders) and a middle one
                     weight.data()[0] = inf;
@@ -113,8 +118,10 @@ TEST_CASE("conv2d_forward's direct path gives im2col + GEMM + bias's bits on eve
 }
 
 TEST_CASE("the direct convolution gives the same bits on 1 and 2 threads") {
-    // 24 outputs on 16x16 (whole blocks), 13 outputs on 9x9 (99 positions: a partial last vector)
-    const DirectCase cases[] = {{"16x16", 5, 16, 16, 24, 3, 1}, {"9x9", 5, 7, 9, 13, 3, 1}};
+    // 24 outputs on 16x16 (whole blocks), 13 outputs on 9x9 (99 positions: a partial last vector),
+    // 64 on 8x8 (the channels in the vector lanes)
+    const DirectCase cases[] = {
+        {"16x16", 5, 16, 16, 24, 3, 1}, {"9x9", 5, 7, 9, 13, 3, 1}, {"8x8, 64 outputs in the lanes", 5, 16, 8, 64, 3, 1}};
     const int saved = core::num_threads();
     for (core::GemmKernel kernel : core::supported_gemm_kernels()) {
         const core::GemmKernelScope scope(kernel);

@@ -66,6 +66,7 @@ TEST_CASE("conv2d_channels gives conv2d's bits on every GEMM kernel") {
         {"1x1 K = one slice", 1, 384, 5, 5, 1, 1, 0},     // K = 384 exactly
         {"3x3 K above, stride 2", 2, 64, 9, 6, 3, 2, 0},  // K = 576: two slices of 288
         {"5x5 K far above", 1, 40, 9, 4, 5, 1, 2},        // K = 1000: three slices
+        {"3x3 8x8, 56 outputs", 2, 32, 8, 56, 3, 1, 1},   // all 56: the channels in the vector lanes
     };
     for (core::GemmKernel kernel : core::supported_gemm_kernels()) {
         const core::GemmKernelScope scope(kernel);
