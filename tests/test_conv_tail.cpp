@@ -4,8 +4,8 @@
 // kernel, the direct and the GEMM path, at 1 and 2 threads, with Inf, NaN and signed zeros (a
 // NaN's sign aside: test::same_bits_any_nan); autograd::conv2d_fused with and without a graph; and
 // whole models (ResNet-20 with ReLUs and with every clipping scheme and mode, VGG-11 with batch
-// norm, a folded model) against the same model with a hook on every module, which keeps the
-// modules apart. When it fuses and when it must not.
+// norm, a folded and a range-guarded model) against the same model with a hook on every module,
+// which keeps the modules apart. When it fuses and when it must not.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -29,6 +29,7 @@
 #include "layers/conv_tail.hpp"
 #include "layers/fold_batchnorm.hpp"
 #include "layers/hybrid_clip.hpp"
+#include "layers/range_guard.hpp"
 #include "layers/resnet_block.hpp"
 #include "layers/zoo.hpp"
 #include "support/tensor_checks.hpp"
@@ -55,6 +56,7 @@ const ConvCase kCases[] = {
     {"stride 2, 8 -> 12 (GEMM path)", 3, 8, 11, 12, 3, 2, 1},
     {"80 outputs (GEMM path), 1x1", 2, 6, 7, 80, 1, 1, 0},
     {"odd plane 9x9, 5 outputs", 2, 3, 9, 5, 3, 1, 1},
+    {"48 outputs on 8x8: the channels in the vector lanes", 2, 8, 8, 48, 3, 1, 1},
 };
 
 struct Tail {
@@ -300,7 +302,7 @@ void check_fused_equals_separate(layers::Module& model, const Tensor& images) {
 
 }  // namespace
 
-TEST_CASE("models in inference: the fused tails give the modules' bits (ResNet-20, clipped, VGG-11 BN, folded)") {
+TEST_CASE("models in inference: the fused tails give the modules' bits (ResNet-20, clipped, VGG-11 BN, folded, guarded)") {
     const Tensor images = random_tensor({3, 3, 32, 32}, 71, 0.0f, 1.0f);
     for (core::GemmKernel kernel : core::supported_gemm_kernels()) {
         const core::GemmKernelScope scope(kernel);
@@ -338,6 +340,12 @@ TEST_CASE("models in inference: the fused tails give the modules' bits (ResNet-2
             randomise_batch_norms(*model, 500);
             model->eval();
             layers::fold_batch_norm(*model);  // an Identity where each batch norm was
+            check_fused_equals_separate(*model, images);
+            // range-guarded, with a weight past its bounds (a flipped exponent bit): the guard's
+            // zero is what the fused convolution computes with too
+            layers::apply_range_guard(*model);
+            for (auto& [name, value] : model->state_dict())
+                if (name == "layer2.1.conv1.weight") value.data()[5] = 3e30f;
             check_fused_equals_separate(*model, images);
         }
     }
