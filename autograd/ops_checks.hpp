@@ -4,8 +4,10 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 
 #include "autograd/variable.hpp"
+#include "core/clip.hpp"
 #include "core/im2col.hpp"
 #include "core/pool.hpp"
 
@@ -19,5 +21,10 @@ core::Im2colShape validate_conv2d(const Variable& x, const Variable& weight, con
 // `op`; the pooling's shape (stride 0 = the kernel).
 core::PoolShape validate_pool(const char* op, const core::Shape& x_shape, int64_t kernel, int64_t stride,
                               int64_t padding);
+
+// The granularity of a clip threshold of threshold_shape on an input of x_shape (B, C, ...), as
+// clip_granularity_of finds it; nothing when it fits none (clip_granularity_of then fails).
+std::optional<core::ClipGranularity> find_clip_granularity(const core::Shape& x_shape,
+                                                           const core::Shape& threshold_shape);
 
 }  // namespace proact::autograd::detail

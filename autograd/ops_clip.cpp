@@ -2,6 +2,7 @@
 #include <cmath>
 
 #include "autograd/ops.hpp"
+#include "autograd/ops_checks.hpp"
 #include "core/clip.hpp"
 
 namespace proact::autograd {
@@ -23,16 +24,25 @@ core::ClipShape clip_shape_of(const Shape& x_shape, core::ClipGranularity granul
 
 }  // namespace
 
-core::ClipGranularity clip_granularity_of(const Shape& x_shape, const Shape& threshold_shape) {
-    if (x_shape.size() < 2)
-        core::fail<core::ShapeError>("clip_activation: input of shape ", core::shape_str(x_shape),
-                                     " has no channel axis (expected (B, C, ...))");
+std::optional<core::ClipGranularity> detail::find_clip_granularity(const Shape& x_shape, const Shape& threshold_shape) {
+    if (x_shape.size() < 2) return std::nullopt;
     if (core::numel_of(threshold_shape) == 1) return core::ClipGranularity::layer;
     const Shape sample(x_shape.begin() + 1, x_shape.end());
     if (threshold_shape == sample) return core::ClipGranularity::neuron;
     Shape per_channel(sample.size(), 1);
     per_channel[0] = sample[0];
     if (threshold_shape == per_channel || threshold_shape == Shape{sample[0]}) return core::ClipGranularity::channel;
+    return std::nullopt;
+}
+
+core::ClipGranularity clip_granularity_of(const Shape& x_shape, const Shape& threshold_shape) {
+    if (x_shape.size() < 2)
+        core::fail<core::ShapeError>("clip_activation: input of shape ", core::shape_str(x_shape),
+                                     " has no channel axis (expected (B, C, ...))");
+    if (const auto granularity = detail::find_clip_granularity(x_shape, threshold_shape)) return *granularity;
+    const Shape sample(x_shape.begin() + 1, x_shape.end());
+    Shape per_channel(sample.size(), 1);
+    per_channel[0] = sample[0];
     core::fail<core::ShapeError>("clip_activation: threshold of shape ", core::shape_str(threshold_shape),
                                  " fits an input of shape ", core::shape_str(x_shape),
                                  " neither as one value, per channel ", core::shape_str(per_channel),

@@ -32,25 +32,22 @@ Variable separate_ops(const Variable& x, const Variable& weight, const Variable&
     return y;
 }
 
-bool is_channel_vector(const Variable& v, int64_t channels) { return v.defined() && v.shape() == Shape{channels}; }
-
 // Whether batch_norm in eval would take these (it fails otherwise, in the separate ops).
 bool batch_norm_fits(const ConvTail& tail, int64_t channels) {
-    const auto fits = [channels](const Tensor& t) { return t.defined() && t.shape() == Shape{channels}; };
-    return (!tail.gamma.defined() || is_channel_vector(tail.gamma, channels)) &&
-           (!tail.beta.defined() || is_channel_vector(tail.beta, channels)) && fits(tail.running_mean) &&
-           fits(tail.running_var) && tail.eps >= 0.0f && tail.momentum >= 0.0f && tail.momentum <= 1.0f;
+    const Shape one_per_channel{channels};
+    return (!tail.gamma.defined() || tail.gamma.shape() == one_per_channel) &&
+           (!tail.beta.defined() || tail.beta.shape() == one_per_channel) && tail.running_mean.defined() &&
+           tail.running_mean.shape() == one_per_channel && tail.running_var.defined() &&
+           tail.running_var.shape() == one_per_channel && tail.eps >= 0.0f && tail.momentum >= 0.0f &&
+           tail.momentum <= 1.0f;
 }
 
 // Whether clip_activation would take these on y_shape (it fails otherwise).
 bool clip_fits(const ConvTail& tail, const Shape& y_shape) {
-    if (!tail.threshold.defined()) return false;
     if (tail.mode == core::ClipMode::smooth &&
         !(std::isfinite(tail.slope) && tail.slope > 0.0f && tail.slope <= core::kMaxClipSlope))
         return false;
-    const Shape& t = tail.threshold.shape();
-    const Shape sample(y_shape.begin() + 1, y_shape.end()), per_channel{y_shape[1], 1, 1};
-    return core::numel_of(t) == 1 || t == sample || t == per_channel || t == Shape{y_shape[1]};
+    return tail.threshold.defined() && detail::find_clip_granularity(y_shape, tail.threshold.shape()).has_value();
 }
 
 }  // namespace
@@ -86,7 +83,7 @@ Variable conv2d_fused(const Variable& x, const Variable& weight, const Variable&
     if (clip) {
         epilogue.activation = core::EpilogueActivation::clip;
         epilogue.threshold = threshold.data();
-        epilogue.granularity = clip_granularity_of(y_shape, tail.threshold.shape());
+        epilogue.granularity = *detail::find_clip_granularity(y_shape, tail.threshold.shape());
         epilogue.mode = tail.mode;
         epilogue.slope = tail.slope;
     }

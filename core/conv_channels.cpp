@@ -94,7 +94,6 @@ ChannelVectorSums channel_vector_sums_for(GemmKernel kernel) {
 struct Plan {
     Geometry g;
     std::vector<int64_t> offsets;  // (K), g.offsets points here
-    std::vector<int64_t> positions;  // (OH*OW) at stride 1: output (oh, ow) at flat position oh*PW + ow
     int64_t C = 0, H = 0, W = 0, padding = 0;
 };
 
@@ -119,15 +118,11 @@ void make_plan(int64_t C, int64_t H, int64_t W, int64_t KH, int64_t KW, int64_t 
     for (int64_t k = 0; k < g.K; ++k)
         p.offsets[static_cast<size_t>(k)] = ((k / (g.KH * g.KW)) * g.PH + (k / g.KW) % g.KH) * g.PW + k % g.KW;
     g.offsets = p.offsets.data();
-    if (g.flat) {
-        p.positions.resize(static_cast<size_t>(g.OH * g.OW));
-        for (int64_t oh = 0; oh < g.OH; ++oh)
-            for (int64_t ow = 0; ow < g.OW; ++ow) p.positions[static_cast<size_t>(oh * g.OW + ow)] = oh * g.PW + ow;
-    }
 }
 
-bool channel_vectors_apply(const Geometry& g, int64_t S) {
-    return g.flat && S >= kConvChannelVectorsMinOutputs && g.OH * g.OW <= kConvChannelVectorsMaxPositions &&
+// Whether S output channels at this stride on OH*OW positions take channel_vector_sums.
+bool channel_vectors_apply(int64_t stride, int64_t positions, int64_t S) {
+    return stride == 1 && S >= kConvChannelVectorsMinOutputs && positions <= kConvChannelVectorsMaxPositions &&
            gemm_kernel() != GemmKernel::generic;
 }
 
@@ -143,15 +138,19 @@ void run_images(const Plan& p, ChannelSums channel_sums, const float* x_data, in
     const Geometry& g = p.g;
     const int64_t C = p.C, H = p.H, W = p.W, padding = p.padding;
     const bool copy = padding > 0;  // without padding the input planes are read in place
-    // With the channels in the vector lanes: the weights transposed once, wT (K, S), and each
-    // image's sums as (OH*OW, S).
+    const int64_t rows = g.OH * g.OW;
+    // With the channels in the vector lanes: the weights transposed once, wT (K, S), the flat
+    // position oh*PW + ow of each output (oh, ow), and each image's sums as (OH*OW, S).
     const ChannelVectorSums vector_sums =
-        channel_vectors_apply(g, S) ? channel_vector_sums_for(gemm_kernel()) : nullptr;
+        channel_vectors_apply(g.stride, rows, S) ? channel_vector_sums_for(gemm_kernel()) : nullptr;
     std::vector<float> wT(vector_sums ? static_cast<size_t>(g.K * S) : 0);
-    if (vector_sums)
+    std::vector<int64_t> positions(vector_sums ? static_cast<size_t>(rows) : 0);
+    if (vector_sums) {
         for (int64_t j = 0; j < S; ++j)
             for (int64_t k = 0; k < g.K; ++k) wT[static_cast<size_t>(k * S + j)] = w_rows[j][k];
-    const int64_t rows = g.OH * g.OW;
+        for (int64_t oh = 0; oh < g.OH; ++oh)
+            for (int64_t ow = 0; ow < g.OW; ++ow) positions[static_cast<size_t>(oh * g.OW + ow)] = oh * g.PW + ow;
+    }
     // Each thread's buffers are allocated inside the region: a failure there is carried out of
     // it, and that thread still reaches the `omp for` (every thread must) but does no work.
     ExceptionCarrier carrier;
@@ -174,7 +173,7 @@ void run_images(const Plan& p, ChannelSums channel_sums, const float* x_data, in
                                   padded_planes.data() + (c * g.PH + h + padding) * g.PW + padding);
             const float* planes = copy ? padded_planes.data() : image;
             if (vector_sums)
-                vector_sums(g, planes, wT.data(), S, p.positions.data(), rows, total.data());
+                vector_sums(g, planes, wT.data(), S, positions.data(), rows, total.data());
             else
                 channel_sums(g, planes, w_rows, S, total.data(), partial.data());
             // total element of channel j, output (oh, ow): at j * channel_step + oh * row_step + ow * column_step
@@ -224,10 +223,7 @@ Tensor conv2d_channels(const Tensor& x, const Tensor& weight, const Tensor& bias
 }
 
 bool conv2d_channel_vectors_apply(const Im2colShape& shape, int64_t S) {
-    Plan plan;
-    make_plan(shape.channels, shape.height, shape.width, shape.kernel_h, shape.kernel_w, shape.stride, shape.padding,
-              plan);
-    return channel_vectors_apply(plan.g, S);
+    return channel_vectors_apply(shape.stride, shape.out_h() * shape.out_w(), S);
 }
 
 bool conv2d_direct_applies(const Im2colShape& shape, int64_t O) {

@@ -19,15 +19,15 @@ Shape conv_output_shape(const Conv2d& conv, const Shape& x_shape) {
 }
 
 bool norm_fits(Module* norm, const Shape& y_shape) {
-    if (!norm || plain_module<Identity>(norm)) return true;
+    if (!norm) return true;
     const BatchNorm2d* bn = plain_module<BatchNorm2d>(norm);
-    return bn && !bn->is_training() && bn->num_features() == y_shape[1];
+    return bn ? !bn->is_training() && bn->num_features() == y_shape[1] : tail_norm(norm) != nullptr;
 }
 
 bool activation_fits(Module* activation, const Shape& y_shape) {
-    if (!activation || plain_module<ReLU>(activation)) return true;
+    if (!activation) return true;
     const ClippedReLU* clip = plain_module<ClippedReLU>(activation);
-    if (!clip) return false;
+    if (!clip) return tail_activation(activation) != nullptr;
     const Shape sample(y_shape.begin() + 1, y_shape.end());
     return clip->granularity() == core::ClipGranularity::layer || sample == clip->activation_shape();
 }
@@ -55,6 +55,14 @@ autograd::ConvTail tail_of(Module* norm, const Variable& residual, Module* activ
 }
 
 }  // namespace
+
+Module* tail_norm(Module* module) {
+    return plain_module<BatchNorm2d>(module) || plain_module<Identity>(module) ? module : nullptr;
+}
+
+Module* tail_activation(Module* module) {
+    return plain_module<ReLU>(module) || plain_module<ClippedReLU>(module) ? module : nullptr;
+}
 
 bool conv_tail_fuses(Module& conv, Module* norm, Module* activation, const Shape& x_shape) {
     if (autograd::grad_enabled()) return false;

@@ -15,6 +15,11 @@
 
 namespace proact::layers {
 
+// `module` when it is a plain module of a kind the tail takes as its norm (BatchNorm2d, Identity)
+// or its activation (ReLU, ClippedReLU), else null (also for null).
+Module* tail_norm(Module* module);
+Module* tail_activation(Module* module);
+
 // Whether conv_tail would fuse these for an input of shape x_shape.
 bool conv_tail_fuses(Module& conv, Module* norm, Module* activation, const Shape& x_shape);
 

@@ -2,8 +2,6 @@
 
 #include "autograd/variable.hpp"
 #include "layers/activation.hpp"
-#include "layers/batchnorm.hpp"
-#include "layers/clipped_relu.hpp"
 #include "layers/conv.hpp"
 #include "layers/conv_tail.hpp"
 #include "layers/pooling.hpp"
@@ -37,11 +35,9 @@ Variable Sequential::forward(const Variable& input) {
             }
             // Conv2d, then a batch norm (or Identity) and an activation, either or both: one op
             if (conv) {
-                Module* norm = plain_module<BatchNorm2d>(kid(i + 1)) || plain_module<Identity>(kid(i + 1))
-                                   ? kid(i + 1) : nullptr;
+                Module* norm = tail_norm(kid(i + 1));
                 const size_t next = norm ? i + 2 : i + 1;
-                Module* activation = plain_module<ReLU>(kid(next)) || plain_module<ClippedReLU>(kid(next))
-                                         ? kid(next) : nullptr;
+                Module* activation = tail_activation(kid(next));
                 if ((norm || activation) && conv_tail_fuses(*conv, norm, activation, x.shape())) {
                     x = conv_tail(*conv, norm, Variable(), activation, x);
                     i = activation ? next : i + 1;
