@@ -69,7 +69,14 @@ struct Scratch {
 struct ConvSizes {
     int64_t O, CKK, plane_in, plane_out, group_columns;
     ImageGroups groups;
-    bool parallel;
+    bool parallel;  // worth threads at all
+
+    // Whether threads should take whole groups (or slots) of images: only when there are enough of
+    // them to keep every thread busy. With fewer (VGG's 2x2 planes put the whole batch of 64 in one
+    // group) the loop runs on the calling thread and each GEMM threads over its own tiles instead:
+    // one group on two threads ran at half the rate. sgemm's sums do not depend on how the
+    // columns are cut or on its thread count, so neither choice changes a bit.
+    bool threads_take(int64_t units) const { return parallel && units >= omp_get_max_threads(); }
 
     ConvSizes(const Im2colShape& shape, int64_t outputs)
         : O(outputs),
@@ -140,7 +147,7 @@ void conv2d_forward(const float* x, const float* weight, const float* bias, cons
     Scratch cols_scratch(saved_cols ? 0 : z.CKK * z.group_columns);  // (CKK, group columns)
     Scratch out_scratch(O * z.group_columns);                        // (O, group columns)
     ExceptionCarrier carrier;  // gemm's pack buffers allocate inside the region
-#pragma omp parallel for schedule(dynamic) if (z.parallel)
+#pragma omp parallel for schedule(dynamic) if (z.threads_take(z.groups.count))
     for (int64_t g = 0; g < z.groups.count; ++g) carrier.run([&] {
         const int64_t first = z.groups.first(g), images = z.groups.images(g), columns = images * z.plane_out;
         Im2colShape group_shape = shape;
@@ -183,7 +190,7 @@ void conv2d_backward(const float* dout, const float* x, const float* cols, const
         Scratch cols_scratch(dweight && !cols ? CKK * z.group_columns : 0);
         Scratch dcols_scratch(dx ? CKK * z.group_columns : 0);  // (CKK, group columns)
         ExceptionCarrier carrier;  // gemm's pack buffers allocate inside the region
-#pragma omp parallel for schedule(dynamic) if (z.parallel)
+#pragma omp parallel for schedule(dynamic) if (z.threads_take(slots))
         for (int64_t s = 0; s < slots; ++s) carrier.run([&] {
             const int64_t group_begin = s * z.groups.count / slots, group_end = (s + 1) * z.groups.count / slots;
             for (int64_t g = group_begin; g < group_end; ++g) {

@@ -306,10 +306,12 @@ TEST_CASE("conv2d: results do not depend on the thread count") {
         int64_t padding;
     };
     // several image groups per call; saved and rebuilt columns (the second case's cols are 37.7 MB)
-    // ... and a weight gradient of 2 x 2 reduction tiles over 3 slots (40 outputs, 45 taps)
+    // ... and a weight gradient of 2 x 2 reduction tiles over 3 slots (40 outputs, 45 taps); and
+    // one group of images for the whole batch (2x2 planes), where each GEMM threads on its own
     const std::vector<Case> cases = {{{8, 6, 14, 14}, {16, 6, 5, 5}, 0},
                                      {{64, 16, 32, 32}, {8, 16, 3, 3}, 1},
-                                     {{16, 5, 9, 9}, {40, 5, 3, 3}, 1}};
+                                     {{16, 5, 9, 9}, {40, 5, 3, 3}, 1},
+                                     {{32, 64, 2, 2}, {96, 64, 3, 3}, 1}};
     uint64_t seed = 700;
     for (const Case& c : cases) {
         CAPTURE(core::shape_str(c.x_shape));
@@ -329,8 +331,11 @@ TEST_CASE("conv2d: results do not depend on the thread count") {
             results[run].push_back(xv.grad());
             results[run].push_back(wv.grad());
             results[run].push_back(bv.grad());
+            autograd::NoGradGuard no_grad;  // inference: no saved columns, the direct path where it applies
+            results[run].push_back(autograd::conv2d(Variable(x), Variable(weight), Variable(bias), 1, c.padding).value());
         }
         core::set_num_threads(threads_before);
+        CHECK(core::equal(results[0][0], results[0][4]));  // training and inference forward agree
         for (size_t i = 0; i < results[0].size(); ++i) {
             CAPTURE(i);
             CHECK(core::equal(results[0][i], results[1][i]));
