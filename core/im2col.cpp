@@ -6,6 +6,7 @@
 
 #include <omp.h>
 
+#include "core/error.hpp"
 #include "core/threads.hpp"
 
 namespace proact::core {
@@ -50,37 +51,47 @@ namespace {
 // 2x2 planes of VGG's last stage (two values per output row) took 1.7 ms a call for 1.2 M values.
 constexpr int64_t kNoSource = -1;
 
-void im2col_small_planes(const float* image, const Im2colShape& shape, float* cols) {
-    const int64_t B = shape.batch, C = shape.channels, H = shape.height, W = shape.width;
-    const int64_t KH = shape.kernel_h, KW = shape.kernel_w, stride = shape.stride, padding = shape.padding;
-    const int64_t OH = shape.out_h(), OW = shape.out_w();
-    const int64_t plane_out = OH * OW, plane_in = H * W;
-    const int64_t col_cols = B * plane_out;
-    // sources (KH*KW, plane_out): tap t's input offset in its plane for output position p
+// sources (KH*KW, OH*OW): tap t's input offset within a plane for output position p, or kNoSource
+// where the tap reads padding.
+std::vector<int64_t> tap_sources(const Im2colShape& shape) {
+    const int64_t KH = shape.kernel_h, KW = shape.kernel_w, OH = shape.out_h(), OW = shape.out_w();
+    const int64_t plane_out = OH * OW;
     std::vector<int64_t> sources(static_cast<size_t>(KH * KW * plane_out), kNoSource);
     for (int64_t kh = 0; kh < KH; ++kh)
         for (int64_t kw = 0; kw < KW; ++kw) {
-            const ValidRange rows = valid_outputs(H, OH, kh - padding, stride);
-            const ValidRange columns = valid_outputs(W, OW, kw - padding, stride);
+            const ValidRange rows = valid_outputs(shape.height, OH, kh - shape.padding, shape.stride);
+            const ValidRange columns = valid_outputs(shape.width, OW, kw - shape.padding, shape.stride);
             int64_t* tap = sources.data() + (kh * KW + kw) * plane_out;
             for (int64_t oh = rows.begin; oh < rows.end; ++oh)
                 for (int64_t ow = columns.begin; ow < columns.end; ++ow)
-                    tap[oh * OW + ow] = (oh * stride + kh - padding) * W + ow * stride + kw - padding;
+                    tap[oh * OW + ow] =
+                        (oh * shape.stride + kh - shape.padding) * shape.width + ow * shape.stride + kw - shape.padding;
         }
+    return sources;
+}
+
+// dst[i] = plane[tap[i]] or 0 where tap[i] is kNoSource, for i < count: branch-free.
+inline void gather_tap(const float* __restrict plane, const int64_t* __restrict tap, int64_t count,
+                       float* __restrict dst) {
+    for (int64_t i = 0; i < count; ++i) {
+        const int64_t source = tap[i];
+        const float value = plane[source == kNoSource ? 0 : source];
+        dst[i] = source == kNoSource ? 0.0f : value;
+    }
+}
+
+void im2col_small_planes(const float* image, const Im2colShape& shape, float* cols) {
+    const int64_t B = shape.batch, C = shape.channels, KK = shape.kernel_h * shape.kernel_w;
+    const int64_t plane_out = shape.out_h() * shape.out_w(), plane_in = shape.height * shape.width;
+    const int64_t col_cols = B * plane_out;
+    const std::vector<int64_t> sources = tap_sources(shape);
     // Rows are equal work: static chunks (dynamic scheduling, one row at a time, cost more than it saved)
 #pragma omp parallel for schedule(static) if (shape.col_rows() * col_cols > kParallelGrain && !omp_in_parallel())
     for (int64_t row = 0; row < shape.col_rows(); ++row) {
-        const int64_t c = row / (KH * KW);
-        const int64_t* __restrict tap = sources.data() + row % (KH * KW) * plane_out;
-        float* __restrict dst = cols + row * col_cols;  // (B, OH, OW)
-        for (int64_t b = 0; b < B; ++b, dst += plane_out) {
-            const float* __restrict plane = image + (b * C + c) * plane_in;
-            for (int64_t p = 0; p < plane_out; ++p) {
-                const int64_t source = tap[p];
-                const float value = plane[source == kNoSource ? 0 : source];
-                dst[p] = source == kNoSource ? 0.0f : value;
-            }
-        }
+        const int64_t* tap = sources.data() + row % KK * plane_out;
+        const float* channel = image + row / KK * plane_in;
+        float* dst = cols + row * col_cols;  // (B, OH, OW)
+        for (int64_t b = 0; b < B; ++b, dst += plane_out) gather_tap(channel + b * C * plane_in, tap, plane_out, dst);
     }
 }
 
@@ -145,6 +156,45 @@ void im2col(const float* image, const Im2colShape& shape, float* cols) {
                 }
             }
         }
+    }
+}
+
+Im2colSource::Im2colSource(const float* image, const Im2colShape& shape) : image_(image), shape_(shape) {
+    if (shape.out_h() * shape.out_w() > kIm2colSourceMaxPlane)
+        fail<ValueError>("Im2colSource: an output plane of ", shape.out_h(), "x", shape.out_w(), " is over ",
+                         kIm2colSourceMaxPlane, " positions");
+    sources_ = tap_sources(shape);
+}
+
+// Rows [k0, k0 + kc) x columns [j0, j0 + nc) of the columns into sgemm's packed panels: column j is
+// image j / (OH*OW), output position j % (OH*OW); row k is channel k / (KH*KW), tap k % (KH*KW).
+void Im2colSource::pack(const void* self, int64_t k0, int64_t kc, int64_t j0, int64_t nc, float* dst) {
+    const auto& me = *static_cast<const Im2colSource*>(self);
+    const Im2colShape& shape = me.shape_;
+    const int64_t KK = shape.kernel_h * shape.kernel_w, plane_out = shape.out_h() * shape.out_w();
+    const int64_t plane_in = shape.height * shape.width, image_floats = shape.channels * plane_in;
+    constexpr int64_t NR = kSgemmNR, kLanes = 16;
+    for (int64_t k = 0; k < kc; ++k) {
+        const int64_t row = k0 + k;
+        const int64_t* tap = me.sources_.data() + row % KK * plane_out;
+        const float* channel = me.image_ + row / KK * plane_in;
+        // runs of columns within one image and one panel
+        int64_t image = j0 / plane_out, position = j0 % plane_out;
+        for (int64_t done = 0; done < nc;) {
+            const int64_t slot = done % NR;
+            const int64_t run = std::min({plane_out - position, NR - slot, nc - done});
+            gather_tap(channel + image * image_floats, tap + position, run, dst + done / NR * NR * kc + k * NR + slot);
+            done += run;
+            position += run;
+            if (position == plane_out) {
+                position = 0;
+                ++image;
+            }
+        }
+        // the last panel's columns past nc, up to a whole vector, as sgemm's packing leaves them
+        const int64_t tail = nc % NR, width = (tail + kLanes - 1) / kLanes * kLanes;
+        if (tail > 0)
+            std::fill(dst + nc / NR * NR * kc + k * NR + tail, dst + nc / NR * NR * kc + k * NR + width, 0.0f);
     }
 }
 

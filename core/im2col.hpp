@@ -20,6 +20,9 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
+
+#include "core/sgemm.hpp"
 
 namespace proact::core {
 
@@ -43,6 +46,26 @@ struct Im2colShape {
 // image is (B,C,H,W) contiguous; cols is (C*KH*KW, B*OH*OW) contiguous and is fully overwritten.
 // The caller guarantees OH >= 1 and OW >= 1.
 void im2col(const float* image, const Im2colShape& shape, float* cols);
+
+// The same columns as a GEMM operand made on demand (core/sgemm.hpp's GemmBSource): each block of
+// rows and columns the GEMM asks for is read from the image straight into its packed panels, so
+// the (C*KH*KW, B*OH*OW) matrix is never written out and read back. The values are im2col's, so
+// sgemm_from_source(O, columns, CKK, weight, CKK, source.operand(), ...) gives the bits of im2col
+// followed by sgemm. Holds a table of C-independent offsets, (KH*KW, OH*OW) entries: for planes
+// whose output fits kIm2colSourceMaxPlane positions. image must outlive the source.
+inline constexpr int64_t kIm2colSourceMaxPlane = 4096;
+class Im2colSource {
+public:
+    Im2colSource(const float* image, const Im2colShape& shape);  // ValueError if the plane is too large
+    // The columns from column first_column on (the first image of a group times OH*OW).
+    GemmBSource operand(int64_t first_column = 0) const { return {&pack, this, first_column}; }
+
+private:
+    static void pack(const void* self, int64_t k0, int64_t kc, int64_t j0, int64_t nc, float* dst);
+    const float* image_;
+    Im2colShape shape_;
+    std::vector<int64_t> sources_;  // (KH*KW, OH*OW): input offset in the plane, or -1 (padding)
+};
 
 // cols is (C*KH*KW, B*OH*OW) contiguous; image is (B,C,H,W) contiguous and is overwritten with the
 // adjoint of im2col: image[b][c][h][w] = sum of the column entries that im2col reads from it.

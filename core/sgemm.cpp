@@ -246,7 +246,7 @@ void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float al
         PackBuffers& buffers = pack_buffers();
         kernels.block(ta, tb, m, n, k, alpha_, a, lda_, b, ldb_, beta_, c, ldc_, b_cacheable,
                       buffers.a.get(static_cast<size_t>(a_pack_floats(k))),
-                      buffers.b.get(static_cast<size_t>(b_pack_floats(k))));
+                      buffers.b.get(static_cast<size_t>(b_pack_floats(k))), nullptr, 0);
     };
 
     // Both depend on (M, N, K) only, never on the thread count; neither is taken for row-invariant
@@ -310,6 +310,44 @@ void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float al
             if (i0 < i1 && j0 < j1)
                 run_block(trans_a, trans_b, i1 - i0, j1 - j0, K, alpha, trans_a ? A + i0 : A + i0 * lda, lda,
                           trans_b ? B + j0 * ldb : B + j0, ldb, beta, C + i0 * ldc + j0, ldc);
+        });
+    }
+    carrier.rethrow();
+}
+
+void sgemm_from_source(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const GemmBSource& source,
+                       float* C, int64_t ldc) {
+    if (M <= 0 || N <= 0) return;
+    if (K <= 0) {
+        scale_c(M, N, 0.0f, C, ldc);
+        return;
+    }
+    const double flops = 2.0 * double(M) * double(N) * double(K);
+    const int threads = (flops > kSgemmParallelFlops && !omp_in_parallel()) ? omp_get_max_threads() : 1;
+    const KernelSet& kernels = kernel_set(gemm_kernel());
+    // Columns [j0, j1) of this product are the source's columns from source.first_column + j0 on.
+    const auto run_block = [&](int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
+        PackBuffers& buffers = pack_buffers();
+        kernels.block(false, false, i1 - i0, j1 - j0, K, 1.0f, A + i0 * lda, lda, nullptr, 0, 0.0f, C + i0 * ldc + j0,
+                      ldc, false, buffers.a.get(static_cast<size_t>(a_pack_floats(K))),
+                      buffers.b.get(static_cast<size_t>(b_pack_floats(K))), &source, source.first_column + j0);
+    };
+    if (threads <= 1) {
+        run_block(0, M, 0, N);
+        return;
+    }
+    // As sgemm's blocks, with op(B) always packed.
+    const int64_t row_tiles = ceil_div(M, MR), col_tiles = ceil_div(N, NR);
+    int64_t row_parts = 1, col_parts = 1;
+    plan_grid(row_tiles, col_tiles, M, N, true, kBlocksPerThread * threads, row_parts, col_parts);
+    ExceptionCarrier carrier;  // pack buffers allocate, as in sgemm
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
+    for (int64_t block = 0; block < row_parts * col_parts; ++block) {
+        carrier.run([&] {
+            int64_t i0, i1, j0, j1;
+            part_range(row_tiles, row_parts, block / col_parts, MR, M, i0, i1);
+            part_range(col_tiles, col_parts, block % col_parts, NR, N, j0, j1);
+            if (i0 < i1 && j0 < j1) run_block(i0, i1, j0, j1);
         });
     }
     carrier.rethrow();

@@ -50,6 +50,10 @@ namespace proact::core {
 inline constexpr int64_t kSgemmMR = 8;
 inline constexpr int64_t kSgemmNR = 48;
 
+// With at most this many rows of C, !trans_b and a B that fits in cache, sgemm reads op(B) in
+// place instead of packing it (see "Shape-driven paths" above).
+inline constexpr int64_t kSgemmDirectBMaxRows = 48;
+
 // Below this many flops (2*M*N*K) a call stays on one thread: waking the pool costs more.
 inline constexpr double kSgemmParallelFlops = 2e6;
 
@@ -68,6 +72,26 @@ enum class GemmSums { row_invariant, by_shape };
 // lda >= max(1, columns of A as stored), likewise ldb and ldc (checked by core::gemm, not here).
 void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
            const float* B, int64_t ldb, float beta, float* C, int64_t ldc, GemmSums sums = GemmSums::row_invariant);
+
+// op(B) of a product made on demand instead of stored, for C = A x op(B) (row_invariant sums):
+// pack(context, k0, kc, j0, nc, dst) writes rows [k0, k0 + kc) x columns [j0, j0 + nc) of op(B)
+// into dst as sgemm packs a block of a stored B, i.e. panel p (columns j0 + p*kSgemmNR on) at
+// dst + p*kSgemmNR*kc, each (kc, kSgemmNR) row-major, the columns of the last panel past nc zeroed
+// up to the next multiple of 16. Called from several threads at once, each with its own dst.
+// A convolution's im2col (core/im2col.hpp) writes its columns straight into the packed panels
+// this way: no whole (CKK, columns) matrix is written out and read back to be packed.
+// first_column: column 0 of the product is the source's column first_column (a group of images).
+struct GemmBSource {
+    void (*pack)(const void* context, int64_t k0, int64_t kc, int64_t j0, int64_t nc, float* dst) = nullptr;
+    const void* context = nullptr;
+    int64_t first_column = 0;
+};
+
+// C (M,N) = A (M,K) x op(B) (K,N), op(B) from `source`: the same bits as sgemm(false, false, M, N,
+// K, 1, A, lda, B, N, 0, C, ldc) on the stored op(B) (the kernels see the same packed values and
+// do the same FMAs), at any thread count.
+void sgemm_from_source(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const GemmBSource& source,
+                       float* C, int64_t ldc);
 
 // The K-slice rule: a K-long product is cut into equal slices of at most kSgemmKcMax, a multiple
 // of 8 (the packing transposes 8 x 8 blocks), each summed as its own chain (a product, then

@@ -169,24 +169,26 @@ void pack_b_block(const float* b, int64_t ldb, int64_t nc, int64_t kc, float* ds
 template <KernelTable kernel_table>
 void gemm_block(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t K, float alpha, const float* A, int64_t lda,
                 const float* B, int64_t ldb, float beta, float* C, int64_t ldc, bool b_cacheable, float* a_pack,
-                float* b_pack) {
+                float* b_pack, const GemmBSource* source, int64_t source_col0) {
     const int64_t kc_len = sgemm_k_slice(K);
     // With few rows, each element of op(B) feeds at most a couple of kernel calls: packing it would
     // cost a full extra write and read of B, the dominant traffic here. The kernel reads B as is.
     // (m is this thread's share of rows, so this choice can depend on the thread count: harmless,
     // as the kernel sees the same values either way and does the same FMAs.)
-    const bool direct_b = !trans_b && m <= kDirectBMaxRows && b_cacheable;
+    const bool direct_b = !source && !trans_b && m <= kDirectBMaxRows && b_cacheable;
     for (int64_t jc = 0; jc < n; jc += kNc) {
         const int64_t nc = std::min(kNc, n - jc);
         for (int64_t pc = 0; pc < K; pc += kc_len) {
             const int64_t kc = std::min(kc_len, K - pc);
             const float beta_slice = pc == 0 ? beta : 1.0f;
             // op(B) rows pc.., columns jc..  and  op(A) columns pc..
-            const float* b_block = trans_b ? B + jc * ldb + pc : B + pc * ldb + jc;
+            const float* b_block = source ? nullptr : trans_b ? B + jc * ldb + pc : B + pc * ldb + jc;
             const float* a_slice = trans_a ? A + pc * lda : A + pc;
             // B block packed up front: row by row of B for !trans_b (long sequential reads that the
             // prefetcher follows), panel by panel for trans_b (each panel reads NR rows along k)
-            if (!direct_b) {
+            if (source) {
+                source->pack(source->context, pc, kc, source_col0 + jc, nc, b_pack);
+            } else if (!direct_b) {
                 if (trans_b) {
                     for (int64_t jr = 0; jr < nc; jr += NR)
                         pack_b_panel(true, b_block + jr * ldb, ldb, std::min(NR, nc - jr), kc, b_pack + jr * kc);

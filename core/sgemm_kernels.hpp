@@ -40,7 +40,7 @@ static_assert(kMc % MR == 0 && kNc % NR == 0, "blocks must be whole micro-panels
 // !trans_b with at most this many rows of C: the kernel reads op(B) in place instead of a packed
 // copy (see gemm_block). Measured: 1.3-2x faster up to 48 rows (conv forward, B from L3), neutral
 // at 64, slower from 128 (B then feeds many kernel calls and wants the contiguous packed panel).
-constexpr int64_t kDirectBMaxRows = 48;
+constexpr int64_t kDirectBMaxRows = kSgemmDirectBMaxRows;
 // ... and only while all of op(B) fits in about this many bytes, i.e. comes from L3. From DRAM
 // (ResNet stage 1 forward: 144 x 131072 floats = 75 MB) reading kc rows at once defeats the
 // prefetchers: the row-by-row packing pass was 1.2x faster single-threaded, 2-3x with 2 threads.
@@ -53,10 +53,11 @@ inline int64_t b_pack_floats(int64_t K) { return kNc * sgemm_k_slice(K); }
 // One thread's product, single-threaded: C (m,n) = alpha * op(A) (m,K) * op(B) (K,n) + beta * C.
 // A, B point at op(A)[0,0], op(B)[0,0] of this block; K >= 1, m, n >= 1. b_cacheable: the whole
 // call's op(B) is small enough to be read in place. a_pack holds a_pack_floats(K) floats, b_pack
-// b_pack_floats(K) (64-byte aligned).
+// b_pack_floats(K) (64-byte aligned). With a source (!trans_b only), op(B) comes from it instead
+// of B (unused): this block's column 0 is the source's column source_col0.
 using BlockFn = void (*)(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t K, float alpha, const float* A,
                          int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc, bool b_cacheable,
-                         float* a_pack, float* b_pack);
+                         float* a_pack, float* b_pack, const GemmBSource* source, int64_t source_col0);
 
 // out (M,N) dense = A (M,K) x B (N,K)^T, single-threaded, K >= 1; wide holds M*N*16 floats.
 using DotFn = void (*)(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb,

@@ -5,12 +5,14 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <string>
 #include <vector>
 
 #include "autograd/gradcheck.hpp"
 #include "autograd/ops.hpp"
 #include "core/im2col.hpp"
+#include "core/sgemm.hpp"
 #include "core/tensor.hpp"
 #include "core/threads.hpp"
 
@@ -195,6 +197,56 @@ TEST_CASE("im2col: every entry is the pixel the layout formula names, on small a
                             }
         CHECK(wrong == 0);
     }
+}
+
+TEST_CASE("Im2colSource: the GEMM on columns gathered into its panels has the bits of im2col then sgemm") {
+    // Planes of 1 to 4,096 output positions, strides 1 and 2, 1x1 to 5x5 kernels; K slices of one
+    // and several panels; groups that start inside an image (first_column); columns that end
+    // inside a panel and inside a vector. Inf, NaN and -0 in the image. Each kernel, 1 and 2 threads.
+    struct Case {
+        Shape x_shape;
+        int64_t kernel, stride, padding, outputs, first_image, images;
+    };
+    const std::vector<Case> cases = {
+        {{6, 40, 2, 2}, 3, 1, 1, 56, 0, 6},   {{5, 30, 4, 4}, 3, 1, 1, 64, 1, 3},  {{3, 20, 8, 8}, 3, 1, 1, 70, 1, 2},
+        {{4, 9, 7, 7}, 3, 2, 1, 50, 2, 2},    {{2, 3, 9, 9}, 5, 1, 2, 49, 0, 2},   {{7, 24, 3, 3}, 1, 1, 0, 65, 3, 4},
+        {{1, 2, 64, 64}, 3, 1, 1, 60, 0, 1},  {{3, 5, 1, 1}, 3, 1, 1, 57, 0, 3},
+    };
+    uint64_t seed = 950;
+    for (const Case& c : cases) {
+        const core::Im2colShape s = im2col_shape(c.x_shape, c.kernel, c.kernel, c.stride, c.padding);
+        CAPTURE(core::shape_str(c.x_shape));
+        CAPTURE(c.kernel);
+        Tensor x = random_tensor(c.x_shape, seed++);
+        x.data()[0] = INFINITY;
+        x.data()[x.numel() / 2] = NAN;
+        x.data()[x.numel() - 1] = -0.0f;
+        const Tensor weight = random_tensor({c.outputs, s.col_rows()}, seed++);
+        const int64_t plane = s.out_h() * s.out_w(), columns = c.images * plane;
+        core::Im2colShape group = s;
+        group.batch = c.images;
+        Tensor cols = Tensor::empty({s.col_rows(), columns});
+        core::im2col(x.data() + c.first_image * s.channels * s.height * s.width, group, cols.data());
+        const core::Im2colSource source(x.data(), s);
+        for (core::GemmKernel kernel : core::supported_gemm_kernels()) {
+            const core::GemmKernelScope scope(kernel);
+            CAPTURE(core::gemm_kernel_name(kernel));
+            for (int threads : {1, 2}) {
+                CAPTURE(threads);
+                const int threads_before = core::num_threads();
+                core::set_num_threads(threads);
+                Tensor stored = Tensor::full({c.outputs, columns}, 7.0f), gathered = Tensor::full({c.outputs, columns}, 9.0f);
+                core::sgemm(false, false, c.outputs, columns, s.col_rows(), 1.0f, weight.data(), s.col_rows(), cols.data(),
+                            columns, 0.0f, stored.data(), columns);
+                core::sgemm_from_source(c.outputs, columns, s.col_rows(), weight.data(), s.col_rows(),
+                                        source.operand(c.first_image * plane), gathered.data(), columns);
+                core::set_num_threads(threads_before);
+                CHECK(std::memcmp(stored.data(), gathered.data(), sizeof(float) * size_t(stored.numel())) == 0);
+            }
+        }
+    }
+    const core::Im2colShape too_large = im2col_shape({1, 1, 65, 64}, 1, 1, 1, 0);
+    CHECK_THROWS_WITH_AS(core::Im2colSource(nullptr, too_large), doctest::Contains("65x64"), core::ValueError);
 }
 
 TEST_CASE("im2col: column layout with the batch folded into columns") {
