@@ -208,7 +208,7 @@ void conv2d_backward(const float* dout, const float* x, const float* cols, const
     Tensor dweight_partials = dweight ? Tensor::empty({std::max<int64_t>(slots, 1), O * CKK}) : Tensor();
     std::vector<double> dbias_partials(dbias ? static_cast<size_t>(slots * O) : 0, 0.0);
     {
-        Scratch dout_scratch(dweight || dx ? O * z.group_columns : 0);  // (O, group columns)
+        Scratch dout_scratch((dweight || dx) && z.groups.per_group > 1 ? O * z.group_columns : 0);  // (O, group columns)
         Scratch cols_scratch(dweight && !cols ? CKK * z.group_columns : 0);
         Scratch dcols_scratch(dx ? CKK * z.group_columns : 0);  // (CKK, group columns)
         ExceptionCarrier carrier;  // gemm's pack buffers allocate inside the region
@@ -223,12 +223,18 @@ void conv2d_backward(const float* dout, const float* x, const float* cols, const
                 if (dbias) add_bias_partials(dout, z, first, images, dbias_partials.data() + s * O);
                 if (!dweight && !dx) continue;
 
-                float* dout_mat = dout_scratch.mine();  // (O, columns): this group's dout, permuted
-                for (int64_t o = 0; o < O; ++o)
-                    for (int64_t image = 0; image < images; ++image)
-                        std::memcpy(dout_mat + o * columns + image * z.plane_out,
-                                    dout + ((first + image) * O + o) * z.plane_out,
-                                    sizeof(float) * static_cast<size_t>(z.plane_out));
+                // (O, columns): this group's dout, permuted; a group of one image (planes of
+                // kConvGroupColumns or more) already has that layout in dout, so it is read in place
+                const float* dout_mat = dout + first * O * z.plane_out;
+                if (images > 1) {
+                    float* permuted = dout_scratch.mine();
+                    for (int64_t o = 0; o < O; ++o)
+                        for (int64_t image = 0; image < images; ++image)
+                            std::memcpy(permuted + o * columns + image * z.plane_out,
+                                        dout + ((first + image) * O + o) * z.plane_out,
+                                        sizeof(float) * static_cast<size_t>(z.plane_out));
+                    dout_mat = permuted;
+                }
                 if (dweight) {
                     const float* group_cols;
                     if (cols) {
