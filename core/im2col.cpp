@@ -85,14 +85,40 @@ void im2col_small_planes(const float* image, const Im2colShape& shape, float* co
     const int64_t plane_out = shape.out_h() * shape.out_w(), plane_in = shape.height * shape.width;
     const int64_t col_cols = B * plane_out;
     const std::vector<int64_t> sources = tap_sources(shape);
-    // Rows are equal work: static chunks (dynamic scheduling, one row at a time, cost more than it saved)
-#pragma omp parallel for schedule(static) if (shape.col_rows() * col_cols > kParallelGrain && !omp_in_parallel())
+    // Rows handed out in chunks of about kDynamicChunk values (one row at a time, the scheduling
+    // cost more than the copy: two threads took longer than one)
+#pragma omp parallel for schedule(dynamic, dynamic_chunk(col_cols)) \
+    if (shape.col_rows() * col_cols > kParallelGrain && !omp_in_parallel())
     for (int64_t row = 0; row < shape.col_rows(); ++row) {
         const int64_t* tap = sources.data() + row % KK * plane_out;
         const float* channel = image + row / KK * plane_in;
         float* dst = cols + row * col_cols;  // (B, OH, OW)
         for (int64_t b = 0; b < B; ++b, dst += plane_out) gather_tap(channel + b * C * plane_in, tap, plane_out, dst);
     }
+}
+
+// col2im for the same small planes: each (image, channel) plane gets its taps' column entries
+// through the same offset table, tap by tap in order from +0, which is the order and start of the
+// plane loop in col2im (each pixel takes at most one entry per tap). That loop's per-plane lambda,
+// zero-filled padded plane and row copies cost more than the adds on 2x2 and 4x4 planes.
+void col2im_small_planes(const float* cols, const Im2colShape& shape, float* image) {
+    const int64_t B = shape.batch, C = shape.channels, KK = shape.kernel_h * shape.kernel_w;
+    const int64_t plane_out = shape.out_h() * shape.out_w(), plane_in = shape.height * shape.width;
+    const int64_t col_cols = B * plane_out;
+    const std::vector<int64_t> targets = tap_sources(shape);  // where im2col read, col2im adds
+#pragma omp parallel for collapse(2) schedule(dynamic, dynamic_chunk(KK * plane_out)) \
+    if (shape.col_rows() * col_cols > kParallelGrain && !omp_in_parallel())
+    for (int64_t b = 0; b < B; ++b)
+        for (int64_t c = 0; c < C; ++c) {
+            float* __restrict plane = image + (b * C + c) * plane_in;
+            std::fill(plane, plane + plane_in, 0.0f);
+            for (int64_t t = 0; t < KK; ++t) {
+                const float* __restrict src = cols + (c * KK + t) * col_cols + b * plane_out;
+                const int64_t* __restrict tap = targets.data() + t * plane_out;
+                for (int64_t p = 0; p < plane_out; ++p)
+                    if (tap[p] != kNoSource) plane[tap[p]] += src[p];
+            }
+        }
 }
 
 }  // namespace
@@ -204,6 +230,10 @@ void col2im(const float* cols, const Im2colShape& shape, float* image) {
     const int64_t OH = shape.out_h(), OW = shape.out_w();
     const int64_t plane_out = OH * OW;
     const int64_t col_cols = B * plane_out;
+    if (plane_out <= kSmallPlane) {
+        col2im_small_planes(cols, shape, image);
+        return;
+    }
     // Stride 1 accumulates into a zero-padded plane (H + 2*padding, W + 2*padding): every column
     // entry then has a place, so each tap adds whole rows of OW values, with no clipping at the
     // borders and no short remainder loops; the padding is dropped when copying the plane out.

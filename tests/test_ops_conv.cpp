@@ -199,6 +199,46 @@ TEST_CASE("im2col: every entry is the pixel the layout formula names, on small a
     }
 }
 
+TEST_CASE("col2im: every pixel is its column entries summed tap by tap from +0, on small and large planes") {
+    // The order the backward pass's bits depend on: planes of up to 64 output positions take a
+    // table-driven loop, larger ones a padded plane (core/im2col.cpp); both must sum each pixel's
+    // entries in (kh, kw) order starting from +0. NaN, Inf and -0 among the entries.
+    struct Case {
+        Shape x_shape;
+        int64_t kernel, stride, padding;
+    };
+    const std::vector<Case> cases = {
+        {{3, 4, 2, 2}, 3, 1, 1}, {{2, 5, 4, 4}, 3, 1, 1},  {{2, 3, 8, 8}, 3, 1, 1},   {{2, 6, 12, 12}, 5, 1, 0},
+        {{2, 2, 9, 9}, 3, 1, 1}, {{2, 3, 7, 7}, 3, 2, 1},  {{2, 2, 16, 15}, 3, 2, 2}, {{3, 2, 1, 1}, 3, 1, 1},
+        {{1, 2, 5, 5}, 1, 1, 0},
+    };
+    uint64_t seed = 990;
+    for (const Case& c : cases) {
+        const core::Im2colShape s = im2col_shape(c.x_shape, c.kernel, c.kernel, c.stride, c.padding);
+        CAPTURE(core::shape_str(c.x_shape));
+        CAPTURE(c.kernel);
+        Tensor cols = random_tensor({s.col_rows(), s.col_cols()}, seed++);
+        cols.data()[1] = -0.0f;
+        cols.data()[cols.numel() / 3] = INFINITY;
+        cols.data()[cols.numel() / 2] = NAN;
+        Tensor image = Tensor::full(c.x_shape, 123.0f), expected = Tensor::zeros(c.x_shape);
+        core::col2im(cols.data(), s, image.data());
+        const int64_t OH = s.out_h(), OW = s.out_w();
+        for (int64_t b = 0; b < s.batch; ++b)
+            for (int64_t ch = 0; ch < s.channels; ++ch)
+                for (int64_t kh = 0; kh < c.kernel; ++kh)
+                    for (int64_t kw = 0; kw < c.kernel; ++kw)
+                        for (int64_t oh = 0; oh < OH; ++oh)
+                            for (int64_t ow = 0; ow < OW; ++ow) {
+                                const int64_t ih = oh * c.stride - c.padding + kh, iw = ow * c.stride - c.padding + kw;
+                                if (ih < 0 || ih >= s.height || iw < 0 || iw >= s.width) continue;
+                                const int64_t row = (ch * c.kernel + kh) * c.kernel + kw;
+                                expected.at({b, ch, ih, iw}) += cols.at({row, b * OH * OW + oh * OW + ow});
+                            }
+        CHECK(std::memcmp(image.data(), expected.data(), sizeof(float) * size_t(image.numel())) == 0);
+    }
+}
+
 TEST_CASE("Im2colSource: the GEMM on columns gathered into its panels has the bits of im2col then sgemm") {
     // Planes of 1 to 4,096 output positions, strides 1 and 2, 1x1 to 5x5 kernels; K slices of one
     // and several panels; groups that start inside an image (first_column); columns that end
