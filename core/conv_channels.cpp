@@ -185,11 +185,21 @@ void run_images(const Plan& p, ChannelSums channel_sums, const float* x_data, in
                 const float* channel_total = total.data() + j * channel_step;
                 const float shift = shifts ? shifts[j] : 0.0f;
                 float* dst = image_sums + j * rows;
-                for (int64_t oh = 0; oh < g.OH; ++oh)
-                    for (int64_t ow = 0; ow < g.OW; ++ow) {
-                        const float value = channel_total[oh * row_step + ow * column_step] + shift;
-                        dst[oh * g.OW + ow] = pool ? relu_value(value) : value;
+                for (int64_t oh = 0; oh < g.OH; ++oh) {
+                    const float* __restrict src = channel_total + oh * row_step;
+                    float* __restrict dst_row = dst + oh * g.OW;
+                    if (column_step == 1) {  // a row of the position sweep's sums: contiguous, vectorised
+                        if (pool)
+                            for (int64_t ow = 0; ow < g.OW; ++ow) dst_row[ow] = relu_value(src[ow] + shift);
+                        else
+                            for (int64_t ow = 0; ow < g.OW; ++ow) dst_row[ow] = src[ow] + shift;
+                    } else {
+                        for (int64_t ow = 0; ow < g.OW; ++ow) {
+                            const float value = src[ow * column_step] + shift;
+                            dst_row[ow] = pool ? relu_value(value) : value;
+                        }
                     }
+                }
             }
             if (pool) max_pool2d_forward(image_sums, *pool, out_data + b * S * pool->out_h * pool->out_w, nullptr);
             if (epilogue) apply_conv_epilogue(*epilogue, b, image_sums, S, rows);
