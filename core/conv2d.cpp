@@ -168,12 +168,12 @@ void conv2d_forward(const float* x, const float* weight, const float* bias, cons
 #pragma omp parallel for schedule(dynamic) if (z.threads_take(z.groups.count))
     for (int64_t g = 0; g < z.groups.count; ++g) carrier.run([&] {
         const int64_t first = z.groups.first(g), images = z.groups.images(g), columns = images * z.plane_out;
-        Im2colShape group_shape = shape;
-        group_shape.batch = images;
         float* out_mat = out_scratch.mine();
         if (source) {
             sgemm_from_source(O, columns, z.CKK, weight, z.CKK, source->operand(first * z.plane_out), out_mat, columns);
         } else {
+            Im2colShape group_shape = shape;
+            group_shape.batch = images;
             float* cols = saved_cols ? saved_cols + z.CKK * first * z.plane_out : cols_scratch.mine();
             im2col(x + first * z.plane_in, group_shape, cols);
             gemm(false, false, O, columns, z.CKK, 1.0f, weight, z.CKK, cols, columns, 0.0f, out_mat, columns);

@@ -175,6 +175,39 @@ GemmKernel initial_kernel() {
 // The kernel in use, -1 until the first call reads the environment.
 std::atomic<int> active_kernel{-1};
 
+// Threads for a product of M x N x K: all of them above kSgemmParallelFlops unless already inside a
+// parallel region, else one.
+int product_threads(int64_t M, int64_t N, int64_t K) {
+    const double flops = 2.0 * double(M) * double(N) * double(K);
+    return (flops > kSgemmParallelFlops && !omp_in_parallel()) ? omp_get_max_threads() : 1;
+}
+
+// block(i0, i1, j0, j1) for every block of C (M,N): the whole of C on one thread, or several blocks
+// per thread handed out dynamically (on a shared machine a thread that loses its core for a while
+// then delays the call by one block, not by half the product). b_packed: each block packs its
+// columns of op(B) (plan_grid weighs that).
+template <class Block>
+void for_each_block(int64_t M, int64_t N, int threads, bool b_packed, const Block& block) {
+    if (threads <= 1) {
+        block(0, M, 0, N);
+        return;
+    }
+    const int64_t row_tiles = ceil_div(M, MR), col_tiles = ceil_div(N, NR);
+    int64_t row_parts = 1, col_parts = 1;
+    plan_grid(row_tiles, col_tiles, M, N, b_packed, kBlocksPerThread * threads, row_parts, col_parts);
+    ExceptionCarrier carrier;  // pack buffers grow on first use in each thread
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
+    for (int64_t index = 0; index < row_parts * col_parts; ++index) {
+        carrier.run([&] {
+            int64_t i0, i1, j0, j1;
+            part_range(row_tiles, row_parts, index / col_parts, MR, M, i0, i1);
+            part_range(col_tiles, col_parts, index % col_parts, NR, N, j0, j1);
+            if (i0 < i1 && j0 < j1) block(i0, i1, j0, j1);
+        });
+    }
+    carrier.rethrow();
+}
+
 }  // namespace
 
 const char* gemm_kernel_name(GemmKernel kernel) {
@@ -235,8 +268,7 @@ void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float al
         scale_c(M, N, beta, C, ldc);
         return;
     }
-    const double flops = 2.0 * double(M) * double(N) * double(K);
-    const int threads = (flops > kSgemmParallelFlops && !omp_in_parallel()) ? omp_get_max_threads() : 1;
+    const int threads = product_threads(M, N, K);
     const int64_t row_tiles = ceil_div(M, MR), col_tiles = ceil_div(N, NR);
     const bool b_cacheable = double(K) * double(N) * sizeof(float) <= kDirectBMaxBytes;
     const KernelSet& kernels = kernel_set(gemm_kernel());
@@ -291,28 +323,11 @@ void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float al
         return;
     }
 
-    if (threads <= 1) {
-        run_block(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-        return;
-    }
-    // Several blocks per thread, handed out dynamically: on a shared machine a thread that loses its
-    // core for a while then delays the call by one block, not by half the product.
-    int64_t row_parts = 1, col_parts = 1;
     const bool b_packed = trans_b || M > kDirectBMaxRows || !b_cacheable;
-    plan_grid(row_tiles, col_tiles, M, N, b_packed, kBlocksPerThread * threads, row_parts, col_parts);
-    ExceptionCarrier carrier;  // pack buffers allocate, as above
-#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
-    for (int64_t block = 0; block < row_parts * col_parts; ++block) {
-        carrier.run([&] {
-            int64_t i0, i1, j0, j1;
-            part_range(row_tiles, row_parts, block / col_parts, MR, M, i0, i1);
-            part_range(col_tiles, col_parts, block % col_parts, NR, N, j0, j1);
-            if (i0 < i1 && j0 < j1)
-                run_block(trans_a, trans_b, i1 - i0, j1 - j0, K, alpha, trans_a ? A + i0 : A + i0 * lda, lda,
-                          trans_b ? B + j0 * ldb : B + j0, ldb, beta, C + i0 * ldc + j0, ldc);
-        });
-    }
-    carrier.rethrow();
+    for_each_block(M, N, threads, b_packed, [&](int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
+        run_block(trans_a, trans_b, i1 - i0, j1 - j0, K, alpha, trans_a ? A + i0 : A + i0 * lda, lda,
+                  trans_b ? B + j0 * ldb : B + j0, ldb, beta, C + i0 * ldc + j0, ldc);
+    });
 }
 
 void sgemm_from_source(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const GemmBSource& source,
@@ -322,35 +337,15 @@ void sgemm_from_source(int64_t M, int64_t N, int64_t K, const float* A, int64_t 
         scale_c(M, N, 0.0f, C, ldc);
         return;
     }
-    const double flops = 2.0 * double(M) * double(N) * double(K);
-    const int threads = (flops > kSgemmParallelFlops && !omp_in_parallel()) ? omp_get_max_threads() : 1;
     const KernelSet& kernels = kernel_set(gemm_kernel());
-    // Columns [j0, j1) of this product are the source's columns from source.first_column + j0 on.
-    const auto run_block = [&](int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
+    // Columns [j0, j1) of this product are the source's columns from source.first_column + j0 on;
+    // op(B) is always packed.
+    for_each_block(M, N, product_threads(M, N, K), true, [&](int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
         PackBuffers& buffers = pack_buffers();
         kernels.block(false, false, i1 - i0, j1 - j0, K, 1.0f, A + i0 * lda, lda, nullptr, 0, 0.0f, C + i0 * ldc + j0,
                       ldc, false, buffers.a.get(static_cast<size_t>(a_pack_floats(K))),
                       buffers.b.get(static_cast<size_t>(b_pack_floats(K))), &source, source.first_column + j0);
-    };
-    if (threads <= 1) {
-        run_block(0, M, 0, N);
-        return;
-    }
-    // As sgemm's blocks, with op(B) always packed.
-    const int64_t row_tiles = ceil_div(M, MR), col_tiles = ceil_div(N, NR);
-    int64_t row_parts = 1, col_parts = 1;
-    plan_grid(row_tiles, col_tiles, M, N, true, kBlocksPerThread * threads, row_parts, col_parts);
-    ExceptionCarrier carrier;  // pack buffers allocate, as in sgemm
-#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
-    for (int64_t block = 0; block < row_parts * col_parts; ++block) {
-        carrier.run([&] {
-            int64_t i0, i1, j0, j1;
-            part_range(row_tiles, row_parts, block / col_parts, MR, M, i0, i1);
-            part_range(col_tiles, col_parts, block % col_parts, NR, N, j0, j1);
-            if (i0 < i1 && j0 < j1) run_block(i0, i1, j0, j1);
-        });
-    }
-    carrier.rethrow();
+    });
 }
 
 }  // namespace proact::core

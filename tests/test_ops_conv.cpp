@@ -65,6 +65,20 @@ std::string describe(const ConvCase& c) {
            std::to_string(c.padding);
 }
 
+// Square-kernel layouts for the im2col / col2im formula tests: output planes of 1 to 64 positions
+// (the small-plane loops) and larger, strides 1 and 2, padding past the kernel, a 1x1 kernel.
+struct LayoutCase {
+    Shape x_shape;
+    int64_t kernel, stride, padding;
+};
+std::vector<LayoutCase> layout_cases() {
+    return {
+        {{3, 4, 2, 2}, 3, 1, 1}, {{2, 5, 4, 4}, 3, 1, 1}, {{2, 3, 8, 8}, 3, 1, 1},   {{2, 6, 12, 12}, 5, 1, 0},
+        {{2, 2, 9, 9}, 3, 1, 1}, {{2, 3, 7, 7}, 3, 2, 1}, {{2, 2, 16, 15}, 3, 2, 2}, {{3, 2, 1, 1}, 3, 1, 1},
+        {{1, 2, 5, 5}, 1, 1, 0},
+    };
+}
+
 core::Im2colShape im2col_shape(const Shape& x_shape, int64_t kernel_h, int64_t kernel_w, int64_t stride,
                                int64_t padding) {
     core::Im2colShape s;
@@ -164,16 +178,8 @@ TEST_CASE("im2col and col2im are adjoint: <im2col(x), y> == <x, col2im(y)>") {
 TEST_CASE("im2col: every entry is the pixel the layout formula names, on small and large planes") {
     // Output planes of up to 64 positions are written a row of cols at a time, larger ones a plane
     // at a time (core/im2col.cpp); both must give exactly the formula of core/im2col.hpp.
-    struct Case {
-        Shape x_shape;
-        int64_t kernel, stride, padding;
-    };
-    const std::vector<Case> cases = {
-        {{3, 4, 2, 2}, 3, 1, 1},   {{2, 5, 4, 4}, 3, 1, 1},  {{2, 3, 8, 8}, 3, 1, 1},  {{2, 6, 12, 12}, 5, 1, 0},
-        {{2, 2, 9, 9}, 3, 1, 1},   {{2, 3, 7, 7}, 3, 2, 1},  {{2, 2, 16, 15}, 3, 2, 2}, {{3, 2, 1, 1}, 3, 1, 1},
-    };
     uint64_t seed = 900;
-    for (const Case& c : cases) {
+    for (const LayoutCase& c : layout_cases()) {
         const core::Im2colShape s = im2col_shape(c.x_shape, c.kernel, c.kernel, c.stride, c.padding);
         CAPTURE(core::shape_str(c.x_shape));
         CAPTURE(c.kernel);
@@ -203,17 +209,8 @@ TEST_CASE("col2im: every pixel is its column entries summed tap by tap from +0, 
     // The order the backward pass's bits depend on: planes of up to 64 output positions take a
     // table-driven loop, larger ones a padded plane (core/im2col.cpp); both must sum each pixel's
     // entries in (kh, kw) order starting from +0. NaN, Inf and -0 among the entries.
-    struct Case {
-        Shape x_shape;
-        int64_t kernel, stride, padding;
-    };
-    const std::vector<Case> cases = {
-        {{3, 4, 2, 2}, 3, 1, 1}, {{2, 5, 4, 4}, 3, 1, 1},  {{2, 3, 8, 8}, 3, 1, 1},   {{2, 6, 12, 12}, 5, 1, 0},
-        {{2, 2, 9, 9}, 3, 1, 1}, {{2, 3, 7, 7}, 3, 2, 1},  {{2, 2, 16, 15}, 3, 2, 2}, {{3, 2, 1, 1}, 3, 1, 1},
-        {{1, 2, 5, 5}, 1, 1, 0},
-    };
     uint64_t seed = 990;
-    for (const Case& c : cases) {
+    for (const LayoutCase& c : layout_cases()) {
         const core::Im2colShape s = im2col_shape(c.x_shape, c.kernel, c.kernel, c.stride, c.padding);
         CAPTURE(core::shape_str(c.x_shape));
         CAPTURE(c.kernel);
