@@ -53,25 +53,63 @@ std::array<double, sizeof...(Terms)> fixed_order_sums(int64_t count, Terms... te
     return totals;
 }
 
+// The planes of a channel are summed several at a time: each plane's sum keeps its own lanes and
+// order (fixed_order_sums with one term per plane and sum), and the plane sums are added to the
+// totals in image order, so the bits are those of one plane at a time; the independent chains of
+// additions keep the adder busy where one chain would wait on each addition's latency.
+// A term is term(at, offset): its value at the plane that starts `offset` floats into (B, C, S).
+
+// sum over b of the plane sum of term at plane (b, c), in image order: four planes at a time.
+template <class Term>
+double channel_sum(const BatchNormShape& shape, int64_t c, Term term) {
+    const int64_t B = shape.batch, C = shape.channels, S = shape.plane;
+    const auto at_plane = [&](int64_t b) {
+        return [offset = (b * C + c) * S, term](auto at) { return term(at, offset); };
+    };
+    double total = 0.0;
+    int64_t b = 0;
+    for (; b + 4 <= B; b += 4) {
+        const auto sums = fixed_order_sums(S, at_plane(b), at_plane(b + 1), at_plane(b + 2), at_plane(b + 3));
+        for (const double sum : sums) total += sum;
+    }
+    for (; b < B; ++b) total += fixed_order_sums(S, at_plane(b))[0];
+    return total;
+}
+
+// The same for two terms in one pass over the planes: two planes at a time.
+template <class First, class Second>
+std::array<double, 2> channel_sums(const BatchNormShape& shape, int64_t c, First first, Second second) {
+    const int64_t B = shape.batch, C = shape.channels, S = shape.plane;
+    const auto at_plane = [&](int64_t b, auto term) {
+        return [offset = (b * C + c) * S, term](auto at) { return term(at, offset); };
+    };
+    std::array<double, 2> totals{};
+    int64_t b = 0;
+    for (; b + 2 <= B; b += 2) {
+        const auto sums = fixed_order_sums(S, at_plane(b, first), at_plane(b, second), at_plane(b + 1, first),
+                                           at_plane(b + 1, second));
+        totals[0] += sums[0];
+        totals[1] += sums[1];
+        totals[0] += sums[2];
+        totals[1] += sums[3];
+    }
+    for (; b < B; ++b) {
+        const auto sums = fixed_order_sums(S, at_plane(b, first), at_plane(b, second));
+        totals[0] += sums[0];
+        totals[1] += sums[1];
+    }
+    return totals;
+}
+
 // Channel c's batch mean and biased variance (over its B*S values of x (B, C, S)).
 void batch_statistics(const float* src, const BatchNormShape& shape, int64_t c, double& channel_mean,
                       double& channel_var) {
-    const int64_t B = shape.batch, C = shape.channels, S = shape.plane;
-    const double n = double(B * S);
-    double total = 0.0;
-    for (int64_t b = 0; b < B; ++b) {
-        const float* plane = src + (b * C + c) * S;
-        total += fixed_order_sums(S, [plane](auto at) { return at(plane); })[0];
-    }
-    channel_mean = total / n;
-    double squares = 0.0;
-    for (int64_t b = 0; b < B; ++b) {
-        const float* plane = src + (b * C + c) * S;
-        squares += fixed_order_sums(S, [plane, channel_mean](auto at) {
-            const auto centred = at(plane) - channel_mean;
-            return centred * centred;
-        })[0];
-    }
+    const double n = double(shape.batch * shape.plane);
+    channel_mean = channel_sum(shape, c, [src](auto at, int64_t offset) { return at(src + offset); }) / n;
+    const double squares = channel_sum(shape, c, [src, m = channel_mean](auto at, int64_t offset) {
+        const auto centred = at(src + offset) - m;
+        return centred * centred;
+    });
     channel_var = squares / n;  // biased: what normalises
 }
 
@@ -138,16 +176,9 @@ void batch_norm_backward(const float* x_data, const float* dy_data, const BatchN
     for (int64_t c = 0; c < C; ++c) {
         const double channel_mean = mean[c];
         const double channel_invstd = invstd[c];
-        double sum_dy = 0.0, sum_dy_xhat = 0.0;
-        for (int64_t b = 0; b < B; ++b) {
-            const float* x_plane = x_data + (b * C + c) * S;
-            const float* dy_plane = dy_data + (b * C + c) * S;
-            const auto [plane_dy, plane_dy_xhat] = fixed_order_sums(
-                S, [dy_plane](auto at) { return at(dy_plane); },
-                [=](auto at) { return at(dy_plane) * (at(x_plane) - channel_mean); });
-            sum_dy += plane_dy;
-            sum_dy_xhat += plane_dy_xhat;
-        }
+        auto [sum_dy, sum_dy_xhat] = channel_sums(
+            shape, c, [dy_data](auto at, int64_t offset) { return at(dy_data + offset); },
+            [=](auto at, int64_t offset) { return at(dy_data + offset) * (at(x_data + offset) - channel_mean); });
         sum_dy_xhat *= channel_invstd;
         if (dgamma) dgamma[c] = static_cast<float>(sum_dy_xhat);
         if (dbeta) dbeta[c] = static_cast<float>(sum_dy);

@@ -9,6 +9,7 @@
 
 #include "autograd/gradcheck.hpp"
 #include "autograd/ops.hpp"
+#include "core/batch_norm.hpp"
 #include "core/elementwise.hpp"
 #include "core/tensor.hpp"
 #include "core/threads.hpp"
@@ -54,6 +55,23 @@ Tensor reference_batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& 
                     static_cast<float>((flat.at({b, c, s}) - mean) * invstd * gamma.at({c}) + beta.at({c}));
     }
     return out.reshape(x.shape());
+}
+
+// The documented order of a channel's sums: each plane's values in 8 lanes (lane l takes positions
+// l, l+8, ...), the lanes added in order, then the positions past the last whole 8; the plane sums
+// added in image order, from +0.
+template <class Term>
+double documented_channel_sum(int64_t B, int64_t C, int64_t S, int64_t c, Term term) {
+    double total = 0.0;
+    for (int64_t b = 0; b < B; ++b) {
+        const int64_t offset = (b * C + c) * S, whole = S / 8 * 8;
+        double lanes[8] = {}, plane = 0.0;
+        for (int64_t i = 0; i < whole; ++i) lanes[i % 8] += term(offset + i);
+        for (const double lane : lanes) plane += lane;
+        for (int64_t i = whole; i < S; ++i) plane += term(offset + i);
+        total += plane;
+    }
+    return total;
 }
 
 }  // namespace
@@ -237,4 +255,52 @@ TEST_CASE("batch_norm: invalid arguments throw typed errors") {
     CHECK_THROWS_AS(autograd::batch_norm(Variable(Tensor::zeros({2, 3})), gamma, beta, running_mean, running_var,
                                          true, 1.5f),
                     core::ValueError);
+}
+
+TEST_CASE("batch_norm: the statistics and parameter gradients are sums in the documented order") {
+    // Batches that are not a multiple of the planes the kernel sums at once, planes with and
+    // without a partial group of 8: the bits must be those of one plane at a time.
+    for (const int64_t B : {1, 2, 3, 5, 6, 9}) {
+        for (const int64_t S : {1, 7, 8, 13, 64}) {
+            CAPTURE(B);
+            CAPTURE(S);
+            const int64_t C = 3, n = B * C * S;
+            const Tensor x = random_tensor({B, C, S}, 500 + uint64_t(B * 100 + S), 2.0f, 3.0f);
+            const Tensor dy = random_tensor({B, C, S}, 600 + uint64_t(B * 100 + S));
+            const float* xs = x.data();
+            const float* dys = dy.data();
+            std::vector<float> out(static_cast<size_t>(n)), dx(static_cast<size_t>(n));
+            std::vector<float> dgamma(static_cast<size_t>(C)), dbeta(static_cast<size_t>(C));
+            std::vector<double> mean(static_cast<size_t>(C)), invstd(static_cast<size_t>(C));
+            const core::BatchNormShape shape{B, C, S};
+            if (B * S > 1) {
+                core::batch_norm_forward(xs, shape, {}, {}, {}, {}, true, 0.1f, 1e-5f, out.data(), mean.data(),
+                                         invstd.data());
+            } else {
+                mean.assign(size_t(C), 0.5);
+                invstd.assign(size_t(C), 2.0);
+            }
+            core::batch_norm_backward(xs, dys, shape, {}, mean.data(), invstd.data(), true, dx.data(),
+                                      dgamma.data(), dbeta.data());
+            for (int64_t c = 0; c < C; ++c) {
+                CAPTURE(c);
+                if (B * S > 1) {
+                    const double m = documented_channel_sum(B, C, S, c, [&](int64_t i) { return double(xs[i]); }) /
+                                     double(B * S);
+                    const double squares = documented_channel_sum(B, C, S, c, [&](int64_t i) {
+                        const double centred = double(xs[i]) - m;
+                        return centred * centred;
+                    });
+                    CHECK(mean[size_t(c)] == m);
+                    CHECK(invstd[size_t(c)] == core::batch_norm_invstd(squares / double(B * S), 1e-5f));
+                }
+                const double m = mean[size_t(c)];
+                const double sum_dy = documented_channel_sum(B, C, S, c, [&](int64_t i) { return double(dys[i]); });
+                const double sum_dy_xhat = documented_channel_sum(
+                    B, C, S, c, [&](int64_t i) { return double(dys[i]) * (double(xs[i]) - m); });
+                CHECK(dbeta[size_t(c)] == static_cast<float>(sum_dy));
+                CHECK(dgamma[size_t(c)] == static_cast<float>(sum_dy_xhat * invstd[size_t(c)]));
+            }
+        }
+    }
 }
