@@ -123,6 +123,13 @@ Variable global_avg_pool(const Variable& x);
 // running_var uses the unbiased batch variance); in eval, normalises with the running statistics.
 Variable batch_norm(const Variable& x, const Variable& gamma, const Variable& beta, Tensor& running_mean,
                     Tensor& running_var, bool training, float momentum = 0.1f, float eps = 1e-5f);
+// relu(add(batch_norm(x, ...), residual)) as one op (residual undefined: relu(batch_norm(...))):
+// the same values, gradients and running statistics, bit for bit, as the three ops, with their
+// checks, in one pass over the output and without the two intermediate tensors (what training a
+// ResNet or a VGG with batch norm runs after each convolution). The residual must have x's shape
+// (ShapeError otherwise: the add that broadcasts is the separate ops').
+Variable batch_norm_relu(const Variable& x, const Variable& gamma, const Variable& beta, Tensor& running_mean,
+                         Tensor& running_var, bool training, float momentum, float eps, const Variable& residual);
 
 }  // namespace proact::autograd
 

@@ -106,7 +106,8 @@ Variable sqrt(const Variable& x) {
 Variable relu(const Variable& x) {
     Tensor out = core::map(x.value(), [](float v) { return core::relu_value(v); });
     return make_result(out, "relu", {x}, [out](const Tensor& g) {
-        return std::vector<Tensor>{core::zip(g, out, [](float dv, float y) { return y <= 0.0f ? 0.0f : dv; }, "relu")};
+        return std::vector<Tensor>{core::zip(
+            g, out, [](float dv, float y) { return core::relu_grad_value(dv, y); }, "relu")};
     });
 }
 

@@ -5,7 +5,9 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
+#include "core/elementwise.hpp"
 #include "core/threads.hpp"
 
 namespace proact::core {
@@ -113,6 +115,70 @@ void batch_statistics(const float* src, const BatchNormShape& shape, int64_t c, 
     channel_var = squares / n;  // biased: what normalises
 }
 
+// One plane of batch norm's output and its tail: out = affine(x) (+ residual) (then relu_value).
+template <bool kResidual, bool kRelu>
+void apply_plane(ChannelAffine affine, const float* x, const float* residual, int64_t count, float* out) {
+    for (int64_t i = 0; i < count; ++i) {
+        float v = affine(x[i]);
+        if constexpr (kResidual) v = v + residual[i];
+        if constexpr (kRelu) v = relu_value(v);
+        out[i] = v;
+    }
+}
+
+// dy, or +0 where the ReLU's output z is at most 0 (relu's backward), for one float or for lanes of
+// doubles widened from floats (the same comparison: widening is exact, NaN stays NaN).
+template <class V>
+V relu_masked(V dy, V z) {
+    if constexpr (std::is_same_v<V, double> || std::is_same_v<V, float>) {
+        return z <= V(0) ? V(0) : dy;
+    } else {
+        return z <= 0.0 ? V{} : dy;
+    }
+}
+
+// batch_norm_backward for one channel, the gradient at the output read through grad(at, offset)
+// (dy, or dy masked by a ReLU's output).
+template <class Grad>
+void channel_backward(const float* x_data, Grad grad, const BatchNormShape& shape, int64_t c, double channel_mean,
+                      double channel_invstd, ChannelParams gamma, bool training, float* dx_data, float* dgamma,
+                      float* dbeta) {
+    const int64_t B = shape.batch, C = shape.channels, S = shape.plane;
+    const int64_t n = B * S;
+    auto [sum_dy, sum_dy_xhat] = channel_sums(
+        shape, c, grad,
+        [=](auto at, int64_t offset) { return grad(at, offset) * (at(x_data + offset) - channel_mean); });
+    sum_dy_xhat *= channel_invstd;
+    if (dgamma) dgamma[c] = static_cast<float>(sum_dy_xhat);
+    if (dbeta) dbeta[c] = static_cast<float>(sum_dy);
+    if (!dx_data) return;
+    const double g = gamma.data ? gamma[c] : 1.0;
+    const float dy_scale = static_cast<float>(g * channel_invstd);
+    // The float at one position: the sums' accessor for a single value.
+    const auto scalar = [](int64_t i) { return [i](const float* plane) { return plane[i]; }; };
+    if (training) {
+        // dx = dy_scale * (dy - sum_dy/n - (x - mean) * invstd * sum_dy_xhat/n), as x*a + dy*s + k
+        const double mean_dy = sum_dy / double(n);
+        const double mean_dy_xhat = sum_dy_xhat / double(n);
+        const float x_coeff = static_cast<float>(-g * channel_invstd * channel_invstd * mean_dy_xhat);
+        const float constant =
+            static_cast<float>(g * channel_invstd * (-mean_dy + channel_mean * channel_invstd * mean_dy_xhat));
+        for (int64_t b = 0; b < B; ++b) {
+            const int64_t offset = (b * C + c) * S;
+            const float* x_plane = x_data + offset;
+            float* dx_plane = dx_data + offset;
+            for (int64_t i = 0; i < S; ++i)
+                dx_plane[i] = grad(scalar(i), offset) * dy_scale + x_plane[i] * x_coeff + constant;
+        }
+    } else {
+        for (int64_t b = 0; b < B; ++b) {
+            const int64_t offset = (b * C + c) * S;
+            float* dx_plane = dx_data + offset;
+            for (int64_t i = 0; i < S; ++i) dx_plane[i] = grad(scalar(i), offset) * dy_scale;
+        }
+    }
+}
+
 }  // namespace
 
 ChannelAffine batch_norm_affine(ChannelParams gamma, ChannelParams beta, int64_t c, double mean, double invstd) {
@@ -136,7 +202,7 @@ void batch_norm_eval_affine(ChannelParams gamma, ChannelParams beta, ChannelPara
 
 void batch_norm_forward(const float* src, const BatchNormShape& shape, ChannelParams gamma, ChannelParams beta,
                         ChannelStats running_mean, ChannelStats running_var, bool training, float momentum, float eps,
-                        float* dst, double* mean, double* invstd) {
+                        float* dst, double* mean, double* invstd, const BatchNormTail& tail) {
     const int64_t B = shape.batch, C = shape.channels, S = shape.plane;
     const int64_t n = B * S;
 #pragma omp parallel for schedule(dynamic) if (B * C * S > kParallelGrain)
@@ -160,51 +226,30 @@ void batch_norm_forward(const float* src, const BatchNormShape& shape, ChannelPa
         invstd[c] = channel_invstd;
         const ChannelAffine affine = batch_norm_affine(gamma, beta, c, channel_mean, channel_invstd);
         for (int64_t b = 0; b < B; ++b) {
-            const float* in_plane = src + (b * C + c) * S;
-            float* out_plane = dst + (b * C + c) * S;
-            for (int64_t i = 0; i < S; ++i) out_plane[i] = affine(in_plane[i]);
+            const int64_t offset = (b * C + c) * S;
+            const float* residual = tail.residual ? tail.residual + offset : nullptr;
+            if (residual && tail.relu) apply_plane<true, true>(affine, src + offset, residual, S, dst + offset);
+            else if (residual) apply_plane<true, false>(affine, src + offset, residual, S, dst + offset);
+            else if (tail.relu) apply_plane<false, true>(affine, src + offset, nullptr, S, dst + offset);
+            else apply_plane<false, false>(affine, src + offset, nullptr, S, dst + offset);
         }
     }
 }
 
 void batch_norm_backward(const float* x_data, const float* dy_data, const BatchNormShape& shape, ChannelParams gamma,
                          const double* mean, const double* invstd, bool training, float* dx_data, float* dgamma,
-                         float* dbeta) {
+                         float* dbeta, const float* relu_out) {
     const int64_t B = shape.batch, C = shape.channels, S = shape.plane;
-    const int64_t n = B * S;
+    const auto plain = [dy_data](auto at, int64_t offset) { return at(dy_data + offset); };
+    const auto masked = [dy_data, relu_out](auto at, int64_t offset) {
+        return relu_masked(at(dy_data + offset), at(relu_out + offset));
+    };
 #pragma omp parallel for schedule(dynamic) if (B * C * S > kParallelGrain)
     for (int64_t c = 0; c < C; ++c) {
-        const double channel_mean = mean[c];
-        const double channel_invstd = invstd[c];
-        auto [sum_dy, sum_dy_xhat] = channel_sums(
-            shape, c, [dy_data](auto at, int64_t offset) { return at(dy_data + offset); },
-            [=](auto at, int64_t offset) { return at(dy_data + offset) * (at(x_data + offset) - channel_mean); });
-        sum_dy_xhat *= channel_invstd;
-        if (dgamma) dgamma[c] = static_cast<float>(sum_dy_xhat);
-        if (dbeta) dbeta[c] = static_cast<float>(sum_dy);
-        if (!dx_data) continue;
-        const double g = gamma.data ? gamma[c] : 1.0;
-        const float dy_scale = static_cast<float>(g * channel_invstd);
-        if (training) {
-            // dx = dy_scale * (dy - sum_dy/n - (x - mean) * invstd * sum_dy_xhat/n), as x*a + dy*s + k
-            const double mean_dy = sum_dy / double(n);
-            const double mean_dy_xhat = sum_dy_xhat / double(n);
-            const float x_coeff = static_cast<float>(-g * channel_invstd * channel_invstd * mean_dy_xhat);
-            const float constant =
-                static_cast<float>(g * channel_invstd * (-mean_dy + channel_mean * channel_invstd * mean_dy_xhat));
-            for (int64_t b = 0; b < B; ++b) {
-                const float* x_plane = x_data + (b * C + c) * S;
-                const float* dy_plane = dy_data + (b * C + c) * S;
-                float* dx_plane = dx_data + (b * C + c) * S;
-                for (int64_t i = 0; i < S; ++i) dx_plane[i] = dy_plane[i] * dy_scale + x_plane[i] * x_coeff + constant;
-            }
-        } else {
-            for (int64_t b = 0; b < B; ++b) {
-                const float* dy_plane = dy_data + (b * C + c) * S;
-                float* dx_plane = dx_data + (b * C + c) * S;
-                for (int64_t i = 0; i < S; ++i) dx_plane[i] = dy_plane[i] * dy_scale;
-            }
-        }
+        if (relu_out)
+            channel_backward(x_data, masked, shape, c, mean[c], invstd[c], gamma, training, dx_data, dgamma, dbeta);
+        else
+            channel_backward(x_data, plain, shape, c, mean[c], invstd[c], gamma, training, dx_data, dgamma, dbeta);
     }
 }
 

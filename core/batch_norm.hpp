@@ -42,11 +42,20 @@ struct BatchNormShape {
     int64_t plane = 1;     // S, values per (image, channel)
 };
 
-// x (B, C, S) -> out (B, C, S); mean, invstd (C): the statistics that normalised each channel,
-// kept for backward. training needs n = B*S > 1; eval needs running statistics.
+// What may follow batch norm in the same pass over its output (autograd::batch_norm_relu):
+// out = relu(y + residual), each part optional, with the separate ops' arithmetic (core::add's
+// y + residual, then relu_value), so the bits are those of the ops one after another.
+struct BatchNormTail {
+    const float* residual = nullptr;  // (B, C, S), or null
+    bool relu = false;
+};
+
+// x (B, C, S) -> out (B, C, S), followed by `tail`; mean, invstd (C): the statistics that
+// normalised each channel, kept for backward. training needs n = B*S > 1; eval needs running
+// statistics.
 void batch_norm_forward(const float* x, const BatchNormShape& shape, ChannelParams gamma, ChannelParams beta,
                         ChannelStats running_mean, ChannelStats running_var, bool training, float momentum, float eps,
-                        float* out, double* mean, double* invstd);
+                        float* out, double* mean, double* invstd, const BatchNormTail& tail = {});
 
 // What batch_norm_forward applies to channel c, y = x * scale + shift (a rounded product, then a
 // rounded sum), from the channel's mean and 1/sqrt(var + eps): scale = gamma * invstd and
@@ -66,9 +75,12 @@ void batch_norm_eval_affine(ChannelParams gamma, ChannelParams beta, ChannelPara
                             ChannelParams running_var, int64_t channels, float eps, float* scale, float* shift);
 
 // x, dy (B, C, S), the forward's mean and invstd -> dx (B, C, S), dgamma (C), dbeta (C), each null
-// when not wanted. gamma: the forward's (absent: 1); read only for dx.
+// when not wanted. gamma: the forward's (absent: 1); read only for dx. relu_out (B, C, S), when not
+// null, is the output of a ReLU that followed batch norm (BatchNormTail without a residual), and dy
+// the gradient at that output: each value of dy counts where relu_out is above 0 and is +0 where
+// it is at most 0, as relu's backward passes it (a NaN output passes dy).
 void batch_norm_backward(const float* x, const float* dy, const BatchNormShape& shape, ChannelParams gamma,
                          const double* mean, const double* invstd, bool training, float* dx, float* dgamma,
-                         float* dbeta);
+                         float* dbeta, const float* relu_out = nullptr);
 
 }  // namespace proact::core

@@ -27,6 +27,9 @@ Tensor binary(const Tensor& a, const Tensor& b, BinaryOp op, const char* name);
 // max(v, 0) as PyTorch's relu has it: NaN passes (NaN < 0 is false), -0 stays -0. The one
 // definition: autograd::relu maps it, the fused convolution (conv_channels.hpp) applies it.
 inline float relu_value(float v) { return v < 0.0f ? 0.0f : v; }
+// relu's backward at one value: the gradient dy passes where the output y is above 0 (or NaN) and
+// is +0 where y is at most 0.
+inline float relu_grad_value(float dy, float y) { return y <= 0.0f ? 0.0f : dy; }
 
 inline Tensor add(const Tensor& a, const Tensor& b) { return binary(a, b, BinaryOp::Add, "add"); }
 inline Tensor sub(const Tensor& a, const Tensor& b) { return binary(a, b, BinaryOp::Sub, "sub"); }

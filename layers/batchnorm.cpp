@@ -28,7 +28,7 @@ int64_t BatchNorm::batches_tracked() const {
     return 0;
 }
 
-Variable BatchNorm::forward(const Variable& input) {
+void BatchNorm::check_input(const Variable& input) const {
     const char* op = spatial_ ? "batchnorm2d" : "batchnorm1d";
     const int64_t expected_dim = spatial_ ? 4 : 2;
     if (input.dim() != expected_dim)
@@ -37,13 +37,28 @@ Variable BatchNorm::forward(const Variable& input) {
     if (input.size(1) != num_features_)
         fail<core::ShapeError>(op, ": input has ", input.size(1), spatial_ ? " channels" : " features",
                                ", layer expects ", num_features_);
+}
+
+void BatchNorm::count_batch() {
+    if (!is_training()) return;
+    // A float counts exactly up to 2^24 batches, far beyond any training run here.
+    Tensor& tracked = buffer("num_batches_tracked");
+    tracked.data()[0] += 1.0f;
+}
+
+Variable BatchNorm::forward(const Variable& input) {
+    check_input(input);
     Variable out = autograd::batch_norm(input, weight_, bias_, buffer("running_mean"), buffer("running_var"),
                                         is_training(), momentum_, eps_);
-    if (is_training()) {
-        // A float counts exactly up to 2^24 batches, far beyond any training run here.
-        Tensor& tracked = buffer("num_batches_tracked");
-        tracked.data()[0] += 1.0f;
-    }
+    count_batch();
+    return out;
+}
+
+Variable BatchNorm::forward_relu(const Variable& input, const Variable& residual) {
+    check_input(input);
+    Variable out = autograd::batch_norm_relu(input, weight_, bias_, buffer("running_mean"), buffer("running_var"),
+                                             is_training(), momentum_, eps_, residual);
+    count_batch();
     return out;
 }
 

@@ -25,6 +25,10 @@ public:
     Tensor running_var() { return buffer("running_var"); }
 
     Variable forward(const Variable& input) override;
+    // relu(forward(input) + residual) as one op (autograd::batch_norm_relu; residual undefined:
+    // none): the same values, gradients and buffer updates as forward, add and relu one after
+    // another. Forward hooks are not called (layers::conv_tail uses it only for a module without).
+    Variable forward_relu(const Variable& input, const Variable& residual);
     std::string describe() const override;
 
 protected:
@@ -32,6 +36,9 @@ protected:
     BatchNorm(int64_t num_features, bool spatial, float momentum, float eps);
 
 private:
+    void check_input(const Variable& input) const;  // ShapeError naming the layer
+    void count_batch();                             // num_batches_tracked += 1 in training
+
     int64_t num_features_;
     bool spatial_;
     float momentum_, eps_;

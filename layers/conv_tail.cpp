@@ -64,6 +64,11 @@ Module* tail_activation(Module* module) {
     return plain_module<ReLU>(module) || plain_module<ClippedReLU>(module) ? module : nullptr;
 }
 
+BatchNorm* batch_norm_relu_of(Module* norm, Module* activation) {
+    BatchNorm2d* bn = plain_module<BatchNorm2d>(norm);
+    return bn && plain_module<ReLU>(activation) ? bn : nullptr;
+}
+
 bool conv_tail_fuses(Module& conv, Module* norm, Module* activation, const Shape& x_shape) {
     if (autograd::grad_enabled()) return false;
     const Conv2d* c = plain_module<Conv2d>(&conv);
@@ -76,6 +81,8 @@ Variable conv_tail(Module& conv, Module* norm, const Variable& residual, Module*
     if (conv_tail_fuses(conv, norm, activation, x.shape()))
         return static_cast<Conv2d&>(conv).forward_fused(x, tail_of(norm, residual, activation));
     Variable y = conv(x);
+    BatchNorm* bn = batch_norm_relu_of(norm, activation);
+    if (bn && (!residual.defined() || residual.shape() == y.shape())) return bn->forward_relu(y, residual);
     if (norm) y = (*norm)(y);
     if (residual.defined()) y = autograd::add(y, residual);
     return activation ? (*activation)(y) : y;

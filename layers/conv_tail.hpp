@@ -7,9 +7,13 @@
 // It fuses when no graph is recorded (grad mode off) and every module is exactly of its type (not
 // a subclass) with no forward hook: conv a Conv2d; norm a BatchNorm2d in eval mode that fits the
 // convolution's output, an Identity, or null; activation a ReLU, a ClippedReLU that takes the
-// output, or null. Otherwise it calls them one by one, hooks and checks included.
+// output, or null. Otherwise it runs the convolution, then a plain BatchNorm2d with a plain ReLU
+// (and a residual of the output's shape) as one op (BatchNorm::forward_relu, the path training
+// takes: the same bits without the intermediate tensors), or else the modules one by one, hooks and
+// checks included.
 #pragma once
 
+#include "layers/batchnorm.hpp"
 #include "layers/conv.hpp"
 #include "layers/module.hpp"
 
@@ -19,6 +23,11 @@ namespace proact::layers {
 // or its activation (ReLU, ClippedReLU), else null (also for null).
 Module* tail_norm(Module* module);
 Module* tail_activation(Module* module);
+
+// `norm` as a batch norm that runs with `activation` as one op (BatchNorm::forward_relu: the same
+// bits as the two modules and a residual add between them, without the intermediate tensors; the
+// path training takes): a plain BatchNorm2d followed by a plain ReLU; else null.
+BatchNorm* batch_norm_relu_of(Module* norm, Module* activation);
 
 // Whether conv_tail would fuse these for an input of shape x_shape.
 bool conv_tail_fuses(Module& conv, Module* norm, Module* activation, const Shape& x_shape);

@@ -38,7 +38,16 @@ Variable BasicBlock::forward(const Variable& input) {
     Variable out = conv_tail(*conv1, bn1.get(), Variable(), relu1.get(), input);
     if (conv_tail_fuses(*conv2, bn2.get(), relu2.get(), out.shape()))
         return conv_tail(*conv2, bn2.get(), shortcut(), relu2.get(), out);
-    out = (*bn2)((*conv2)(out));
+    // Otherwise (training) the modules in this order: conv2, bn2, the shortcut, the add, relu2; bn2,
+    // the add and relu2 as one op where they allow it (bn2 runs after the shortcut then, which no
+    // hook can see: batch_norm_relu_of takes only modules without one).
+    out = (*conv2)(out);
+    if (BatchNorm* bn = batch_norm_relu_of(bn2.get(), relu2.get())) {
+        const Variable residual = shortcut();
+        if (residual.shape() == out.shape()) return bn->forward_relu(out, residual);
+        return (*relu2)(autograd::add((*bn2)(out), residual));
+    }
+    out = (*bn2)(out);
     return (*relu2)(autograd::add(out, shortcut()));
 }
 

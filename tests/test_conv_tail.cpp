@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -300,7 +301,41 @@ void check_fused_equals_separate(layers::Module& model, const Tensor& images) {
     for (const Tensor& output : outputs) CHECK(test::same_bits(output, outputs[0]));
 }
 
+// One training step's loss, parameter gradients and updated buffers, with batch norm, residual add
+// and ReLU as one op where the model allows it (BatchNorm::forward_relu), and with a hook on every
+// module (the modules one by one), from the same state: the same bits.
+void check_training_fused_equals_separate(const char* name, const Tensor& images) {
+    const std::vector<int32_t> labels = {1, 7, 3, 0};
+    std::vector<std::map<std::string, Tensor>> results;
+    for (bool hooked : {false, true}) {
+        layers::ModulePtr model = layers::make_model(name, {3, 32, 32}, 10, 11);
+        randomise_batch_norms(*model, 600);
+        model->train();
+        layers::ForwardHookScope hooks;
+        if (hooked)
+            for (const auto& [path, module] : model->named_modules())
+                if (!path.empty()) hooks.add(*module, [](layers::Module&, const Variable&, const Variable&) {});
+        Variable loss = autograd::cross_entropy((*model)(Variable(images)), labels);
+        loss.backward();
+        std::map<std::string, Tensor> result = model->state_dict();  // the updated running statistics
+        result["loss"] = loss.value();
+        for (const auto& [path, parameter] : model->named_parameters()) result[path + ".grad"] = parameter.grad();
+        results.push_back(result);
+    }
+    REQUIRE(results[0].size() == results[1].size());
+    for (const auto& [key, value] : results[0]) {
+        CAPTURE(key);
+        CHECK(test::same_bits(value, results[1].at(key)));
+    }
+}
+
 }  // namespace
+
+TEST_CASE("models in training: batch norm, residual add and ReLU as one op give the modules' bits") {
+    const Tensor images = random_tensor({4, 3, 32, 32}, 73, 0.0f, 1.0f);
+    check_training_fused_equals_separate("resnet20", images);
+    check_training_fused_equals_separate("vgg11_bn", images);
+}
 
 TEST_CASE("models in inference: the fused tails give the modules' bits (ResNet-20, clipped, VGG-11 BN, folded, guarded)") {
     const Tensor images = random_tensor({3, 3, 32, 32}, 71, 0.0f, 1.0f);

@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -12,6 +13,7 @@
 #include "core/batch_norm.hpp"
 #include "core/elementwise.hpp"
 #include "core/tensor.hpp"
+#include "support/tensor_checks.hpp"
 #include "core/threads.hpp"
 
 using namespace proact;
@@ -303,4 +305,89 @@ TEST_CASE("batch_norm: the statistics and parameter gradients are sums in the do
             }
         }
     }
+}
+
+TEST_CASE("batch_norm_relu: the bits of batch_norm, add and relu, their gradients and running statistics") {
+    const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
+    struct Case {
+        Shape shape;
+        bool training, residual, x_grad, params_grad, residual_grad;
+    };
+    const std::vector<Case> cases = {
+        {{4, 3, 5, 5}, true, true, true, true, true},    {{4, 3, 5, 5}, true, false, true, true, false},
+        {{6, 2, 3, 7}, false, true, true, true, true},   {{6, 2, 3, 7}, false, false, true, false, false},
+        {{9, 5}, true, true, true, true, false},          {{3, 4, 1, 1}, true, true, false, true, true},
+        {{2, 3, 4, 4}, true, true, false, false, true},   {{5, 2, 8, 3}, true, false, false, true, false},
+    };
+    uint64_t seed = 700;
+    for (const Case& c : cases) {
+        CAPTURE(core::shape_str(c.shape));
+        CAPTURE(c.training);
+        CAPTURE(c.residual);
+        CAPTURE(c.x_grad);
+        const int64_t C = c.shape[1];
+        Tensor x = random_tensor(c.shape, seed++);
+        const Tensor gamma = random_tensor({C}, seed++), beta = random_tensor({C}, seed++);
+        Tensor residual = random_tensor(c.shape, seed++);
+        const Tensor dout = random_tensor(c.shape, seed++);
+        // Signed zeros, infinities and a NaN in the residual and the output gradient: relu's -0 and
+        // NaN cases (a NaN in x would make its whole channel NaN in training).
+        residual.data()[0] = -0.0f;
+        residual.data()[1] = inf;
+        residual.data()[2] = -inf;
+        residual.data()[3] = nan;
+        Tensor(dout).data()[4] = nan;
+        Tensor(dout).data()[5] = -0.0f;
+        const Tensor stats_mean = random_tensor({C}, seed++, 0.0f, 0.5f);
+        const Tensor stats_var = core::map(random_tensor({C}, seed++), [](float v) { return 0.5f + v * v; });
+        std::vector<Tensor> results[2];
+        for (int fused = 0; fused < 2; ++fused) {
+            Tensor running_mean = stats_mean.clone(), running_var = stats_var.clone();
+            Variable xv(x, c.x_grad), gv(gamma, c.params_grad), bv(beta, c.params_grad);
+            Variable rv = c.residual ? Variable(residual, c.residual_grad) : Variable();
+            Variable y;
+            if (fused) {
+                y = autograd::batch_norm_relu(xv, gv, bv, running_mean, running_var, c.training, 0.1f, 1e-5f, rv);
+            } else {
+                y = autograd::batch_norm(xv, gv, bv, running_mean, running_var, c.training);
+                if (c.residual) y = autograd::add(y, rv);
+                y = autograd::relu(y);
+            }
+            if (y.requires_grad()) y.backward(dout);
+            const auto grad = [](const Variable& v) { return v.defined() && v.has_grad() ? v.grad() : Tensor(); };
+            results[fused] = {y.value(), running_mean, running_var, grad(xv), grad(gv), grad(bv), grad(rv)};
+        }
+        for (size_t i = 0; i < results[0].size(); ++i) {
+            CAPTURE(i);
+            REQUIRE(results[0][i].defined() == results[1][i].defined());
+            if (results[0][i].defined()) CHECK(test::same_bits_any_nan(results[0][i], results[1][i]));
+        }
+    }
+}
+
+TEST_CASE("batch_norm_relu gradchecks on x, gamma, beta and the residual; its residual must have x's shape") {
+    uint64_t seed = 800;
+    for (const bool training : {true, false}) {
+        for (const Shape& shape : {Shape{3, 2, 3, 3}, Shape{5, 3}}) {
+            CAPTURE(training);
+            CAPTURE(core::shape_str(shape));
+            const int64_t C = shape[1];
+            Tensor running_mean = random_tensor({C}, seed++, 0.0f, 0.5f);
+            Tensor running_var = core::map(random_tensor({C}, seed++), [](float v) { return 0.5f + v * v; });
+            const std::vector<Tensor> inputs{random_tensor(shape, seed++), random_tensor({C}, seed++),
+                                             random_tensor({C}, seed++), random_tensor(shape, seed++)};
+            const auto result = autograd::gradcheck(
+                [&](const std::vector<Variable>& in) {
+                    return autograd::batch_norm_relu(in[0], in[1], in[2], running_mean, running_var, training, 0.1f,
+                                                     1e-5f, in[3]);
+                },
+                inputs);
+            CHECK_MESSAGE(result.ok, result.message);
+        }
+    }
+    Tensor running_mean = Tensor::zeros({2}), running_var = Tensor::ones({2});
+    const Variable x(random_tensor({2, 2, 3, 3}, 900)), gamma(Tensor::ones({2})), beta(Tensor::zeros({2}));
+    CHECK_THROWS_WITH_AS(autograd::batch_norm_relu(x, gamma, beta, running_mean, running_var, true, 0.1f, 1e-5f,
+                                                   Variable(random_tensor({1, 2, 3, 3}, 901))),
+                         doctest::Contains("batch_norm_relu: residual has shape [1, 2, 3, 3]"), core::ShapeError);
 }
