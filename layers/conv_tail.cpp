@@ -65,8 +65,9 @@ Module* tail_activation(Module* module) {
 }
 
 BatchNorm* batch_norm_relu_of(Module* norm, Module* activation) {
-    BatchNorm2d* bn = plain_module<BatchNorm2d>(norm);
-    return bn && plain_module<ReLU>(activation) ? bn : nullptr;
+    if (!plain_module<ReLU>(activation)) return nullptr;
+    if (BatchNorm2d* bn = plain_module<BatchNorm2d>(norm)) return bn;
+    return plain_module<BatchNorm1d>(norm);
 }
 
 bool conv_tail_fuses(Module& conv, Module* norm, Module* activation, const Shape& x_shape) {

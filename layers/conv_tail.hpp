@@ -26,7 +26,7 @@ Module* tail_activation(Module* module);
 
 // `norm` as a batch norm that runs with `activation` as one op (BatchNorm::forward_relu: the same
 // bits as the two modules and a residual add between them, without the intermediate tensors; the
-// path training takes): a plain BatchNorm2d followed by a plain ReLU; else null.
+// path training takes): a plain BatchNorm2d or BatchNorm1d followed by a plain ReLU; else null.
 BatchNorm* batch_norm_relu_of(Module* norm, Module* activation);
 
 // Whether conv_tail would fuse these for an input of shape x_shape.

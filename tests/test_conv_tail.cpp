@@ -30,8 +30,10 @@
 #include "layers/conv_tail.hpp"
 #include "layers/fold_batchnorm.hpp"
 #include "layers/hybrid_clip.hpp"
+#include "layers/linear.hpp"
 #include "layers/range_guard.hpp"
 #include "layers/resnet_block.hpp"
+#include "layers/sequential.hpp"
 #include "layers/zoo.hpp"
 #include "support/tensor_checks.hpp"
 
@@ -304,11 +306,12 @@ void check_fused_equals_separate(layers::Module& model, const Tensor& images) {
 // One training step's loss, parameter gradients and updated buffers, with batch norm, residual add
 // and ReLU as one op where the model allows it (BatchNorm::forward_relu), and with a hook on every
 // module (the modules one by one), from the same state: the same bits.
-void check_training_fused_equals_separate(const char* name, const Tensor& images) {
+template <class MakeModel>
+void check_training_fused_equals_separate(MakeModel make_model, const Tensor& images) {
     const std::vector<int32_t> labels = {1, 7, 3, 0};
     std::vector<std::map<std::string, Tensor>> results;
     for (bool hooked : {false, true}) {
-        layers::ModulePtr model = layers::make_model(name, {3, 32, 32}, 10, 11);
+        layers::ModulePtr model = make_model();
         randomise_batch_norms(*model, 600);
         model->train();
         layers::ForwardHookScope hooks;
@@ -333,8 +336,23 @@ void check_training_fused_equals_separate(const char* name, const Tensor& images
 
 TEST_CASE("models in training: batch norm, residual add and ReLU as one op give the modules' bits") {
     const Tensor images = random_tensor({4, 3, 32, 32}, 73, 0.0f, 1.0f);
-    check_training_fused_equals_separate("resnet20", images);
-    check_training_fused_equals_separate("vgg11_bn", images);
+    for (const char* name : {"resnet20", "vgg11_bn"}) {
+        CAPTURE(name);
+        check_training_fused_equals_separate([name] { return layers::make_model(name, {3, 32, 32}, 10, 11); },
+                                             images);
+    }
+    // an MLP's BatchNorm1d + ReLU
+    check_training_fused_equals_separate(
+        [] {
+            core::Rng rng(12, "test-conv-tail-mlp");
+            auto mlp = std::make_shared<layers::Sequential>();
+            mlp->add(std::make_shared<layers::Linear>(6, 8, rng));
+            mlp->add(std::make_shared<layers::BatchNorm1d>(8));
+            mlp->add(std::make_shared<layers::ReLU>());
+            mlp->add(std::make_shared<layers::Linear>(8, 10, rng));
+            return layers::ModulePtr(mlp);
+        },
+        random_tensor({4, 6}, 74));
 }
 
 TEST_CASE("models in inference: the fused tails give the modules' bits (ResNet-20, clipped, VGG-11 BN, folded, guarded)") {
