@@ -34,8 +34,8 @@ core::ChannelStats channel_stats(Tensor& t) {
 
 namespace {
 
-// batch_norm, followed by tail_relu(y + residual) when relu (residual undefined: none): the two
-// public ops.
+// batch_norm, then, when `relu` is set, relu(y + residual) (residual undefined: relu(y)): the two
+// public ops, named `name` in errors and in the graph.
 Variable batch_norm_op(const Variable& x, const Variable& gamma, const Variable& beta, Tensor& running_mean,
                        Tensor& running_var, bool training, float momentum, float eps, const Variable& residual,
                        bool relu, const char* name) {

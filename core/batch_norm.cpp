@@ -126,12 +126,15 @@ void apply_plane(ChannelAffine affine, const float* x, const float* residual, in
     }
 }
 
-// dy, or +0 where the ReLU's output z is at most 0 (relu's backward), for one float or for lanes of
-// doubles widened from floats (the same comparison: widening is exact, NaN stays NaN).
+// relu_grad_value(dy, z): dy, or +0 where the ReLU's output z is at most 0, for one float, or for
+// one double or lanes of doubles widened from floats (the same comparison and values: widening is
+// exact, NaN stays NaN).
 template <class V>
 V relu_masked(V dy, V z) {
-    if constexpr (std::is_same_v<V, double> || std::is_same_v<V, float>) {
-        return z <= V(0) ? V(0) : dy;
+    if constexpr (std::is_same_v<V, float>) {
+        return relu_grad_value(dy, z);
+    } else if constexpr (std::is_same_v<V, double>) {
+        return z <= 0.0 ? 0.0 : dy;
     } else {
         return z <= 0.0 ? V{} : dy;
     }
