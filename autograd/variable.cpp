@@ -111,7 +111,12 @@ void Variable::run_backward(const Variable& output, const Tensor& grad_output, b
                                    core::shape_str(g.shape()), " for an output of shape ",
                                    core::shape_str(target.shape()));
         auto [it, inserted] = pending.try_emplace(target.id(), g);
-        if (!inserted) it->second = core::add(it->second, g);
+        if (inserted) return;
+        // pending + g: in place where nothing else holds the pending tensor's storage (a tensor
+        // an op made for it alone), which saves a fresh tensor per residual; the same sums
+        Tensor& sum = it->second;
+        if (sum.storage().use_count() == 1 && sum.is_contiguous()) core::add_(sum, g);
+        else sum = core::add(sum, g);
     };
     Variable root = output;
     deliver(root, grad_output);

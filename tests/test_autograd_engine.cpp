@@ -21,6 +21,29 @@ TEST_CASE("a variable used twice accumulates both contributions") {
     CHECK_FALSE(x.has_grad());
 }
 
+TEST_CASE("gradients added into a pending one never change a tensor that something else holds") {
+    // y receives three gradients; the engine may add into a pending tensor in place only when
+    // nothing else holds its storage: not the caller's output gradient, not the tensor one op hands
+    // to both its inputs, not a retained .grad.
+    Variable x(Tensor::from_vector({3}, {1, 2, 3}), true);
+    Variable y = mul(x, 3.0f);
+    y.retain_grad();
+    Variable twice = add(y, y);                      // one gradient tensor for both inputs
+    Variable z = add(add(twice, mul(y, 5.0f)), y);   // dz/dy = 2 + 5 + 1
+    const Tensor g = Tensor::from_vector({3}, {1, 10, 100});
+    z.backward(g);
+    CHECK(g.to_vector() == std::vector<float>{1, 10, 100});
+    CHECK(y.grad().to_vector() == std::vector<float>{8, 80, 800});
+    CHECK(x.grad().to_vector() == std::vector<float>{24, 240, 2400});
+    // a non-leaf without retain_grad that gets gradients from several ops: the sums themselves
+    Variable h = mul(x, 1.0f);
+    Variable w = add(add(mul(h, 2.0f), mul(h, 4.0f)), mul(h, 8.0f));
+    x.zero_grad();
+    w.backward(g);
+    CHECK(x.grad().to_vector() == std::vector<float>{14, 140, 1400});
+    CHECK(g.to_vector() == std::vector<float>{1, 10, 100});
+}
+
 TEST_CASE("diamond graph") {
     Variable x(Tensor::from_vector({1}, {2}), true);
     Variable a = mul(x, 3.0f), b = exp(x);
