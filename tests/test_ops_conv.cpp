@@ -93,6 +93,25 @@ core::Im2colShape im2col_shape(const Shape& x_shape, int64_t kernel_h, int64_t k
     return s;
 }
 
+// Every entry of the (C*K*K, B*OH*OW) columns of layout c, in (b, channel, kh, kw, oh, ow) order
+// (so each pixel's entries come in (kh, kw) order), with the pixel core/im2col.hpp's formula names
+// for it: visit(b, channel, ih, iw, inside, row, column); ih, iw are outside the image when
+// inside is false (padding).
+template <class Visit>
+void for_each_column_entry(const LayoutCase& c, const core::Im2colShape& s, Visit visit) {
+    const int64_t OH = s.out_h(), OW = s.out_w();
+    for (int64_t b = 0; b < s.batch; ++b)
+        for (int64_t ch = 0; ch < s.channels; ++ch)
+            for (int64_t kh = 0; kh < c.kernel; ++kh)
+                for (int64_t kw = 0; kw < c.kernel; ++kw)
+                    for (int64_t oh = 0; oh < OH; ++oh)
+                        for (int64_t ow = 0; ow < OW; ++ow) {
+                            const int64_t ih = oh * c.stride - c.padding + kh, iw = ow * c.stride - c.padding + kw;
+                            const bool inside = ih >= 0 && ih < s.height && iw >= 0 && iw < s.width;
+                            visit(b, ch, ih, iw, inside, (ch * c.kernel + kh) * c.kernel + kw, b * OH * OW + oh * OW + ow);
+                        }
+}
+
 }  // namespace
 
 TEST_CASE("conv2d: hand-computed 1-channel 3x3 input, 2x2 kernel, stride 2, padding 1") {
@@ -186,21 +205,11 @@ TEST_CASE("im2col: every entry is the pixel the layout formula names, on small a
         const Tensor x = random_tensor(c.x_shape, seed++);
         Tensor cols = Tensor::full({s.col_rows(), s.col_cols()}, 12345.0f);
         core::im2col(x.data(), s, cols.data());
-        const int64_t OH = s.out_h(), OW = s.out_w();
         int64_t wrong = 0;
-        for (int64_t b = 0; b < s.batch; ++b)
-            for (int64_t ch = 0; ch < s.channels; ++ch)
-                for (int64_t kh = 0; kh < c.kernel; ++kh)
-                    for (int64_t kw = 0; kw < c.kernel; ++kw)
-                        for (int64_t oh = 0; oh < OH; ++oh)
-                            for (int64_t ow = 0; ow < OW; ++ow) {
-                                const int64_t ih = oh * c.stride - c.padding + kh, iw = ow * c.stride - c.padding + kw;
-                                const bool inside = ih >= 0 && ih < s.height && iw >= 0 && iw < s.width;
-                                const float expected = inside ? x.at({b, ch, ih, iw}) : 0.0f;
-                                const int64_t row = (ch * c.kernel + kh) * c.kernel + kw;
-                                const int64_t column = b * OH * OW + oh * OW + ow;
-                                wrong += cols.at({row, column}) != expected;
-                            }
+        for_each_column_entry(c, s, [&](int64_t b, int64_t ch, int64_t ih, int64_t iw, bool inside, int64_t row,
+                                        int64_t column) {
+            wrong += cols.at({row, column}) != (inside ? x.at({b, ch, ih, iw}) : 0.0f);
+        });
         CHECK(wrong == 0);
     }
 }
@@ -220,18 +229,10 @@ TEST_CASE("col2im: every pixel is its column entries summed tap by tap from +0, 
         cols.data()[cols.numel() / 2] = NAN;
         Tensor image = Tensor::full(c.x_shape, 123.0f), expected = Tensor::zeros(c.x_shape);
         core::col2im(cols.data(), s, image.data());
-        const int64_t OH = s.out_h(), OW = s.out_w();
-        for (int64_t b = 0; b < s.batch; ++b)
-            for (int64_t ch = 0; ch < s.channels; ++ch)
-                for (int64_t kh = 0; kh < c.kernel; ++kh)
-                    for (int64_t kw = 0; kw < c.kernel; ++kw)
-                        for (int64_t oh = 0; oh < OH; ++oh)
-                            for (int64_t ow = 0; ow < OW; ++ow) {
-                                const int64_t ih = oh * c.stride - c.padding + kh, iw = ow * c.stride - c.padding + kw;
-                                if (ih < 0 || ih >= s.height || iw < 0 || iw >= s.width) continue;
-                                const int64_t row = (ch * c.kernel + kh) * c.kernel + kw;
-                                expected.at({b, ch, ih, iw}) += cols.at({row, b * OH * OW + oh * OW + ow});
-                            }
+        for_each_column_entry(c, s, [&](int64_t b, int64_t ch, int64_t ih, int64_t iw, bool inside, int64_t row,
+                                        int64_t column) {
+            if (inside) expected.at({b, ch, ih, iw}) += cols.at({row, column});
+        });
         CHECK(std::memcmp(image.data(), expected.data(), sizeof(float) * size_t(image.numel())) == 0);
     }
 }
